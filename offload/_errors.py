@@ -1,0 +1,55 @@
+"""Exceptions a user can meet, each naming the problem and what to do about it."""
+
+from __future__ import annotations
+
+
+class OffloadError(Exception):
+    """Base of every error offload raises on purpose."""
+
+
+class ConfigurationError(OffloadError):
+    """The application or a job type is declared wrongly."""
+
+
+class UnknownJobError(OffloadError):
+    """A job name that no job type of this application declares."""
+
+
+class InvalidArgumentsError(OffloadError):
+    """Arguments that don't fit the job's signature or can't be stored as JSON."""
+
+    def __init__(self, message: str, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+class PayloadTooLargeError(InvalidArgumentsError):
+    """Arguments whose JSON form is larger than the configured limit."""
+
+
+class StoreError(OffloadError):
+    """The store could not do what was asked."""
+
+
+class StoreBusyError(StoreError):
+    """The store stayed locked by other writers for longer than the busy timeout."""
+
+
+class JobNotFoundError(OffloadError):
+    """No job with that id (it may have been pruned)."""
+
+
+class JobFailedError(OffloadError):
+    """The job ended dead, cancelled or shed instead of producing a result."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class ResultTimeoutError(OffloadError, TimeoutError):
+    """The job did not finish within the time `result()` was given."""
+
+
+class JobTimeoutError(OffloadError, TimeoutError):
+    """Raised inside a job that ran past its timeout."""

@@ -1,0 +1,336 @@
+"""The storage contract: job-state operations every engine implements.
+
+The seam speaks in operations on jobs (insert, claim, complete, fail, rescue ...), never in raw
+SQL, so the worker, the maintenance duties and the CLI run unchanged on every engine. Times are
+float seconds since the epoch, taken from the store's own clock. Every method accepts an
+optional caller connection so that an application can enqueue inside its own transaction.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+STATES = (
+    "scheduled",
+    "available",
+    "running",
+    "completed",
+    "retryable",
+    "dead",
+    "cancelled",
+    "shed",
+)
+FINAL_STATES = ("completed", "dead", "cancelled", "shed")
+DELIVERIES = ("at_least_once", "at_most_once")
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to insert; `scheduled_at` None means available now."""
+
+    kind: str
+    queue: str
+    args: dict[str, Any]
+    priority: int = 0
+    max_attempts: int = 20
+    delivery: str = "at_least_once"
+    timeout: float | None = None
+    scheduled_at: float | None = None
+    unique_key: str | None = None
+    result_ttl: float = 86400.0
+    meta: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    """The outcome of one insert: the job id and whether it existed already (unique key)."""
+
+    id: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job row as the store holds it."""
+
+    id: int
+    kind: str
+    queue: str
+    args: dict[str, Any]
+    meta: dict[str, Any]
+    tenant: str | None
+    state: str
+    priority: int
+    attempt: int
+    max_attempts: int
+    crashes: int
+    delivery: str
+    timeout: float | None
+    errors: list[dict[str, Any]]
+    scheduled_at: float
+    unique_key: str | None
+    lease_owner: str | None
+    lease_token: int | None
+    lease_expires_at: float | None
+    result: Any
+    result_ttl: float
+    inserted_at: float
+    attempted_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimParams:
+    """Which queues to claim from, how many jobs, for whom and for how long."""
+
+    queues: Sequence[str]
+    limit: int
+    worker_id: str
+    lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """What a worker needs to run one claimed job and to acknowledge it."""
+
+    id: int
+    kind: str
+    queue: str
+    args: dict[str, Any]
+    meta: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    delivery: str
+    timeout: float | None
+    lease_token: int
+    result_ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A job id and the lease token its claim carried (the fencing token)."""
+
+    id: int
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A successful run: the job is completed with this JSON result."""
+
+    id: int
+    token: int
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt. `retry_in` None makes the job dead; otherwise it retries after it."""
+
+    id: int
+    token: int
+    error: str
+    traceback: str = ""
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AckResult:
+    """How many acknowledgements changed a job, and how many were stale (fenced off)."""
+
+    applied: int
+    stale: int
+
+
+@dataclass(frozen=True, slots=True)
+class RescueResult:
+    """Jobs whose lease expired: put back to run again, or made dead."""
+
+    requeued: int
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Filters for listing jobs; None means any."""
+
+    states: Sequence[str] | None = None
+    queue: str | None = None
+    kind: str | None = None
+    limit: int = 50
+    before_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCount:
+    """How many jobs one queue holds in one state."""
+
+    queue: str
+    state: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker process as it last reported itself."""
+
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    started_at: float
+    seen_at: float
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class CronTick:
+    """A cron tick to fire once: the schedule name, the tick time and the job it enqueues."""
+
+    name: str
+    tick: float
+    job: NewJob
+
+
+class Listener(abc.ABC):
+    """Wakes a worker when jobs may have become available."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when something may have changed."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the listener's resources."""
+
+
+class Store(abc.ABC):
+    """The storage contract. Engines subclass it; nothing above it sees SQL."""
+
+    url: str
+    engine: str
+
+    # --- lifecycle ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def migrate(self) -> list[int]:
+        """Apply pending schema migrations; return the versions applied now."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied to this database (0 when none)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close every connection this store holds."""
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """The store's clock, seconds since the epoch."""
+
+    @abc.abstractmethod
+    def listener(self, queues: Sequence[str]) -> Listener:
+        """A wake-up source for workers of these queues."""
+
+    # --- jobs --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        """Insert jobs in one transaction (the caller's, when `conn` is given)."""
+
+    @abc.abstractmethod
+    def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
+        """Claim up to `limit` available jobs in priority order, leasing them to a worker."""
+
+    @abc.abstractmethod
+    def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
+        """Complete running jobs whose lease token still matches."""
+
+    @abc.abstractmethod
+    def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
+        """Record failed attempts of running jobs whose lease token still matches."""
+
+    @abc.abstractmethod
+    def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
+        """Extend leases; return the ids whose lease was lost (stale token or not running)."""
+
+    @abc.abstractmethod
+    def job_release_many(self, leases: Sequence[Lease]) -> int:
+        """Put claimed jobs back to available without counting an attempt (shutdown)."""
+
+    @abc.abstractmethod
+    def job_rescue_expired(self, max_crashes: int) -> RescueResult:
+        """Rescue running jobs whose lease expired: requeue, or dead when at-most-once or
+        when they crashed their worker `max_crashes` times."""
+
+    @abc.abstractmethod
+    def job_promote_due(self) -> int:
+        """Make scheduled and retryable jobs whose time has come available."""
+
+    @abc.abstractmethod
+    def job_get(self, job_id: int) -> JobRecord | None:
+        """One job, or None."""
+
+    @abc.abstractmethod
+    def job_list(self, flt: JobFilter) -> list[JobRecord]:
+        """Jobs matching a filter, newest first."""
+
+    @abc.abstractmethod
+    def job_retry(self, job_id: int) -> bool:
+        """Make a dead, cancelled, shed, completed or retryable job available again now."""
+
+    @abc.abstractmethod
+    def job_cancel(self, job_id: int) -> bool:
+        """Cancel a job that is not running and not final."""
+
+    @abc.abstractmethod
+    def job_prune(self, dead_older_than: float) -> int:
+        """Delete completed jobs past their result expiry and final failures older than
+        `dead_older_than` seconds."""
+
+    @abc.abstractmethod
+    def job_counts(self) -> list[QueueCount]:
+        """Jobs per queue and state."""
+
+    @abc.abstractmethod
+    def job_finished_since(self, since: float) -> dict[str, int]:
+        """How many jobs reached completed, dead or retryable since a time, by state."""
+
+    # --- leadership, workers, cron, counters -------------------------------------------
+    @abc.abstractmethod
+    def leader_acquire(self, name: str, owner: str, ttl: float) -> bool:
+        """Take or renew a named leadership for `ttl` seconds; True when `owner` holds it."""
+
+    @abc.abstractmethod
+    def leader_release(self, name: str, owner: str) -> None:
+        """Give up a leadership if `owner` holds it."""
+
+    @abc.abstractmethod
+    def worker_beat(self, info: WorkerInfo) -> None:
+        """Register a worker or refresh its record."""
+
+    @abc.abstractmethod
+    def worker_remove(self, worker_id: str) -> None:
+        """Forget a worker that stopped."""
+
+    @abc.abstractmethod
+    def worker_list(self, seen_within: float) -> list[WorkerInfo]:
+        """Workers seen within the last `seen_within` seconds."""
+
+    @abc.abstractmethod
+    def cron_last_tick(self, name: str) -> float | None:
+        """The last tick fired for a cron schedule, or None."""
+
+    @abc.abstractmethod
+    def cron_fire(self, tick: CronTick) -> bool:
+        """Record the tick and insert its job in one transaction, once per (name, tick)."""
+
+    @abc.abstractmethod
+    def counter_add(self, name: str, amount: int) -> None:
+        """Add to a named counter kept in the store (stale acks, rescues ...)."""
+
+    @abc.abstractmethod
+    def counters(self) -> dict[str, int]:
+        """All named counters."""

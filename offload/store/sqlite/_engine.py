@@ -1,0 +1,557 @@
+"""SQLite engine of the store contract.
+
+One connection per thread, WAL mode, `BEGIN IMMEDIATE` for every write so that writers queue on
+the busy handler instead of failing half-way; a lock held past the busy timeout is retried and
+only then surfaces as `StoreBusyError`. The clock is this machine's, which every process using
+the file shares.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlparse
+
+from offload._errors import ConfigurationError, StoreBusyError
+from offload.store._codec import dumps, error_entry, loads
+from offload.store._contract import (
+    AckResult,
+    ClaimedJob,
+    ClaimParams,
+    Completion,
+    CronTick,
+    Failure,
+    Inserted,
+    JobFilter,
+    JobRecord,
+    Lease,
+    Listener,
+    NewJob,
+    QueueCount,
+    RescueResult,
+    Store,
+    WorkerInfo,
+)
+from offload.store._sql import migrations, queries
+
+T = TypeVar("T")
+_SYNC_LEVELS = ("off", "normal", "full", "extra")
+
+
+def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
+    """The file path and options of a `sqlite:///path?synchronous=full` URL or a plain path."""
+    if not url.startswith("sqlite:"):
+        return url, {}
+    parsed = urlparse(url)
+    path = parsed.path
+    if parsed.netloc:
+        raise ConfigurationError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db"
+        )
+    if path.startswith("/"):
+        path = path[1:]
+    if not path:
+        raise ConfigurationError(f"SQLite URL {url!r} names no file, e.g. sqlite:///jobs.db")
+    options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    return path, options
+
+
+class _DataVersionListener(Listener):
+    """Wakes when another connection commits, by polling `PRAGMA data_version` cheaply."""
+
+    def __init__(self, path: str, interval: float) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._interval = interval
+        self._version = self._read()
+
+    def _read(self) -> int:
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self._read()
+            if current != self._version:
+                self._version = current
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self._interval, left))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class SQLiteStore(Store):
+    """The store on one SQLite file."""
+
+    engine = "sqlite"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        poll_interval: float = 0.002,
+    ) -> None:
+        self.url = url
+        self.path, options = sqlite_path(url)
+        synchronous = options.get("synchronous", "normal").lower()
+        if synchronous not in _SYNC_LEVELS:
+            raise ConfigurationError(
+                f"synchronous={synchronous!r} in {url!r}: choose one of {', '.join(_SYNC_LEVELS)}"
+            )
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.poll_interval = poll_interval
+        self._q = queries("sqlite")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ConfigurationError(f"the folder of SQLite file {self.path!r} does not exist")
+
+    # --- connections -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # forked: connections of the parent are not ours
+            self._local = threading.local()
+            self._all = []
+            self._pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(min(self.busy_timeout, 5.0) * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise ConfigurationError(f"SQLite file {self.path!r} cannot use WAL mode ({mode})")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _retrying(self, work: Callable[[], T]) -> T:
+        """Run `work`, retrying while the database is locked, up to the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                return work()
+            except sqlite3.OperationalError as exc:
+                message = str(exc)
+                if "locked" not in message and "busy" not in message:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"SQLite file {self.path!r} stayed locked for {self.busy_timeout:.0f}s; "
+                        "another process holds a long write transaction"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction: the caller's open one, or our own `BEGIN IMMEDIATE`."""
+        if conn is not None:
+            yield conn
+            return
+        own = self._conn()
+        own.execute("BEGIN IMMEDIATE")
+        try:
+            yield own
+        except BaseException:
+            own.execute("ROLLBACK")
+            raise
+        own.execute("COMMIT")
+
+    def _tx(self, body: Callable[[sqlite3.Connection], T], conn: Any = None) -> T:
+        def run() -> T:
+            with self._write(conn) as c:
+                return body(c)
+
+        if conn is not None:
+            return run()
+        return self._retrying(run)
+
+    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return self._retrying(lambda: self._conn().execute(sql, params).fetchall())
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        def body(c: sqlite3.Connection) -> list[int]:
+            c.execute(self._q["migrations_table"])
+            done = {row[0] for row in c.execute(self._q["migrations_applied"])}
+            applied = []
+            for version, name, sql in migrations("sqlite"):
+                if version in done:
+                    continue
+                for statement in _statements(sql):
+                    c.execute(statement)
+                c.execute(self._q["migration_record"], (version, name, time.time()))
+                applied.append(version)
+            return applied
+
+        return self._tx(body)
+
+    def schema_version(self) -> int:
+        rows = self._read(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'offload_migrations'"
+        )
+        if not rows:
+            return 0
+        row = self._read("SELECT coalesce(max(version), 0) FROM offload_migrations")
+        return int(row[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    def now(self) -> float:
+        return time.time()
+
+    def listener(self, queues: Sequence[str]) -> Listener:
+        return _DataVersionListener(self.path, self.poll_interval)
+
+    # --- jobs --------------------------------------------------------------------------
+    def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        now = self.now()
+        rows = [
+            (
+                j.kind,
+                j.queue,
+                dumps(j.args),
+                dumps(j.meta),
+                j.tenant,
+                "available" if j.scheduled_at is None or j.scheduled_at <= now else "scheduled",
+                j.priority,
+                j.max_attempts,
+                j.delivery,
+                j.timeout,
+                now if j.scheduled_at is None else j.scheduled_at,
+                j.unique_key,
+                j.result_ttl,
+                now,
+            )
+            for j in jobs
+        ]
+        insert, by_unique = self._q["job_insert"], self._q["job_id_by_unique"]
+
+        def body(c: sqlite3.Connection) -> list[Inserted]:
+            out = []
+            for job, row in zip(jobs, rows, strict=True):
+                got = c.execute(insert, row).fetchone()
+                if got is not None:
+                    out.append(Inserted(int(got[0])))
+                else:
+                    existing = c.execute(by_unique, (job.unique_key,)).fetchone()
+                    out.append(Inserted(int(existing[0]), duplicate=True))
+            return out
+
+        return self._tx(body, conn)
+
+    def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
+        if params.limit <= 0 or not params.queues:
+            return []
+        conn = self._conn()
+        probe = self._q["job_claim_any"]
+        queues = [q for q in params.queues if conn.execute(probe, (q,)).fetchone()]
+        if not queues:
+            return []
+        candidates_sql, update_sql = self._q["job_claim_candidates"], self._q["job_claim_update"]
+        token = secrets.randbits(62)
+
+        def body(c: sqlite3.Connection) -> list[ClaimedJob]:
+            now = self.now()
+            if len(queues) == 1:
+                ids = [r[0] for r in c.execute(candidates_sql, (queues[0], params.limit))]
+            else:
+                rows = []
+                for queue in queues:
+                    rows.extend(c.execute(candidates_sql, (queue, params.limit)).fetchall())
+                best = heapq.nsmallest(params.limit, rows, key=lambda r: (-r[1], r[2], r[0]))
+                ids = [r[0] for r in best]
+            if not ids:
+                return []
+            claimed = c.execute(
+                update_sql,
+                (params.worker_id, token, now + params.lease_seconds, now, dumps(ids)),
+            ).fetchall()
+            claimed.sort(key=lambda r: (-r[11], r[12], r[0]))
+            return [
+                ClaimedJob(
+                    id=r[0],
+                    kind=r[1],
+                    queue=r[2],
+                    args=loads(r[3]),
+                    meta=loads(r[4]),
+                    attempt=r[5],
+                    max_attempts=r[6],
+                    delivery=r[7],
+                    timeout=r[8],
+                    lease_token=r[9],
+                    result_ttl=r[10],
+                )
+                for r in claimed
+            ]
+
+        return self._tx(body)
+
+    def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
+        if not done:
+            return AckResult(0, 0)
+        sql = self._q["job_complete"]
+
+        def body(c: sqlite3.Connection) -> AckResult:
+            now = self.now()
+            applied = 0
+            for d in done:
+                result = None if d.result is None else dumps(d.result)
+                applied += c.execute(sql, (result, now, d.id, d.token)).rowcount
+            stale = len(done) - applied
+            if stale:
+                c.execute(self._q["counter_add"], ("stale_acks", stale))
+            return AckResult(applied, stale)
+
+        return self._tx(body)
+
+    def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
+        if not failed:
+            return AckResult(0, 0)
+        retry_sql, dead_sql = self._q["job_fail_retry"], self._q["job_fail_dead"]
+
+        def body(c: sqlite3.Connection) -> AckResult:
+            now = self.now()
+            applied = 0
+            for f in failed:
+                entry = error_entry(0, now, f.error, f.traceback, "error")
+                if f.retry_in is None:
+                    applied += c.execute(dead_sql, (now, entry, f.id, f.token)).rowcount
+                else:
+                    at = now + f.retry_in
+                    applied += c.execute(retry_sql, (at, entry, f.id, f.token)).rowcount
+            stale = len(failed) - applied
+            if stale:
+                c.execute(self._q["counter_add"], ("stale_acks", stale))
+            return AckResult(applied, stale)
+
+        return self._tx(body)
+
+    def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
+        if not leases:
+            return []
+        sql = self._q["job_heartbeat"]
+
+        def body(c: sqlite3.Connection) -> list[int]:
+            until = self.now() + lease_seconds
+            return [
+                lease.id
+                for lease in leases
+                if c.execute(sql, (until, lease.id, lease.token)).rowcount == 0
+            ]
+
+        return self._tx(body)
+
+    def job_release_many(self, leases: Sequence[Lease]) -> int:
+        if not leases:
+            return 0
+        sql = self._q["job_release"]
+
+        def body(c: sqlite3.Connection) -> int:
+            now = self.now()
+            return sum(c.execute(sql, (now, lease.id, lease.token)).rowcount for lease in leases)
+
+        return self._tx(body)
+
+    def job_rescue_expired(self, max_crashes: int) -> RescueResult:
+        q = self._q
+
+        def body(c: sqlite3.Connection) -> RescueResult:
+            now = self.now()
+            requeued = dead = 0
+            for job_id, delivery, crashes, _attempt in c.execute(
+                q["job_rescue_select"], (now,)
+            ).fetchall():
+                if delivery == "at_most_once":
+                    entry = error_entry(0, now, "abandoned", "", "crash")
+                    dead += c.execute(q["job_rescue_dead"], (now, entry, job_id)).rowcount
+                elif crashes + 1 >= max_crashes:
+                    message = (
+                        f"abandoned: its worker was lost {crashes + 1} times while running it "
+                        "(a job that crashes its worker is stopped here)"
+                    )
+                    entry = error_entry(0, now, message, "", "crash")
+                    dead += c.execute(q["job_rescue_dead"], (now, entry, job_id)).rowcount
+                else:
+                    entry = error_entry(0, now, "worker lost: lease expired", "", "crash")
+                    requeued += c.execute(
+                        q["job_rescue_requeue"], (now, entry, job_id)
+                    ).rowcount
+            if requeued:
+                c.execute(q["counter_add"], ("rescued", requeued))
+            if dead:
+                c.execute(q["counter_add"], ("abandoned", dead))
+            return RescueResult(requeued, dead)
+
+        return self._tx(body)
+
+    def job_promote_due(self) -> int:
+        sql = self._q["job_promote_due"]
+        next_due = self._read(self._q["job_next_due"])[0][0]
+        if next_due is None or next_due > self.now():
+            return 0
+        return self._tx(lambda c: c.execute(sql, (self.now(),)).rowcount)
+
+    def job_get(self, job_id: int) -> JobRecord | None:
+        rows = self._read(self._q["job_get"], (job_id,))
+        return _record(rows[0]) if rows else None
+
+    def job_list(self, flt: JobFilter) -> list[JobRecord]:
+        params = {
+            "states": None if flt.states is None else dumps(list(flt.states)),
+            "queue": flt.queue,
+            "kind": flt.kind,
+            "before_id": flt.before_id,
+            "limit": flt.limit,
+        }
+        return [_record(r) for r in self._read(self._q["job_list"], params)]
+
+    def job_retry(self, job_id: int) -> bool:
+        sql = self._q["job_retry"]
+        return bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+
+    def job_cancel(self, job_id: int) -> bool:
+        sql = self._q["job_cancel"]
+        return bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+
+    def job_prune(self, dead_older_than: float) -> int:
+        q = self._q
+
+        def body(c: sqlite3.Connection) -> int:
+            now = self.now()
+            n = c.execute(q["job_prune_completed"], (now,)).rowcount
+            return n + c.execute(q["job_prune_final"], (now - dead_older_than,)).rowcount
+
+        return self._tx(body)
+
+    def job_counts(self) -> list[QueueCount]:
+        return [QueueCount(q, s, n) for q, s, n in self._read(self._q["job_counts"])]
+
+    def job_finished_since(self, since: float) -> dict[str, int]:
+        out = {"completed": 0, "dead": 0, "retryable": 0}
+        for state, n in self._read(self._q["job_finished_since"], (since,)):
+            out[state] = n
+        out["retryable"] = self._read(self._q["job_retryable_since"], (since,))[0][0]
+        return out
+
+    # --- leadership, workers, cron, counters -------------------------------------------
+    def leader_acquire(self, name: str, owner: str, ttl: float) -> bool:
+        sql = self._q["leader_acquire"]
+
+        def body(c: sqlite3.Connection) -> bool:
+            now = self.now()
+            row = c.execute(sql, (name, owner, now + ttl, now)).fetchone()
+            return row is not None and row[0] == owner
+
+        return self._tx(body)
+
+    def leader_release(self, name: str, owner: str) -> None:
+        sql = self._q["leader_release"]
+        self._tx(lambda c: c.execute(sql, (name, owner)))
+
+    def worker_beat(self, info: WorkerInfo) -> None:
+        sql = self._q["worker_beat"]
+        row = (
+            info.id,
+            info.host,
+            info.pid,
+            dumps(info.queues),
+            info.started_at,
+            self.now(),
+            info.running,
+        )
+        self._tx(lambda c: c.execute(sql, row))
+
+    def worker_remove(self, worker_id: str) -> None:
+        sql = self._q["worker_remove"]
+        self._tx(lambda c: c.execute(sql, (worker_id,)))
+
+    def worker_list(self, seen_within: float) -> list[WorkerInfo]:
+        rows = self._read(self._q["worker_list"], (self.now() - seen_within,))
+        return [WorkerInfo(r[0], r[1], r[2], loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def cron_last_tick(self, name: str) -> float | None:
+        rows = self._read(self._q["cron_last_tick"], (name,))
+        return float(rows[0][0]) if rows else None
+
+    def cron_fire(self, tick: CronTick) -> bool:
+        q = self._q
+
+        def body(c: sqlite3.Connection) -> bool:
+            if c.execute(q["cron_advance"], (tick.name, tick.tick)).fetchone() is None:
+                return False
+            self.job_insert_many([tick.job], conn=c)
+            return True
+
+        return self._tx(body)
+
+    def counter_add(self, name: str, amount: int) -> None:
+        sql = self._q["counter_add"]
+        self._tx(lambda c: c.execute(sql, (name, amount)))
+
+    def counters(self) -> dict[str, int]:
+        return {name: value for name, value in self._read(self._q["counters"])}
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (migrations hold no semicolons inside literals)."""
+    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def _record(r: Sequence[Any]) -> JobRecord:
+    return JobRecord(
+        id=r[0],
+        kind=r[1],
+        queue=r[2],
+        args=loads(r[3]),
+        meta=loads(r[4]),
+        tenant=r[5],
+        state=r[6],
+        priority=r[7],
+        attempt=r[8],
+        max_attempts=r[9],
+        crashes=r[10],
+        delivery=r[11],
+        timeout=r[12],
+        errors=loads(r[13]),
+        scheduled_at=r[14],
+        unique_key=r[15],
+        lease_owner=r[16],
+        lease_token=r[17],
+        lease_expires_at=r[18],
+        result=loads(r[19]),
+        result_ttl=r[20],
+        inserted_at=r[21],
+        attempted_at=r[22],
+        finished_at=r[23],
+    )

@@ -1,0 +1,196 @@
+-- Named queries of the SQLite engine. Times are float seconds since the epoch, bound by the
+-- engine from its clock; JSON columns hold text.
+
+-- name: migrations_table
+CREATE TABLE IF NOT EXISTS offload_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at REAL NOT NULL
+)
+
+-- name: migrations_applied
+SELECT version FROM offload_migrations ORDER BY version
+
+-- name: migration_record
+INSERT INTO offload_migrations (version, name, applied_at) VALUES (?, ?, ?)
+
+-- name: job_insert
+INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
+                          delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: job_id_by_unique
+SELECT id FROM offload_jobs WHERE unique_key = ?
+
+-- name: job_claim_candidates
+SELECT id, priority, scheduled_at FROM offload_jobs
+WHERE state = 'available' AND queue = ?
+ORDER BY priority DESC, scheduled_at, id
+LIMIT ?
+
+-- name: job_claim_any
+SELECT 1 FROM offload_jobs WHERE state = 'available' AND queue = ? LIMIT 1
+
+-- name: job_claim_update
+UPDATE offload_jobs
+SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_token = ?,
+    lease_expires_at = ?, attempted_at = ?
+WHERE id IN (SELECT value FROM json_each(?)) AND state = 'available'
+RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout, lease_token,
+          result_ttl, priority, scheduled_at
+
+-- name: job_complete
+UPDATE offload_jobs
+SET state = 'completed', result = ?, finished_at = ?, lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE id = ? AND lease_token = ? AND state = 'running'
+
+-- name: job_fail_retry
+UPDATE offload_jobs
+SET state = 'retryable', scheduled_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
+WHERE id = ? AND lease_token = ? AND state = 'running'
+
+-- name: job_fail_dead
+UPDATE offload_jobs
+SET state = 'dead', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
+WHERE id = ? AND lease_token = ? AND state = 'running'
+
+-- name: job_heartbeat
+UPDATE offload_jobs SET lease_expires_at = ?
+WHERE id = ? AND lease_token = ? AND state = 'running'
+
+-- name: job_release
+UPDATE offload_jobs
+SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
+    lease_expires_at = NULL, scheduled_at = ?
+WHERE id = ? AND lease_token = ? AND state = 'running'
+
+-- name: job_rescue_select
+SELECT id, delivery, crashes, attempt FROM offload_jobs
+WHERE state = 'running' AND lease_expires_at < ?
+ORDER BY lease_expires_at
+LIMIT 1000
+
+-- name: job_rescue_requeue
+UPDATE offload_jobs
+SET state = 'available', attempt = max(attempt - 1, 0), crashes = crashes + 1,
+    lease_owner = NULL, lease_expires_at = NULL, scheduled_at = ?,
+    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
+WHERE id = ? AND state = 'running'
+
+-- name: job_rescue_dead
+UPDATE offload_jobs
+SET state = 'dead', crashes = crashes + 1, finished_at = ?, lease_owner = NULL,
+    lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
+WHERE id = ? AND state = 'running'
+
+-- name: job_promote_due
+UPDATE offload_jobs SET state = 'available'
+WHERE id IN (
+    SELECT id FROM offload_jobs
+    WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?
+    ORDER BY scheduled_at
+    LIMIT 5000
+)
+
+-- name: job_next_due
+SELECT min(scheduled_at) FROM offload_jobs WHERE state IN ('scheduled', 'retryable')
+
+-- name: job_get
+SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
+       delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
+       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at
+FROM offload_jobs WHERE id = ?
+
+-- name: job_list
+SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
+       delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
+       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at
+FROM offload_jobs
+WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:kind IS NULL OR kind = :kind)
+  AND (:before_id IS NULL OR id < :before_id)
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: job_retry
+UPDATE offload_jobs
+SET state = 'available', scheduled_at = ?, finished_at = NULL, result = NULL,
+    max_attempts = max(max_attempts, attempt + 1)
+WHERE id = ? AND state IN ('dead', 'cancelled', 'shed', 'completed', 'retryable', 'scheduled')
+
+-- name: job_cancel
+UPDATE offload_jobs SET state = 'cancelled', finished_at = ?
+WHERE id = ? AND state IN ('scheduled', 'available', 'retryable')
+
+-- name: job_prune_completed
+DELETE FROM offload_jobs
+WHERE id IN (
+    SELECT id FROM offload_jobs
+    WHERE state = 'completed' AND finished_at + result_ttl < ?
+    LIMIT 10000
+)
+
+-- name: job_prune_final
+DELETE FROM offload_jobs
+WHERE id IN (
+    SELECT id FROM offload_jobs
+    WHERE state IN ('dead', 'cancelled', 'shed') AND finished_at < ?
+    LIMIT 10000
+)
+
+-- name: job_counts
+SELECT queue, state, count(*) FROM offload_jobs GROUP BY queue, state ORDER BY queue, state
+
+-- name: job_finished_since
+SELECT state, count(*) FROM offload_jobs
+WHERE state IN ('completed', 'dead') AND finished_at >= ?
+GROUP BY state
+
+-- name: job_retryable_since
+SELECT count(*) FROM offload_jobs WHERE state = 'retryable' AND attempted_at >= ?
+
+-- name: leader_acquire
+INSERT INTO offload_leaders (name, owner, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE offload_leaders.owner = excluded.owner OR offload_leaders.expires_at < ?
+RETURNING owner
+
+-- name: leader_release
+DELETE FROM offload_leaders WHERE name = ? AND owner = ?
+
+-- name: worker_beat
+INSERT INTO offload_workers (id, host, pid, queues, started_at, seen_at, running)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running
+
+-- name: worker_remove
+DELETE FROM offload_workers WHERE id = ?
+
+-- name: worker_list
+SELECT id, host, pid, queues, started_at, seen_at, running FROM offload_workers
+WHERE seen_at >= ? ORDER BY started_at
+
+-- name: worker_prune
+DELETE FROM offload_workers WHERE seen_at < ?
+
+-- name: cron_last_tick
+SELECT last_tick FROM offload_cron WHERE name = ?
+
+-- name: cron_advance
+INSERT INTO offload_cron (name, last_tick) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick
+WHERE offload_cron.last_tick < excluded.last_tick
+RETURNING name
+
+-- name: counter_add
+INSERT INTO offload_counters (name, value) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET value = value + excluded.value
+
+-- name: counters
+SELECT name, value FROM offload_counters ORDER BY name
