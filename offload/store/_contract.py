@@ -29,7 +29,8 @@ DELIVERIES = ("at_least_once", "at_most_once")
 
 @dataclass(frozen=True, slots=True)
 class NewJob:
-    """A job to insert; `scheduled_at` None means available now."""
+    """A job to insert. It runs at `scheduled_at` (epoch seconds) when given, else `delay`
+    seconds after the store's clock says now (0: available at once)."""
 
     kind: str
     queue: str
@@ -39,6 +40,7 @@ class NewJob:
     delivery: str = "at_least_once"
     timeout: float | None = None
     scheduled_at: float | None = None
+    delay: float = 0.0
     unique_key: str | None = None
     result_ttl: float = 86400.0
     meta: dict[str, Any] = field(default_factory=dict)

@@ -235,25 +235,27 @@ class SQLiteStore(Store):
     # --- jobs --------------------------------------------------------------------------
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
         now = self.now()
-        rows = [
-            (
-                j.kind,
-                j.queue,
-                dumps(j.args),
-                dumps(j.meta),
-                j.tenant,
-                "available" if j.scheduled_at is None or j.scheduled_at <= now else "scheduled",
-                j.priority,
-                j.max_attempts,
-                j.delivery,
-                j.timeout,
-                now if j.scheduled_at is None else j.scheduled_at,
-                j.unique_key,
-                j.result_ttl,
-                now,
+        rows = []
+        for j in jobs:
+            at = now + j.delay if j.scheduled_at is None else j.scheduled_at
+            rows.append(
+                (
+                    j.kind,
+                    j.queue,
+                    dumps(j.args),
+                    dumps(j.meta),
+                    j.tenant,
+                    "available" if at <= now else "scheduled",
+                    j.priority,
+                    j.max_attempts,
+                    j.delivery,
+                    j.timeout,
+                    at,
+                    j.unique_key,
+                    j.result_ttl,
+                    now,
+                )
             )
-            for j in jobs
-        ]
         insert, by_unique = self._q["job_insert"], self._q["job_id_by_unique"]
 
         def body(c: sqlite3.Connection) -> list[Inserted]:
@@ -403,9 +405,7 @@ class SQLiteStore(Store):
                     dead += c.execute(q["job_rescue_dead"], (now, entry, job_id)).rowcount
                 else:
                     entry = error_entry(0, now, "worker lost: lease expired", "", "crash")
-                    requeued += c.execute(
-                        q["job_rescue_requeue"], (now, entry, job_id)
-                    ).rowcount
+                    requeued += c.execute(q["job_rescue_requeue"], (now, entry, job_id)).rowcount
             if requeued:
                 c.execute(q["counter_add"], ("rescued", requeued))
             if dead:

@@ -153,7 +153,9 @@ WHERE state IN ('completed', 'dead') AND finished_at >= ?
 GROUP BY state
 
 -- name: job_retryable_since
-SELECT count(*) FROM offload_jobs WHERE state = 'retryable' AND attempted_at >= ?
+-- A retryable job became so when its last attempt failed: the time of its last error entry.
+SELECT count(*) FROM offload_jobs
+WHERE state = 'retryable' AND json_extract(errors, '$[#-1].at') >= ?
 
 -- name: leader_acquire
 INSERT INTO offload_leaders (name, owner, expires_at) VALUES (?, ?, ?)

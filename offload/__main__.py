@@ -1,0 +1,5 @@
+"""`python -m offload` runs the command-line interface."""
+
+from offload.cli import main
+
+main()

@@ -1,0 +1,232 @@
+"""The `Offload` application: the registry of job types, its configuration and enqueue."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from offload._config import Config
+from offload._cron import validate_cron
+from offload._errors import ConfigurationError, UnknownJobError
+from offload._handle import Job
+from offload._jobs import JobCall, JobOptions, JobType, PreparedJob, build_options
+from offload.store import Store, open_store, resolve_url
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A cron schedule: enqueue `job` with `args` at every tick of `cron` (UTC)."""
+
+    name: str
+    cron: str
+    job: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class Offload:
+    """A background-job application bound to one store.
+
+    `Offload("sqlite:///jobs.db")`, `Offload("postgresql://user@host/db")`, or `Offload()` for
+    `$OFFLOAD_URL`, else `./offload.db`. Declare job types with `@app.job()`; nothing connects
+    to the store until it is first used.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        lease_seconds: float = 30.0,
+        heartbeat_interval: float | None = None,
+        max_crashes: int = 3,
+        max_payload_bytes: int = 1_000_000,
+        maintenance_interval: float = 1.0,
+        dead_retention: float = 7 * 86400.0,
+        auto_migrate: bool = True,
+    ) -> None:
+        self.config = Config(
+            url=resolve_url(url),
+            lease_seconds=lease_seconds,
+            heartbeat_interval=heartbeat_interval
+            if heartbeat_interval is not None
+            else lease_seconds / 3,
+            max_crashes=max_crashes,
+            max_payload_bytes=max_payload_bytes,
+            maintenance_interval=maintenance_interval,
+            dead_retention=dead_retention,
+            auto_migrate=auto_migrate,
+        ).validate()
+        self.jobs: dict[str, JobType] = {}
+        self.schedules: dict[str, Schedule] = {}
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+        self._bridge: ThreadPoolExecutor | None = None
+        self.after_enqueue: Callable[[list[Job]], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Offload {self.config.url} jobs={len(self.jobs)}>"
+
+    # --- the store --------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated, unless auto_migrate=False) on first use."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    store = open_store(self.config.url)
+                    if self.config.auto_migrate:
+                        store.migrate()
+                    self._store = store
+        return self._store
+
+    def close(self) -> None:
+        """Close the store's connections and the async bridge."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            if self._bridge is not None:
+                self._bridge.shutdown(wait=False)
+                self._bridge = None
+
+    async def bridge(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking store call from async code on the app's bridge threads."""
+        if self._bridge is None:
+            with self._lock:
+                if self._bridge is None:
+                    self._bridge = ThreadPoolExecutor(8, thread_name_prefix="offload-bridge")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._bridge, functools.partial(fn, *args))
+
+    # --- declaring --------------------------------------------------------------------
+    @overload
+    def job(self, target: Callable[..., Any]) -> JobType: ...
+
+    @overload
+    def job(
+        self,
+        target: None = None,
+        *,
+        name: str | None = None,
+        cron: str | None = None,
+        **options: Any,
+    ) -> Callable[[Callable[..., Any]], JobType]: ...
+
+    def job(
+        self,
+        target: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        cron: str | None = None,
+        **options: Any,
+    ) -> JobType | Callable[[Callable[..., Any]], JobType]:
+        """Declare a job type from a function (sync or async) or a class with `run()`.
+
+        Options: queue, priority (higher runs first), max_attempts, backoff (seconds or a
+        function of the attempt), timeout, delivery ('at_least_once' or 'at_most_once'),
+        result_ttl; `cron="*/5 * * * *"` also enqueues it at every tick.
+        """
+
+        def declare(fn: Callable[..., Any]) -> JobType:
+            job_name = name or getattr(fn, "__name__", None)
+            if not job_name or not isinstance(job_name, str):
+                raise ConfigurationError("a job needs a name: @app.job(name='...')")
+            if job_name in self.jobs:
+                raise ConfigurationError(
+                    f"a job named {job_name!r} is declared twice; give one a name=... of its own"
+                )
+            opts = build_options(JobOptions(), job_name, options)
+            job_type = JobType(self, fn, job_name, opts, cron)
+            if cron is not None:
+                if job_type.signature.required:
+                    raise ConfigurationError(
+                        f"cron job {job_name!r} has required arguments "
+                        f"{job_type.signature.required}; use app.schedule(...) to give them"
+                    )
+                self._add_schedule(Schedule(job_name, validate_cron(cron), job_name, {}))
+            self.jobs[job_name] = job_type
+            return job_type
+
+        if target is not None:
+            return declare(target)
+        return declare
+
+    def schedule(
+        self,
+        name: str,
+        cron: str,
+        job: JobType | str,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Schedule:
+        """Enqueue `job(*args, **kwargs)` at every tick of a cron expression (UTC).
+
+        Five fields (minute hour day month weekday), or six with seconds last.
+        """
+        job_type = self.job_type(job if isinstance(job, str) else job.name)
+        arguments = job_type.signature.bind(args, kwargs)
+        return self._add_schedule(Schedule(name, validate_cron(cron), job_type.name, arguments))
+
+    def _add_schedule(self, schedule: Schedule) -> Schedule:
+        if schedule.name in self.schedules:
+            raise ConfigurationError(f"a schedule named {schedule.name!r} is declared twice")
+        self.schedules[schedule.name] = schedule
+        return schedule
+
+    def job_type(self, name: str) -> JobType:
+        """The job type declared under `name`."""
+        try:
+            return self.jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise UnknownJobError(
+                f"no job type named {name!r} in this application (declared: {known})"
+            ) from None
+
+    # --- enqueueing -------------------------------------------------------------------
+    def enqueue(self, name: str, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue a job type by name."""
+        return self.job_type(name).enqueue(*args, **kwargs)
+
+    async def enqueue_async(self, name: str, *args: Any, **kwargs: Any) -> Job:
+        """`enqueue` for async code."""
+        return await self.job_type(name).enqueue_async(*args, **kwargs)
+
+    def call(self, name: str, **options: Any) -> JobCall:
+        """A job type by name with per-call options, e.g. `app.call("x", delay=5).enqueue()`."""
+        return self.job_type(name).options(**options)
+
+    def enqueue_many(self, jobs: Iterable[PreparedJob], *, connection: Any = None) -> list[Job]:
+        """Store many prepared jobs (`job_type.prepare(...)`) in one transaction."""
+        prepared = list(jobs)
+        for p in prepared:
+            if not isinstance(p, PreparedJob):
+                raise TypeError(f"enqueue_many takes jobs made by job_type.prepare(...), got {p!r}")
+            if p.job_type.app is not self:
+                raise ConfigurationError(f"job {p.job_type.name!r} belongs to another app")
+        if not prepared:
+            return []
+        inserted = self.store.job_insert_many([p.new for p in prepared], conn=connection)
+        handles = [Job(self, i.id, i.duplicate) for i in inserted]
+        if self.after_enqueue is not None and connection is None:
+            self.after_enqueue(handles)
+        return handles
+
+    async def enqueue_many_async(
+        self, jobs: Iterable[PreparedJob], *, connection: Any = None
+    ) -> list[Job]:
+        """`enqueue_many` for async code."""
+        prepared = list(jobs)
+        return await self.bridge(
+            functools.partial(self.enqueue_many, connection=connection), prepared
+        )
+
+    def get_job(self, job_id: int) -> Job:
+        """A handle on an existing job (JobNotFoundError if there is none)."""
+        return Job(self, int(job_id)).refresh()

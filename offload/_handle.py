@@ -1,0 +1,124 @@
+"""The handle a producer gets back from enqueue: look at the job, wait for its result."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from offload._errors import JobFailedError, JobNotFoundError, ResultTimeoutError
+from offload.store._contract import JobRecord
+
+if TYPE_CHECKING:
+    from offload._app import Offload
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+class Job:
+    """A stored job. `refresh()` reads its current row; `result()` waits for it to finish."""
+
+    def __init__(self, app: Offload, job_id: int, duplicate: bool = False) -> None:
+        self.app = app
+        self.id = job_id
+        self.duplicate = duplicate
+        self._record: JobRecord | None = None
+
+    def __repr__(self) -> str:
+        state = self._record.state if self._record else "?"
+        return f"<Job {self.id} {state}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and other.id == self.id and other.app is self.app
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # --- reading ----------------------------------------------------------------------
+    def refresh(self) -> Job:
+        """Read the job's current state from the store."""
+        record = self.app.store.job_get(self.id)
+        if record is None:
+            raise JobNotFoundError(f"job {self.id} does not exist (it may have been pruned)")
+        self._record = record
+        return self
+
+    async def refresh_async(self) -> Job:
+        await self.app.bridge(self.refresh)
+        return self
+
+    @property
+    def record(self) -> JobRecord:
+        if self._record is None:
+            self.refresh()
+        assert self._record is not None
+        return self._record
+
+    @property
+    def state(self) -> str:
+        return self.record.state
+
+    @property
+    def kind(self) -> str:
+        return self.record.kind
+
+    @property
+    def attempt(self) -> int:
+        return self.record.attempt
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.record.errors
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.record.args
+
+    @property
+    def scheduled_at(self) -> datetime | None:
+        return _dt(self.record.scheduled_at)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return _dt(self.record.finished_at)
+
+    # --- waiting ----------------------------------------------------------------------
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the job to complete and return its result.
+
+        Raises JobFailedError when it ends dead, cancelled or shed, and ResultTimeoutError when
+        `timeout` seconds pass first (the job goes on).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            record = self.refresh().record
+            if record.state == "completed":
+                return record.result
+            if record.state in ("dead", "cancelled", "shed"):
+                last = record.errors[-1]["error"] if record.errors else record.state
+                raise JobFailedError(
+                    f"job {self.id} ({record.kind}) is {record.state}: {last}", record.state
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeoutError(
+                    f"job {self.id} ({record.kind}) is still {record.state} after {timeout}s"
+                )
+            wait = pause if deadline is None else min(pause, max(deadline - time.monotonic(), 0))
+            time.sleep(wait)
+            pause = min(pause * 1.5, 0.1)
+
+    async def result_async(self, timeout: float | None = None) -> Any:
+        """`result()` for async code."""
+        return await self.app.bridge(self.result, timeout)
+
+    # --- acting -----------------------------------------------------------------------
+    def cancel(self) -> bool:
+        """Cancel the job unless it is running or finished; True when it was cancelled."""
+        return self.app.store.job_cancel(self.id)
+
+    def retry(self) -> bool:
+        """Run a dead, cancelled or finished job again now; True when it was made available."""
+        return self.app.store.job_retry(self.id)

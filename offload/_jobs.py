@@ -1,0 +1,263 @@
+"""How a job type is declared: a function or class, its options, and per-call overrides."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from offload._backoff import BackoffFn, as_backoff
+from offload._errors import ConfigurationError, InvalidArgumentsError
+from offload._payload import check_json, check_size
+from offload._signature import Signature
+from offload.store._contract import DELIVERIES, NewJob
+
+if TYPE_CHECKING:
+    from offload._app import Offload
+    from offload._handle import Job
+
+Seconds = float | int | timedelta
+
+
+def seconds(value: Seconds | None, what: str) -> float | None:
+    """A duration in seconds from a number or a timedelta; refuses negatives and NaN."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{what} must be seconds or a timedelta, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"{what} must be a finite, non-negative duration, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """Options of a job type; each can be overridden per call with `.options(...)`."""
+
+    queue: str = "default"
+    priority: int = 0
+    max_attempts: int = 20
+    backoff: BackoffFn = field(default_factory=lambda: as_backoff(None))
+    timeout: float | None = None
+    delivery: str = "at_least_once"
+    result_ttl: float = 86400.0
+
+    def validate(self, name: str) -> JobOptions:
+        if not isinstance(self.queue, str) or not self.queue or len(self.queue) > 100:
+            raise ConfigurationError(f"job {name!r}: queue must be a non-empty name")
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise ConfigurationError(f"job {name!r}: priority must be an integer (higher first)")
+        if not -1000 <= self.priority <= 1000:
+            raise ConfigurationError(f"job {name!r}: priority must be within -1000..1000")
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ConfigurationError(f"job {name!r}: max_attempts must be an integer")
+        if self.max_attempts < 1:
+            raise ConfigurationError(f"job {name!r}: max_attempts must be at least 1")
+        if self.delivery not in DELIVERIES:
+            raise ConfigurationError(
+                f"job {name!r}: delivery must be 'at_least_once' or 'at_most_once', "
+                f"got {self.delivery!r}"
+            )
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigurationError(f"job {name!r}: timeout must be positive")
+        return self
+
+
+_OPTION_NAMES = {
+    "queue",
+    "priority",
+    "max_attempts",
+    "backoff",
+    "timeout",
+    "delivery",
+    "result_ttl",
+}
+_CALL_NAMES = {"delay", "at", "connection", "unique_key", "meta"}
+
+
+def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOptions:
+    """Apply option overrides by keyword, with clear errors for unknown names."""
+    unknown = set(given) - _OPTION_NAMES
+    if unknown:
+        raise ConfigurationError(
+            f"job {name!r}: unknown option {sorted(unknown)[0]!r}; "
+            f"options are {', '.join(sorted(_OPTION_NAMES))}"
+        )
+    changes: dict[str, Any] = {}
+    for key, value in given.items():
+        if key == "backoff":
+            try:
+                changes[key] = as_backoff(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"job {name!r}: {exc}") from None
+        elif key in ("timeout", "result_ttl"):
+            changes[key] = seconds(value, f"job {name!r}: {key}")
+        else:
+            changes[key] = value
+    return replace(base, **changes).validate(name)
+
+
+class JobType:
+    """A declared job type. Call `.enqueue(...)` to run it on a worker, or call it directly."""
+
+    def __init__(
+        self,
+        app: Offload,
+        target: Callable[..., Any] | type,
+        name: str,
+        options: JobOptions,
+        cron: str | None = None,
+    ) -> None:
+        self.app = app
+        self.target = target
+        self.name = name
+        self.options_ = options
+        self.cron = cron
+        if inspect.isclass(target):
+            run = getattr(target, "run", None)
+            if run is None or not callable(run):
+                raise ConfigurationError(
+                    f"job class {target.__name__} needs a run(self, ...) method, e.g.\n"
+                    f"    class {target.__name__}:\n"
+                    "        def run(self, image_id: int) -> None: ..."
+                )
+            self.is_async = inspect.iscoroutinefunction(run)
+            self.signature = Signature(run.__get__(object.__new__(target)), name)
+        else:
+            self.is_async = inspect.iscoroutinefunction(target)
+            self.signature = Signature(target, name)
+        self.__doc__ = getattr(target, "__doc__", None)
+        self.__wrapped__ = target
+
+    def __repr__(self) -> str:
+        return f"<JobType {self.name} queue={self.options_.queue}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the job's code here and now, as a plain call."""
+        return self.function()(*args, **kwargs)
+
+    def function(self) -> Callable[..., Any]:
+        """The callable a worker invokes for one run (a fresh instance for class jobs)."""
+        if inspect.isclass(self.target):
+            instance: Any = self.target()
+            run: Callable[..., Any] = instance.run
+            return run
+        return self.target
+
+    def options(self, **overrides: Any) -> JobCall:
+        """Per-call options: queue, priority, max_attempts, backoff, timeout, delivery,
+        result_ttl, delay, at, unique_key, meta, connection."""
+        return JobCall(self, {}).options(**overrides)
+
+    def prepare(self, *args: Any, **kwargs: Any) -> PreparedJob:
+        """Validate arguments into a job ready for `app.enqueue_many`."""
+        return JobCall(self, {}).prepare(*args, **kwargs)
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Job:
+        """Store the job for a worker; it is committed when this returns."""
+        return JobCall(self, {}).enqueue(*args, **kwargs)
+
+    async def enqueue_async(self, *args: Any, **kwargs: Any) -> Job:
+        """`enqueue` for async code."""
+        return await JobCall(self, {}).enqueue_async(*args, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedJob:
+    """A validated job, not yet stored."""
+
+    job_type: JobType
+    new: NewJob
+    connection: Any = None
+
+
+class JobCall:
+    """A job type with per-call options applied."""
+
+    def __init__(self, job_type: JobType, overrides: dict[str, Any]) -> None:
+        self.job_type = job_type
+        self.overrides = overrides
+
+    def options(self, **overrides: Any) -> JobCall:
+        merged = {**self.overrides, **overrides}
+        unknown = set(merged) - _OPTION_NAMES - _CALL_NAMES
+        if unknown:
+            raise ConfigurationError(
+                f"job {self.job_type.name!r}: unknown option {sorted(unknown)[0]!r}; options are "
+                f"{', '.join(sorted(_OPTION_NAMES | _CALL_NAMES))}"
+            )
+        if merged.get("delay") is not None and merged.get("at") is not None:
+            raise ConfigurationError("give delay or at, not both")
+        return JobCall(self.job_type, merged)
+
+    def prepare(self, *args: Any, **kwargs: Any) -> PreparedJob:
+        arguments = self.job_type.signature.bind(args, kwargs)
+        return self.prepare_named(arguments, checked=True)
+
+    def prepare_named(self, arguments: dict[str, Any], checked: bool = False) -> PreparedJob:
+        """A job from arguments given by name (HTTP, CLI); checks them unless `checked`."""
+        jt = self.job_type
+        if not checked:
+            if not isinstance(arguments, dict):
+                raise InvalidArgumentsError(
+                    f"arguments of {jt.name}() must be an object of name: value"
+                )
+            arguments = jt.signature.bind_named(arguments)
+        check_size(arguments, jt.name, jt.app.config.max_payload_bytes)
+        call = {k: v for k, v in self.overrides.items() if k in _CALL_NAMES}
+        opts = build_options(
+            jt.options_, jt.name, {k: v for k, v in self.overrides.items() if k in _OPTION_NAMES}
+        )
+        meta = check_json(call.get("meta") or {}, "meta")
+        if not isinstance(meta, dict):
+            raise InvalidArgumentsError("meta must be a dict of JSON values")
+        unique_key = call.get("unique_key")
+        if unique_key is not None and not isinstance(unique_key, str):
+            raise ConfigurationError("unique_key must be a string")
+        return PreparedJob(
+            jt,
+            NewJob(
+                kind=jt.name,
+                queue=opts.queue,
+                args=arguments,
+                priority=opts.priority,
+                max_attempts=opts.max_attempts,
+                delivery=opts.delivery,
+                timeout=opts.timeout,
+                scheduled_at=_scheduled_at(call.get("at")),
+                delay=seconds(call.get("delay"), "delay") or 0.0,
+                unique_key=unique_key,
+                result_ttl=opts.result_ttl,
+                meta=meta,
+            ),
+            call.get("connection"),
+        )
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Job:
+        prepared = self.prepare(*args, **kwargs)
+        return self.job_type.app.enqueue_many([prepared], connection=prepared.connection)[0]
+
+    async def enqueue_async(self, *args: Any, **kwargs: Any) -> Job:
+        prepared = self.prepare(*args, **kwargs)
+        jobs = await self.job_type.app.enqueue_many_async(
+            [prepared], connection=prepared.connection
+        )
+        return jobs[0]
+
+
+def _scheduled_at(at: datetime | None) -> float | None:
+    """Epoch seconds of an aware datetime; None means "use the delay"."""
+    if at is None:
+        return None
+    if not isinstance(at, datetime):
+        raise ConfigurationError(f"at must be a datetime, got {at!r}")
+    if at.tzinfo is None:
+        raise ConfigurationError(
+            "at must be timezone-aware, e.g. datetime(2030, 1, 1, tzinfo=timezone.utc)"
+        )
+    return at.timestamp()

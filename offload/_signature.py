@@ -1,0 +1,166 @@
+"""Binds enqueue arguments to a job function's signature and rebuilds the call at run time.
+
+Arguments are stored by parameter name, so a job enqueued over HTTP as a JSON object and one
+enqueued from Python look the same in the store. Simple annotations (int, str, float, bool,
+list, dict, Optional and unions of those, list[X], dict[str, X]) are checked at enqueue.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from offload._errors import ConfigurationError, InvalidArgumentsError
+from offload._payload import check_json
+
+_SIMPLE: dict[Any, tuple[type, ...]] = {
+    int: (int,),
+    float: (int, float),
+    str: (str,),
+    bool: (bool,),
+    list: (list, tuple),
+    dict: (dict,),
+    type(None): (type(None),),
+}
+
+
+class Signature:
+    """A job function's parameters and the annotations offload can check."""
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self.name = name
+        try:
+            self.sig = inspect.signature(func)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read the signature of job {name!r}: {exc}") from exc
+        try:
+            self.hints = typing.get_type_hints(func)
+        except Exception:  # noqa: BLE001 - unresolvable annotations are simply not checked
+            self.hints = {}
+        self.hints.pop("return", None)
+        self.required = [
+            p.name
+            for p in self.sig.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Arguments by parameter name, checked to be JSON and to fit the annotations."""
+        try:
+            bound = self.sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArgumentsError(f"{self.name}(): {exc}") from None
+        return self.check(dict(bound.arguments))
+
+    def bind_named(self, named: dict[str, Any]) -> dict[str, Any]:
+        """Check arguments already given by name (from HTTP or the CLI)."""
+        params = self.sig.parameters
+        var_kw = next((p.name for p in params.values() if p.kind is p.VAR_KEYWORD), None)
+        unknown = [k for k in named if k not in params and var_kw is None]
+        if unknown:
+            raise InvalidArgumentsError(
+                f"{self.name}() got unknown argument {unknown[0]!r}; it takes "
+                f"{', '.join(params) or 'no arguments'}",
+                unknown[0],
+            )
+        missing = [k for k in self.required if k not in named]
+        if missing:
+            raise InvalidArgumentsError(
+                f"{self.name}() is missing required argument {missing[0]!r}", missing[0]
+            )
+        if var_kw is not None:
+            extra = {k: v for k, v in named.items() if k not in params}
+            named = {k: v for k, v in named.items() if k in params}
+            if extra:
+                named[var_kw] = {**named.get(var_kw, {}), **extra}
+        return self.check(named)
+
+    def check(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in arguments.items():
+            where = f"argument {key!r} of {self.name}()"
+            value = check_json(value, where)
+            hint = self.hints.get(key)
+            param = self.sig.parameters.get(key)
+            if hint is not None and param is not None:
+                if param.kind is param.VAR_POSITIONAL:
+                    values = value
+                elif param.kind is param.VAR_KEYWORD:
+                    values = list(value.values())
+                else:
+                    values = [value]
+                for v in values:
+                    if not _conforms(v, hint):
+                        raise InvalidArgumentsError(
+                            f"{where} should be {_hint_name(hint)}, got {type(v).__name__} "
+                            f"{_short(v)}",
+                            key,
+                        )
+            out[key] = value
+        return out
+
+    def call_args(self, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Positional and keyword arguments to call the function with stored arguments."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        positional = True  # stays true while every earlier positional parameter was given
+        for param in self.sig.parameters.values():
+            present = param.name in arguments
+            value: Any = arguments.get(param.name)
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                if present and positional:
+                    args.append(value)
+                elif present:
+                    kwargs[param.name] = value
+                else:
+                    positional = False
+            elif param.kind is param.VAR_POSITIONAL and present:
+                args.extend(value)
+            elif param.kind is param.VAR_KEYWORD and present:
+                kwargs.update(value)
+            elif present:
+                kwargs[param.name] = value
+        return args, kwargs
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    if hint is Any or hint is object:
+        return True
+    if hint in _SIMPLE:
+        if hint is int and isinstance(value, bool):
+            return False
+        if hint is float and isinstance(value, bool):
+            return False
+        return isinstance(value, _SIMPLE[hint])
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, h) for h in typing.get_args(hint))
+    if origin in (list, tuple, set, frozenset) or origin is typing.Sequence:
+        if not isinstance(value, list):
+            return False
+        inner = typing.get_args(hint)
+        if origin is list and len(inner) == 1:
+            return all(_conforms(v, inner[0]) for v in value)
+        return True
+    if origin is dict or origin is typing.Mapping:
+        if not isinstance(value, dict):
+            return False
+        inner = typing.get_args(hint)
+        if len(inner) == 2:
+            return all(_conforms(v, inner[1]) for v in value.values())
+        return True
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    return True  # a type offload does not know how to check from JSON
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

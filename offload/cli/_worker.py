@@ -1,0 +1,120 @@
+"""`offload worker`: run jobs, in this process or under a supervisor of N processes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from offload.cli._load import load_app
+
+
+@click.command("worker")
+@click.argument("app_path", metavar="APP")
+@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@click.option(
+    "-q",
+    "--queues",
+    default="default",
+    show_default=True,
+    help="Comma-separated queues to take jobs from.",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Jobs run at once per process.",
+)
+@click.option(
+    "-p",
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Worker processes; more than 1 runs a supervisor that restarts them.",
+)
+@click.option(
+    "--grace",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds running jobs get to finish after SIGTERM/SIGINT.",
+)
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.001),
+    help="Fallback poll when no wake-up arrives, in seconds.",
+)
+@click.option(
+    "--no-maintenance", is_flag=True, help="Do not take part in electing the maintenance leader."
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def worker(
+    app_path: str,
+    url: str | None,
+    queues: str,
+    concurrency: int,
+    processes: int,
+    grace: float,
+    poll_interval: float,
+    no_maintenance: bool,
+    verbose: int,
+) -> None:
+    """Run a worker for APP (module:attribute, e.g. myapp:app)."""
+    level = logging.WARNING - 10 * min(verbose + 1, 2)
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    )
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    if not names:
+        raise click.BadParameter("name at least one queue", param_hint="--queues")
+    if processes > 1:
+        from offload.worker import Supervisor
+
+        argv = [
+            "worker",
+            app_path,
+            "--queues",
+            ",".join(names),
+            "--concurrency",
+            str(concurrency),
+            "--processes",
+            "1",
+            "--grace",
+            str(grace),
+            "--poll-interval",
+            str(poll_interval),
+        ] + ["-v"] * verbose
+        if url:
+            argv += ["--url", url]
+        if no_maintenance:
+            argv.append("--no-maintenance")
+        load_app(app_path, url)  # fail here, once, if the app cannot be imported
+        sys.exit(Supervisor(processes, argv).run())
+    from offload.worker import Worker
+
+    app = load_app(app_path, url)
+    unknown_queues = [q for q in names if q not in {j.options_.queue for j in app.jobs.values()}]
+    if unknown_queues and app.jobs:
+        click.echo(
+            f"note: no job type of this app uses queue(s) {', '.join(unknown_queues)}", err=True
+        )
+    click.echo(
+        f"offload worker: {app.config.url} queues={','.join(names)} concurrency={concurrency}",
+        err=True,
+    )
+    Worker(
+        app,
+        names,
+        concurrency,
+        grace=grace,
+        poll_interval=poll_interval,
+        maintenance=not no_maintenance,
+    ).run()

@@ -1,0 +1,7 @@
+"""Worker processes: the fetch loop, the executor, heartbeats, and the supervisor."""
+
+from offload.worker._executor import Executor, Outcome
+from offload.worker._process import Worker
+from offload.worker._supervisor import Supervisor
+
+__all__ = ["Executor", "Outcome", "Supervisor", "Worker"]
