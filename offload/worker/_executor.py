@@ -282,6 +282,10 @@ class Executor:
             self._tasks.put(None)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(5.0)
+            if not self._loop.is_running():
+                self._loop.close()
 
 
 def _raise_in_thread(thread: threading.Thread, exc: type[BaseException]) -> None:
