@@ -16,6 +16,7 @@ from offload._errors import ConfigurationError, UnknownJobError
 from offload._handle import Job
 from offload._jobs import JobCall, JobOptions, JobType, PreparedJob, build_options
 from offload.store import Store, open_store, resolve_url
+from offload.store._outbox import Staged
 
 T = TypeVar("T")
 
@@ -226,6 +227,17 @@ class Offload:
         return await self.bridge(
             functools.partial(self.enqueue_many, connection=connection), prepared
         )
+
+    def stage(self, connection: Any, jobs: Iterable[PreparedJob]) -> list[Staged]:
+        """Stage jobs in the outbox of the application's own database, inside the caller's
+        open transaction on `connection`; `offload relay` moves them to the store."""
+        from offload._outbox import stage
+
+        prepared = list(jobs)
+        for p in prepared:
+            if not isinstance(p, PreparedJob):
+                raise TypeError(f"stage takes jobs made by job_type.prepare(...), got {p!r}")
+        return stage(connection, prepared)
 
     def get_job(self, job_id: int) -> Job:
         """A handle on an existing job (JobNotFoundError if there is none)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from offload.cli._relay import relay
 from offload.cli._worker import worker
 
 
@@ -14,5 +15,6 @@ def main() -> None:
 
 
 main.add_command(worker)
+main.add_command(relay)
 
 __all__ = ["main"]

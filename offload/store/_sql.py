@@ -10,9 +10,9 @@ _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
 @cache
-def queries(dialect: str) -> dict[str, str]:
-    """Named queries of a dialect, from `offload/store/<dialect>/queries.sql`."""
-    text = resources.files("offload.store").joinpath(dialect, "queries.sql").read_text("utf-8")
+def queries(dialect: str, file: str = "queries") -> dict[str, str]:
+    """Named queries of a dialect, from `offload/store/<dialect>/<file>.sql`."""
+    text = resources.files("offload.store").joinpath(dialect, f"{file}.sql").read_text("utf-8")
     parts = _NAME.split(text)
     named: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):

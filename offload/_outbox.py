@@ -1,0 +1,141 @@
+"""The outbox: stage jobs in the application's own database, relay them to the store.
+
+For an application whose data lives in another database than the job store. Staging writes
+a row in the application's transaction, so the job exists exactly when the data does; the relay
+(`offload relay`) copies staged rows to the store at least once and marks them. Each staged job
+carries a unique key, so a row relayed twice (the relay died between the two commits) is
+enqueued once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from offload.store import _outbox as table
+from offload.store._codec import dumps, loads
+from offload.store._contract import NewJob
+from offload.store.sqlite._engine import sqlite_path
+
+if TYPE_CHECKING:
+    from offload._app import Offload
+    from offload._jobs import PreparedJob
+
+log = logging.getLogger("offload.relay")
+
+create_table = table.create_table
+
+
+def stage(conn: Any, prepared: Sequence[PreparedJob]) -> list[table.Staged]:
+    """Stage jobs in the caller's open transaction on its own database."""
+    now = time.time()
+    rows = []
+    for p in prepared:
+        job = p.new
+        if job.scheduled_at is None and job.delay > 0:
+            job = dataclasses.replace(job, scheduled_at=now + job.delay, delay=0.0)
+        key = uuid.uuid4().hex
+        rows.append((key, job.kind, dumps(dataclasses.asdict(job)), now))
+    return table.stage(conn, rows)
+
+
+class Relay:
+    """Moves staged jobs from an application database (a URL) to the app's store."""
+
+    def __init__(self, app: Offload, source_url: str, batch: int = 500) -> None:
+        self.app = app
+        self.source_url = source_url
+        self.batch = batch
+        self.relayed = 0
+        self._stop = threading.Event()
+        self._conn: Any = None
+        self.dialect = (
+            "postgres" if source_url.startswith(("postgres://", "postgresql://")) else ("sqlite")
+        )
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            if self.dialect == "postgres":
+                import psycopg
+
+                self._conn = psycopg.connect(self.source_url)
+            else:
+                path, _ = sqlite_path(self.source_url)
+                self._conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            create_table(self._conn)
+            if self.dialect == "postgres":
+                self._conn.commit()
+        return self._conn
+
+    def run_once(self) -> int:
+        """Relay one batch; return how many staged jobs it moved."""
+        conn = self._connect()
+        if self.dialect == "sqlite":
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = table.pending(conn, self.dialect, self.batch)
+            if rows:
+                jobs = []
+                for row in rows:
+                    fields = loads(row.job) if isinstance(row.job, str) else row.job
+                    job = NewJob(**fields)
+                    if job.unique_key is None:
+                        job = dataclasses.replace(job, unique_key=f"outbox:{row.key}")
+                    jobs.append(job)
+                inserted = self.app.store.job_insert_many(jobs)
+                now = time.time()
+                table.mark(
+                    conn,
+                    self.dialect,
+                    [(r.id, i.id) for r, i in zip(rows, inserted, strict=True)],
+                    now,
+                )
+                table.prune(conn, self.dialect, now - 86400.0)
+        except BaseException:
+            self._end(conn, "ROLLBACK")
+            raise
+        self._end(conn, "COMMIT")
+        self.relayed += len(rows)
+        return len(rows)
+
+    def _end(self, conn: Any, how: str) -> None:
+        if self.dialect == "postgres":
+            conn.commit() if how == "COMMIT" else conn.rollback()
+        else:
+            conn.execute(how)
+
+    def pending(self) -> int:
+        """How many staged jobs wait to be relayed."""
+        conn = self._connect()
+        count = table.pending_count(conn, self.dialect)
+        if self.dialect == "postgres":
+            conn.commit()
+        return count
+
+    def run(self, interval: float = 0.5) -> None:
+        """Relay until `stop()`; polls every `interval` seconds when nothing is staged."""
+        while not self._stop.is_set():
+            try:
+                moved = self.run_once()
+            except Exception as exc:
+                log.warning("relay failed (%s); retrying", exc)
+                self.close()
+                moved = 0
+            if moved < self.batch:
+                self._stop.wait(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None

@@ -1,0 +1,59 @@
+"""`offload relay`: move jobs staged in an application database's outbox to the store."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+import click
+
+from offload._outbox import Relay
+from offload.cli._load import load_app
+
+
+@click.command("relay")
+@click.argument("app_path", metavar="APP", required=False)
+@click.option("--source", required=True, help="URL of the application database with the outbox.")
+@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--interval",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Seconds between polls when nothing is staged.",
+)
+@click.option("--once", is_flag=True, help="Relay what is staged now, then exit.")
+def relay(
+    app_path: str | None, source: str, url: str | None, batch: int, interval: float, once: bool
+) -> None:
+    """Relay staged jobs from SOURCE's outbox table to the job store, at least once.
+
+    Each staged job carries a unique key, so a job relayed twice is enqueued once.
+    """
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    app = load_app(app_path, url)
+    r = Relay(app, source, batch)
+    if once:
+        total = 0
+        while moved := r.run_once():
+            total += moved
+        click.echo(f"relayed {total} jobs")
+        r.close()
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        r.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(f"relaying from {source} to {app.config.url}", err=True)
+    r.run(interval)
+    r.close()
+    click.echo(f"relayed {r.relayed} jobs", err=True)

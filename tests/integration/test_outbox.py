@@ -1,0 +1,149 @@
+"""The outbox: jobs staged in the application's own database move to the store once."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offload import Offload
+from offload._outbox import Relay, create_table
+from offload.store._contract import JobFilter
+from tests.conftest import PG_URL, _need_postgres
+
+
+def make_app(store_url: str) -> Offload:
+    app = Offload(store_url)
+
+    @app.job()
+    def welcome(user_id: int) -> int:
+        return user_id
+
+    return app
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """An application database (URL and an open connection) with the outbox table."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'appdata.db'}"
+        conn: Any = sqlite3.connect(tmp_path / "appdata.db", isolation_level=None)
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        create_table(conn)
+        yield url, conn
+        conn.close()
+        return
+    _need_postgres()
+    import psycopg
+
+    conn = psycopg.connect(PG_URL, autocommit=True)
+    conn.execute("DROP TABLE IF EXISTS offload_outbox, users")
+    conn.execute("CREATE TABLE users (id bigint PRIMARY KEY, name text)")
+    create_table(conn)
+    conn.autocommit = False
+    yield PG_URL, conn
+    conn.rollback()
+    conn.autocommit = True
+    conn.execute("DROP TABLE IF EXISTS offload_outbox, users")
+    conn.close()
+
+
+def _begin(conn: Any) -> None:
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute("BEGIN")
+
+
+def _commit(conn: Any) -> None:
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute("COMMIT")
+    else:
+        conn.commit()
+
+
+def _rollback(conn: Any) -> None:
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute("ROLLBACK")
+    else:
+        conn.rollback()
+
+
+def test_staged_jobs_follow_the_application_transaction(
+    source: tuple[str, Any], store_url: str
+) -> None:
+    url, conn = source
+    app = make_app(store_url)
+    welcome = app.jobs["welcome"]
+    ph = "?" if isinstance(conn, sqlite3.Connection) else "%s"
+
+    _begin(conn)
+    conn.execute(f"INSERT INTO users (id, name) VALUES ({ph}, {ph})", (1, "ada"))
+    app.stage(conn, [welcome.prepare(1)])
+    _commit(conn)
+
+    _begin(conn)
+    conn.execute(f"INSERT INTO users (id, name) VALUES ({ph}, {ph})", (2, "bob"))
+    app.stage(conn, [welcome.prepare(2)])
+    _rollback(conn)
+
+    relay = Relay(app, url)
+    assert relay.pending() == 1
+    assert relay.run_once() == 1
+    assert relay.run_once() == 0
+    relay.close()
+    jobs = app.store.job_list(JobFilter())
+    assert [j.args for j in jobs] == [{"user_id": 1}]
+
+
+def test_a_job_relayed_twice_is_enqueued_once(source: tuple[str, Any], store_url: str) -> None:
+    url, conn = source
+    app = make_app(store_url)
+    _begin(conn)
+    app.stage(conn, [app.jobs["welcome"].prepare(i) for i in range(5)])
+    _commit(conn)
+
+    relay = Relay(app, url)
+    relay.run_once()
+    # The relay died after the store committed but before the outbox was marked: un-mark.
+    raw = relay._connect()
+    raw.execute("UPDATE offload_outbox SET relayed_at = NULL, job_id = NULL")
+    if relay.dialect == "postgres":
+        raw.commit()
+    assert relay.run_once() == 5
+    relay.close()
+    counts = {c.state: c.count for c in app.store.job_counts()}
+    assert counts == {"available": 5}
+
+
+def test_relay_command_once(tmp_path: Path, sqlite_url: str) -> None:
+    appdb = tmp_path / "appdata.db"
+    conn = sqlite3.connect(appdb, isolation_level=None)
+    create_table(conn)
+    app = make_app(sqlite_url)
+    conn.execute("BEGIN")
+    app.stage(conn, [app.jobs["welcome"].prepare(i) for i in range(3)])
+    conn.execute("COMMIT")
+    conn.close()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offload",
+            "relay",
+            "--source",
+            f"sqlite:///{appdb}",
+            "--url",
+            sqlite_url,
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "relayed 3 jobs" in done.stdout
+    assert sum(c.count for c in app.store.job_counts()) == 3
