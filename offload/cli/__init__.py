@@ -1,10 +1,21 @@
-"""The `offload` command."""
+"""The `offload` command: run workers, enqueue and inspect jobs, watch the store, try a demo.
+
+Exit codes: 0 success, 1 failure (a job failed, an id is unknown, the store is unreachable),
+2 usage error (bad option, unknown job type, arguments that don't fit). See docs/cli.md.
+"""
 
 from __future__ import annotations
 
+import logging
+
 import click
 
+from offload.cli._demo import demo
+from offload.cli._enqueue import enqueue
+from offload.cli._jobs import jobs
+from offload.cli._migrate import migrate
 from offload.cli._relay import relay
+from offload.cli._stats import stats
 from offload.cli._worker import worker
 
 
@@ -12,9 +23,18 @@ from offload.cli._worker import worker
 @click.version_option(package_name="offload")
 def main() -> None:
     """offload: background jobs on SQLite or PostgreSQL."""
+    # The connection pool logs every failed connection attempt; without this, Python's
+    # last-resort handler would print each one. The command's own error says it once.
+    # Logging set up by a command (the worker's) or by the user's app still receives them.
+    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 
 main.add_command(worker)
 main.add_command(relay)
+main.add_command(enqueue)
+main.add_command(jobs)
+main.add_command(stats)
+main.add_command(migrate)
+main.add_command(demo)
 
 __all__ = ["main"]

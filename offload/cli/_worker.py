@@ -53,7 +53,9 @@ from offload.cli._load import load_app
 @click.option(
     "--no-maintenance", is_flag=True, help="Do not take part in electing the maintenance leader."
 )
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option(
+    "-v", "--verbose", count=True, help="More logging: -v for debug (the default is info)."
+)
 def worker(
     app_path: str,
     url: str | None,
@@ -66,7 +68,7 @@ def worker(
     verbose: int,
 ) -> None:
     """Run a worker for APP (module:attribute, e.g. myapp:app)."""
-    level = logging.WARNING - 10 * min(verbose + 1, 2)
+    level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(
         level=level,
         stream=sys.stderr,

@@ -1,0 +1,157 @@
+"""What the commands share: exit codes, turning errors into one-line messages, store options.
+
+Exit codes follow the usual convention: 0 success, 1 a failure (a job that failed, an unknown
+id, a store that cannot be reached), 2 a usage error (a bad option value, an unknown job type,
+arguments that don't fit the job). Errors are one line on stderr, starting with "Error:".
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import ParamSpec, TypeVar
+
+import click
+
+from offload._app import Offload
+from offload._errors import (
+    ConfigurationError,
+    InvalidArgumentsError,
+    JobNotFoundError,
+    OffloadError,
+    StoreError,
+    UnknownJobError,
+)
+from offload.cli._load import load_app
+from offload.cli._output import safe_url
+from offload.store import Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., object])
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class Failure(click.ClickException):
+    """Something went wrong that the command line was right to ask for: exit 1."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageFailure(click.ClickException):
+    """The command was asked for something that cannot be: exit 2, one line, no usage dump."""
+
+    exit_code = EXIT_USAGE
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """An error of a database driver (sqlite3, psycopg): the store, not our code, failed."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    return type(exc).__module__.split(".", 1)[0] in ("psycopg", "psycopg_pool")
+
+
+def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn the errors a user can cause into a one-line message and the right exit code.
+
+    Anything else is a bug and keeps its traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (UnknownJobError, InvalidArgumentsError, ConfigurationError) as exc:
+            raise UsageFailure(str(exc)) from exc
+        except JobNotFoundError as exc:
+            raise Failure(str(exc)) from exc
+        except (StoreError, OffloadError) as exc:
+            raise Failure(str(exc)) from exc
+        except Exception as exc:
+            if _is_driver_error(exc):
+                raise Failure(f"the store failed: {type(exc).__name__}: {exc}") from exc
+            raise
+
+    return wrapper
+
+
+def url_option(fn: F) -> F:
+    """`--url`, falling back to `$OFFLOAD_URL`, then `./offload.db`."""
+    return click.option(
+        "--url",
+        metavar="URL",
+        envvar="OFFLOAD_URL",
+        show_envvar=True,
+        help="Store URL: sqlite:///path.db, a file path, or postgresql://… [default: ./offload.db]",
+    )(fn)
+
+
+def app_option(fn: F) -> F:
+    """`--app module:attr`, optional: commands that only read the store need no job code."""
+    return click.option(
+        "--app",
+        "app_path",
+        metavar="MODULE:ATTR",
+        help="Your application, for its store URL and settings (optional).",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    """`--json`: machine-readable output on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
+
+
+def store_options(fn: F) -> F:
+    """`--app` and `--url`, for the commands that work on the store directly."""
+    return app_option(url_option(fn))
+
+
+@contextmanager
+def opened_app(
+    app_path: str | None,
+    url: str | None,
+    *,
+    require_schema: bool = True,
+    auto_migrate: bool = True,
+) -> Iterator[Offload]:
+    """The user's app (`--app`) or a bare one on the URL, closed when the block ends.
+
+    A bare app never creates or migrates a store: reading commands pointed at the wrong place
+    say so instead of showing an empty, freshly created database. The user's app migrates on
+    first use if its settings say so, unless `auto_migrate` is False (`offload migrate`).
+    """
+    app = load_app(app_path, url) if app_path else Offload(url, auto_migrate=False)
+    if not auto_migrate and app.config.auto_migrate:
+        app.config = replace(app.config, auto_migrate=False)
+    try:
+        if require_schema:
+            check_store(app)
+        yield app
+    finally:
+        app.close()
+
+
+def check_store(app: Offload) -> Store:
+    """The app's store, or a Failure when there is no offload schema at its URL."""
+    from offload.store.sqlite import SQLiteStore
+
+    where = safe_url(app.config.url)
+    store = app.store
+    if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
+        raise Failure(
+            f"no store at {where}: the file {store.path} does not exist (give --url or set "
+            "$OFFLOAD_URL; `offload migrate` creates one)"
+        )
+    if store.schema_version() == 0:
+        raise Failure(
+            f"the store at {where} has no offload tables; run `offload migrate --url ...` "
+            "or start a worker first"
+        )
+    return store

@@ -1,0 +1,268 @@
+"""`offload jobs …`: list, show, retry and cancel jobs, straight from the store.
+
+No job code is needed: the store holds everything these commands read. `--app` only lends its
+store URL and settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from offload.cli._common import Failure, friendly_errors, json_option, opened_app, store_options
+from offload.cli._output import (
+    iso,
+    job_dict,
+    last_error,
+    print_json,
+    state_label,
+    table,
+    terminal_width,
+    to_json_text,
+)
+from offload.store._contract import STATES, JobFilter, JobRecord, Store
+
+_TRACEBACK_LINES = 12
+_RETRYABLE_FROM = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
+_CANCELLABLE_FROM = ("scheduled", "available", "retryable")
+
+
+@click.group("jobs")
+def jobs() -> None:
+    """Inspect jobs and act on them: list, show, retry, cancel."""
+
+
+@jobs.command("list")
+@click.option(
+    "-s",
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATES, case_sensitive=False),
+    help="Only jobs in this state (repeat for several).",
+)
+@click.option("-q", "--queue", help="Only jobs of this queue.")
+@click.option("-k", "--kind", help="Only jobs of this job type.")
+@click.option(
+    "-n",
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Show at most this many jobs.",
+)
+@click.option(
+    "--before",
+    "before_id",
+    type=click.IntRange(1),
+    metavar="ID",
+    help="Only jobs older than this id (to page through long lists).",
+)
+@store_options
+@json_option
+@friendly_errors
+def list_jobs(
+    states: tuple[str, ...],
+    queue: str | None,
+    kind: str | None,
+    limit: int,
+    before_id: int | None,
+    app_path: str | None,
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """List jobs, newest first.
+
+    \b
+      offload jobs list --state dead --state retryable
+      offload jobs list --queue emails --limit 10 --json
+    """
+    flt = JobFilter(
+        states=[s.lower() for s in states] or None,
+        queue=queue,
+        kind=kind,
+        limit=limit,
+        before_id=before_id,
+    )
+    with opened_app(app_path, url) as app:
+        records = app.store.job_list(flt)
+    if as_json:
+        print_json([job_dict(r) for r in records])
+        return
+    if not records:
+        click.echo("no jobs match", err=True)
+        return
+    rows = [
+        [
+            r.id,
+            r.kind,
+            r.queue,
+            state_label(r.state),
+            f"{r.attempt}/{r.max_attempts}",
+            iso(r.inserted_at, "seconds"),
+            iso(r.finished_at, "seconds") or "-",
+            last_error(r),
+        ]
+        for r in records
+    ]
+    headers = ["ID", "KIND", "QUEUE", "STATE", "ATTEMPT", "INSERTED", "FINISHED", "LAST ERROR"]
+    click.echo(table(headers, rows, numeric=[0, 4], width=terminal_width()))
+    if len(records) == limit:
+        click.echo(
+            f"(first {limit} shown; more with --limit or --before {records[-1].id})", err=True
+        )
+
+
+@jobs.command("show")
+@click.argument("job_id", metavar="ID", type=int)
+@store_options
+@json_option
+@friendly_errors
+def show_job(job_id: int, app_path: str | None, url: str | None, as_json: bool) -> None:
+    """Show every field of one job, its errors with their tracebacks, and its result."""
+    with opened_app(app_path, url) as app:
+        record = app.store.job_get(job_id)
+    if record is None:
+        raise Failure(f"job {job_id} does not exist (it may have been pruned)")
+    if as_json:
+        print_json(job_dict(record))
+        return
+    click.echo(_describe(record))
+
+
+def _describe(r: JobRecord) -> str:
+    """A job as a block of `field  value` lines, then its errors."""
+    lease = "-"
+    if r.lease_owner:
+        lease = f"{r.lease_owner} until {iso(r.lease_expires_at)}"
+    fields: list[tuple[str, Any]] = [
+        ("kind", r.kind),
+        ("state", state_label(r.state)),
+        ("queue", r.queue),
+        ("priority", r.priority),
+        ("attempts", f"{r.attempt} of {r.max_attempts} (worker crashes: {r.crashes})"),
+        ("delivery", r.delivery),
+        ("timeout", "-" if r.timeout is None else f"{r.timeout:g}s"),
+        ("tenant", r.tenant or "-"),
+        ("unique key", r.unique_key or "-"),
+        ("args", _json_block(r.args)),
+        ("meta", _json_block(r.meta)),
+        ("result", _json_block(r.result) if r.state == "completed" else "-"),
+        ("result ttl", f"{r.result_ttl:g}s"),
+        ("inserted", iso(r.inserted_at)),
+        ("scheduled", iso(r.scheduled_at)),
+        ("attempted", iso(r.attempted_at) or "-"),
+        ("finished", iso(r.finished_at) or "-"),
+        ("lease", lease),
+    ]
+    lines = [click.style(f"job {r.id}", bold=True)]
+    for name, value in fields:
+        text = str(value).replace("\n", "\n" + " " * 14)
+        lines.append(f"  {name:<11} {text}")
+    lines.append(f"  {'errors':<11} {len(r.errors) or '-'}")
+    for entry in r.errors:
+        kind = entry.get("kind", "error")
+        lines.append(
+            f"    attempt {entry.get('attempt', '?')} at {iso(entry.get('at'))} ({kind}): "
+            f"{entry.get('error', '')}"
+        )
+        tb = str(entry.get("traceback") or "").rstrip().splitlines()
+        if len(tb) > _TRACEBACK_LINES:
+            lines.append(f"      … {len(tb) - _TRACEBACK_LINES} earlier lines (--json has all)")
+            tb = tb[-_TRACEBACK_LINES:]
+        lines.extend(f"      | {t}" for t in tb)
+    return "\n".join(lines)
+
+
+def _json_block(value: Any) -> str:
+    text = to_json_text(value)
+    if len(text) <= 70:
+        return text
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _act(
+    job_ids: tuple[int, ...],
+    app_path: str | None,
+    url: str | None,
+    as_json: bool,
+    verb: str,
+    allowed: tuple[str, ...],
+    action: Callable[[Store, int], bool],
+) -> None:
+    """Apply `action` to each id; report each outcome; exit 1 if any could not be done."""
+    outcomes: list[dict[str, Any]] = []
+    with opened_app(app_path, url) as app:
+        store = app.store
+        for job_id in job_ids:
+            if action(store, job_id):
+                record = store.job_get(job_id)
+                state = record.state if record else None
+                outcomes.append({"id": job_id, "ok": True, "state": state, "error": None})
+                continue
+            record = store.job_get(job_id)
+            if record is None:
+                error = f"job {job_id} does not exist (it may have been pruned)"
+                state = None
+            else:
+                state = record.state
+                error = f"job {job_id} is {state}: only {_one_of(allowed)} jobs can be {verb}"
+            outcomes.append({"id": job_id, "ok": False, "state": state, "error": error})
+    if as_json:
+        print_json(outcomes)
+    else:
+        for o in outcomes:
+            if o["ok"]:
+                click.echo(f"{verb} job {o['id']} (now {o['state']})")
+            else:
+                click.echo(f"Error: {o['error']}", err=True)
+    failed = sum(1 for o in outcomes if not o["ok"])
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@jobs.command("retry")
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, type=int)
+@store_options
+@json_option
+@friendly_errors
+def retry_jobs(
+    job_ids: tuple[int, ...], app_path: str | None, url: str | None, as_json: bool
+) -> None:
+    """Run jobs again now: dead, cancelled, shed, completed, retryable or scheduled ones.
+
+    A dead job gets one more attempt beyond its max_attempts. Exit code 1 if any id could not
+    be retried (unknown, or running).
+    """
+    _act(job_ids, app_path, url, as_json, "retried", _RETRYABLE_FROM, _retry)
+
+
+@jobs.command("cancel")
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, type=int)
+@store_options
+@json_option
+@friendly_errors
+def cancel_jobs(
+    job_ids: tuple[int, ...], app_path: str | None, url: str | None, as_json: bool
+) -> None:
+    """Cancel jobs that have not started: scheduled, available or retryable ones.
+
+    Exit code 1 if any id could not be cancelled (unknown, running or already finished).
+    """
+    _act(job_ids, app_path, url, as_json, "cancelled", _CANCELLABLE_FROM, _cancel)
+
+
+def _one_of(words: tuple[str, ...]) -> str:
+    """'a, b or c'."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _retry(store: Store, job_id: int) -> bool:
+    return store.job_retry(job_id)
+
+
+def _cancel(store: Store, job_id: int) -> bool:
+    return store.job_cancel(job_id)

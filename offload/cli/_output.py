@@ -1,0 +1,179 @@
+"""Shared rendering for the commands: ISO times, job records as JSON, tables and live lines.
+
+Humans get aligned tables and one status line refreshed in place on a terminal; scripts get
+`--json`, whose shape is documented in docs/cli.md and kept stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+
+from offload.store._contract import JobRecord
+
+_TIME_FIELDS = ("scheduled_at", "lease_expires_at", "inserted_at", "attempted_at", "finished_at")
+_STATE_COLORS = {
+    "completed": "green",
+    "running": "cyan",
+    "available": "blue",
+    "retryable": "yellow",
+    "dead": "red",
+    "cancelled": "magenta",
+    "shed": "magenta",
+}
+
+
+def iso(ts: float | None, precision: str = "milliseconds") -> str | None:
+    """Epoch seconds as ISO 8601 UTC with a `Z` (None stays None)."""
+    if ts is None:
+        return None
+    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec=precision)
+    return text.replace("+00:00", "Z")
+
+
+def safe_url(url: str) -> str:
+    """A store URL fit to print: any password is masked."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def job_dict(record: JobRecord) -> dict[str, Any]:
+    """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`."""
+    out = dataclasses.asdict(record)
+    for name in _TIME_FIELDS:
+        out[name] = iso(out[name])
+    out["errors"] = [{**e, "at": iso(e.get("at"))} for e in record.errors]
+    return out
+
+
+def print_json(value: Any, *, compact: bool = False) -> None:
+    """One JSON document on stdout (one line when `compact`, for JSON Lines streams)."""
+    if compact:
+        click.echo(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    else:
+        click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def to_json_text(value: Any, limit: int | None = None) -> str:
+    """Compact JSON for a table cell or a field, shortened to `limit` characters."""
+    text = json.dumps(value, ensure_ascii=False)
+    return shorten(text, limit) if limit else text
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: max(limit - 1, 0)] + "…"
+
+
+def state_label(state: str) -> str:
+    """A state name, coloured on terminals (click strips colour elsewhere)."""
+    return click.style(state, fg=_STATE_COLORS.get(state))
+
+
+def last_error(record: JobRecord) -> str:
+    """The message of a job's most recent failed attempt, or ''."""
+    return str(record.errors[-1].get("error", "")) if record.errors else ""
+
+
+def is_tty(stream: TextIO) -> bool:
+    """Whether a stream is an interactive terminal (live refresh, colour)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def terminal_width() -> int:
+    """Columns of the terminal, or a generous default when output is not one."""
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    numeric: Sequence[int] = (),
+    indent: str = "",
+    width: int | None = None,
+) -> str:
+    """Aligned columns with a header row; `numeric` columns are right-aligned.
+
+    Widths are measured without ANSI colour so coloured cells line up too. With `width`, the
+    last column (free text such as an error) is cut so that lines fit in that many columns.
+    """
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    count = len(headers)
+    widths = [max(len(click.unstyle(r[i])) for r in cells) for i in range(count)]
+    if width is not None and count > 1:
+        room = width - len(indent) - sum(widths[:-1]) - 2 * (count - 1)
+        room = max(room, len(headers[-1]), 10)
+        for row in cells[1:]:
+            row[-1] = shorten(row[-1], room)
+        widths[-1] = max(len(click.unstyle(r[-1])) for r in cells)
+    lines = []
+    for n, row in enumerate(cells):
+        parts = []
+        for i, cell in enumerate(row):
+            pad = widths[i] - len(click.unstyle(cell))
+            if i in numeric:
+                parts.append(" " * pad + cell)
+            else:
+                parts.append(cell if i == count - 1 else cell + " " * pad)
+        text = (indent + "  ".join(parts)).rstrip()
+        lines.append(click.style(text, bold=True) if n == 0 else text)
+    return "\n".join(lines)
+
+
+class LiveLine:
+    """A status line: rewritten in place on a terminal, printed line by line elsewhere.
+
+    On a terminal every `update` redraws; elsewhere an update is printed only when `every`
+    seconds have passed since the last printed one (logs get one line per second, not 40).
+    """
+
+    def __init__(self, stream: TextIO | None = None, every: float = 1.0) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.live = is_tty(self.stream)
+        self.every = every
+        self._last_printed: float | None = None
+        self._last_text = ""
+        self._dirty = False
+
+    def update(self, text: str, now: float, *, force: bool = False) -> None:
+        if self.live:
+            width = terminal_width() - 1
+            click.echo("\r\x1b[K" + shorten(text, width), file=self.stream, nl=False)
+            self._dirty = True
+            return
+        if text == self._last_text:
+            return
+        if force or self._last_printed is None or now - self._last_printed >= self.every:
+            click.echo(text, file=self.stream)
+            self._last_printed = now
+            self._last_text = text
+
+    def finish(self) -> None:
+        """End the live line so that what follows starts on a line of its own."""
+        if self.live and self._dirty:
+            click.echo("", file=self.stream)
+            self._dirty = False
+
+    def clear(self) -> None:
+        """Erase the live line (before printing an error, say)."""
+        if self.live and self._dirty:
+            click.echo("\r\x1b[K", file=self.stream, nl=False)
+            self._dirty = False

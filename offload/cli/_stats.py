@@ -1,0 +1,217 @@
+"""`offload stats`: how deep each queue is, how fast jobs finish, what fails, who works.
+
+One snapshot, or a refreshing view with `--watch` (redrawn in place on a terminal; one JSON
+document per line with `--json`, so `offload stats --watch 5 --json` feeds a log pipeline).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from offload.cli._common import friendly_errors, json_option, opened_app, store_options
+from offload.cli._output import (
+    is_tty,
+    iso,
+    last_error,
+    print_json,
+    safe_url,
+    state_label,
+    table,
+    terminal_width,
+)
+from offload.store._contract import STATES, JobFilter, Store
+
+WORKER_SEEN_WITHIN = 60.0
+_ALWAYS_SHOWN = ("available", "running", "retryable", "completed", "dead")
+_NAMED_COUNTERS = ("stale_acks", "rescued", "abandoned")
+_FAILURES_SHOWN = 5
+
+
+def collect(store: Store, url: str) -> dict[str, Any]:
+    """One snapshot of the store, as plain JSON-ready data."""
+    now = store.now()
+    queues: dict[str, dict[str, int]] = {}
+    for c in store.job_counts():
+        queues.setdefault(c.queue, dict.fromkeys(STATES, 0))[c.state] = c.count
+    totals = {s: sum(q[s] for q in queues.values()) for s in STATES}
+    failures = store.job_list(JobFilter(states=["dead", "retryable"], limit=_FAILURES_SHOWN))
+    counters = dict.fromkeys(_NAMED_COUNTERS, 0)
+    counters.update(store.counters())
+    return {
+        "url": safe_url(url),
+        "engine": store.engine,
+        "at": iso(now),
+        "queues": queues,
+        "totals": totals,
+        "throughput": {
+            "last_minute": store.job_finished_since(now - 60),
+            "last_hour": store.job_finished_since(now - 3600),
+        },
+        "failures": [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "queue": r.queue,
+                "state": r.state,
+                "attempt": r.attempt,
+                "max_attempts": r.max_attempts,
+                "error": last_error(r),
+                "at": iso(r.errors[-1].get("at")) if r.errors else None,
+            }
+            for r in failures
+        ],
+        "workers": [
+            {
+                "id": w.id,
+                "host": w.host,
+                "pid": w.pid,
+                "queues": w.queues,
+                "running": w.running,
+                "started_at": iso(w.started_at),
+                "seen_at": iso(w.seen_at),
+                "seen_seconds_ago": round(max(now - w.seen_at, 0.0), 1),
+            }
+            for w in store.worker_list(WORKER_SEEN_WITHIN)
+        ],
+        "counters": counters,
+    }
+
+
+def render(snap: dict[str, Any]) -> str:
+    """A snapshot as the tables a person reads."""
+    width = terminal_width()
+    queues: dict[str, dict[str, int]] = snap["queues"]
+    totals: dict[str, int] = snap["totals"]
+    out = [click.style(f"offload stats  {snap['url']}  {snap['at']}", bold=True), ""]
+
+    shown = [s for s in STATES if s in _ALWAYS_SHOWN or totals[s]]
+    if queues:
+        rows: list[list[Any]] = [
+            [name, *(counts[s] for s in shown), sum(counts.values())]
+            for name, counts in sorted(queues.items())
+        ]
+        rows.append(["(all)", *(totals[s] for s in shown), sum(totals.values())])
+        numeric = list(range(1, len(shown) + 2))
+        out.append(table(["QUEUE", *(s.upper() for s in shown), "TOTAL"], rows, numeric=numeric))
+    else:
+        out.append("no jobs")
+
+    t = snap["throughput"]
+    out += ["", click.style("Finished", bold=True)]
+    out.append(
+        table(
+            ["", "COMPLETED", "DEAD", "RETRYABLE"],
+            [
+                [name, t[key]["completed"], t[key]["dead"], t[key]["retryable"]]
+                for name, key in (("last minute", "last_minute"), ("last hour", "last_hour"))
+            ],
+            numeric=[1, 2, 3],
+            indent="  ",
+        )
+    )
+
+    failures = snap["failures"]
+    out += ["", click.style("Recent failures", bold=True)]
+    if failures:
+        out.append(
+            table(
+                ["ID", "KIND", "QUEUE", "STATE", "ATTEMPT", "AT", "ERROR"],
+                [
+                    [
+                        f["id"],
+                        f["kind"],
+                        f["queue"],
+                        state_label(f["state"]),
+                        f"{f['attempt']}/{f['max_attempts']}",
+                        f["at"] or "-",
+                        f["error"],
+                    ]
+                    for f in failures
+                ],
+                numeric=[0, 4],
+                indent="  ",
+                width=width,
+            )
+        )
+    else:
+        out.append("  none")
+
+    workers = snap["workers"]
+    out += ["", click.style(f"Workers alive ({len(workers)})", bold=True)]
+    if workers:
+        out.append(
+            table(
+                ["ID", "HOST", "PID", "QUEUES", "RUNNING", "STARTED", "SEEN"],
+                [
+                    [
+                        w["id"],
+                        w["host"],
+                        w["pid"],
+                        ",".join(w["queues"]),
+                        w["running"],
+                        w["started_at"],
+                        f"{w['seen_seconds_ago']:g}s ago",
+                    ]
+                    for w in workers
+                ],
+                numeric=[2, 4],
+                indent="  ",
+            )
+        )
+    else:
+        out.append(f"  none seen in the last {WORKER_SEEN_WITHIN:g}s")
+
+    counters: dict[str, int] = snap["counters"]
+    out += ["", click.style("Counters", bold=True)]
+    out.append("  " + "   ".join(f"{name} {value}" for name, value in sorted(counters.items())))
+    return "\n".join(out)
+
+
+@click.command("stats")
+@store_options
+@json_option
+@click.option(
+    "--watch",
+    type=click.FloatRange(0.1),
+    metavar="SECONDS",
+    help="Refresh every SECONDS until Ctrl-C.",
+)
+@friendly_errors
+def stats(app_path: str | None, url: str | None, as_json: bool, watch: float | None) -> None:
+    """Queue depth per state, throughput, recent failures, live workers and counters.
+
+    \b
+      offload stats
+      offload stats --watch 2
+      offload stats --json | jq .totals
+    """
+    with opened_app(app_path, url) as app:
+        store = app.store
+        where = app.config.url
+        if watch is None:
+            snap = collect(store, where)
+            if as_json:
+                print_json(snap)
+            else:
+                click.echo(render(snap))
+            return
+        live = is_tty(sys.stdout) and not as_json
+        try:
+            while True:
+                snap = collect(store, where)
+                if as_json:
+                    print_json(snap, compact=True)
+                elif live:
+                    click.echo("\x1b[H\x1b[2J" + render(snap), nl=False)
+                    click.echo(f"\n\nrefreshing every {watch:g}s; Ctrl-C to stop")
+                else:
+                    click.echo(render(snap) + "\n")
+                sys.stdout.flush()
+                time.sleep(watch)
+        except KeyboardInterrupt:
+            if live:
+                click.echo("")
