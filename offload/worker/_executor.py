@@ -191,15 +191,17 @@ class Executor:
             timed_out=True,
         )
 
-    def _finish(self, entry: _Running, outcome: Outcome) -> None:
+    def _finish(self, entry: _Running, outcome: Outcome) -> bool:
+        """Report an outcome once; False when another outcome was reported first."""
         with entry.lock:
             if entry.reported:
-                return
+                return False
             entry.reported = True
         outcome.duration = time.monotonic() - entry.started
         with self._lock:
             self._running.pop(entry.job.id, None)
         self.on_done(outcome)
+        return True
 
     # --- timeouts ---------------------------------------------------------------------
     def check_timeouts(self) -> float | None:
@@ -216,7 +218,8 @@ class Executor:
                 soonest = left if soonest is None else min(soonest, left)
                 continue
             thread = entry.thread
-            self._finish(entry, self._timeout(entry))
+            if not self._finish(entry, self._timeout(entry)):
+                continue  # the job finished just now: its thread must not be stopped
             if thread is not None:
                 thread.retired = True  # type: ignore[attr-defined]
                 _raise_in_thread(thread, JobTimeoutError)

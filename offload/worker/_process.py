@@ -28,6 +28,7 @@ from offload.store._contract import (
     Failure,
     Lease,
     Listener,
+    Store,
     WorkerInfo,
 )
 from offload.worker._executor import Executor, Outcome
@@ -150,8 +151,9 @@ class Worker:
             from offload.store import open_store
 
             store = open_store(self.app.config.url)
-            jobs = self.executor.running_jobs()
-            store.job_release_many([Lease(j.id, j.lease_token) for j in jobs])
+            unstarted = self.executor.take_unstarted()
+            store.job_release_many([Lease(j.id, j.lease_token) for j in unstarted])
+            _put_back(store, self.executor.running_jobs())
             store.worker_remove(self.id)
         except Exception:
             log.debug("could not release jobs on hard stop", exc_info=True)
@@ -278,15 +280,7 @@ class Worker:
                 len(leftover),
                 self.grace,
             )
-            again = [j for j in leftover if j.delivery == "at_least_once"]
-            store.job_release_many([Lease(j.id, j.lease_token) for j in again])
-            once = [j for j in leftover if j.delivery != "at_least_once"]
-            store.job_fail_many(
-                [
-                    Failure(j.id, j.lease_token, "abandoned: interrupted by worker shutdown")
-                    for j in once
-                ]
-            )
+            _put_back(store, leftover)
         self.heartbeat.stop()
         if self.maintenance is not None:
             self.maintenance.stop()
@@ -302,3 +296,15 @@ class Worker:
             self.failed,
             self.stale,
         )
+
+
+def _put_back(store: Store, jobs: Sequence[ClaimedJob]) -> None:
+    """Give up jobs that started but did not finish before the worker stops: at-least-once
+    ones run again (no attempt counted); at-most-once ones may have had effects, so they are
+    dead, never run twice."""
+    again = [j for j in jobs if j.delivery == "at_least_once"]
+    store.job_release_many([Lease(j.id, j.lease_token) for j in again])
+    once = [j for j in jobs if j.delivery != "at_least_once"]
+    store.job_fail_many(
+        [Failure(j.id, j.lease_token, "abandoned: interrupted by worker shutdown") for j in once]
+    )

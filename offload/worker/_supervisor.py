@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -31,7 +30,10 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         cmd = [sys.executable, "-m", "offload", *self.child_argv]
-        self.children[slot] = subprocess.Popen(cmd)
+        # A process group of its own: a terminal's Ctrl-C (sent to the whole foreground group)
+        # reaches the supervisor only, which forwards it once; two copies would be read as the
+        # second signal that stops a worker at once.
+        self.children[slot] = subprocess.Popen(cmd, process_group=0)
         log.info("started worker process %d (pid %d)", slot, self.children[slot].pid)  # type: ignore[union-attr]
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -48,6 +50,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_signal)  # the terminal closed: pass it on
         for slot in range(self.processes):
             self._spawn(slot)
         pause = 0.5
@@ -66,8 +69,11 @@ class Supervisor:
                 log.warning(
                     "worker process %d exited with %s; restarting in %.1fs", slot, code, pause
                 )
-                time.sleep(pause)
+                self._changed.wait(pause)
                 pause = min(pause * 2, 30.0)
+                if self._stopping:  # stopped while waiting: a new child would never be told
+                    self.children[slot] = None
+                    continue
                 self._spawn(slot)
                 alive += 1
             if self._stopping and alive == 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,12 +25,10 @@ def test_constant_and_function_backoff() -> None:
 
 
 def test_cron_ticks() -> None:
-    at = datetime(2026, 3, 8, 1, 59, 30, tzinfo=timezone.utc).timestamp()
-    assert previous_tick("*/5 * * * *", at) == datetime(
-        2026, 3, 8, 1, 55, tzinfo=timezone.utc
-    ).timestamp()
-    assert next_tick("*/5 * * * *", at) == datetime(2026, 3, 8, 2, 0, tzinfo=timezone.utc).timestamp()
-    exact = datetime(2026, 3, 8, 2, 0, tzinfo=timezone.utc).timestamp()
+    at = datetime(2026, 3, 8, 1, 59, 30, tzinfo=UTC).timestamp()
+    assert previous_tick("*/5 * * * *", at) == datetime(2026, 3, 8, 1, 55, tzinfo=UTC).timestamp()
+    assert next_tick("*/5 * * * *", at) == datetime(2026, 3, 8, 2, 0, tzinfo=UTC).timestamp()
+    exact = datetime(2026, 3, 8, 2, 0, tzinfo=UTC).timestamp()
     assert previous_tick("*/5 * * * *", exact) == exact
     assert previous_tick("* * * * * */2", 1000.0) == 1000.0
     assert previous_tick("* * * * * */2", 1001.5) == 1000.0

@@ -1,0 +1,2 @@
+"""Integration tests: real `offload worker` processes on a real store, killed, paused and
+signalled for real."""
