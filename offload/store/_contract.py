@@ -281,7 +281,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def job_retry(self, job_id: int) -> bool:
-        """Make a dead, cancelled, shed, completed or retryable job available again now."""
+        """Make a dead, cancelled, shed, completed, retryable or scheduled job available now."""
 
     @abc.abstractmethod
     def job_cancel(self, job_id: int) -> bool:

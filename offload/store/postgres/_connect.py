@@ -1,0 +1,105 @@
+"""Where the PostgreSQL engine connects: the URL and schema, and a caller's own connection."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from offload._errors import ConfigurationError
+
+DEFAULT_SCHEMA = "offload"
+# Lower-case identifiers only; at most 55 characters so that the notification channel
+# `offload_<schema>` stays within PostgreSQL's 63-character identifiers.
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,54}")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def parse_url(url: str, schema: str | None) -> tuple[str, str]:
+    """The libpq URL (without `schema`) and the schema a `postgresql://…?schema=x` URL names.
+
+    An explicit `schema` argument must agree with one given in the URL."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"bad PostgreSQL URL {redact(url)!r} ({exc}): use "
+            "postgresql://user:password@host:5432/database?schema=offload"
+        ) from exc
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise ConfigurationError(
+            f"{redact(url)!r} is not a PostgreSQL URL: it must start with postgresql://"
+        )
+    named = {value for key, value in query if key == "schema"}
+    if len(named) > 1:
+        raise ConfigurationError(f"PostgreSQL URL {redact(url)!r} names several schemas")
+    in_url = named.pop() if named else None
+    if schema is not None and in_url is not None and schema != in_url:
+        raise ConfigurationError(
+            f"schema={schema!r} disagrees with ?schema={in_url} in the URL; give it once"
+        )
+    chosen = schema if schema is not None else in_url if in_url is not None else DEFAULT_SCHEMA
+    if not _SCHEMA.fullmatch(chosen):
+        raise ConfigurationError(
+            f"bad schema name {chosen!r}: use lower-case letters, digits and underscores, "
+            "not starting with a digit, at most 55 characters (e.g. schema=offload)"
+        )
+    rest = urlencode([(key, value) for key, value in query if key != "schema"], quote_via=quote)
+    base = url.partition("?")[0]  # not urlunsplit, which turns postgresql:///db into postgresql:/db
+    conninfo = f"{base}?{rest}" if rest else base
+    try:
+        conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        raise ConfigurationError(f"bad PostgreSQL URL {redact(url)!r}: {exc}") from exc
+    return conninfo, chosen
+
+
+def caller_connection(conn: Any) -> psycopg.Connection[Any]:
+    """The psycopg connection behind a caller's connection: a psycopg `Connection` itself, or a
+    SQLAlchemy `Connection` or `Session` on the psycopg driver (whose transaction is begun, as
+    SQLAlchemy would on a statement of its own, so that its commit covers ours)."""
+    if type(conn).__module__.startswith("sqlalchemy"):
+        conn = _from_sqlalchemy(conn)
+    if isinstance(conn, psycopg.Connection):
+        return conn
+    if isinstance(conn, psycopg.AsyncConnection):
+        raise ConfigurationError(
+            "an async psycopg connection was given to the synchronous store; "
+            "use the async enqueue API for it, or pass a psycopg.Connection"
+        )
+    raise ConfigurationError(
+        f"cannot enqueue on a {type(conn).__module__}.{type(conn).__name__}: pass a "
+        "psycopg.Connection, or a SQLAlchemy Connection or Session using the psycopg driver "
+        "(postgresql+psycopg://)"
+    )
+
+
+def _from_sqlalchemy(conn: Any) -> Any:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session, scoped_session
+
+    if isinstance(conn, Session | scoped_session):
+        conn = conn.connection()
+    if not isinstance(conn, Connection):
+        raise ConfigurationError(
+            f"cannot enqueue on a SQLAlchemy {type(conn).__name__}: pass a Connection or a "
+            "Session (an AsyncConnection or AsyncSession needs the async enqueue API)"
+        )
+    if not conn.in_transaction():
+        conn.begin()
+    return conn.connection.dbapi_connection

@@ -1,0 +1,497 @@
+"""PostgreSQL engine of the store contract.
+
+A psycopg connection pool in autocommit mode: almost every operation is one statement (batches
+are bound as arrays and unnested, counters and notifications ride along in CTEs), so it commits
+without a BEGIN/COMMIT round trip; the few that need more than one statement run in an explicit
+transaction. Every table is qualified with the store's schema, so the SQL runs unchanged on a
+caller's connection whatever its search_path.
+
+Times are double precision epoch seconds, as the contract speaks them, stamped by the database:
+`offload_now()` is the start of the current statement, so one statement sees one time and every
+machine the same clock. Statements that make jobs available `pg_notify` the store's channel once
+per queue; listeners LISTEN on a connection of their own.
+
+A connection lost under an operation (a restarted server, `pg_terminate_backend`) is dropped, the
+pool's other idle connections are checked, and the operation is retried once when that is safe:
+reads, and writes that are fenced or guarded by state so that running them twice changes nothing
+more (a retried acknowledgement that had in fact committed counts as stale). Other writes are
+retried only when the server reported that it aborted them; otherwise they raise `StoreError`,
+since they may or may not have been applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from offload._errors import StoreError
+from offload.store._codec import dumps
+from offload.store._contract import (
+    AckResult,
+    ClaimedJob,
+    ClaimParams,
+    Completion,
+    CronTick,
+    Failure,
+    Inserted,
+    JobFilter,
+    JobRecord,
+    Lease,
+    Listener,
+    NewJob,
+    QueueCount,
+    RescueResult,
+    Store,
+    WorkerInfo,
+)
+from offload.store._sql import migrations, queries
+from offload.store.postgres._connect import caller_connection, parse_url, redact
+from offload.store.postgres._listener import NotifyListener
+from offload.store.postgres._values import json_text, lenient_json_text, plain_text
+
+T = TypeVar("T")
+Conn = psycopg.Connection[Any]
+_INSERT_CHUNK = 5000  # rows per insert statement; bigger batches take several, in one transaction
+
+
+class _UniqueRace(StoreError):
+    """The job holding a unique key vanished between the insert and the look-up of its id."""
+
+
+class PostgresStore(Store):
+    """The store in one schema of a PostgreSQL database, shared by workers on many machines."""
+
+    engine = "postgres"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.conninfo, self.schema = parse_url(url, schema)
+        self.min_size, self.max_size, self.timeout = min_size, max_size, timeout
+        self.channel = f"offload_{self.schema}"
+        self._where = redact(url)
+        self._q = {name: self._expand(text) for name, text in queries("postgres").items()}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._pool: ConnectionPool[Conn] | None = None
+        self._orphans: list[ConnectionPool[Conn]] = []
+        self._closed = False
+
+    def _expand(self, text: str) -> str:
+        """Our own SQL with the (validated, quoted) schema and channel names put in."""
+        schema = sql.Identifier(self.schema).as_string()
+        channel = sql.Identifier(self.channel).as_string()
+        return text.replace("{schema}", schema).replace("{channel}", channel)
+
+    # --- connections -------------------------------------------------------------------
+    def _current_pool(self) -> ConnectionPool[Conn]:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the store on {self._where} is closed")
+            if self._pid != os.getpid():
+                # Forked: the parent's connections are not ours to use, nor to close.
+                if self._pool is not None:
+                    self._orphans.append(self._pool)
+                self._pool, self._pid = None, os.getpid()
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.conninfo,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    timeout=self.timeout,
+                    kwargs={"autocommit": True},
+                    name=f"offload-{self.schema}",
+                    open=False,
+                )
+                self._pool.open(wait=False)
+            return self._pool
+
+    def _run(
+        self,
+        what: str,
+        body: Callable[[Conn], T],
+        *,
+        idempotent: bool = True,
+        transaction: bool = False,
+    ) -> T:
+        """Run `body` on a pooled connection (in a transaction if asked), retrying once after a
+        lost connection when that is safe (see the module's docstring)."""
+        pool = self._current_pool()
+        for attempt in (1, 2):
+            conn: Conn | None = None
+            try:
+                with pool.connection() as conn:
+                    if not transaction:
+                        return body(conn)
+                    with conn.transaction():
+                        return body(conn)
+            except PoolTimeout as exc:
+                raise StoreError(
+                    f"no connection to PostgreSQL at {self._where} within {self.timeout:g}s "
+                    f"({what}): is the server up and reachable? ({exc})"
+                ) from exc
+            except psycopg.OperationalError as exc:
+                if conn is None or not conn.broken:
+                    raise
+                aborted = exc.sqlstate is not None and exc.sqlstate.startswith("57")
+                if attempt == 2 or not (idempotent or aborted):
+                    unknown = "" if idempotent or aborted else "; it may or may not have applied"
+                    raise StoreError(
+                        f"the connection to PostgreSQL at {self._where} was lost during "
+                        f"{what}{unknown}: {exc}"
+                    ) from exc
+                pool.check()
+        raise AssertionError("unreachable")
+
+    def _one(self, conn: Conn, name: str, params: dict[str, Any] | None = None) -> Any:
+        row = conn.execute(self._q[name], params).fetchone()
+        if row is None:
+            raise StoreError(f"query {name} returned no row")
+        return row
+
+    def _scalar(self, name: str, params: dict[str, Any] | None = None, **how: bool) -> Any:
+        return self._run(name, lambda c: self._one(c, name, params)[0], **how)
+
+    def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        return self._run(name, lambda c: c.execute(self._q[name], params).fetchall())
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        key = int.from_bytes(
+            hashlib.blake2b(f"offload-migrate:{self.schema}".encode(), digest_size=8).digest(),
+            "big",
+            signed=True,
+        )
+
+        def body(c: Conn) -> list[int]:
+            c.execute(self._q["migrate_lock"], {"key": key})
+            if not self._one(c, "schema_exists")[0]:
+                c.execute(self._q["schema_create"])
+            c.execute(self._q["migrate_search_path"])
+            c.execute(self._q["migrations_table"])
+            done = {row[0] for row in c.execute(self._q["migrations_applied"])}
+            applied = []
+            for version, name, text in migrations("postgres"):
+                if version not in done:
+                    c.execute(text)
+                    c.execute(self._q["migration_record"], {"version": version, "name": name})
+                    applied.append(version)
+            return applied
+
+        return self._run("migrate", body, transaction=True)
+
+    def schema_version(self) -> int:
+        def body(c: Conn) -> int:
+            if not self._one(c, "migrations_exists")[0]:
+                return 0
+            return int(self._one(c, "migrations_version")[0])
+
+        return self._run("schema_version", body)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool, self._closed = self._pool, None, True
+        if pool is not None and self._pid == os.getpid():
+            pool.close()
+
+    def now(self) -> float:
+        return float(self._scalar("clock"))
+
+    def listener(self, queues: Sequence[str]) -> Listener:
+        return NotifyListener(self.conninfo, self._q["listen"], queues, self._where)
+
+    # --- jobs --------------------------------------------------------------------------
+    def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        if not jobs:
+            return []
+        if conn is not None:
+            own = caller_connection(conn)
+            try:
+                if own.autocommit:
+                    with own.transaction():
+                        return self._insert(own, jobs)
+                return self._insert(own, jobs)
+            except psycopg.OperationalError as exc:
+                if not own.broken:
+                    raise
+                raise StoreError(
+                    f"the caller's connection was lost while enqueuing: {exc}"
+                ) from exc
+        several = len(jobs) > _INSERT_CHUNK or any(j.unique_key is not None for j in jobs)
+        for _ in range(3):
+            try:
+                return self._run(
+                    "job_insert_many",
+                    lambda c: self._insert(c, jobs),
+                    idempotent=False,
+                    transaction=several,
+                )
+            except _UniqueRace:
+                continue
+        raise StoreError("jobs holding the unique keys being inserted kept vanishing; retry")
+
+    def _insert(self, c: Conn, jobs: Sequence[NewJob]) -> list[Inserted]:
+        """Insert on `c`, in chunks; a job whose unique key is taken gets the holder's id."""
+        ids: list[int] = []
+        fresh: list[bool] = []
+        for start in range(0, len(jobs), _INSERT_CHUNK):
+            params = _insert_params(jobs[start : start + _INSERT_CHUNK], self.channel)
+            for job_id, inserted, _ in c.execute(self._q["job_insert"], params):
+                ids.append(int(job_id))
+                fresh.append(bool(inserted))
+        holders: dict[str, int] = {}
+        for job, job_id, inserted in zip(jobs, ids, fresh, strict=True):
+            if inserted and job.unique_key is not None:
+                holders.setdefault(job.unique_key, job_id)
+        missing = {j.unique_key for j, ok in zip(jobs, fresh, strict=True) if not ok}
+        missing -= holders.keys()
+        if missing:
+            rows = c.execute(
+                self._q["job_ids_by_unique"], {"keys": sorted(k for k in missing if k is not None)}
+            )
+            holders.update((key, int(job_id)) for key, job_id in rows)
+        out = []
+        for job, job_id, inserted in zip(jobs, ids, fresh, strict=True):
+            if inserted:
+                out.append(Inserted(job_id))
+            elif job.unique_key in holders:
+                out.append(Inserted(holders[job.unique_key], duplicate=True))
+            else:
+                raise _UniqueRace(f"the job holding unique key {job.unique_key!r} vanished")
+        return out
+
+    def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
+        if params.limit <= 0 or not params.queues:
+            return []
+        args = {
+            "queues": list(dict.fromkeys(params.queues)),
+            "limit": int(params.limit),
+            "worker_id": params.worker_id,
+            "token": secrets.randbits(62),
+            "lease_seconds": float(params.lease_seconds),
+        }
+        rows = self._run(
+            "job_claim",
+            lambda c: c.execute(self._q["job_claim"], args).fetchall(),
+            idempotent=False,
+        )
+        rows.sort(key=lambda r: (-r[11], r[12], r[0]))
+        return [
+            ClaimedJob(
+                id=r[0],
+                kind=r[1],
+                queue=r[2],
+                args=r[3],
+                meta=r[4],
+                attempt=r[5],
+                max_attempts=r[6],
+                delivery=r[7],
+                timeout=r[8],
+                lease_token=r[9],
+                result_ttl=r[10],
+            )
+            for r in rows
+        ]
+
+    def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
+        if not done:
+            return AckResult(0, 0)
+        params = {
+            "ids": [d.id for d in done],
+            "tokens": [d.token for d in done],
+            "results": [None if d.result is None else lenient_json_text(d.result) for d in done],
+            "n": len(done),
+        }
+        applied = int(self._scalar("job_complete", params))
+        return AckResult(applied, len(done) - applied)
+
+    def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
+        if not failed:
+            return AckResult(0, 0)
+        params = {
+            "ids": [f.id for f in failed],
+            "tokens": [f.token for f in failed],
+            "errors": [plain_text(f.error) for f in failed],
+            "tracebacks": [plain_text(f.traceback) for f in failed],
+            "retry_in": [None if f.retry_in is None else float(f.retry_in) for f in failed],
+            "n": len(failed),
+        }
+        applied = int(self._scalar("job_fail", params))
+        return AckResult(applied, len(failed) - applied)
+
+    def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
+        if not leases:
+            return []
+        params = {
+            "ids": [lease.id for lease in leases],
+            "tokens": [lease.token for lease in leases],
+            "lease_seconds": float(lease_seconds),
+        }
+        kept = {(r[0], r[1]) for r in self._rows("job_heartbeat", params)}
+        return [lease.id for lease in leases if (lease.id, lease.token) not in kept]
+
+    def job_release_many(self, leases: Sequence[Lease]) -> int:
+        if not leases:
+            return 0
+        params = {
+            "ids": [lease.id for lease in leases],
+            "tokens": [lease.token for lease in leases],
+            "channel": self.channel,
+        }
+        return int(self._scalar("job_release", params))
+
+    def job_rescue_expired(self, max_crashes: int) -> RescueResult:
+        params = {"max_crashes": int(max_crashes), "channel": self.channel}
+        row = self._run("job_rescue_expired", lambda c: self._one(c, "job_rescue_expired", params))
+        return RescueResult(int(row[0]), int(row[1]))
+
+    def job_promote_due(self) -> int:
+        return int(self._scalar("job_promote_due", {"channel": self.channel}))
+
+    def job_get(self, job_id: int) -> JobRecord | None:
+        rows = self._rows("job_get", {"id": job_id})
+        return _record(rows[0]) if rows else None
+
+    def job_list(self, flt: JobFilter) -> list[JobRecord]:
+        params = {
+            "states": None if flt.states is None else list(flt.states),
+            "queue": flt.queue,
+            "kind": flt.kind,
+            "before_id": flt.before_id,
+            "limit": int(flt.limit),
+        }
+        return [_record(r) for r in self._rows("job_list", params)]
+
+    def job_retry(self, job_id: int) -> bool:
+        return bool(self._scalar("job_retry", {"id": job_id, "channel": self.channel}))
+
+    def job_cancel(self, job_id: int) -> bool:
+        query = self._q["job_cancel"]
+        return bool(self._run("job_cancel", lambda c: c.execute(query, {"id": job_id}).rowcount))
+
+    def job_prune(self, dead_older_than: float) -> int:
+        return int(self._scalar("job_prune", {"dead_older_than": float(dead_older_than)}))
+
+    def job_counts(self) -> list[QueueCount]:
+        return [QueueCount(q, s, int(n)) for q, s, n in self._rows("job_counts")]
+
+    def job_finished_since(self, since: float) -> dict[str, int]:
+        out = {"completed": 0, "dead": 0, "retryable": 0}
+        for state, n in self._rows("job_finished_since", {"since": float(since)}):
+            out[state] = int(n)
+        return out
+
+    # --- leadership, workers, cron, counters -------------------------------------------
+    def leader_acquire(self, name: str, owner: str, ttl: float) -> bool:
+        rows = self._rows("leader_acquire", {"name": name, "owner": owner, "ttl": float(ttl)})
+        return bool(rows) and rows[0][0] == owner
+
+    def leader_release(self, name: str, owner: str) -> None:
+        self._rows_none("leader_release", {"name": name, "owner": owner})
+
+    def worker_beat(self, info: WorkerInfo) -> None:
+        params = {
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "queues": dumps(list(info.queues)),
+            "started_at": float(info.started_at),
+            "running": info.running,
+        }
+        self._rows_none("worker_beat", params)
+
+    def worker_remove(self, worker_id: str) -> None:
+        self._rows_none("worker_remove", {"id": worker_id})
+
+    def worker_list(self, seen_within: float) -> list[WorkerInfo]:
+        rows = self._rows("worker_list", {"seen_within": float(seen_within)})
+        return [WorkerInfo(r[0], r[1], r[2], list(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def cron_last_tick(self, name: str) -> float | None:
+        rows = self._rows("cron_last_tick", {"name": name})
+        return float(rows[0][0]) if rows else None
+
+    def cron_fire(self, tick: CronTick) -> bool:
+        def body(c: Conn) -> bool:
+            advance = {"name": tick.name, "tick": float(tick.tick)}
+            if c.execute(self._q["cron_advance"], advance).fetchone() is None:
+                return False
+            self._insert(c, [tick.job])
+            return True
+
+        # Retrying is safe: the tick is recorded with the job, so it fires at most once.
+        return self._run("cron_fire", body, transaction=True)
+
+    def counter_add(self, name: str, amount: int) -> None:
+        self._rows_none("counter_add", {"name": name, "amount": int(amount)}, idempotent=False)
+
+    def counters(self) -> dict[str, int]:
+        return {name: int(value) for name, value in self._rows("counters")}
+
+    def _rows_none(self, name: str, params: dict[str, Any], idempotent: bool = True) -> None:
+        query = self._q[name]
+        self._run(name, lambda c: c.execute(query, params), idempotent=idempotent)
+
+
+def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
+    """The columns of a batch of jobs as arrays, for the unnest in `job_insert`."""
+    return {
+        "kind": [j.kind for j in jobs],
+        "queue": [j.queue for j in jobs],
+        "args": [json_text(j.args, "arguments") for j in jobs],
+        "meta": [json_text(j.meta, "meta") for j in jobs],
+        "tenant": [j.tenant for j in jobs],
+        "priority": [int(j.priority) for j in jobs],
+        "max_attempts": [int(j.max_attempts) for j in jobs],
+        "delivery": [j.delivery for j in jobs],
+        "timeout": [None if j.timeout is None else float(j.timeout) for j in jobs],
+        "at": [None if j.scheduled_at is None else float(j.scheduled_at) for j in jobs],
+        "delay": [float(j.delay) for j in jobs],
+        "unique_key": [j.unique_key for j in jobs],
+        "result_ttl": [float(j.result_ttl) for j in jobs],
+        "channel": channel,
+    }
+
+
+def _record(r: Sequence[Any]) -> JobRecord:
+    return JobRecord(
+        id=r[0],
+        kind=r[1],
+        queue=r[2],
+        args=r[3],
+        meta=r[4],
+        tenant=r[5],
+        state=r[6],
+        priority=r[7],
+        attempt=r[8],
+        max_attempts=r[9],
+        crashes=r[10],
+        delivery=r[11],
+        timeout=r[12],
+        errors=r[13],
+        scheduled_at=r[14],
+        unique_key=r[15],
+        lease_owner=r[16],
+        lease_token=r[17],
+        lease_expires_at=r[18],
+        result=r[19],
+        result_ttl=r[20],
+        inserted_at=r[21],
+        attempted_at=r[22],
+        finished_at=r[23],
+    )
