@@ -7,8 +7,6 @@ server they skip on a developer's machine and fail in CI (`CI=true`).
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,57 +14,15 @@ import pytest
 
 from offload.store import open_store
 from offload.store._contract import Store
-
-PG_URL = os.environ.get("OFFLOAD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-ENGINES = ["sqlite", "postgres"]
-
-
-def _postgres_reachable() -> str | None:
-    """None when PostgreSQL answers, else why not."""
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed (pip install -e '.[test]')"
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_PG_PROBLEM: str | None | bool = False
-
-
-def _need_postgres() -> None:
-    global _PG_PROBLEM
-    if _PG_PROBLEM is False:
-        _PG_PROBLEM = _postgres_reachable()
-    if _PG_PROBLEM:
-        message = (
-            f"PostgreSQL at {PG_URL} is not reachable ({_PG_PROBLEM}); start it or set "
-            "OFFLOAD_TEST_POSTGRES=postgresql://user@host:port/db to run these tests"
-        )
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def _drop_schema(schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def make_url(engine: str, tmp_path: Path) -> tuple[str, str | None]:
-    """A fresh store URL for an engine and the PostgreSQL schema to drop afterwards."""
-    if engine == "sqlite":
-        return f"sqlite:///{tmp_path / 'offload.db'}", None
-    _need_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}schema={schema}", schema
+from tests._engines import (  # noqa: F401 - re-exported for tests that import them here
+    ENGINES,
+    PG_URL,
+    _drop_schema,
+    _need_postgres,
+    drop_schema,
+    make_url,
+    need_postgres,
+)
 
 
 @pytest.fixture(params=ENGINES)
@@ -75,7 +31,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url, schema = make_url(request.param, tmp_path)
     yield url
     if schema:
-        _drop_schema(schema)
+        drop_schema(schema)
 
 
 @pytest.fixture

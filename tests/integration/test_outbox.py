@@ -14,7 +14,8 @@ import pytest
 from offload import Offload
 from offload._outbox import Relay, create_table
 from offload.store._contract import JobFilter
-from tests.conftest import PG_URL, _need_postgres
+from tests._engines import PG_URL
+from tests._engines import need_postgres as _need_postgres
 
 
 def make_app(store_url: str) -> Offload:

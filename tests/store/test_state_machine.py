@@ -29,7 +29,8 @@ from offload.store._contract import (
     NewJob,
     Store,
 )
-from tests.conftest import _drop_schema, make_url
+from tests._engines import drop_schema as _drop_schema
+from tests._engines import make_url
 
 FINAL = {"completed", "dead", "cancelled"}
 
