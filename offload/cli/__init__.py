@@ -15,6 +15,8 @@ from offload.cli._enqueue import enqueue
 from offload.cli._jobs import jobs
 from offload.cli._migrate import migrate
 from offload.cli._relay import relay
+from offload.cli._server import server
+from offload.cli._rules import rules
 from offload.cli._stats import stats
 from offload.cli._worker import worker
 
@@ -31,9 +33,11 @@ def main() -> None:
 
 main.add_command(worker)
 main.add_command(relay)
+main.add_command(server)
 main.add_command(enqueue)
 main.add_command(jobs)
 main.add_command(stats)
+main.add_command(rules)
 main.add_command(migrate)
 main.add_command(demo)
 

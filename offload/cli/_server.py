@@ -1,0 +1,158 @@
+"""`offload server`: the HTTP API, the worker protocol and the dashboard, served by uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+
+import click
+
+from offload.cli._load import load_app
+
+
+def is_loopback(host: str) -> bool:
+    """True for names and addresses that only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("server")
+@click.argument("app_path", metavar="[APP]", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", default=8750, show_default=True, type=click.IntRange(0, 65535), help="Port."
+)
+@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@click.option(
+    "--tokens-file",
+    type=click.Path(dir_okay=False),
+    help="File of name:role:token lines (roles: read, enqueue, worker, admin); "
+    "default $OFFLOAD_TOKENS. Without tokens only loopback addresses may be bound.",
+)
+@click.option(
+    "--external-kind",
+    "external_kinds",
+    multiple=True,
+    metavar="NAME[=QUEUE]",
+    help="A job kind that non-Python workers run (repeatable); POST /jobs accepts it with "
+    "any JSON arguments.",
+)
+@click.option(
+    "--allow-undeclared",
+    is_flag=True,
+    help="Accept any well-formed kind in POST /jobs, declared or not.",
+)
+@click.option(
+    "--max-wait",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Longest wait of Expect: 200-ok and of a worker's long poll, seconds.",
+)
+@click.option(
+    "--no-maintenance",
+    is_flag=True,
+    help="Do not take part in electing the maintenance leader (promote, rescue, cron, prune).",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Extra Host name accepted without tokens (repeatable; loopback names always are).",
+)
+@click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from loopback proxies.")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def server(
+    app_path: str | None,
+    host: str,
+    port: int,
+    url: str | None,
+    tokens_file: str | None,
+    external_kinds: tuple[str, ...],
+    allow_undeclared: bool,
+    max_wait: float,
+    no_maintenance: bool,
+    allowed_hosts: tuple[str, ...],
+    proxy_headers: bool,
+    verbose: int,
+) -> None:
+    """Serve APP (module:attribute) over HTTP: REST API, worker protocol, dashboard, metrics.
+
+    Without APP it serves a bare store (with --url), for jobs run by workers in other
+    languages.
+    """
+    try:
+        import uvicorn
+
+        from offload.server import ServerConfig, create_app
+        from offload.server._config import load_tokens, parse_external_kinds, readable_by_others
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise click.ClickException(
+            f"the server needs its extras: pip install 'offload[server]' ({exc})"
+        ) from exc
+    from offload._errors import ConfigurationError
+
+    level = logging.WARNING - 10 * min(verbose + 1, 2)
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    )
+    try:
+        tokens = load_tokens(tokens_file)
+        config = ServerConfig(
+            tokens=tuple(tokens),
+            external_kinds=tuple(parse_external_kinds(external_kinds)),
+            allow_undeclared=allow_undeclared,
+            max_wait=max_wait,
+            allowed_hosts=allowed_hosts,
+            maintenance=not no_maintenance,
+        ).validate()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if tokens_file and readable_by_others(tokens_file):
+        click.echo(f"warning: {tokens_file} is readable by other users; chmod 600 it", err=True)
+    if not tokens and not is_loopback(host):
+        raise click.ClickException(
+            f"refusing to bind {host}: no tokens are configured, so anyone who reaches this "
+            "address could read and change jobs. Bind 127.0.0.1 (the default), or give tokens "
+            "with --tokens-file or $OFFLOAD_TOKENS."
+        )
+    app = load_app(app_path, url)
+    try:
+        asgi = create_app(app, config=config)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    shown = f"[{host}]" if ":" in host else host
+    if tokens:
+        roles = ", ".join(f"{t.name} ({t.role})" for t in tokens)
+        click.echo(f"offload server: {len(tokens)} token(s): {roles}", err=True)
+    else:
+        click.echo(
+            "offload server: no tokens configured: serving on loopback only, and anyone on "
+            "this machine can read and change jobs",
+            err=True,
+        )
+    click.echo(
+        f"offload server: {app.store.engine} store, {len(app.jobs)} job type(s); "
+        f"dashboard http://{shown}:{port}/ · API http://{shown}:{port}/openapi.json",
+        err=True,
+    )
+    try:
+        uvicorn.run(
+            asgi,
+            host=host,
+            port=port,
+            log_level=["warning", "info", "debug"][min(verbose, 2)],
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+            server_header=False,
+            lifespan="on",
+        )
+    finally:
+        app.close()

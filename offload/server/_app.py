@@ -1,0 +1,191 @@
+"""The ASGI application: routes, the guard around them, and the server's lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from offload._app import Offload
+from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _worker_api
+from offload.server._auth import host_allowed
+from offload.server._config import ServerConfig, Token
+from offload.server._context import Call, Server, api
+from offload.server._http import json_response
+from offload.server._problems import Problem, problem_response
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make forms send "Origin: null"
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", CSP.encode()),
+]
+
+
+class _Guard:
+    """Refuses foreign Host names when the server has no tokens, and adds security headers."""
+
+    def __init__(self, app: ASGIApp, server: Server) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if not self.server.auth.enabled and not host_allowed(
+            request, self.server.config.allowed_hosts
+        ):
+            response = problem_response(
+                Problem(
+                    "invalid-host",
+                    "this server has no tokens, so it answers only to loopback names such as "
+                    "127.0.0.1 or localhost",
+                ),
+                request.url.path,
+            )
+            await response(scope, receive, self._with_headers(send, static=False))
+            return
+        static = scope["path"].startswith("/static/")
+        await self.app(scope, receive, self._with_headers(send, static))
+
+    @staticmethod
+    def _with_headers(send: Send, static: bool) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [h for h in SECURITY_HEADERS if h[0] not in names]
+                if not static and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return wrapped
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allowed = sorted(
+            {
+                method
+                for route in request.app.router.routes
+                if isinstance(route, Route) and route.path_regex.match(request.url.path)
+                for method in route.methods or ()
+            }
+        )
+        problem = Problem(
+            "method-not-allowed",
+            f"{request.method} is not allowed on {request.url.path}",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    elif exc.status_code == 404:
+        problem = Problem("not-found", f"nothing at {request.url.path}")
+    else:
+        problem = Problem("invalid-parameter", str(exc.detail), status=exc.status_code)
+    return problem_response(problem, request.url.path)
+
+
+async def openapi(request: Request) -> Response:
+    server: Server = request.app.state.offload
+    return json_response(server.openapi)
+
+
+async def health(request: Request) -> Response:
+    server: Server = request.app.state.offload
+    try:
+        await server.run(server.app.store.now)
+        await server.run(server.app.store.schema_version)
+    except Exception:  # noqa: BLE001 - any failure means "not healthy"
+        return problem_response(
+            Problem("store-unavailable", "the store does not answer", headers={"Retry-After": "5"}),
+            request.url.path,
+        )
+    return json_response({"status": "ok", "store": server.app.store.engine})
+
+
+@api("metrics", "read")
+async def metrics(call: Call) -> Response:
+    server = call.server
+    body, content_type = await server.run(server.metrics.render, call.request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})
+
+
+def create_app(
+    offload_app: Offload,
+    *,
+    tokens: Iterable[Token] = (),
+    config: ServerConfig | None = None,
+    **options: Any,
+) -> Starlette:
+    """The ASGI application serving `offload_app`: REST API, worker protocol, dashboard.
+
+    `tokens` (or `config.tokens`) enable authentication; other keyword options are fields of
+    `ServerConfig` (external_kinds, allow_undeclared, max_wait, maintenance ...).
+    """
+    base = config or ServerConfig()
+    fields: dict[str, Any] = dict(options)
+    given = tuple(tokens)
+    if given:
+        fields["tokens"] = given
+    if fields:
+        from dataclasses import replace
+
+        base = replace(base, **fields)
+    cfg = base.validate()
+    server = Server(offload_app, cfg)
+    server.templates = _dashboard.templates()
+    server.openapi = _openapi.build(server)
+    server.create_schema = _jobs_spec.create_schema(server, published=False)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        maintenance = None
+        if cfg.maintenance:
+            from offload.maintenance import Maintenance
+
+            owner = f"server:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+            maintenance = Maintenance(offload_app, owner)
+            maintenance.start()
+        try:
+            yield
+        finally:
+            if maintenance is not None:
+                maintenance.stop()
+            server.waker.close()
+
+    static = StaticFiles(directory=str(_dashboard.HERE / "static"))
+    routes = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *_jobs_api.ROUTES,
+        *_worker_api.ROUTES,
+        *_dashboard.ROUTES,
+        Mount("/static", app=static, name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.offload = server
+    app.add_middleware(_Guard, server=server)
+    return app

@@ -1,0 +1,81 @@
+"""Queues and kinds as the API and the dashboard show them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from offload.store._contract import STATES
+
+if TYPE_CHECKING:
+    from offload.server._context import Server
+
+
+def queue_rows(server: Server) -> list[dict[str, Any]]:
+    """Every queue with jobs or a declared kind: counts by state, depth, live workers."""
+    store = server.app.store
+    counts: dict[str, dict[str, int]] = {}
+    for name in {j.options_.queue for j in server.app.jobs.values()} | {
+        k.queue for k in server.config.external_kinds
+    }:
+        counts[name] = dict.fromkeys(STATES, 0)
+    for row in store.job_counts():
+        counts.setdefault(row.queue, dict.fromkeys(STATES, 0))[row.state] = row.count
+    workers = store.worker_list(server.seen_within)
+    return [
+        {
+            "name": name,
+            "depth": c["available"],
+            "counts": c,
+            "workers": sum(1 for w in workers if name in w.queues),
+        }
+        for name, c in sorted(counts.items())
+    ]
+
+
+def kind_rows(server: Server) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name, jt in sorted(server.app.jobs.items()):
+        opts = jt.options_
+        rows.append(
+            {
+                "name": name,
+                "queue": opts.queue,
+                "declared": True,
+                "priority": opts.priority,
+                "max_attempts": opts.max_attempts,
+                "delivery": opts.delivery,
+                "timeout": opts.timeout,
+                "cron": jt.cron,
+                "parameters": [
+                    {
+                        "name": p.name,
+                        "required": p.name in jt.signature.required,
+                        "annotation": _annotation(jt.signature.hints.get(p.name)),
+                    }
+                    for p in jt.signature.sig.parameters.values()
+                ],
+            }
+        )
+    for kind in server.config.external_kinds:
+        if kind.name in server.app.jobs:
+            continue
+        rows.append(
+            {
+                "name": kind.name,
+                "queue": kind.queue,
+                "declared": False,
+                "priority": kind.priority,
+                "max_attempts": kind.max_attempts,
+                "delivery": "at_least_once",
+                "timeout": kind.timeout,
+                "cron": None,
+                "parameters": [],
+            }
+        )
+    return rows
+
+
+def _annotation(hint: Any) -> str | None:
+    if hint is None:
+        return None
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,0 +1,179 @@
+"""The server's configuration: tokens and their roles, kinds run elsewhere, and the bounds.
+
+One frozen object; `offload server` fills it from its options, then the environment
+(`$OFFLOAD_TOKENS`), then the defaults here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from offload._errors import ConfigurationError
+
+# Roles, weakest first; each role may do everything the ones before it may.
+ROLES = ("read", "enqueue", "worker", "admin")
+NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_NAME = re.compile(NAME_PATTERN)
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MIN_TOKEN_LENGTH = 16
+
+
+def valid_name(value: str) -> bool:
+    """A queue or job-kind name as the HTTP API accepts it."""
+    return bool(_NAME.match(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A bearer token: who holds it (`name`, shown in logs) and what it may do (`role`)."""
+
+    name: str
+    role: str
+    secret: str = field(repr=False)
+
+    def allows(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalKind:
+    """A job kind that workers outside this Python application run (over the HTTP protocol).
+
+    The application declares no function for it, so its arguments are any JSON object and its
+    options are these.
+    """
+
+    name: str
+    queue: str = "default"
+    priority: int = 0
+    max_attempts: int = 20
+    timeout: float | None = None
+    result_ttl: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Settings of one server process.
+
+    tokens: who may call the server; empty means no authentication, loopback only.
+    external_kinds: kinds accepted by `POST /jobs` that the Python app does not declare.
+    allow_undeclared: accept any well-formed kind name (queue from the request, else default).
+    max_wait: the longest a request may wait (`Expect: 200-ok`, a worker's long poll), seconds.
+    max_body_bytes: the largest request body; None means the app's max_payload_bytes + 64 KiB.
+    max_waiters: requests allowed to wait at once; past it the server answers 503.
+    allowed_hosts: extra Host names accepted without tokens (localhost names always are).
+    maintenance: take part in electing the maintenance leader (promote, rescue, cron, prune),
+        needed when no Python worker runs.
+    session_seconds: how long a dashboard login lasts.
+    """
+
+    tokens: tuple[Token, ...] = ()
+    external_kinds: tuple[ExternalKind, ...] = ()
+    allow_undeclared: bool = False
+    max_wait: float = 30.0
+    max_body_bytes: int | None = None
+    max_waiters: int = 1000
+    allowed_hosts: tuple[str, ...] = ()
+    maintenance: bool = False
+    session_seconds: float = 12 * 3600.0
+
+    def validate(self) -> ServerConfig:
+        names = [t.name for t in self.tokens]
+        if len(set(names)) != len(names):
+            raise ConfigurationError("two tokens share a name; give each holder its own name")
+        secrets = [t.secret for t in self.tokens]
+        if len(set(secrets)) != len(secrets):
+            raise ConfigurationError("two tokens have the same secret; make each one unique")
+        for kind in self.external_kinds:
+            if not valid_name(kind.name) or not valid_name(kind.queue):
+                raise ConfigurationError(
+                    f"external kind {kind.name!r} on queue {kind.queue!r}: names must match "
+                    f"{NAME_PATTERN}"
+                )
+        if not 0 < self.max_wait <= 3600:
+            raise ConfigurationError("max_wait must be within (0, 3600] seconds")
+        if self.max_body_bytes is not None and self.max_body_bytes < 1024:
+            raise ConfigurationError("max_body_bytes must be at least 1024")
+        if self.max_waiters < 1:
+            raise ConfigurationError("max_waiters must be at least 1")
+        return self
+
+    def external(self, name: str) -> ExternalKind | None:
+        for kind in self.external_kinds:
+            if kind.name == name:
+                return kind
+        return None
+
+
+def parse_tokens(text: str, source: str) -> list[Token]:
+    """Tokens from `name:role:secret` entries, one per line or separated by commas.
+
+    Blank lines and lines starting with `#` are skipped.
+    """
+    tokens = []
+    for number, raw in enumerate(re.split(r"[\n,]", text), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            raise ConfigurationError(
+                f"{source}, entry {number}: expected name:role:token, e.g. ci:admin:<32 random "
+                "characters>"
+            )
+        name, role, secret = (p.strip() for p in parts)
+        if not _TOKEN_NAME.match(name):
+            raise ConfigurationError(
+                f"{source}, entry {number}: token name {name!r} must be 1-64 letters, digits, "
+                "'_', '.' or '-'"
+            )
+        if role not in ROLES:
+            raise ConfigurationError(
+                f"{source}, entry {number}: role {role!r} is not one of {', '.join(ROLES)}"
+            )
+        if len(secret) < MIN_TOKEN_LENGTH or any(c.isspace() for c in secret):
+            raise ConfigurationError(
+                f"{source}, entry {number} ({name}): a token needs at least "
+                f"{MIN_TOKEN_LENGTH} characters and no spaces; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        tokens.append(Token(name, role, secret))
+    return tokens
+
+
+def load_tokens(tokens_file: str | None, environ: dict[str, str] | None = None) -> list[Token]:
+    """Tokens from a file when given, else from `$OFFLOAD_TOKENS`, else none."""
+    env = os.environ if environ is None else environ
+    if tokens_file:
+        try:
+            with open(tokens_file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read tokens file {tokens_file!r}: {exc}") from exc
+        tokens = parse_tokens(text, tokens_file)
+        if not tokens:
+            raise ConfigurationError(f"tokens file {tokens_file!r} holds no token")
+        return tokens
+    text = env.get("OFFLOAD_TOKENS", "")
+    return parse_tokens(text, "$OFFLOAD_TOKENS") if text.strip() else []
+
+
+def readable_by_others(path: str) -> bool:
+    """True when a file's mode lets its group or other users read it."""
+    try:
+        return bool(os.stat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except OSError:
+        return False
+
+
+def parse_external_kinds(specs: Iterable[str]) -> list[ExternalKind]:
+    """Kinds from `NAME` or `NAME=QUEUE` options."""
+    kinds = []
+    for spec in specs:
+        name, _, queue = spec.partition("=")
+        kinds.append(ExternalKind(name.strip(), queue.strip() or "default"))
+    return kinds

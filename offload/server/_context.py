@@ -1,0 +1,184 @@
+"""The server's shared state and the wrapper every API endpoint goes through.
+
+The wrapper is the one place that authenticates, checks the role, refuses cross-origin writes
+and turns offload's exceptions into problem responses, so no endpoint can forget one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from offload._app import Offload
+from offload._errors import (
+    ConfigurationError,
+    InvalidArgumentsError,
+    JobNotFoundError,
+    OffloadError,
+    PayloadTooLargeError,
+    StoreBusyError,
+    StoreError,
+    UnknownJobError,
+)
+from offload.server._auth import Auth, Principal, same_origin
+from offload.server._config import ServerConfig
+from offload.server._metrics import Metrics
+from offload.server._problems import Problem, problem_response
+from offload.server._waiting import Slots, Waker
+
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
+
+log = logging.getLogger("offload.server")
+T = TypeVar("T")
+BODY_OVERHEAD = 64 * 1024
+
+
+class Server:
+    """Everything a request needs: the app, the configuration, auth, wake-ups, counters."""
+
+    templates: Jinja2Templates
+    openapi: dict[str, Any]
+    create_schema: dict[str, Any]
+
+    def __init__(self, app: Offload, config: ServerConfig) -> None:
+        self.app = app
+        self.config = config
+        self.auth = Auth(config.tokens, config.session_seconds)
+        self.waker = Waker(lambda: app.store.listener([]))
+        self.slots = Slots(config.max_waiters)
+        self.metrics = Metrics(app, self.seen_within, tuple(k.queue for k in config.external_kinds))
+        self.counters = self.metrics.counters
+        self.max_body = config.max_body_bytes or app.config.max_payload_bytes + BODY_OVERHEAD
+        self.operations: dict[str, dict[str, Any]] = {}
+        # HTTP workers this process saw: when first, and when it last recorded them
+        self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def worker_seen(self, worker: str) -> float | None:
+        """When this process first saw an HTTP worker, if its record is due for a refresh
+        (every third of a heartbeat interval); else None. Remembers the latest 10,000."""
+        now = time.time()
+        first, last = self._seen.pop(worker, (now, 0.0))
+        due = now - last >= self.app.config.heartbeat_interval / 3
+        self._seen[worker] = (first, now if due else last)
+        while len(self._seen) > 10_000:
+            self._seen.popitem(last=False)
+        return first if due else None
+
+    def forget_worker(self, worker: str) -> None:
+        self._seen.pop(worker, None)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking store call off the event loop."""
+        return await self.app.bridge(fn, *args)
+
+    @property
+    def seen_within(self) -> float:
+        """How recently a worker must have reported itself to count as alive."""
+        return max(self.app.config.lease_seconds, 3 * self.app.config.heartbeat_interval)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API request: the server, the request, and who made it."""
+
+    server: Server
+    request: Request
+    principal: Principal
+
+    @property
+    def app(self) -> Offload:
+        return self.server.app
+
+    @property
+    def operation(self) -> dict[str, Any]:
+        return self.server.operations[self.request.scope["offload.operation"]]
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+def api(
+    operation_id: str, role: str
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap an endpoint: authenticate, authorise `role`, map errors to problems."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            server: Server = request.app.state.offload
+            request.scope["offload.operation"] = operation_id
+            try:
+                principal = server.auth.identify(request)
+                if principal is None:
+                    raise Problem(
+                        "unauthorized",
+                        "this server needs a token: send Authorization: Bearer <token>",
+                        headers={"WWW-Authenticate": 'Bearer realm="offload"'},
+                    )
+                if principal.via == "cookie" and request.method != "GET":
+                    raise Problem(
+                        "unauthorized",
+                        "the dashboard session does not authorise API writes; send a token",
+                        headers={"WWW-Authenticate": 'Bearer realm="offload"'},
+                    )
+                if not principal.allows(role):
+                    raise Problem(
+                        "forbidden",
+                        f"token {principal.name!r} has role {principal.role!r}; this needs "
+                        f"{role!r} or above",
+                    )
+                if (
+                    principal.via == "local"
+                    and request.method != "GET"
+                    and not same_origin(request)
+                ):
+                    raise Problem(
+                        "cross-origin", "a web page of another origin may not change jobs here"
+                    )
+                return await handler(Call(server, request, principal))
+            except Exception as exc:  # noqa: BLE001 - every error becomes a problem document
+                return problem_response(to_problem(exc), request.url.path)
+
+        return endpoint
+
+    return wrap
+
+
+def to_problem(exc: BaseException) -> Problem:
+    """The problem document for an exception raised while serving."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, PayloadTooLargeError):
+        return Problem("payload-too-large", str(exc), argument=exc.argument)
+    if isinstance(exc, InvalidArgumentsError):
+        return Problem("invalid-arguments", str(exc), argument=exc.argument)
+    if isinstance(exc, UnknownJobError):
+        return Problem("unknown-kind", str(exc))
+    if isinstance(exc, ConfigurationError):
+        return Problem("invalid-options", str(exc))
+    if isinstance(exc, JobNotFoundError):
+        return Problem("job-not-found", str(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, OffloadError) and isinstance(retry_after, (int, float)):
+        # load shedding refused the job (the dispatcher's OverloadedError and kin)
+        seconds = str(max(1, math.ceil(retry_after)))
+        return Problem("overloaded", str(exc), headers={"Retry-After": seconds})
+    if isinstance(exc, StoreBusyError):
+        return Problem("overloaded", str(exc), headers={"Retry-After": "2"})
+    if isinstance(exc, StoreError):
+        log.warning("store error: %s", exc)
+        return Problem(
+            "store-unavailable", "the store failed; try again", headers={"Retry-After": "5"}
+        )
+    log.exception("unexpected error", exc_info=exc)
+    return Problem("internal-error", "an unexpected error happened; the server log has details")

@@ -1,0 +1,386 @@
+"""The dashboard: server-rendered pages, a login form, and CSRF-checked buttons.
+
+Pages read the store through the contract in one blocking call each (on the bridge threads)
+and render with Jinja2, escaping everything. The only script is a small static file; the
+Content-Security-Policy forbids inline scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from offload._cron import next_tick
+from offload.server import _stats
+from offload.server._auth import Auth, Principal, same_origin
+from offload.server._catalog import kind_rows, queue_rows
+from offload.server._context import Server, to_problem
+from offload.server._http import iso, path_id, query_params, read_body
+from offload.server._problems import CATALOGUE, Problem, problem_response
+from offload.store._contract import FINAL_STATES, STATES, JobFilter, JobRecord
+
+HERE = Path(__file__).parent
+RETRYABLE_STATES = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
+CANCELLABLE_STATES = ("scheduled", "available", "retryable")
+NAV = (
+    ("overview", "/", "Overview"),
+    ("jobs", "/ui/jobs", "Jobs"),
+    ("queues", "/ui/queues", "Queues"),
+    ("schedules", "/ui/schedules", "Schedules"),
+    ("workers", "/ui/workers", "Workers"),
+)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pretty"] = _pretty
+    env.filters["iso"] = iso
+    env.filters["when"] = _stats.when
+    env.filters["ago"] = _stats.ago
+    env.filters["duration"] = _stats.duration
+    env.filters["short"] = lambda text, n=90: text if len(text) <= n else text[: n - 1] + "…"
+    return Jinja2Templates(env=env)
+
+
+Page = Callable[[Server, Request, Principal], Awaitable[Response]]
+
+
+def page(
+    operation_id: str, role: str = "read"
+) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a page: log in when needed, check the role; forms check their CSRF token."""
+
+    def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            server: Server = request.app.state.offload
+            request.scope["offload.operation"] = operation_id
+            try:
+                principal = server.auth.identify(request)
+                if principal is None:
+                    target = request.url.path
+                    if request.url.query:
+                        target += "?" + request.url.query
+                    return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+                if not principal.allows(role):
+                    raise Problem(
+                        "forbidden", f"{principal.name} ({principal.role}) may not do this"
+                    )
+                return await handler(server, request, principal)
+            except Exception as exc:  # noqa: BLE001 - every error becomes a problem document
+                return problem_response(to_problem(exc), request.url.path)
+
+        return endpoint
+
+    return wrap
+
+
+async def read_form(server: Server, request: Request) -> dict[str, str]:
+    """A small url-encoded form (an empty body is an empty form)."""
+    raw = await read_body(request, 64 * 1024)
+    if not raw:
+        return {}
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise Problem(
+            "unsupported-media-type", "send the form as application/x-www-form-urlencoded"
+        )
+    try:
+        parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise Problem("invalid-parameter", "the form is not UTF-8") from None
+    return {k: v[-1] for k, v in parsed.items()}
+
+
+def check_form(auth: Auth, request: Request, principal: Principal, fields: dict[str, str]) -> None:
+    """Every button carries the CSRF token of its page and comes from this origin."""
+    if not same_origin(request) or not auth.csrf_ok(principal, fields.get("csrf")):
+        raise Problem(
+            "cross-origin",
+            "this form came from another site or without its CSRF token; reload the page",
+        )
+
+
+def render(
+    server: Server,
+    request: Request,
+    principal: Principal,
+    name: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> Response:
+    base = {
+        "principal": principal,
+        "auth_enabled": server.auth.enabled,
+        "csrf": server.auth.csrf_token(principal),
+        "nav": NAV,
+        "engine": server.app.store.engine,
+        "can_admin": principal.allows("admin"),
+    }
+    return server.templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+
+def params(server: Server, request: Request, form: bool = False) -> dict[str, Any]:
+    """The page's query parameters, checked against its OpenAPI declaration; in a filter
+    `form`, empty fields (left at "any") count as absent."""
+    declared = server.operations[request.scope["offload.operation"]].get("parameters", [])
+    return query_params(request, declared, blank_is_absent=form)
+
+
+# --- pages -----------------------------------------------------------------------------
+@page("dashboardOverview")
+async def overview(server: Server, request: Request, principal: Principal) -> Response:
+    span = params(server, request).get("range", "1h")
+    data = await server.run(_stats.overview, server, span)
+    return render(server, request, principal, "overview.html", {"page": "overview", **data})
+
+
+@page("dashboardJobs")
+async def jobs_page(server: Server, request: Request, principal: Principal) -> Response:
+    q = params(server, request, form=True)
+    state, queue, kind = q.get("state"), q.get("queue"), q.get("kind")
+    before = int(q["before"]) if "before" in q else None
+    limit = 50
+    flt = JobFilter(
+        states=[state] if state else None, queue=queue, kind=kind, limit=limit, before_id=before
+    )
+
+    def load() -> dict[str, Any]:
+        store = server.app.store
+        return {
+            "jobs": store.job_list(flt),
+            "queues": sorted({r.queue for r in store.job_counts()}),
+            "kinds": [k["name"] for k in kind_rows(server)],
+            "now": store.now(),
+        }
+
+    data = await server.run(load)
+    jobs: list[JobRecord] = data["jobs"]
+    filters = {"state": state, "queue": queue, "kind": kind}
+    older = None
+    if len(jobs) == limit:
+        older = "/ui/jobs?" + urlencode(
+            {**{k: v for k, v in filters.items() if v}, "before": jobs[-1].id}
+        )
+    newest = "/ui/jobs?" + urlencode({k: v for k, v in filters.items() if v})
+    return render(
+        server,
+        request,
+        principal,
+        "jobs.html",
+        {
+            "page": "jobs",
+            **data,
+            "states": STATES,
+            "filters": filters,
+            "older": older,
+            "newest": newest if before else None,
+        },
+    )
+
+
+@page("dashboardJob")
+async def job_page(server: Server, request: Request, principal: Principal) -> Response:
+    done = params(server, request).get("done")
+    job_id = path_id(request)
+
+    def load() -> tuple[JobRecord | None, float]:
+        return server.app.store.job_get(job_id), server.app.store.now()
+
+    record, now = await server.run(load)
+    if record is None:
+        raise Problem("job-not-found", f"job {job_id} does not exist (it may have been pruned)")
+    return render(
+        server,
+        request,
+        principal,
+        "job.html",
+        {
+            "page": "jobs",
+            "job": record,
+            "now": now,
+            "timeline": _stats.timeline(record),
+            "can_retry": record.state in RETRYABLE_STATES,
+            "can_cancel": record.state in CANCELLABLE_STATES,
+            "final": record.state in FINAL_STATES,
+            "done": done,
+        },
+    )
+
+
+@page("dashboardQueues")
+async def queues_page(server: Server, request: Request, principal: Principal) -> Response:
+    queues = await server.run(queue_rows, server)
+    return render(
+        server,
+        request,
+        principal,
+        "queues.html",
+        {
+            "page": "queues",
+            "queues": queues,
+            "kinds": kind_rows(server),
+            "states": STATES,
+            "undeclared": server.config.allow_undeclared,
+        },
+    )
+
+
+@page("dashboardSchedules")
+async def schedules_page(server: Server, request: Request, principal: Principal) -> Response:
+    def load() -> dict[str, Any]:
+        store = server.app.store
+        now = store.now()
+        rows = []
+        for s in sorted(server.app.schedules.values(), key=lambda s: s.name):
+            rows.append(
+                {
+                    "name": s.name,
+                    "cron": s.cron,
+                    "job": s.job,
+                    "args": s.args,
+                    "last": store.cron_last_tick(s.name),
+                    "next": next_tick(s.cron, now),
+                }
+            )
+        return {"schedules": rows, "now": now}
+
+    data = await server.run(load)
+    return render(server, request, principal, "schedules.html", {"page": "schedules", **data})
+
+
+@page("dashboardWorkers")
+async def workers_page(server: Server, request: Request, principal: Principal) -> Response:
+    data = await server.run(_stats.workers, server)
+    return render(server, request, principal, "workers.html", {"page": "workers", **data})
+
+
+# --- buttons ---------------------------------------------------------------------------
+async def _act(server: Server, request: Request, principal: Principal, action: str) -> Response:
+    fields = await read_form(server, request)
+    check_form(server.auth, request, principal, fields)
+    job_id = path_id(request)
+    store = server.app.store
+    record = await server.run(store.job_get, job_id)
+    if record is None:
+        raise Problem("job-not-found", f"job {job_id} does not exist")
+    op = store.job_retry if action == "retry" else store.job_cancel
+    if not await server.run(op, job_id):
+        slug = "not-retryable" if action == "retry" else "not-cancellable"
+        raise Problem(slug, f"job {job_id} is {record.state}; it cannot be {action}ed now")
+    done = "retried" if action == "retry" else "cancelled"
+    return RedirectResponse(f"/ui/jobs/{job_id}?done={done}", status_code=303)
+
+
+@page("dashboardRetry", "admin")
+async def retry_button(server: Server, request: Request, principal: Principal) -> Response:
+    return await _act(server, request, principal, "retry")
+
+
+@page("dashboardCancel", "admin")
+async def cancel_button(server: Server, request: Request, principal: Principal) -> Response:
+    return await _act(server, request, principal, "cancel")
+
+
+# --- login -----------------------------------------------------------------------------
+def _next(value: str | None) -> str:
+    """A safe place to go after login: a local path only."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value[:500]
+
+
+async def login_form(request: Request) -> Response:
+    server: Server = request.app.state.offload
+    request.scope["offload.operation"] = "dashboardLoginForm"
+    try:
+        target = _next(params(server, request).get("next"))
+    except Problem as exc:
+        return problem_response(exc, request.url.path)
+    if not server.auth.enabled:
+        return RedirectResponse("/", status_code=303)
+    return _login(server, request, target, None, 200)
+
+
+def _login(
+    server: Server, request: Request, target: str, error: str | None, status: int
+) -> Response:
+    return server.templates.TemplateResponse(
+        request,
+        "login.html",
+        {"next": target, "error": error, "page": "login"},
+        status_code=status,
+    )
+
+
+async def login(request: Request) -> Response:
+    server: Server = request.app.state.offload
+    try:
+        fields = await read_form(server, request)
+        if not same_origin(request):
+            raise Problem("cross-origin", "log in from this server's own login page")
+        if not server.auth.enabled:
+            return RedirectResponse("/", status_code=303)
+        token = server.auth.token_for(fields.get("token", "").strip())
+        target = _next(fields.get("next"))
+        if token is None:
+            return _login(server, request, target, "That token is not valid here.", 401)
+        response = RedirectResponse(target, status_code=303)
+        server.auth.set_session(response, request, token)
+        return response
+    except Exception as exc:  # noqa: BLE001
+        return problem_response(to_problem(exc), request.url.path)
+
+
+@page("dashboardLogout")
+async def logout(server: Server, request: Request, principal: Principal) -> Response:
+    fields = await read_form(server, request)
+    check_form(server.auth, request, principal, fields)
+    response = RedirectResponse("/ui/login" if server.auth.enabled else "/", status_code=303)
+    server.auth.clear_session(response)
+    return response
+
+
+async def problem_page(request: Request) -> Response:
+    server: Server = request.app.state.offload
+    slug = request.path_params["slug"]
+    kind = CATALOGUE.get(slug)
+    if kind is None:
+        return problem_response(Problem("not-found", f"no problem type {slug!r}"), request.url.path)
+    return server.templates.TemplateResponse(
+        request, "problem.html", {"kind": kind, "page": "problem"}
+    )
+
+
+ROUTES = [
+    Route("/", overview, methods=["GET"]),
+    Route("/ui/jobs", jobs_page, methods=["GET"]),
+    Route("/ui/jobs/{job_id:int}", job_page, methods=["GET"]),
+    Route("/ui/jobs/{job_id:int}/retry", retry_button, methods=["POST"]),
+    Route("/ui/jobs/{job_id:int}/cancel", cancel_button, methods=["POST"]),
+    Route("/ui/queues", queues_page, methods=["GET"]),
+    Route("/ui/schedules", schedules_page, methods=["GET"]),
+    Route("/ui/workers", workers_page, methods=["GET"]),
+    Route("/ui/login", login_form, methods=["GET"]),
+    Route("/ui/login", login, methods=["POST"]),
+    Route("/ui/logout", logout, methods=["POST"]),
+    Route("/problems/{slug}", problem_page, methods=["GET"]),
+]

@@ -1,0 +1,190 @@
+"""Request and response plumbing shared by the API modules: bounded JSON bodies, checked
+parameters, and the JSON forms of the store's records."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from offload.server._problems import Problem
+from offload.server._schema import check
+from offload.store._contract import JobRecord
+
+JSON_TYPE = "application/json"
+
+
+def iso(ts: float | None) -> str | None:
+    """RFC 3339 UTC time of epoch seconds."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(body, status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing with 413 past `limit` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Problem("invalid-parameter", "Content-Length must be a number of bytes")
+        if int(declared) > limit:
+            raise Problem(
+                "payload-too-large",
+                f"the body is {int(declared):,} bytes; this server takes at most {limit:,}",
+                limit=limit,
+            )
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(
+                "payload-too-large",
+                f"the body is over {limit:,} bytes, the most this server takes",
+                limit=limit,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int, schema: dict[str, Any]) -> Any:
+    """The JSON body checked against `schema` (an empty body reads as `{}`)."""
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        value: Any = {}
+    else:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != JSON_TYPE and not media.endswith("+json"):
+            raise Problem(
+                "unsupported-media-type",
+                f"send the body as {JSON_TYPE}, not {media or 'no Content-Type'}",
+            )
+        try:
+            value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
+        except (ValueError, RecursionError) as exc:
+            raise Problem("invalid-json", f"the body is not valid JSON: {exc}") from None
+    problem = check(value, schema)
+    if problem:
+        raise Problem("invalid-request", problem)
+    return value
+
+
+def query_params(
+    request: Request, parameters: list[dict[str, Any]], blank_is_absent: bool = False
+) -> dict[str, Any]:
+    """Query parameters converted and checked against the operation's declarations."""
+    out: dict[str, Any] = {}
+    declared = {p["name"] for p in parameters if p["in"] == "query"}
+    unknown = [k for k in request.query_params if k not in declared]
+    if unknown:
+        raise Problem(
+            "invalid-parameter",
+            f"unknown query parameter {unknown[0]!r} (known: {', '.join(sorted(declared))})",
+        )
+    for param in parameters:
+        if param["in"] != "query":
+            continue
+        name, schema = param["name"], param["schema"]
+        values = request.query_params.getlist(name)
+        if blank_is_absent:
+            values = [v for v in values if v != ""]
+        if not values:
+            if param.get("required"):
+                raise Problem("invalid-parameter", f"the query parameter {name!r} is required")
+            continue
+        if schema.get("type") == "array":
+            value: Any = [_convert(v, schema["items"], name) for v in values]
+        else:
+            if len(values) > 1:
+                raise Problem("invalid-parameter", f"give the query parameter {name!r} once")
+            value = _convert(values[0], schema, name)
+        problem = check(value, schema, f"query parameter {name!r}")
+        if problem:
+            raise Problem("invalid-parameter", problem)
+        out[name] = value
+    return out
+
+
+def _convert(text: str, schema: dict[str, Any], name: str) -> Any:
+    kind = schema.get("type")
+    try:
+        if kind == "integer":
+            if not text.lstrip("-").isdigit() or len(text) > 20:
+                raise ValueError
+            return int(text)
+        if kind == "number":
+            value = float(text)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError
+            return value
+    except ValueError:
+        raise Problem(
+            "invalid-parameter", f"the query parameter {name!r} must be a {kind}, got {text!r}"
+        ) from None
+    return text
+
+
+def path_id(request: Request) -> int:
+    """The job id of the path; the route only matches digits."""
+    text = request.path_params["job_id"]
+    value = int(text)
+    if value < 1 or value > 2**63 - 1:
+        raise Problem("invalid-parameter", f"job id {text} is out of range")
+    return value
+
+
+def job_resource(record: JobRecord) -> dict[str, Any]:
+    """The JSON form of a job, as `GET /jobs/{id}` and `GET /jobs` show it."""
+    links = {"self": f"/jobs/{record.id}"}
+    if record.state == "completed":
+        links["result"] = f"/jobs/{record.id}/result"
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "queue": record.queue,
+        "state": record.state,
+        "priority": record.priority,
+        "attempt": record.attempt,
+        "max_attempts": record.max_attempts,
+        "crashes": record.crashes,
+        "delivery": record.delivery,
+        "timeout": record.timeout,
+        "args": record.args,
+        "meta": record.meta,
+        "errors": [error_entry(e) for e in record.errors],
+        "unique_key": record.unique_key,
+        "worker": record.lease_owner if record.state == "running" else None,
+        "lease_expires_at": iso(record.lease_expires_at) if record.state == "running" else None,
+        "inserted_at": iso(record.inserted_at),
+        "scheduled_at": iso(record.scheduled_at),
+        "attempted_at": iso(record.attempted_at),
+        "finished_at": iso(record.finished_at),
+        "links": links,
+    }
+
+
+def error_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    out = dict(entry)
+    at = out.get("at")
+    if isinstance(at, (int, float)):
+        out["at"] = iso(float(at))
+    return out

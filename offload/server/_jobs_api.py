@@ -1,0 +1,312 @@
+"""REST resources for jobs: create, read, wait for, list, retry, cancel; queues and kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from offload._jobs import PreparedJob
+from offload._payload import check_json, check_size
+from offload.server._catalog import kind_rows, queue_rows
+from offload.server._config import valid_name
+from offload.server._context import Call, Server, api
+from offload.server._http import (
+    iso,
+    job_resource,
+    json_response,
+    path_id,
+    query_params,
+    read_json,
+)
+from offload.server._problems import Problem
+from offload.server._schema import parse_datetime
+from offload.store._contract import FINAL_STATES, JobFilter, JobRecord, NewJob
+
+OPTION_FIELDS = ("queue", "priority", "delay", "run_at", "max_attempts", "timeout", "meta")
+
+
+# --- helpers ---------------------------------------------------------------------------
+def _expectation(call: Call) -> bool:
+    """True for `Expect: 200-ok`; refuses expectations this server does not know."""
+    raw = call.request.headers.get("expect")
+    if raw is None:
+        return False
+    wanted = {part.strip().lower() for part in raw.split(",") if part.strip()}
+    unknown = wanted - {"200-ok", "202-accepted", "100-continue"}
+    if unknown:
+        raise Problem(
+            "expectation-failed",
+            f"this server cannot meet the expectation {sorted(unknown)[0]!r}; "
+            "it knows 200-ok and 202-accepted",
+        )
+    if {"200-ok", "202-accepted"} <= wanted:
+        raise Problem("expectation-failed", "expect 200-ok or 202-accepted, not both")
+    return "200-ok" in wanted
+
+
+def _wait_seconds(call: Call) -> float:
+    limit = call.server.config.max_wait
+    for pref in call.request.headers.get("prefer", "").split(","):
+        name, _, value = pref.split(";")[0].strip().partition("=")
+        if name.lower() == "wait":
+            try:
+                asked = float(value.strip().strip('"'))
+            except ValueError:
+                continue  # RFC 7240: a preference the server cannot read is ignored
+            if asked >= 0:
+                return min(asked, limit)
+    return limit
+
+
+async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord | None:
+    """The job once final, or as it is when `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    pause = 0.005
+    with call.server.slots.take():
+        while True:
+            record = await call.server.run(call.app.store.job_get, job_id)
+            if record is None or record.state in FINAL_STATES:
+                return record
+            left = deadline - time.monotonic()
+            if left <= 0 or await call.request.is_disconnected():
+                return record
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 1.5, 0.25)
+
+
+def _result_document(record: JobRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "state": record.state,
+        "result": record.result,
+        "finished_at": iso(record.finished_at),
+    }
+
+
+def _result_or_417(record: JobRecord | None, job_id: int) -> Response:
+    location = {"Location": f"/jobs/{job_id}", "Content-Location": f"/jobs/{job_id}/result"}
+    if record is None:
+        raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
+    if record.state == "completed":
+        return json_response(_result_document(record), 200, location)
+    if record.state in FINAL_STATES:
+        detail = f"job {job_id} ended {record.state}; it has no result"
+    else:
+        detail = f"job {job_id} is still {record.state} after the wait; poll its resource"
+    raise Problem(
+        "expectation-failed",
+        detail,
+        headers={"Location": f"/jobs/{job_id}"},
+        job_id=job_id,
+        state=record.state,
+    )
+
+
+async def _get(call: Call, job_id: int) -> JobRecord:
+    record = await call.server.run(call.app.store.job_get, job_id)
+    if record is None:
+        raise Problem(
+            "job-not-found", f"job {job_id} does not exist (it may have been pruned)", job_id=job_id
+        )
+    return record
+
+
+def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> PreparedJob | NewJob:
+    """A declared job type's prepared job, or a NewJob for a kind run elsewhere."""
+    kind: str = body["kind"]
+    args: dict[str, Any] = body.get("args", {})
+    options: dict[str, Any] = {k: body[k] for k in OPTION_FIELDS if k in body}
+    if "run_at" in options:
+        options["at"] = parse_datetime(options.pop("run_at"))
+    if unique_key is not None:
+        options["unique_key"] = unique_key
+    if "queue" in options and not valid_name(options["queue"]):
+        raise Problem("invalid-options", f"queue {options['queue']!r} is not a valid name")
+    if kind in server.app.jobs:
+        return server.app.call(kind, **options).prepare_named(args)
+    external = server.config.external(kind)
+    if external is None and not (server.config.allow_undeclared and valid_name(kind)):
+        known = sorted({*server.app.jobs, *(k.name for k in server.config.external_kinds)})
+        raise Problem(
+            "unknown-kind",
+            f"no job kind named {kind!r} here (known: {', '.join(known) or 'none'}); declare it "
+            "in the app, or start the server with --external-kind NAME[=QUEUE]",
+            kind=kind,
+        )
+    checked = check_json(args, f"arguments of {kind}")
+    check_size(checked, kind, server.app.config.max_payload_bytes)
+    meta = check_json(options.get("meta", {}), "meta")
+    at = options.get("at")
+    return NewJob(
+        kind=kind,
+        queue=options.get("queue", external.queue if external else "default"),
+        args=checked,
+        priority=options.get("priority", external.priority if external else 0),
+        max_attempts=options.get("max_attempts", external.max_attempts if external else 20),
+        timeout=options.get("timeout", external.timeout if external else None),
+        scheduled_at=at.timestamp() if at is not None else None,
+        delay=float(options.get("delay", 0.0)),
+        unique_key=unique_key,
+        result_ttl=external.result_ttl if external else 86400.0,
+        meta=meta,
+    )
+
+
+def _enqueue(
+    server: Server, body: dict[str, Any], unique_key: str | None
+) -> tuple[int, bool, NewJob]:
+    prepared = _prepare(server, body, unique_key)
+    if isinstance(prepared, PreparedJob):
+        handle = server.app.enqueue_many([prepared])[0]
+        return handle.id, handle.duplicate, prepared.new
+    inserted = server.app.store.job_insert_many([prepared])[0]
+    return inserted.id, inserted.duplicate, prepared
+
+
+# --- endpoints -------------------------------------------------------------------------
+@api("createJob", "enqueue")
+async def create_job(call: Call) -> Response:
+    wants_result = _expectation(call)
+    wait = _wait_seconds(call) if wants_result else 0.0
+    key = call.request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= 200 and all("!" <= c <= "~" for c in key)):
+        raise Problem("invalid-parameter", "Idempotency-Key must be 1-200 visible ASCII characters")
+    body = await read_json(call.request, call.server.max_body, call.server.create_schema)
+    unique_key = None if key is None else f"idem:{key}"
+    job_id, duplicate, new = await call.server.run(_enqueue, call.server, body, unique_key)
+    record = await _get(call, job_id)
+    if duplicate and (record.kind != new.kind or record.args != new.args):
+        raise Problem(
+            "idempotency-key-reused",
+            f"Idempotency-Key {key!r} was first used for job {job_id} ({record.kind}) with "
+            "other arguments; use a new key for a new job",
+            job_id=job_id,
+        )
+    if not duplicate:
+        call.server.counters.enqueued.labels(new.queue, new.kind).inc()
+    headers = {"Location": f"/jobs/{job_id}"}
+    if duplicate:
+        headers["Idempotent-Replayed"] = "true"
+    if wants_result:
+        return _result_or_417(await _wait_finished(call, job_id, wait), job_id)
+    return json_response(job_resource(record), 202, headers)
+
+
+@api("listJobs", "read")
+async def list_jobs(call: Call) -> Response:
+    q = query_params(call.request, call.operation["parameters"])
+    limit = q.get("limit", 50)
+    flt = JobFilter(
+        states=q.get("state") or None,
+        queue=q.get("queue"),
+        kind=q.get("kind"),
+        limit=limit,
+        before_id=q.get("before"),
+    )
+    records = await call.server.run(call.app.store.job_list, flt)
+    next_link = None
+    if len(records) == limit:
+        params = [("state", s) for s in q.get("state", [])]
+        params += [(k, str(q[k])) for k in ("queue", "kind", "limit") if k in q]
+        params.append(("before", str(records[-1].id)))
+        next_link = f"/jobs?{urlencode(params)}"
+    headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
+    return json_response(
+        {"jobs": [job_resource(r) for r in records], "next": next_link}, 200, headers
+    )
+
+
+@api("getJob", "read")
+async def get_job(call: Call) -> Response:
+    job_id = path_id(call.request)
+    wants_result = _expectation(call)
+    if wants_result:
+        wait = _wait_seconds(call)
+        await _get(call, job_id)
+        return _result_or_417(await _wait_finished(call, job_id, wait), job_id)
+    record = await _get(call, job_id)
+    if record.state == "completed":
+        return Response(status_code=303, headers={"Location": f"/jobs/{job_id}/result"})
+    return json_response(job_resource(record))
+
+
+@api("getJobResult", "read")
+async def get_result(call: Call) -> Response:
+    job_id = path_id(call.request)
+    record = await _get(call, job_id)
+    if record.state == "completed":
+        return json_response(_result_document(record))
+    if record.state in FINAL_STATES:
+        last = record.errors[-1].get("error") if record.errors else None
+        raise Problem(
+            "no-result",
+            f"job {job_id} ended {record.state}" + (f": {last}" if last else ""),
+            job_id=job_id,
+            state=record.state,
+        )
+    raise Problem(
+        "result-not-ready",
+        f"job {job_id} is {record.state}; its result is not ready",
+        job_id=job_id,
+        state=record.state,
+    )
+
+
+@api("retryJob", "admin")
+async def retry_job(call: Call) -> Response:
+    job_id = path_id(call.request)
+    await _get(call, job_id)
+    if not await call.server.run(call.app.store.job_retry, job_id):
+        record = await _get(call, job_id)
+        raise Problem(
+            "not-retryable",
+            f"job {job_id} is {record.state}; it cannot be retried now",
+            job_id=job_id,
+            state=record.state,
+        )
+    return json_response(job_resource(await _get(call, job_id)))
+
+
+@api("cancelJob", "admin")
+async def cancel_job(call: Call) -> Response:
+    job_id = path_id(call.request)
+    await _get(call, job_id)
+    if not await call.server.run(call.app.store.job_cancel, job_id):
+        record = await _get(call, job_id)
+        raise Problem(
+            "not-cancellable",
+            f"job {job_id} is {record.state}; only jobs not yet running can be cancelled",
+            job_id=job_id,
+            state=record.state,
+        )
+    return json_response(job_resource(await _get(call, job_id)))
+
+
+@api("listQueues", "read")
+async def list_queues(call: Call) -> Response:
+    return json_response({"queues": await call.server.run(queue_rows, call.server)})
+
+
+@api("listKinds", "read")
+async def list_kinds(call: Call) -> Response:
+    return json_response(
+        {"kinds": kind_rows(call.server), "undeclared_allowed": call.server.config.allow_undeclared}
+    )
+
+
+ROUTES = [
+    Route("/jobs", create_job, methods=["POST"]),
+    Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/{job_id:int}", get_job, methods=["GET"]),
+    Route("/jobs/{job_id:int}/result", get_result, methods=["GET"]),
+    Route("/jobs/{job_id:int}/retry", retry_job, methods=["POST"]),
+    Route("/jobs/{job_id:int}/cancel", cancel_job, methods=["POST"]),
+    Route("/queues", list_queues, methods=["GET"]),
+    Route("/kinds", list_kinds, methods=["GET"]),
+]

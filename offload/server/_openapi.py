@@ -1,0 +1,228 @@
+"""The OpenAPI 3.0 document: every route of the server, built from the same schemas that the
+endpoints check requests against, for this server's configuration (its kinds, its bounds,
+whether it has tokens)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import offload
+from offload.server import _jobs_spec, _worker_api
+from offload.server._context import Server
+from offload.server._problems import CATALOGUE
+from offload.server._spec import (
+    COMPONENTS,
+    JOB_ID_PATH,
+    Spec,
+    ok,
+    problem,
+    query,
+    standard_errors,
+)
+from offload.server._stats import RANGES
+from offload.store._contract import STATES
+
+HTML: Spec = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _page(operation_id: str, summary: str, parameters: list[Spec] | None = None) -> Spec:
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["dashboard"],
+        "parameters": parameters or [],
+        "responses": {
+            "200": {"description": "The page", "content": HTML},
+            "303": {"description": "Not logged in: to the login page"},
+            "400": problem("A malformed parameter"),
+            "403": problem("The token's role does not allow this"),
+            "404": problem("No such job"),
+            "503": problem("The store is busy or unavailable"),
+        },
+    }
+
+
+def _form(operation_id: str, summary: str, fields: dict[str, Spec], required: list[str]) -> Spec:
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["dashboard"],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": fields, "required": required}
+                }
+            },
+        },
+        "responses": {
+            "303": {"description": "Done: back to a page"},
+            "200": {"description": "The form again, with an error", "content": HTML},
+            "400": problem("A malformed form"),
+            "401": {"description": "Wrong token", "content": HTML},
+            "403": problem("A missing CSRF token, a cross-origin form, or a read-only role"),
+            "404": problem("No such job"),
+            "409": problem("The job cannot be retried or cancelled now"),
+            "413": problem("The form is too large"),
+            "415": problem("Not a form"),
+            "503": problem("The store is busy or unavailable"),
+        },
+    }
+
+
+def dashboard_operations() -> dict[tuple[str, str], Spec]:
+    csrf = {"csrf": {"type": "string"}}
+    # a filter form sends empty fields for "any"
+    optional_name = {"type": "string", "pattern": "^([A-Za-z0-9_.:-]{1,128})?$"}
+    jobs_params = [
+        query("state", {"type": "string", "enum": ["", *STATES]}, "Only jobs in this state."),
+        query("queue", optional_name, "Only jobs of this queue."),
+        query("kind", optional_name, "Only jobs of this kind."),
+        query("before", {"type": "string", "pattern": "^[0-9]{0,18}$"}, "Older than this id."),
+    ]
+    ranges = {"type": "string", "enum": list(RANGES)}
+    done = {"type": "string", "enum": ["retried", "cancelled"]}
+    return {
+        ("/", "get"): _page(
+            "dashboardOverview",
+            "Overview: throughput, failures, depth per queue",
+            [query("range", ranges, "The time range of the chart (1h).")],
+        ),
+        ("/ui/jobs", "get"): _page("dashboardJobs", "Jobs browser with filters", jobs_params),
+        ("/ui/jobs/{job_id}", "get"): _page(
+            "dashboardJob",
+            "One job",
+            [JOB_ID_PATH, query("done", done, "Confirms an action just done.")],
+        ),
+        ("/ui/queues", "get"): _page("dashboardQueues", "Queues and job kinds"),
+        ("/ui/schedules", "get"): _page("dashboardSchedules", "Cron schedules with next run"),
+        ("/ui/workers", "get"): _page("dashboardWorkers", "Workers alive and what they run"),
+        ("/ui/login", "get"): _page(
+            "dashboardLoginForm",
+            "The login form",
+            [query("next", {"type": "string", "maxLength": 500}, "Where to go after login.")],
+        ),
+        ("/ui/login", "post"): _form(
+            "dashboardLogin",
+            "Log in with a token (sets an HttpOnly session cookie)",
+            {"token": {"type": "string"}, "next": {"type": "string"}},
+            ["token"],
+        ),
+        ("/ui/logout", "post"): _form("dashboardLogout", "Log out", csrf, ["csrf"]),
+        ("/ui/jobs/{job_id}/retry", "post"): {
+            **_form("dashboardRetry", "Retry a job (button)", csrf, ["csrf"]),
+            "parameters": [JOB_ID_PATH],
+        },
+        ("/ui/jobs/{job_id}/cancel", "post"): {
+            **_form("dashboardCancel", "Cancel a job (button)", csrf, ["csrf"]),
+            "parameters": [JOB_ID_PATH],
+        },
+    }
+
+
+def misc_operations() -> dict[tuple[str, str], Spec]:
+    return {
+        ("/openapi.json", "get"): {
+            "operationId": "openapi",
+            "summary": "This document",
+            "tags": ["meta"],
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.0",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        },
+        ("/healthz", "get"): {
+            "operationId": "health",
+            "summary": "Liveness and store reachability (no job data)",
+            "tags": ["meta"],
+            "security": [],
+            "responses": {
+                "200": ok("The server and its store answer", "Health"),
+                "503": problem("The store does not answer"),
+            },
+        },
+        ("/metrics", "get"): {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics",
+            "tags": ["meta"],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text format 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **standard_errors(),
+            },
+        },
+        ("/problems/{slug}", "get"): {
+            "operationId": "problemType",
+            "summary": "What a problem type means",
+            "tags": ["meta"],
+            "security": [],
+            "parameters": [
+                {
+                    "name": "slug",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": sorted(CATALOGUE)},
+                }
+            ],
+            "responses": {
+                "200": {"description": "A short page", "content": HTML},
+                "404": problem("No such problem type"),
+            },
+        },
+    }
+
+
+def build(server: Server) -> dict[str, Any]:
+    """The document for this server, and each operation recorded by id on the server."""
+    operations: dict[tuple[str, str], Spec] = {}
+    operations.update(_jobs_spec.operations(server))
+    operations.update(_worker_api.operations(server))
+    operations.update(misc_operations())
+    operations.update(dashboard_operations())
+    paths: dict[str, dict[str, Any]] = {}
+    for (path, method), op in operations.items():
+        paths.setdefault(path, {})[method] = op
+        server.operations[op["operationId"]] = op
+    doc: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "offload",
+            "version": offload.__version__,
+            "description": "Background jobs over HTTP: enqueue and watch jobs, run them from "
+            "workers in any language, operate them. Errors are RFC 9457 problem details.",
+        },
+        "paths": paths,
+        "components": {"schemas": COMPONENTS},
+        "tags": [
+            {"name": "jobs", "description": "Jobs as REST resources"},
+            {"name": "worker", "description": "The worker protocol (any language)"},
+            {"name": "meta", "description": "Health, metrics, this document"},
+            {"name": "dashboard", "description": "Server-rendered pages for people"},
+        ],
+    }
+    if server.auth.enabled:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        doc["security"] = [{"bearer": []}]
+        for methods in paths.values():
+            for op in methods.values():
+                if op["operationId"] in ("dashboardLoginForm", "dashboardLogin"):
+                    op["security"] = []
+                elif op.get("tags") == ["dashboard"]:
+                    op["security"] = [{"bearer": []}, {"session": []}]
+        doc["components"]["securitySchemes"]["session"] = {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "offload_session",
+        }
+    else:
+        for methods in paths.values():
+            for op in methods.values():
+                op.pop("security", None)
+                for code in ("401",):
+                    op["responses"].pop(code, None)
+    return doc

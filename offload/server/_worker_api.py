@@ -1,0 +1,372 @@
+"""The worker protocol over HTTP: fetch (long poll), heartbeat, complete, fail, release.
+
+A worker in any language claims jobs with `POST /worker/fetch`, renews their leases with
+`/worker/heartbeat`, and acknowledges each with `/worker/complete` or `/worker/fail`, naming
+the lease token the fetch gave it. Policy (ordering, retries, backoff, rescue) stays in the
+server and the store; a stale token changes nothing and answers 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from offload._backoff import Exponential
+from offload._errors import InvalidArgumentsError, PayloadTooLargeError
+from offload._payload import check_json, check_size
+from offload.server._context import Call, Server, api
+from offload.server._http import iso, json_response, read_json
+from offload.server._problems import Problem
+from offload.server._spec import (
+    JOB_ID,
+    JSON_VALUE,
+    NAME,
+    TOKEN,
+    Spec,
+    json_request,
+    ok,
+    problem,
+    standard_errors,
+)
+from offload.store._contract import (
+    ClaimedJob,
+    ClaimParams,
+    Completion,
+    Failure,
+    Lease,
+    WorkerInfo,
+)
+
+WORKER_ID: Spec = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_.:@/-]{1,200}$",
+    "description": "The worker's id, unique per process (e.g. host:pid:random).",
+}
+LEASE: Spec = {
+    "type": "object",
+    "required": ["id", "token"],
+    "additionalProperties": False,
+    "properties": {"id": JOB_ID, "token": TOKEN},
+}
+LEASE_SECONDS: Spec = {
+    "type": "number",
+    "minimum": 1,
+    "maximum": 3600,
+    "description": "How long a claim lasts without a heartbeat (default: the app's).",
+}
+MAX_ERROR = 10_000
+MAX_TRACEBACK = 64_000
+_default_backoff = Exponential()
+
+
+def fetch_schema(server: Server) -> Spec:
+    return {
+        "type": "object",
+        "required": ["worker", "queues"],
+        "additionalProperties": False,
+        "properties": {
+            "worker": WORKER_ID,
+            "queues": {"type": "array", "items": NAME, "minItems": 1, "maxItems": 50},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+            "wait": {"type": "number", "minimum": 0, "maximum": server.config.max_wait},
+            "lease_seconds": LEASE_SECONDS,
+            "running": {"type": "integer", "minimum": 0, "maximum": 100_000},
+            "host": {"type": "string", "maxLength": 200},
+            "pid": {"type": "integer", "minimum": 0, "maximum": 2**31},
+        },
+    }
+
+
+HEARTBEAT: Spec = {
+    "type": "object",
+    "required": ["leases"],
+    "additionalProperties": False,
+    "properties": {
+        "worker": WORKER_ID,
+        "leases": {"type": "array", "items": LEASE, "maxItems": 1000},
+        "queues": {"type": "array", "items": NAME, "maxItems": 50},
+        "lease_seconds": LEASE_SECONDS,
+        "running": {"type": "integer", "minimum": 0, "maximum": 100_000},
+        "host": {"type": "string", "maxLength": 200},
+        "pid": {"type": "integer", "minimum": 0, "maximum": 2**31},
+    },
+}
+COMPLETE: Spec = {
+    "type": "object",
+    "required": ["id", "token"],
+    "additionalProperties": False,
+    "properties": {
+        "id": JOB_ID,
+        "token": TOKEN,
+        "result": {**JSON_VALUE, "description": "The job's result (any JSON value)."},
+    },
+}
+FAIL: Spec = {
+    "type": "object",
+    "required": ["id", "token", "error"],
+    "additionalProperties": False,
+    "properties": {
+        "id": JOB_ID,
+        "token": TOKEN,
+        "error": {"type": "string", "minLength": 1, "maxLength": MAX_ERROR},
+        "traceback": {"type": "string", "maxLength": MAX_TRACEBACK},
+        "retryable": {
+            "type": "boolean",
+            "description": "false makes the job dead now; true (default) retries it while "
+            "attempts remain.",
+        },
+        "retry_in": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 30 * 86400,
+            "description": "Seconds before the next attempt; default: the kind's backoff.",
+        },
+    },
+}
+RELEASE: Spec = {
+    "type": "object",
+    "required": ["leases"],
+    "additionalProperties": False,
+    "properties": {
+        "worker": WORKER_ID,
+        "leases": {"type": "array", "items": LEASE, "maxItems": 1000},
+        "goodbye": {
+            "type": "boolean",
+            "description": "true also forgets the worker (it is shutting down).",
+        },
+    },
+}
+
+
+def operations(server: Server) -> dict[tuple[str, str], Spec]:
+    stale = {"409": problem("The lease token is stale; nothing changed")}
+    return {
+        ("/worker/fetch", "post"): {
+            "operationId": "workerFetch",
+            "summary": "Claim up to `limit` jobs, waiting up to `wait` seconds for some",
+            "tags": ["worker"],
+            "requestBody": json_request(fetch_schema(server)),
+            "responses": {
+                "200": ok("Claimed jobs (possibly none)", "Fetched"),
+                **standard_errors(body=True),
+            },
+        },
+        ("/worker/heartbeat", "post"): {
+            "operationId": "workerHeartbeat",
+            "summary": "Extend leases; lists the jobs whose lease was lost",
+            "tags": ["worker"],
+            "requestBody": json_request(HEARTBEAT),
+            "responses": {
+                "200": ok("Leases extended except those lost", "HeartbeatResult"),
+                **standard_errors(body=True),
+            },
+        },
+        ("/worker/complete", "post"): {
+            "operationId": "workerComplete",
+            "summary": "Complete a job with its result",
+            "tags": ["worker"],
+            "requestBody": json_request(COMPLETE),
+            "responses": {
+                "200": ok("Completed", "Acknowledged"),
+                **stale,
+                **standard_errors(body=True),
+            },
+        },
+        ("/worker/fail", "post"): {
+            "operationId": "workerFail",
+            "summary": "Record a failed attempt: retry later or dead",
+            "tags": ["worker"],
+            "requestBody": json_request(FAIL),
+            "responses": {
+                "200": ok("Recorded", "Acknowledged"),
+                **stale,
+                **standard_errors(body=True),
+            },
+        },
+        ("/worker/release", "post"): {
+            "operationId": "workerRelease",
+            "summary": "Put claimed jobs back without counting an attempt (shutdown)",
+            "tags": ["worker"],
+            "requestBody": json_request(RELEASE),
+            "responses": {
+                "200": ok("Jobs put back", "Released"),
+                **standard_errors(body=True),
+            },
+        },
+    }
+
+
+def _beat(call: Call, body: dict[str, Any]) -> None:
+    """Register an HTTP worker, or refresh its record, so that it counts as alive; at most a
+    few writes per heartbeat interval per worker, whatever its fetch rate."""
+    worker = body.get("worker")
+    if worker is None:
+        return
+    client = call.request.client
+    queues = list(dict.fromkeys(body.get("queues", [])))
+    running = body.get("running", len(body.get("leases", [])))
+    started = call.server.worker_seen(worker)
+    if started is None:
+        return
+    info = WorkerInfo(
+        id=worker,
+        host=body.get("host") or (client.host if client else socket.gethostname()),
+        pid=body.get("pid", 0),
+        queues=queues,
+        started_at=started,
+        seen_at=0.0,
+        running=running,
+    )
+    call.app.store.worker_beat(info)
+
+
+def _token(text: str) -> int:
+    value = int(text)
+    if value >= 2**63:
+        raise Problem("invalid-request", "token is out of range")
+    return value
+
+
+def _claimed(job: ClaimedJob, expires: float) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "token": str(job.lease_token),
+        "kind": job.kind,
+        "queue": job.queue,
+        "args": job.args,
+        "meta": job.meta,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "delivery": job.delivery,
+        "timeout": job.timeout,
+        "lease_expires_at": iso(expires),
+    }
+
+
+@api("workerFetch", "worker")
+async def fetch(call: Call) -> Response:
+    server = call.server
+    body = await read_json(call.request, server.max_body, fetch_schema(server))
+    queues: list[str] = list(dict.fromkeys(body["queues"]))
+    lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
+    params = ClaimParams(queues, body.get("limit", 1), body["worker"], lease)
+    await server.run(_beat, call, body)
+    wait = float(body.get("wait", 0.0))
+    deadline = time.monotonic() + wait
+    jobs: list[ClaimedJob] = []
+    with server.slots.take() if wait > 0 else contextlib.nullcontext():
+        while True:
+            event = server.waker.arm() if wait > 0 else None
+            try:
+                jobs = await server.run(call.app.store.job_claim, params)
+                left = deadline - time.monotonic()
+                if jobs or left <= 0 or event is None:
+                    break
+                if await call.request.is_disconnected():
+                    break
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=min(left, 1.0))
+                except TimeoutError:
+                    pass
+            finally:
+                if event is not None:
+                    server.waker.disarm(event)
+    expires = time.time() + lease
+    for job in jobs:
+        server.counters.fetched.labels(job.queue, job.kind).inc()
+    return json_response({"jobs": [_claimed(j, expires) for j in jobs], "lease_seconds": lease})
+
+
+@api("workerHeartbeat", "worker")
+async def heartbeat(call: Call) -> Response:
+    body = await read_json(call.request, call.server.max_body, HEARTBEAT)
+    leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
+    lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
+    lost = await call.server.run(call.app.store.job_heartbeat, leases, lease)
+    await call.server.run(_beat, call, body)
+    return json_response({"lost": lost})
+
+
+@api("workerComplete", "worker")
+async def complete(call: Call) -> Response:
+    body = await read_json(call.request, call.server.max_body, COMPLETE)
+    result = body.get("result")
+    try:
+        result = check_json(result, "result")
+        check_size({"result": result}, "result", call.app.config.max_payload_bytes)
+    except PayloadTooLargeError:
+        raise
+    except InvalidArgumentsError as exc:
+        raise Problem("invalid-request", str(exc)) from None
+    done = Completion(body["id"], _token(body["token"]), result)
+    outcome = await call.server.run(call.app.store.job_complete_many, [done])
+    if not outcome.applied:
+        call.server.counters.stale.inc()
+        raise _stale(body["id"])
+    call.server.counters.completed.inc()
+    return json_response({"id": body["id"], "state": "completed", "retry_in": None})
+
+
+@api("workerFail", "worker")
+async def fail(call: Call) -> Response:
+    body = await read_json(call.request, call.server.max_body, FAIL)
+    job_id, token = body["id"], _token(body["token"])
+    record = await call.server.run(call.app.store.job_get, job_id)
+    if record is None or record.state != "running" or record.lease_token != token:
+        # fenced off before writing; counted where the store counts stale acknowledgements
+        await call.server.run(call.app.store.counter_add, "stale_acks", 1)
+        call.server.counters.stale.inc()
+        raise _stale(job_id)
+    retry_in: float | None = None
+    if body.get("retryable", True) and record.attempt < record.max_attempts:
+        if "retry_in" in body:
+            retry_in = float(body["retry_in"])
+        else:
+            job_type = call.app.jobs.get(record.kind)
+            backoff = job_type.options_.backoff if job_type else _default_backoff
+            retry_in = float(backoff(record.attempt))
+    failure = Failure(job_id, token, body["error"], body.get("traceback", ""), retry_in)
+    outcome = await call.server.run(call.app.store.job_fail_many, [failure])
+    if not outcome.applied:
+        call.server.counters.stale.inc()
+        raise _stale(job_id)
+    state = "dead" if retry_in is None else "retryable"
+    call.server.counters.failed.labels(
+        record.queue, record.kind, "dead" if retry_in is None else "retry"
+    ).inc()
+    return json_response({"id": job_id, "state": state, "retry_in": retry_in})
+
+
+@api("workerRelease", "worker")
+async def release(call: Call) -> Response:
+    body = await read_json(call.request, call.server.max_body, RELEASE)
+    leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
+    released = await call.server.run(call.app.store.job_release_many, leases)
+    if body.get("goodbye") and body.get("worker"):
+        await call.server.run(call.app.store.worker_remove, body["worker"])
+        call.server.forget_worker(body["worker"])
+    return json_response({"released": released})
+
+
+def _stale(job_id: int) -> Problem:
+    return Problem(
+        "stale-lease",
+        f"job {job_id} is not leased with this token any more (rescued, claimed again, or "
+        "already acknowledged); its outcome was not recorded",
+        job_id=job_id,
+    )
+
+
+ROUTES = [
+    Route("/worker/fetch", fetch, methods=["POST"]),
+    Route("/worker/heartbeat", heartbeat, methods=["POST"]),
+    Route("/worker/complete", complete, methods=["POST"]),
+    Route("/worker/fail", fail, methods=["POST"]),
+    Route("/worker/release", release, methods=["POST"]),
+]
