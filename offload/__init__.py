@@ -14,10 +14,12 @@ from offload._backoff import Exponential
 from offload._errors import (
     ConfigurationError,
     InvalidArgumentsError,
+    InvalidRuleError,
     JobFailedError,
     JobNotFoundError,
     JobTimeoutError,
     OffloadError,
+    OverloadedError,
     PayloadTooLargeError,
     ResultTimeoutError,
     StoreBusyError,
@@ -26,25 +28,34 @@ from offload._errors import (
 )
 from offload._handle import Job
 from offload._jobs import JobCall, JobType, PreparedJob
+from offload.dispatch._adaptive import Adaptive, Throttled
+from offload.dispatch._limits import Limit
+from offload.dispatch._unique import Unique
 
 __all__ = [
+    "Adaptive",
     "ConfigurationError",
     "Exponential",
     "InvalidArgumentsError",
+    "InvalidRuleError",
     "Job",
     "JobCall",
     "JobFailedError",
     "JobNotFoundError",
     "JobTimeoutError",
     "JobType",
+    "Limit",
     "Offload",
     "OffloadError",
+    "OverloadedError",
     "PayloadTooLargeError",
     "PreparedJob",
     "ResultTimeoutError",
     "Schedule",
     "StoreBusyError",
     "StoreError",
+    "Throttled",
+    "Unique",
     "UnknownJobError",
 ]
 __version__ = "0.1.0"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -15,6 +16,8 @@ from offload._cron import validate_cron
 from offload._errors import ConfigurationError, UnknownJobError
 from offload._handle import Job
 from offload._jobs import JobCall, JobOptions, JobType, PreparedJob, build_options
+from offload._policy import Admission, RuleBook
+from offload.dispatch._shedding import queue_bounds
 from offload.store import Store, open_store, resolve_url
 from offload.store._outbox import Staged
 
@@ -50,6 +53,7 @@ class Offload:
         maintenance_interval: float = 1.0,
         dead_retention: float = 7 * 86400.0,
         auto_migrate: bool = True,
+        max_backlog: Mapping[str, int] | None = None,
     ) -> None:
         self.config = Config(
             url=resolve_url(url),
@@ -69,6 +73,9 @@ class Offload:
         self._lock = threading.Lock()
         self._bridge: ThreadPoolExecutor | None = None
         self.after_enqueue: Callable[[list[Job]], None] | None = None
+        # Load shedding and blackhole rules (offload/_policy.py): max_backlog bounds queues.
+        self.admission = Admission(self, queue_bounds(max_backlog))
+        self.rules = RuleBook(self)
 
     def __repr__(self) -> str:
         return f"<Offload {self.config.url} jobs={len(self.jobs)}>"
@@ -88,6 +95,8 @@ class Offload:
 
     def close(self) -> None:
         """Close the store's connections and the async bridge."""
+        if self._store is not None:
+            self.admission.flush()
         with self._lock:
             if self._store is not None:
                 self._store.close()
@@ -131,7 +140,8 @@ class Offload:
 
         Options: queue, priority (higher runs first), max_attempts, backoff (seconds or a
         function of the attempt), timeout, delivery ('at_least_once' or 'at_most_once'),
-        result_ttl; `cron="*/5 * * * *"` also enqueues it at every tick.
+        result_ttl; `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
+        unique jobs (docs/scheduling.md): expires, critical, max_backlog, unique=Unique(...).
         """
 
         def declare(fn: Callable[..., Any]) -> JobType:
@@ -205,15 +215,17 @@ class Offload:
 
     def enqueue_many(self, jobs: Iterable[PreparedJob], *, connection: Any = None) -> list[Job]:
         """Store many prepared jobs (`job_type.prepare(...)`) in one transaction."""
-        prepared = list(jobs)
-        for p in prepared:
-            if not isinstance(p, PreparedJob):
-                raise TypeError(f"enqueue_many takes jobs made by job_type.prepare(...), got {p!r}")
-            if p.job_type.app is not self:
-                raise ConfigurationError(f"job {p.job_type.name!r} belongs to another app")
+        prepared = self._checked(jobs)
         if not prepared:
             return []
-        inserted = self.store.job_insert_many([p.new for p in prepared], conn=connection)
+        if connection is not None and _is_async(connection):
+            raise ConfigurationError(
+                f"{type(connection).__name__} is an async connection: enqueue on it with "
+                "`await job.options(connection=...).enqueue_async(...)` or "
+                "`await app.enqueue_many_async(..., connection=...)`"
+            )
+        news = self.admission.admit([p.new for p in prepared])  # bounds and rules
+        inserted = self.store.job_insert_many(news, conn=connection)
         handles = [Job(self, i.id, i.duplicate) for i in inserted]
         if self.after_enqueue is not None and connection is None:
             self.after_enqueue(handles)
@@ -222,11 +234,39 @@ class Offload:
     async def enqueue_many_async(
         self, jobs: Iterable[PreparedJob], *, connection: Any = None
     ) -> list[Job]:
-        """`enqueue_many` for async code."""
+        """`enqueue_many` for async code. On a caller's async connection (a psycopg
+        `AsyncConnection`, or a SQLAlchemy `AsyncConnection`/`AsyncSession` on psycopg) the jobs
+        are inserted through the async driver, in the caller's open transaction."""
         prepared = list(jobs)
-        return await self.bridge(
-            functools.partial(self.enqueue_many, connection=connection), prepared
-        )
+        if connection is None or not _is_async(connection):
+            return await self.bridge(
+                functools.partial(self.enqueue_many, connection=connection), prepared
+            )
+        prepared = self._checked(prepared)
+        if not prepared:
+            return []
+        store = self._store
+        if store is None:  # opening (and migrating) blocks: not on the event loop
+            store = await self.bridge(lambda: self.store)
+        news = await self.bridge(self.admission.admit, [p.new for p in prepared])
+        inserted = await store.job_insert_many_async(news, connection)
+        return [Job(self, i.id, i.duplicate) for i in inserted]
+
+    def _checked(self, jobs: Iterable[PreparedJob]) -> list[PreparedJob]:
+        prepared = list(jobs)
+        for p in prepared:
+            if not isinstance(p, PreparedJob):
+                raise TypeError(f"enqueue_many takes jobs made by job_type.prepare(...), got {p!r}")
+            if p.job_type.app is not self:
+                raise ConfigurationError(f"job {p.job_type.name!r} belongs to another app")
+        return prepared
+
+    def create_outbox(self, connection: Any) -> None:
+        """Create the outbox table in the application's own database if it is missing (in
+        the caller's transaction on `connection`); run it with your own migrations."""
+        from offload._outbox import create_table
+
+        create_table(connection)
 
     def stage(self, connection: Any, jobs: Iterable[PreparedJob]) -> list[Staged]:
         """Stage jobs in the outbox of the application's own database, inside the caller's
@@ -242,3 +282,8 @@ class Offload:
     def get_job(self, job_id: int) -> Job:
         """A handle on an existing job (JobNotFoundError if there is none)."""
         return Job(self, int(job_id)).refresh()
+
+
+def _is_async(connection: Any) -> bool:
+    """Whether a caller's connection is an async one (its `execute` is a coroutine function)."""
+    return inspect.iscoroutinefunction(getattr(connection, "execute", None))

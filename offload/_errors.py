@@ -35,6 +35,22 @@ class StoreBusyError(StoreError):
     """The store stayed locked by other writers for longer than the busy timeout."""
 
 
+class OverloadedError(OffloadError):
+    """The backlog of a queue or job type is past its configured bound: the job was refused
+    and nothing was stored. Try again after `retry_after` seconds, or mark critical work
+    `critical=True` so that it is always accepted."""
+
+    def __init__(self, message: str, retry_after: float, scope: str = "", bound: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.scope = scope
+        self.bound = bound
+
+
+class InvalidRuleError(ConfigurationError):
+    """A blackhole rule whose `where` expression is not in the rule language."""
+
+
 class JobNotFoundError(OffloadError):
     """No job with that id (it may have been pruned)."""
 

@@ -10,9 +10,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from offload._backoff import BackoffFn, as_backoff
+from offload._dispatch import DISPATCH_OPTIONS, check_declaration, dispatch_fields, dispatch_option
 from offload._errors import ConfigurationError, InvalidArgumentsError
 from offload._payload import check_json, check_size
+from offload._policy import POLICY_OPTIONS, job_policy, policy_option
 from offload._signature import Signature
+from offload.dispatch._limits import Limit
+from offload.dispatch._unique import Unique
 from offload.store._contract import DELIVERIES, NewJob
 
 if TYPE_CHECKING:
@@ -46,6 +50,18 @@ class JobOptions:
     timeout: float | None = None
     delivery: str = "at_least_once"
     result_ttl: float = 86400.0
+    # Load shedding and unique jobs (offload/_policy.py, docs/scheduling.md).
+    expires: float | datetime | None = None
+    unique: Unique | None = None
+    critical: bool = False
+    max_backlog: int | None = None
+    # Deadlines, fairness and limits (offload/_dispatch.py, docs/scheduling.md).
+    slo: float | None = None
+    weight: float = 1.0
+    cost: float = 1.0
+    tenant: str | None = None
+    tenant_weight: float | dict[str, float] = 1.0
+    limit: Limit | None = None
 
     def validate(self, name: str) -> JobOptions:
         if not isinstance(self.queue, str) or not self.queue or len(self.queue) > 100:
@@ -76,6 +92,8 @@ _OPTION_NAMES = {
     "timeout",
     "delivery",
     "result_ttl",
+    *POLICY_OPTIONS,
+    *DISPATCH_OPTIONS,
 }
 _CALL_NAMES = {"delay", "at", "connection", "unique_key", "meta"}
 
@@ -97,6 +115,10 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
                 raise ConfigurationError(f"job {name!r}: {exc}") from None
         elif key in ("timeout", "result_ttl"):
             changes[key] = seconds(value, f"job {name!r}: {key}")
+        elif key in POLICY_OPTIONS:
+            changes[key] = policy_option(name, key, value)
+        elif key in DISPATCH_OPTIONS:
+            changes[key] = dispatch_option(name, key, value)
         else:
             changes[key] = value
     return replace(base, **changes).validate(name)
@@ -131,6 +153,7 @@ class JobType:
         else:
             self.is_async = inspect.iscoroutinefunction(target)
             self.signature = Signature(target, name)
+        check_declaration(name, options, self.signature)
         self.__doc__ = getattr(target, "__doc__", None)
         self.__wrapped__ = target
 
@@ -219,6 +242,7 @@ class JobCall:
         unique_key = call.get("unique_key")
         if unique_key is not None and not isinstance(unique_key, str):
             raise ConfigurationError("unique_key must be a string")
+        dispatch = dispatch_fields(jt.name, jt.signature, arguments, opts)
         return PreparedJob(
             jt,
             NewJob(
@@ -234,6 +258,16 @@ class JobCall:
                 unique_key=unique_key,
                 result_ttl=opts.result_ttl,
                 meta=meta,
+                **dispatch,
+                policy=job_policy(
+                    jt.name,
+                    jt.signature,
+                    arguments,
+                    opts.expires,
+                    opts.unique,
+                    opts.critical,
+                    opts.max_backlog,
+                ),
             ),
             call.get("connection"),
         )

@@ -18,9 +18,11 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from offload.dispatch._limits import LimitSpec
 from offload.store import _outbox as table
 from offload.store._codec import dumps, loads
 from offload.store._contract import NewJob
+from offload.store._policy import JobPolicy
 from offload.store.sqlite._engine import sqlite_path
 
 if TYPE_CHECKING:
@@ -40,6 +42,10 @@ def stage(conn: Any, prepared: Sequence[PreparedJob]) -> list[table.Staged]:
         job = p.new
         if job.scheduled_at is None and job.delay > 0:
             job = dataclasses.replace(job, scheduled_at=now + job.delay, delay=0.0)
+        if job.policy is not None and job.policy.expires_in is not None:  # from the staging
+            expires_at = now + job.policy.expires_in
+            policy = dataclasses.replace(job.policy, expires_at=expires_at, expires_in=None)
+            job = dataclasses.replace(job, policy=policy)
         key = uuid.uuid4().hex
         rows.append((key, job.kind, dumps(dataclasses.asdict(job)), now))
     return table.stage(conn, rows)
@@ -84,6 +90,10 @@ class Relay:
                 jobs = []
                 for row in rows:
                     fields = loads(row.job) if isinstance(row.job, str) else row.job
+                    if isinstance(fields.get("policy"), dict):
+                        fields["policy"] = JobPolicy.from_dict(fields["policy"])
+                    if isinstance(fields.get("limit"), dict):  # a limit key's numbers
+                        fields["limit"] = LimitSpec(**fields["limit"])
                     job = NewJob(**fields)
                     if job.unique_key is None:
                         job = dataclasses.replace(job, unique_key=f"outbox:{row.key}")

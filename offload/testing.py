@@ -24,6 +24,7 @@ from offload._handle import Job
 from offload.store._contract import ClaimParams, JobFilter, JobRecord
 from offload.worker._ack import acknowledge
 from offload.worker._executor import Executor, Outcome
+from offload.worker._shedding import ClaimGate
 
 __all__ = [
     "DrainResult",
@@ -72,15 +73,19 @@ def drain(
     store = app.store
     finished: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
     executor = Executor(app, 1, finished.put)
+    gate = ClaimGate(app)
     _draining.active = True
     try:
         while result.ran < max_jobs:
             if with_scheduled:
                 _make_due(app)
             store.job_promote_due()
-            claimed = store.job_claim(ClaimParams(names, 1, "drain", app.config.lease_seconds))
-            if not claimed:
+            got = store.job_claim(ClaimParams(names, 1, "drain", app.config.lease_seconds))
+            if not got:
                 return result
+            claimed = gate.apply(got)
+            if not claimed:
+                continue  # shed: expired, or matched a blackhole rule
             executor.submit(claimed[0])
             while True:
                 try:

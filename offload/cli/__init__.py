@@ -15,8 +15,8 @@ from offload.cli._enqueue import enqueue
 from offload.cli._jobs import jobs
 from offload.cli._migrate import migrate
 from offload.cli._relay import relay
-from offload.cli._server import server
 from offload.cli._rules import rules
+from offload.cli._server import server
 from offload.cli._stats import stats
 from offload.cli._worker import worker
 

@@ -156,6 +156,7 @@ def _describe(r: JobRecord) -> str:
         ("scheduled", iso(r.scheduled_at)),
         ("attempted", iso(r.attempted_at) or "-"),
         ("finished", iso(r.finished_at) or "-"),
+        ("expires", iso(r.expires_at) or "-"),
         ("lease", lease),
     ]
     lines = [click.style(f"job {r.id}", bold=True)]

@@ -19,7 +19,15 @@ import click
 
 from offload.store._contract import JobRecord
 
-_TIME_FIELDS = ("scheduled_at", "lease_expires_at", "inserted_at", "attempted_at", "finished_at")
+_TIME_FIELDS = (
+    "scheduled_at",
+    "lease_expires_at",
+    "inserted_at",
+    "attempted_at",
+    "finished_at",
+    "expires_at",
+    "deadline",
+)
 _STATE_COLORS = {
     "completed": "green",
     "running": "cyan",

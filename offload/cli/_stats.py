@@ -23,11 +23,12 @@ from offload.cli._output import (
     table,
     terminal_width,
 )
+from offload.cli._stats_dispatch import collect_dispatch, render_dispatch
 from offload.store._contract import STATES, JobFilter, Store
 
 WORKER_SEEN_WITHIN = 60.0
 _ALWAYS_SHOWN = ("available", "running", "retryable", "completed", "dead")
-_NAMED_COUNTERS = ("stale_acks", "rescued", "abandoned")
+_NAMED_COUNTERS = ("stale_acks", "rescued", "abandoned", "shed", "refused")  # shed: issue 5
 _FAILURES_SHOWN = 5
 
 
@@ -78,6 +79,7 @@ def collect(store: Store, url: str) -> dict[str, Any]:
             for w in store.worker_list(WORKER_SEEN_WITHIN)
         ],
         "counters": counters,
+        **collect_dispatch(store, now),  # SLO attainment and limit keys
     }
 
 
@@ -164,6 +166,8 @@ def render(snap: dict[str, Any]) -> str:
         )
     else:
         out.append(f"  none seen in the last {WORKER_SEEN_WITHIN:g}s")
+
+    out += render_dispatch(snap)
 
     counters: dict[str, int] = snap["counters"]
     out += ["", click.style("Counters", bold=True)]

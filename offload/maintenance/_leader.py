@@ -7,7 +7,9 @@ import time
 
 from offload._app import Offload
 from offload._loop import BackgroundLoop
+from offload.maintenance._backlog import BacklogCounter
 from offload.maintenance._duty import Duty
+from offload.maintenance._expirer import Expirer
 from offload.maintenance._promoter import Promoter
 from offload.maintenance._pruner import Pruner
 from offload.maintenance._rescuer import Rescuer
@@ -34,6 +36,8 @@ class Maintenance(BackgroundLoop):
             Rescuer(interval),
             Scheduler(interval),
             Pruner(60.0),
+            Expirer(interval),  # load shedding (issue 5)
+            BacklogCounter(interval),
         ]
 
     def tick(self) -> None:

@@ -37,6 +37,10 @@ def _expectation(call: Call) -> bool:
     if raw is None:
         return False
     wanted = {part.strip().lower() for part in raw.split(",") if part.strip()}
+    if not wanted:
+        raise Problem(
+            "expectation-failed", "the Expect header is empty; send 200-ok or 202-accepted"
+        )
     unknown = wanted - {"200-ok", "202-accepted", "100-continue"}
     if unknown:
         raise Problem(

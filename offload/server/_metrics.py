@@ -27,6 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from offload.server._metrics_dispatch import dispatch_metrics
 from offload.store._contract import STATES, JobFilter
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class StoreCollector(Collector):
             for state, n in sorted(store.job_finished_since(now - seconds).items()):
                 finished.add_metric([state, label], n)
         yield finished
+        yield from dispatch_metrics(store, now)  # SLO attainment and limit keys
 
         events = CounterMetricFamily(
             "offload_store_events",

@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from offload._errors import ConfigurationError
+from offload.dispatch._limits import LimitSpec
+from offload.store._dispatch import DispatchOps
+from offload.store._policy import JobPolicy, PolicyOps
+
 STATES = (
     "scheduled",
     "available",
@@ -45,6 +50,13 @@ class NewJob:
     result_ttl: float = 86400.0
     meta: dict[str, Any] = field(default_factory=dict)
     tenant: str | None = None
+    policy: JobPolicy | None = None  # expiry, uniqueness, shed at enqueue (store/_policy.py)
+    # Dispatch (offload/dispatch/): the job's SLO in seconds, its stride in its flow's virtual
+    # time (cost / weights), and the limit key it counts against with that key's declaration.
+    slo: float | None = None
+    stride: float = 1.0
+    limit_key: str | None = None
+    limit: LimitSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +95,10 @@ class JobRecord:
     inserted_at: float
     attempted_at: float | None
     finished_at: float | None
+    expires_at: float | None = None  # shed instead of run once past this (store/_policy.py)
+    order_key: float = 0.0  # its place in its lane (offload/dispatch/_ordering.py)
+    deadline: float | None = None  # scheduled_at + slo, when its type has an SLO
+    limit_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +126,9 @@ class ClaimedJob:
     timeout: float | None
     lease_token: int
     result_ttl: float
+    tenant: str | None = None  # for blackhole rules on `tenant`
+    expired: bool = False  # past its expires_at by the store's clock at the claim: shed it
+    limit_key: str | None = None  # the limit key it counts against (adaptive reports name it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +229,7 @@ class Listener(abc.ABC):
         """Release the listener's resources."""
 
 
-class Store(abc.ABC):
+class Store(PolicyOps, DispatchOps, abc.ABC):
     """The storage contract. Engines subclass it; nothing above it sees SQL."""
 
     url: str
@@ -241,6 +260,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
         """Insert jobs in one transaction (the caller's, when `conn` is given)."""
+
+    async def job_insert_many_async(self, jobs: Sequence[NewJob], conn: Any) -> list[Inserted]:
+        """`job_insert_many` in the transaction of a caller's async connection, through the
+        async driver (the one exception to running the sync store on a thread). Engines
+        without an async driver refuse it."""
+        raise ConfigurationError(
+            f"the {self.engine} store cannot enqueue on an async connection "
+            f"({type(conn).__module__}.{type(conn).__name__}); enqueue on a connection of its "
+            "own driver with the sync API, or use a PostgreSQL store with a psycopg "
+            "AsyncConnection"
+        )
 
     @abc.abstractmethod
     def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:

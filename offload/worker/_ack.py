@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from offload.dispatch._adaptive import Signal
 from offload.store._contract import AckResult, Completion, Failure
+from offload.store._dispatch import LimitReport
 
 if TYPE_CHECKING:
     from offload._app import Offload
@@ -30,6 +32,8 @@ def to_acks(app: Offload, outcomes: Sequence[Outcome]) -> tuple[list[Completion]
             retry_in = (
                 float(job_type.options_.backoff(job.attempt)) if job_type else UNKNOWN_KIND_BACKOFF
             )
+            if o.retry_after is not None:  # offload.Throttled(retry_after=...) says when
+                retry_in = o.retry_after
         failed.append(Failure(job.id, job.lease_token, o.error, o.traceback, retry_in))
     return done, failed
 
@@ -39,4 +43,42 @@ def acknowledge(
 ) -> tuple[AckResult, AckResult, list[Failure]]:
     """Write outcomes to the store: completions, then failures, each one batch."""
     done, failed = to_acks(app, outcomes)
-    return app.store.job_complete_many(done), app.store.job_fail_many(failed), failed
+    acks = app.store.job_complete_many(done), app.store.job_fail_many(failed), failed
+    report_limits(app, outcomes)
+    return acks
+
+
+def limit_reports(app: Offload, outcomes: Sequence[Outcome]) -> list[LimitReport]:
+    """What runs of limited jobs said, per key, for the store to adapt adaptive keys: every
+    outcome of an adaptive key's jobs, and the throttles of other keys (for stats)."""
+    signals: dict[str, Signal] = {}
+    for o in outcomes:
+        key = o.job.limit_key
+        if key is None:
+            continue
+        job_type = app.jobs.get(o.job.kind)
+        limit = job_type.options_.limit if job_type is not None else None
+        adaptive = limit.adaptive if limit is not None else None
+        if adaptive is None and not o.throttled:
+            continue
+        s = signals.get(key, Signal())
+        if o.throttled:
+            s = Signal(s.ok, s.throttled + 1, s.slow)
+        elif (
+            o.ok
+            and adaptive is not None
+            and adaptive.latency is not None
+            and (o.duration > adaptive.latency)
+        ):
+            s = Signal(s.ok, s.throttled, s.slow + 1)
+        elif o.ok:
+            s = Signal(s.ok + 1, s.throttled, s.slow)
+        signals[key] = s
+    return [LimitReport(k, s.ok, s.throttled, s.slow) for k, s in sorted(signals.items())]
+
+
+def report_limits(app: Offload, outcomes: Sequence[Outcome]) -> None:
+    """Send `limit_reports` to the store (nothing when no limited job ran)."""
+    reports = limit_reports(app, outcomes)
+    if reports:
+        app.store.limit_report(reports)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from offload._errors import JobTimeoutError
 from offload._payload import check_json
+from offload.dispatch._adaptive import Throttled
 from offload.store._contract import ClaimedJob
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Outcome:
     traceback: str = ""
     timed_out: bool = False
     duration: float = 0.0
+    throttled: bool = False  # the downstream pushed back (offload.Throttled or a named type)
+    retry_after: float | None = None  # from offload.Throttled(retry_after=...)
 
 
 @dataclass(slots=True)
@@ -148,8 +151,7 @@ class Executor:
         except JobTimeoutError:
             raise
         except Exception as exc:
-            error, tb = _format_error(exc)
-            return Outcome(job, False, error=error, traceback=tb)
+            return self._failure(job, exc)
 
     async def _run_async(self, entry: _Running) -> None:
         job = entry.job
@@ -163,9 +165,19 @@ class Executor:
         except TimeoutError:
             outcome = self._timeout(entry)
         except Exception as exc:
-            error, tb = _format_error(exc)
-            outcome = Outcome(job, False, error=error, traceback=tb)
+            outcome = self._failure(job, exc)
         self._finish(entry, outcome)
+
+    def _failure(self, job: ClaimedJob, exc: Exception) -> Outcome:
+        error, tb = _format_error(exc)
+        job_type = self.app.jobs.get(job.kind)
+        limit = job_type.options_.limit if job_type is not None else None
+        adaptive = limit.adaptive if limit is not None else None
+        throttled = isinstance(exc, Throttled) or (adaptive is not None and adaptive.throttles(exc))
+        retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+        return Outcome(
+            job, False, error=error, traceback=tb, throttled=throttled, retry_after=retry_after
+        )
 
     def _success(self, entry: _Running, result: Any) -> Outcome:
         try:

@@ -24,14 +24,15 @@ from offload.maintenance import Maintenance
 from offload.store._contract import (
     ClaimedJob,
     ClaimParams,
-    Completion,
     Failure,
     Lease,
     Listener,
     Store,
     WorkerInfo,
 )
+from offload.worker._ack import report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
+from offload.worker._shedding import ClaimGate
 
 log = logging.getLogger("offload.worker")
 
@@ -116,6 +117,7 @@ class Worker:
         self._signals = 0
         self.executor = Executor(app, concurrency, self._on_done)
         self.heartbeat = _Heartbeat(self)
+        self.gate = ClaimGate(app)  # sheds expired jobs and those matching blackhole rules
         self.maintenance = Maintenance(app, self.id) if maintenance else None
         self.completed = 0
         self.failed = 0
@@ -212,9 +214,13 @@ class Worker:
 
     def _claim(self, limit: int) -> list[ClaimedJob]:
         try:
-            return self.app.store.job_claim(
+            claimed = self.app.store.job_claim(
                 ClaimParams(self.queues, limit, self.id, self.app.config.lease_seconds)
             )
+            jobs = self.gate.apply(claimed)
+            if len(jobs) < len(claimed):
+                self._wake.set()  # some were shed: claim again at once
+            return jobs
         except Exception as exc:
             log.warning("claim failed (%s); trying again", exc)
             time.sleep(min(self.poll_interval, 0.5))
@@ -225,20 +231,10 @@ class Worker:
             outcomes, self._acks = self._acks, []
         if not outcomes:
             return
-        done: list[Completion] = []
-        failed: list[Failure] = []
+        done, failed = to_acks(self.app, outcomes)  # backoff, or Throttled's retry_after
         for o in outcomes:
-            job = o.job
-            if o.ok:
-                done.append(Completion(job.id, job.lease_token, o.result))
-                continue
-            retry_in = None
-            if job.attempt < job.max_attempts:
-                job_type = self.app.jobs.get(job.kind)
-                backoff = job_type.options_.backoff if job_type else (lambda a: 60.0)
-                retry_in = float(backoff(job.attempt))
-            failed.append(Failure(job.id, job.lease_token, o.error, o.traceback, retry_in))
-            if o.error:
+            if not o.ok and o.error:
+                job = o.job
                 log.info(
                     "job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, o.error
                 )
@@ -253,6 +249,10 @@ class Worker:
             return
         self.completed += a.applied
         self.failed += b.applied
+        try:  # adaptive limits learn from what limited jobs said (dispatch/_adaptive.py)
+            report_limits(self.app, outcomes)
+        except Exception as exc:
+            log.warning("reporting to adaptive limits failed (%s); skipped", exc)
         if a.stale or b.stale:
             self.stale += a.stale + b.stale
             log.warning(

@@ -148,3 +148,27 @@ def test_relay_command_once(tmp_path: Path, sqlite_url: str) -> None:
     assert done.returncode == 0, done.stderr
     assert "relayed 3 jobs" in done.stdout
     assert sum(c.count for c in app.store.job_counts()) == 3
+
+
+def test_a_relayed_job_keeps_its_deadline_tenant_and_limit(
+    source: tuple[str, Any], store_url: str
+) -> None:
+    from offload import Limit
+
+    url, conn = source
+    app = Offload(store_url)
+
+    @app.job(slo=60, tenant="{shop}", limit=Limit("shop:{shop}", concurrency=1))
+    def hook(shop: int) -> None: ...
+
+    _begin(conn)
+    app.stage(conn, [hook.prepare(7), hook.prepare(7)])
+    _commit(conn)
+    relay = Relay(app, url)
+    assert relay.run_once() == 2
+    relay.close()
+    jobs = app.store.job_list(JobFilter())
+    assert {(j.tenant, j.limit_key, j.deadline is not None) for j in jobs} == {
+        ("7", "shop:7", True)
+    }
+    assert [x.concurrency for x in app.store.limit_list()] == [1]

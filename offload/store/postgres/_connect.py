@@ -103,3 +103,34 @@ def _from_sqlalchemy(conn: Any) -> Any:
     if not conn.in_transaction():
         conn.begin()
     return conn.connection.dbapi_connection
+
+
+async def async_caller_connection(conn: Any) -> psycopg.AsyncConnection[Any]:
+    """The async psycopg connection behind a caller's async connection: a psycopg
+    `AsyncConnection` itself, or a SQLAlchemy `AsyncConnection` or `AsyncSession` on the psycopg
+    driver (`postgresql+psycopg://` with `create_async_engine`), its transaction begun."""
+    if type(conn).__module__.startswith("sqlalchemy"):
+        conn = await _from_sqlalchemy_async(conn)
+    if isinstance(conn, psycopg.AsyncConnection):
+        return conn
+    raise ConfigurationError(
+        f"cannot enqueue asynchronously on a {type(conn).__module__}.{type(conn).__name__}: "
+        "pass a psycopg.AsyncConnection, or a SQLAlchemy AsyncConnection or AsyncSession using "
+        "the psycopg driver (postgresql+psycopg://)"
+    )
+
+
+async def _from_sqlalchemy_async(conn: Any) -> Any:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_scoped_session
+
+    if isinstance(conn, AsyncSession | async_scoped_session):
+        conn = await conn.connection()
+    if not isinstance(conn, AsyncConnection):
+        raise ConfigurationError(
+            f"cannot enqueue asynchronously on a SQLAlchemy {type(conn).__name__}: pass an "
+            "AsyncConnection or an AsyncSession (a Connection or Session takes the sync enqueue)"
+        )
+    if not conn.in_transaction():
+        await conn.begin()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection

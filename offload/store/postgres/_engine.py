@@ -25,7 +25,8 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -52,9 +53,17 @@ from offload.store._contract import (
     Store,
     WorkerInfo,
 )
+from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
-from offload.store.postgres._connect import caller_connection, parse_url, redact
+from offload.store.postgres._connect import (
+    async_caller_connection,
+    caller_connection,
+    parse_url,
+    redact,
+)
+from offload.store.postgres._dispatch import PostgresDispatch
 from offload.store.postgres._listener import NotifyListener
+from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._values import json_text, lenient_json_text, plain_text
 
 T = TypeVar("T")
@@ -66,7 +75,7 @@ class _UniqueRace(StoreError):
     """The job holding a unique key vanished between the insert and the look-up of its id."""
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""
 
     engine = "postgres"
@@ -233,6 +242,8 @@ class PostgresStore(Store):
                     f"the caller's connection was lost while enqueuing: {exc}"
                 ) from exc
         several = len(jobs) > _INSERT_CHUNK or any(j.unique_key is not None for j in jobs)
+        several = several or needs_policy(jobs)  # its locks and stamps need a transaction
+        several = several or any(j.limit_key is not None for j in jobs)  # keys declared first
         for _ in range(3):
             try:
                 return self._run(
@@ -245,13 +256,60 @@ class PostgresStore(Store):
                 continue
         raise StoreError("jobs holding the unique keys being inserted kept vanishing; retry")
 
+    async def job_insert_many_async(self, jobs: Sequence[NewJob], conn: Any) -> list[Inserted]:
+        if not jobs:
+            return []
+        own = await async_caller_connection(conn)
+        try:
+            if own.autocommit:
+                async with own.transaction():
+                    return await self._insert_async(own, jobs)
+            return await self._insert_async(own, jobs)
+        except psycopg.OperationalError as exc:
+            if not own.broken:
+                raise
+            raise StoreError(f"the caller's connection was lost while enqueuing: {exc}") from exc
+
     def _insert(self, c: Conn, jobs: Sequence[NewJob]) -> list[Inserted]:
         """Insert on `c`, in chunks; a job whose unique key is taken gets the holder's id."""
+        steps = self._insert_steps(jobs)
+        try:
+            query, params = next(steps)
+            while True:
+                query, params = steps.send(c.execute(query, params).fetchall())
+        except StopIteration as done:
+            result: list[Inserted] = done.value
+            return result
+
+    async def _insert_async(
+        self, c: psycopg.AsyncConnection[Any], jobs: Sequence[NewJob]
+    ) -> list[Inserted]:
+        """`_insert` through the async driver: the same statements, awaited."""
+        steps = self._insert_steps(jobs)
+        try:
+            query, params = next(steps)
+            while True:
+                cursor = await c.execute(query, params)
+                query, params = steps.send(await cursor.fetchall())
+        except StopIteration as done:
+            result: list[Inserted] = done.value
+            return result
+
+    def _insert_steps(
+        self, jobs: Sequence[NewJob]
+    ) -> Generator[tuple[str, dict[str, Any]], list[Any], list[Inserted]]:
+        """The insert as statements to run: yields (query, params), is sent each one's rows,
+        and returns the outcome, so that the sync and the async driver run the same logic."""
+        if needs_policy(jobs):  # unique, expiring or shed at enqueue: see _policy.py
+            return (yield from self._policy_insert_steps(jobs))
+        declare = self._limit_declare_step(jobs)  # limit keys' rows: _dispatch.py
+        if declare is not None:
+            yield declare
         ids: list[int] = []
         fresh: list[bool] = []
         for start in range(0, len(jobs), _INSERT_CHUNK):
             params = _insert_params(jobs[start : start + _INSERT_CHUNK], self.channel)
-            for job_id, inserted, _ in c.execute(self._q["job_insert"], params):
+            for job_id, inserted, _ in (yield self._q["job_insert"], params):
                 ids.append(int(job_id))
                 fresh.append(bool(inserted))
         holders: dict[str, int] = {}
@@ -261,9 +319,8 @@ class PostgresStore(Store):
         missing = {j.unique_key for j, ok in zip(jobs, fresh, strict=True) if not ok}
         missing -= holders.keys()
         if missing:
-            rows = c.execute(
-                self._q["job_ids_by_unique"], {"keys": sorted(k for k in missing if k is not None)}
-            )
+            keys = sorted(k for k in missing if k is not None)
+            rows = yield self._q["job_ids_by_unique"], {"keys": keys}
             holders.update((key, int(job_id)) for key, job_id in rows)
         out = []
         for job, job_id, inserted in zip(jobs, ids, fresh, strict=True):
@@ -278,18 +335,32 @@ class PostgresStore(Store):
     def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
             return []
+        queues = list(dict.fromkeys(params.queues))
+        token = secrets.randbits(62)
         args = {
-            "queues": list(dict.fromkeys(params.queues)),
+            "queues": queues,
             "limit": int(params.limit),
             "worker_id": params.worker_id,
-            "token": secrets.randbits(62),
+            "token": token,
             "lease_seconds": float(params.lease_seconds),
         }
-        rows = self._run(
-            "job_claim",
-            lambda c: c.execute(self._q["job_claim"], args).fetchall(),
-            idempotent=False,
-        )
+        rows: list[Any] = []
+        if self._limited_queues().isdisjoint(queues):
+            rows = self._run(
+                "job_claim",
+                lambda c: c.execute(self._q["job_claim"], args).fetchall(),
+                idempotent=False,
+            )
+            if rows:  # column 17: candidates it left for the claim through limits
+                limited = bool(rows[0][17])
+                self._after_plain_claim(queues, rows, limited)
+                if limited and len(rows) < params.limit:
+                    rest = replace(params, limit=params.limit - len(rows))
+                    rows += self._claim_limited(rest, token, self._q["clock"])
+            elif not self._scalar("job_claim_probe", {"queues": queues}):
+                return []
+        if not rows:  # limit keys (or other claims) in the way: claim through limits
+            rows = self._claim_limited(params, token, self._q["clock"])
         rows.sort(key=lambda r: (-r[11], r[12], r[0]))
         return [
             ClaimedJob(
@@ -304,6 +375,9 @@ class PostgresStore(Store):
                 timeout=r[8],
                 lease_token=r[9],
                 result_ttl=r[10],
+                limit_key=r[13],
+                tenant=r[15],
+                expired=bool(r[16]),  # past expires_at at the claim: _policy.py
             )
             for r in rows
         ]
@@ -464,6 +538,9 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         "delay": [float(j.delay) for j in jobs],
         "unique_key": [j.unique_key for j in jobs],
         "result_ttl": [float(j.result_ttl) for j in jobs],
+        "slo": [None if j.slo is None else float(j.slo) for j in jobs],
+        "stride": [float(j.stride) for j in jobs],
+        "limit_key": [j.limit_key for j in jobs],
         "channel": channel,
     }
 
@@ -494,4 +571,8 @@ def _record(r: Sequence[Any]) -> JobRecord:
         inserted_at=r[21],
         attempted_at=r[22],
         finished_at=r[23],
+        order_key=r[24],
+        deadline=r[25],
+        limit_key=r[26],
+        expires_at=r[27],
     )

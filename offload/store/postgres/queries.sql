@@ -47,6 +47,11 @@ LISTEN {channel}
 -- name: job_insert
 -- Ids are taken from the sequence in input order before inserting, so that the outcome of
 -- every input row (inserted, or skipped as a duplicate of a unique key) maps back to it.
+-- Jobs available at once get their fair-queuing tags here (offload/dispatch/_ordering.py):
+-- each flow (lane, kind, tenant) of the batch reserves the virtual time its jobs need in one
+-- upsert, finish = max(finish, lane clock) + sum of strides (the row lock orders concurrent
+-- batches), and its jobs take consecutive start tags from the base in the order they became
+-- due; order_key = start tag + slo. Scheduled jobs are tagged when promoted.
 WITH input AS MATERIALIZED (
     SELECT nextval('{schema}.offload_jobs_id_seq') AS id, t.*,
            coalesce(t.at, {schema}.offload_now() + t.delay) AS run_at
@@ -54,20 +59,70 @@ WITH input AS MATERIALIZED (
                 %(tenant)s::text[], %(priority)s::integer[], %(max_attempts)s::integer[],
                 %(delivery)s::text[], %(timeout)s::double precision[],
                 %(at)s::double precision[], %(delay)s::double precision[],
-                %(unique_key)s::text[], %(result_ttl)s::double precision[])
+                %(unique_key)s::text[], %(result_ttl)s::double precision[],
+                %(slo)s::double precision[], %(stride)s::double precision[],
+                %(limit_key)s::text[])
          WITH ORDINALITY AS t(kind, queue, args, meta, tenant, priority, max_attempts, delivery,
-                              timeout, at, delay, unique_key, result_ttl, ord)
+                              timeout, at, delay, unique_key, result_ttl, slo, stride,
+                              limit_key, ord)
     ORDER BY t.ord
+),
+demand AS (
+    SELECT queue, priority, kind, coalesce(tenant, '') AS tenant, sum(stride) AS added
+    FROM input
+    WHERE run_at <= {schema}.offload_now()
+    GROUP BY 1, 2, 3, 4
+),
+lanes AS (
+    INSERT INTO {schema}.offload_lanes (queue, priority)
+    SELECT DISTINCT queue, priority FROM demand
+    ON CONFLICT (queue, priority) DO NOTHING
+),
+clocks AS (
+    -- A lane's virtual clock: its stored clock, or the start tag of its head (the job a claim
+    -- takes next) when that is ahead (offload/dispatch/_ordering.py).
+    SELECT x.queue, x.priority,
+           greatest(coalesce(l.clock, 0), coalesce((
+               SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
+               WHERE h.state = 'available' AND h.queue = x.queue AND h.priority = x.priority
+               ORDER BY h.priority DESC, h.order_key, h.id
+               LIMIT 1), 0)) AS clock
+    FROM (SELECT DISTINCT queue, priority FROM demand) AS x
+    LEFT JOIN {schema}.offload_lanes AS l ON l.queue = x.queue AND l.priority = x.priority
+),
+reserved AS (
+    INSERT INTO {schema}.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
+    SELECT d.queue, d.priority, d.kind, d.tenant, v.clock, d.added, v.clock + d.added
+    FROM demand AS d
+    JOIN clocks AS v ON v.queue = d.queue AND v.priority = d.priority
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
+    SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
+        added = excluded.added
+    RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added AS base
+),
+tagged AS (
+    SELECT i.id,
+           r.base + sum(i.stride) OVER (PARTITION BY r.queue, r.priority, r.kind, r.tenant
+                                        ORDER BY i.run_at, i.ord) - i.stride AS start_tag
+    FROM input AS i
+    JOIN reserved AS r
+      ON r.queue = i.queue AND r.priority = i.priority AND r.kind = i.kind
+     AND r.tenant = coalesce(i.tenant, '')
+    WHERE i.run_at <= {schema}.offload_now()
 ),
 ins AS (
     INSERT INTO {schema}.offload_jobs (id, kind, queue, args, meta, tenant, state, priority,
                                        max_attempts, delivery, timeout, scheduled_at,
-                                       unique_key, result_ttl, inserted_at)
-    SELECT id, kind, queue, args::jsonb, meta::jsonb, tenant,
+                                       unique_key, result_ttl, inserted_at, slo, stride,
+                                       deadline, limit_key, order_key)
+    SELECT input.id, kind, queue, args::jsonb, meta::jsonb, tenant,
            CASE WHEN run_at <= {schema}.offload_now() THEN 'available' ELSE 'scheduled' END,
            priority, max_attempts, delivery, timeout, run_at, unique_key, result_ttl,
-           {schema}.offload_now()
+           {schema}.offload_now(), slo, nullif(stride, 1), run_at + slo, limit_key,
+           coalesce(t.start_tag, 0) + coalesce(slo, 0)
     FROM input
+    LEFT JOIN tagged AS t ON t.id = input.id
     ORDER BY ord
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING id, queue, state
@@ -84,17 +139,20 @@ SELECT unique_key, id FROM {schema}.offload_jobs WHERE unique_key = ANY(%(keys)s
 -- name: job_claim
 -- The best `limit` available jobs of each queue come from one index range scan each, locked
 -- with SKIP LOCKED so that concurrent claims pass each other; the best `limit` of those win.
+-- This claim takes only those without a limit key; its last column counts the others, and the
+-- engine then claims through limits (_dispatch.py). Column 15 is the start tag (order_key -
+-- slo), for the lanes' clocks (dispatch/_ordering.py).
 WITH picked AS MATERIALIZED (
-    SELECT c.id
+    SELECT c.id, c.limit_key
     FROM unnest(%(queues)s::text[]) AS q(queue)
     CROSS JOIN LATERAL (
-        SELECT id, priority, scheduled_at FROM {schema}.offload_jobs
+        SELECT id, priority, order_key, limit_key FROM {schema}.offload_jobs
         WHERE state = 'available' AND queue = q.queue
-        ORDER BY priority DESC, scheduled_at, id
+        ORDER BY priority DESC, order_key, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS c
-    ORDER BY c.priority DESC, c.scheduled_at, c.id
+    ORDER BY c.priority DESC, c.order_key, c.id
     LIMIT %(limit)s
 )
 UPDATE {schema}.offload_jobs AS j
@@ -102,9 +160,18 @@ SET state = 'running', attempt = j.attempt + 1, lease_owner = %(worker_id)s,
     lease_token = %(token)s, lease_expires_at = {schema}.offload_now() + %(lease_seconds)s,
     attempted_at = {schema}.offload_now()
 FROM picked
-WHERE j.id = picked.id AND j.state = 'available'
+WHERE j.id = picked.id AND j.state = 'available' AND picked.limit_key IS NULL
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
-          j.timeout, j.lease_token, j.result_ttl, j.priority, j.scheduled_at
+          j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
+          j.order_key - coalesce(j.slo, 0), j.tenant,
+          j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
+          (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL)
+
+-- name: job_claim_probe
+-- Whether any of these queues has an available job (after a claim that took none).
+SELECT EXISTS (
+    SELECT 1 FROM {schema}.offload_jobs WHERE state = 'available' AND queue = ANY(%(queues)s)
+)
 
 -- name: job_complete
 -- The acknowledgement queries lock their rows in id order first (`locked`), so that batches
@@ -155,6 +222,8 @@ done AS (
     SET state = CASE WHEN f.retry_in IS NULL THEN 'dead' ELSE 'retryable' END,
         scheduled_at = CASE WHEN f.retry_in IS NULL THEN j.scheduled_at
                             ELSE {schema}.offload_now() + f.retry_in END,
+        deadline = CASE WHEN f.retry_in IS NULL THEN j.deadline
+                        ELSE {schema}.offload_now() + f.retry_in + j.slo END,
         finished_at = CASE WHEN f.retry_in IS NULL THEN {schema}.offload_now()
                            ELSE j.finished_at END,
         lease_owner = NULL, lease_expires_at = NULL,
@@ -200,7 +269,12 @@ WITH locked AS MATERIALIZED (
 done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = 'available', attempt = greatest(j.attempt - 1, 0), lease_owner = NULL,
-        lease_expires_at = NULL, scheduled_at = {schema}.offload_now()
+        lease_expires_at = NULL, scheduled_at = {schema}.offload_now(),
+        order_key = greatest(j.order_key - coalesce(j.slo, 0), (
+            SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
+            WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
+            ORDER BY h.priority DESC, h.order_key, h.id
+            LIMIT 1)) + coalesce(j.slo, 0)
     FROM (SELECT DISTINCT id FROM locked) AS locked
     WHERE j.id = locked.id
     RETURNING j.queue
@@ -232,6 +306,12 @@ done AS (
         crashes = j.crashes + 1,
         scheduled_at = CASE WHEN e.dead_reason IS NULL THEN {schema}.offload_now()
                             ELSE j.scheduled_at END,
+        order_key = CASE WHEN e.dead_reason IS NOT NULL THEN j.order_key ELSE
+            greatest(j.order_key - coalesce(j.slo, 0), (
+                SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
+                WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
+                ORDER BY h.priority DESC, h.order_key, h.id
+                LIMIT 1)) + coalesce(j.slo, 0) END,
         finished_at = CASE WHEN e.dead_reason IS NULL THEN j.finished_at
                            ELSE {schema}.offload_now() END,
         lease_owner = NULL, lease_expires_at = NULL,
@@ -259,16 +339,75 @@ SELECT (SELECT count(*) FROM done WHERE state = 'available'),
         FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') AS q)
 
 -- name: job_promote_due
+-- Scheduled jobs get their fair-queuing tags now, as `job_insert` gives them to jobs available
+-- at once; retryable jobs keep the place they had (they already waited their turn once), or
+-- take their lane's head's when theirs is behind it, so that the head never goes back in
+-- virtual time (offload/dispatch/_ordering.py; the same in job_release, job_rescue_expired and
+-- job_retry).
 WITH due AS MATERIALIZED (
-    SELECT id FROM {schema}.offload_jobs
+    SELECT id, state, queue, priority, kind, coalesce(tenant, '') AS tenant,
+           coalesce(stride, 1) AS stride, slo, scheduled_at
+    FROM {schema}.offload_jobs
     WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= {schema}.offload_now()
     ORDER BY scheduled_at
     LIMIT 5000
     FOR UPDATE SKIP LOCKED
 ),
-done AS (
-    UPDATE {schema}.offload_jobs AS j SET state = 'available'
+demand AS (
+    SELECT queue, priority, kind, tenant, sum(stride) AS added
+    FROM due WHERE state = 'scheduled'
+    GROUP BY 1, 2, 3, 4
+),
+lanes AS (
+    INSERT INTO {schema}.offload_lanes (queue, priority)
+    SELECT DISTINCT queue, priority FROM demand
+    ON CONFLICT (queue, priority) DO NOTHING
+),
+clocks AS (
+    -- A lane's virtual clock: its stored clock, or the start tag of its head (the job a claim
+    -- takes next) when that is ahead (offload/dispatch/_ordering.py).
+    SELECT x.queue, x.priority,
+           greatest(coalesce(l.clock, 0), coalesce((
+               SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
+               WHERE h.state = 'available' AND h.queue = x.queue AND h.priority = x.priority
+               ORDER BY h.priority DESC, h.order_key, h.id
+               LIMIT 1), 0)) AS clock
+    FROM (SELECT DISTINCT queue, priority FROM demand) AS x
+    LEFT JOIN {schema}.offload_lanes AS l ON l.queue = x.queue AND l.priority = x.priority
+),
+reserved AS (
+    INSERT INTO {schema}.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
+    SELECT d.queue, d.priority, d.kind, d.tenant, v.clock, d.added, v.clock + d.added
+    FROM demand AS d
+    JOIN clocks AS v ON v.queue = d.queue AND v.priority = d.priority
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
+    SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
+        added = excluded.added
+    RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added AS base
+),
+tagged AS (
+    SELECT due.id,
+           r.base + sum(due.stride) OVER (PARTITION BY r.queue, r.priority, r.kind, r.tenant
+                                          ORDER BY due.scheduled_at, due.id) - due.stride
+               AS start_tag,
+           due.slo
     FROM due
+    JOIN reserved AS r
+      ON r.queue = due.queue AND r.priority = due.priority AND r.kind = due.kind
+     AND r.tenant = due.tenant
+    WHERE due.state = 'scheduled'
+),
+done AS (
+    UPDATE {schema}.offload_jobs AS j
+    SET state = 'available',
+        order_key = coalesce(t.start_tag + coalesce(t.slo, 0), greatest(j.order_key - coalesce(j.slo, 0), (
+            SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
+            WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
+            ORDER BY h.priority DESC, h.order_key, h.id
+            LIMIT 1)) + coalesce(j.slo, 0))
+    FROM due
+    LEFT JOIN tagged AS t ON t.id = due.id
     WHERE j.id = due.id AND j.state IN ('scheduled', 'retryable')
     RETURNING j.queue
 )
@@ -278,13 +417,15 @@ SELECT (SELECT count(*) FROM done),
 -- name: job_get
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
-       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at
+       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
+       order_key, deadline, limit_key, expires_at
 FROM {schema}.offload_jobs WHERE id = %(id)s
 
 -- name: job_list
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
-       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at
+       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
+       order_key, deadline, limit_key, expires_at
 FROM {schema}.offload_jobs
 WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
@@ -295,9 +436,15 @@ LIMIT %(limit)s
 
 -- name: job_retry
 WITH done AS (
-    UPDATE {schema}.offload_jobs
-    SET state = 'available', scheduled_at = {schema}.offload_now(), finished_at = NULL,
-        result = NULL, max_attempts = greatest(max_attempts, attempt + 1)
+    UPDATE {schema}.offload_jobs AS j
+    SET state = 'available', scheduled_at = {schema}.offload_now(),
+        deadline = {schema}.offload_now() + slo, finished_at = NULL,
+        result = NULL, max_attempts = greatest(max_attempts, attempt + 1),
+        order_key = greatest(j.order_key - coalesce(j.slo, 0), (
+            SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
+            WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
+            ORDER BY h.priority DESC, h.order_key, h.id
+            LIMIT 1)) + coalesce(j.slo, 0)
     WHERE id = %(id)s
       AND state IN ('dead', 'cancelled', 'shed', 'completed', 'retryable', 'scheduled')
     RETURNING queue
@@ -330,6 +477,12 @@ final AS (
         FOR UPDATE SKIP LOCKED
     )
     RETURNING 1
+),
+flows AS (
+    -- A flow whose finish tag its lane's clock has passed is the same as no flow at all.
+    DELETE FROM {schema}.offload_flows AS f
+    USING {schema}.offload_lanes AS l
+    WHERE l.queue = f.queue AND l.priority = f.priority AND f.finish <= l.clock
 )
 SELECT (SELECT count(*) FROM completed) + (SELECT count(*) FROM final)
 

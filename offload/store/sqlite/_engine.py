@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from offload._errors import ConfigurationError, StoreBusyError
+from offload.dispatch._limits import Candidate
+from offload.dispatch._ordering import Arrival
 from offload.store._codec import dumps, error_entry, loads
 from offload.store._contract import (
     AckResult,
@@ -39,7 +41,10 @@ from offload.store._contract import (
     Store,
     WorkerInfo,
 )
+from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
+from offload.store.sqlite._dispatch import SQLiteDispatch
+from offload.store.sqlite._policy import SQLitePolicy
 
 T = TypeVar("T")
 _SYNC_LEVELS = ("off", "normal", "full", "extra")
@@ -91,7 +96,7 @@ class _DataVersionListener(Listener):
         self._conn.close()
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
     """The store on one SQLite file."""
 
     engine = "sqlite"
@@ -234,12 +239,18 @@ class SQLiteStore(Store):
 
     # --- jobs --------------------------------------------------------------------------
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        if needs_policy(jobs):  # unique, expiring or shed at enqueue: see _policy.py
+            return self._insert_with_policy(jobs, conn)
         now = self.now()
-        rows = []
-        for j in jobs:
+        rows: list[list[Any]] = []
+        arrivals: list[tuple[int, Arrival]] = []  # jobs available at once get their tags now
+        for i, j in enumerate(jobs):
             at = now + j.delay if j.scheduled_at is None else j.scheduled_at
+            if at <= now:
+                arrival = Arrival(j.queue, j.priority, j.kind, j.tenant, j.stride, j.slo, at)
+                arrivals.append((i, arrival))
             rows.append(
-                (
+                [
                     j.kind,
                     j.queue,
                     dumps(j.args),
@@ -254,14 +265,24 @@ class SQLiteStore(Store):
                     j.unique_key,
                     j.result_ttl,
                     now,
-                )
+                    0.0,  # order_key: set below, or when promoted
+                ]
             )
-        insert, by_unique = self._q["job_insert"], self._q["job_id_by_unique"]
+            if j.slo is not None or j.stride != 1.0 or j.limit_key is not None:
+                deadline = None if j.slo is None else at + j.slo
+                stride = None if j.stride == 1.0 else j.stride
+                rows[-1] += [j.slo, stride, deadline, j.limit_key]
+        plain, full = self._q["job_insert"], self._q["job_insert_dispatch"]
+        by_unique = self._q["job_id_by_unique"]
 
         def body(c: sqlite3.Connection) -> list[Inserted]:
+            for (i, _), t in zip(arrivals, self._tag(c, [a for _, a in arrivals]), strict=True):
+                rows[i][14] = t.order_key
+            if any(j.limit_key is not None for j in jobs):
+                self._declare_limits(c, jobs, now)
             out = []
             for job, row in zip(jobs, rows, strict=True):
-                got = c.execute(insert, row).fetchone()
+                got = c.execute(plain if len(row) == 15 else full, row).fetchone()
                 if got is not None:
                     out.append(Inserted(int(got[0])))
                 else:
@@ -284,20 +305,25 @@ class SQLiteStore(Store):
 
         def body(c: sqlite3.Connection) -> list[ClaimedJob]:
             now = self.now()
-            if len(queues) == 1:
-                ids = [r[0] for r in c.execute(candidates_sql, (queues[0], params.limit))]
+            # rows: id, queue, priority, order_key, limit_key
+            first = {q: c.execute(candidates_sql, (q, params.limit)).fetchall() for q in queues}
+            pool = [r for rows in first.values() for r in rows]
+            limited = any(r[4] is not None for r in pool)
+            if limited:  # limits: see dispatch/_limits.py
+                pages = {q: [Candidate(*r) for r in rows] for q, rows in first.items()}
+                chosen = self._plan_claim(c, queues, params.limit, now, pages).chosen
+                ids = [x.id for x in chosen]
             else:
-                rows = []
-                for queue in queues:
-                    rows.extend(c.execute(candidates_sql, (queue, params.limit)).fetchall())
-                best = heapq.nsmallest(params.limit, rows, key=lambda r: (-r[1], r[2], r[0]))
-                ids = [r[0] for r in best]
+                if len(queues) > 1:
+                    pool = heapq.nsmallest(params.limit, pool, key=lambda r: (-r[2], r[3], r[0]))
+                ids = [r[0] for r in pool]
             if not ids:
                 return []
             claimed = c.execute(
                 update_sql,
                 (params.worker_id, token, now + params.lease_seconds, now, dumps(ids)),
             ).fetchall()
+            self._advance_lanes(c, ((r[2], r[11], r[14]) for r in claimed), limited)
             claimed.sort(key=lambda r: (-r[11], r[12], r[0]))
             return [
                 ClaimedJob(
@@ -312,6 +338,9 @@ class SQLiteStore(Store):
                     timeout=r[8],
                     lease_token=r[9],
                     result_ttl=r[10],
+                    limit_key=r[13],
+                    tenant=r[15],
+                    expired=r[16] is not None and r[16] <= now,  # _policy.py
                 )
                 for r in claimed
             ]
@@ -415,11 +444,10 @@ class SQLiteStore(Store):
         return self._tx(body)
 
     def job_promote_due(self) -> int:
-        sql = self._q["job_promote_due"]
         next_due = self._read(self._q["job_next_due"])[0][0]
         if next_due is None or next_due > self.now():
             return 0
-        return self._tx(lambda c: c.execute(sql, (self.now(),)).rowcount)
+        return self._tx(lambda c: self._promote(c, self.now()))  # tags them: _dispatch.py
 
     def job_get(self, job_id: int) -> JobRecord | None:
         rows = self._read(self._q["job_get"], (job_id,))
@@ -449,6 +477,7 @@ class SQLiteStore(Store):
         def body(c: sqlite3.Connection) -> int:
             now = self.now()
             n = c.execute(q["job_prune_completed"], (now,)).rowcount
+            self._prune_flows(c)
             return n + c.execute(q["job_prune_final"], (now - dead_older_than,)).rowcount
 
         return self._tx(body)
@@ -554,4 +583,8 @@ def _record(r: Sequence[Any]) -> JobRecord:
         inserted_at=r[21],
         attempted_at=r[22],
         finished_at=r[23],
+        order_key=r[24],
+        deadline=r[25],
+        limit_key=r[26],
+        expires_at=r[27],
     )

@@ -15,9 +15,20 @@ SELECT version FROM offload_migrations ORDER BY version
 INSERT INTO offload_migrations (version, name, applied_at) VALUES (?, ?, ?)
 
 -- name: job_insert
+-- A job without slo, weights or limit: its order key is its start tag.
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
-                          delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
+                          order_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: job_insert_dispatch
+-- A job with an slo, a stride other than 1 or a limit key (offload/dispatch/).
+INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
+                          delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
+                          order_key, slo, stride, deadline, limit_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
 
@@ -25,21 +36,25 @@ RETURNING id
 SELECT id FROM offload_jobs WHERE unique_key = ?
 
 -- name: job_claim_candidates
-SELECT id, priority, scheduled_at FROM offload_jobs
+-- Read from the claim index alone (limit_key is its last column).
+SELECT id, queue, priority, order_key, limit_key FROM offload_jobs
 WHERE state = 'available' AND queue = ?
-ORDER BY priority DESC, scheduled_at, id
+ORDER BY priority DESC, order_key, id
 LIMIT ?
 
 -- name: job_claim_any
 SELECT 1 FROM offload_jobs WHERE state = 'available' AND queue = ? LIMIT 1
 
 -- name: job_claim_update
+-- `+state` keeps the planner on the rowid look-ups of the id list: with an index on state it
+-- would otherwise scan every available job to test each against the list.
 UPDATE offload_jobs
 SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_token = ?,
     lease_expires_at = ?, attempted_at = ?
-WHERE id IN (SELECT value FROM json_each(?)) AND state = 'available'
+WHERE id IN (SELECT value FROM json_each(?)) AND +state = 'available'
 RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout, lease_token,
-          result_ttl, priority, scheduled_at
+          result_ttl, priority, order_key, limit_key, order_key - coalesce(slo, 0), tenant,
+          expires_at
 
 -- name: job_complete
 UPDATE offload_jobs
@@ -48,8 +63,10 @@ SET state = 'completed', result = ?, finished_at = ?, lease_owner = NULL,
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
 -- name: job_fail_retry
+-- A retry is due again at its new time, and so is its deadline.
 UPDATE offload_jobs
-SET state = 'retryable', scheduled_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+SET state = 'retryable', scheduled_at = ?1, deadline = ?1 + slo, lease_owner = NULL,
+    lease_expires_at = NULL,
     errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
@@ -64,9 +81,18 @@ UPDATE offload_jobs SET lease_expires_at = ?
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
 -- name: job_release
+-- A job going back to available keeps its place in virtual time, or takes its lane's head's
+-- when that is ahead, so that the head never goes back (offload/dispatch/_ordering.py); the
+-- same in job_rescue_requeue and job_retry.
 UPDATE offload_jobs
 SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
-    lease_expires_at = NULL, scheduled_at = ?
+    lease_expires_at = NULL, scheduled_at = ?,
+    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
+        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
+        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
+          AND h.priority = offload_jobs.priority
+        ORDER BY h.priority DESC, h.order_key, h.id
+        LIMIT 1), order_key - coalesce(slo, 0)))
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
 -- name: job_rescue_select
@@ -79,7 +105,13 @@ LIMIT 1000
 UPDATE offload_jobs
 SET state = 'available', attempt = max(attempt - 1, 0), crashes = crashes + 1,
     lease_owner = NULL, lease_expires_at = NULL, scheduled_at = ?,
-    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
+    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt)),
+    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
+        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
+        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
+          AND h.priority = offload_jobs.priority
+        ORDER BY h.priority DESC, h.order_key, h.id
+        LIMIT 1), order_key - coalesce(slo, 0)))
 WHERE id = ? AND state = 'running'
 
 -- name: job_rescue_dead
@@ -88,28 +120,21 @@ SET state = 'dead', crashes = crashes + 1, finished_at = ?, lease_owner = NULL,
     lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
 WHERE id = ? AND state = 'running'
 
--- name: job_promote_due
-UPDATE offload_jobs SET state = 'available'
-WHERE id IN (
-    SELECT id FROM offload_jobs
-    WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?
-    ORDER BY scheduled_at
-    LIMIT 5000
-)
-
 -- name: job_next_due
 SELECT min(scheduled_at) FROM offload_jobs WHERE state IN ('scheduled', 'retryable')
 
 -- name: job_get
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
-       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at
+       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
+       order_key, deadline, limit_key, expires_at
 FROM offload_jobs WHERE id = ?
 
 -- name: job_list
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
-       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at
+       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
+       order_key, deadline, limit_key, expires_at
 FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
@@ -120,8 +145,14 @@ LIMIT :limit
 
 -- name: job_retry
 UPDATE offload_jobs
-SET state = 'available', scheduled_at = ?, finished_at = NULL, result = NULL,
-    max_attempts = max(max_attempts, attempt + 1)
+SET state = 'available', scheduled_at = ?1, deadline = ?1 + slo, finished_at = NULL,
+    result = NULL, max_attempts = max(max_attempts, attempt + 1),
+    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
+        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
+        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
+          AND h.priority = offload_jobs.priority
+        ORDER BY h.priority DESC, h.order_key, h.id
+        LIMIT 1), order_key - coalesce(slo, 0)))
 WHERE id = ? AND state IN ('dead', 'cancelled', 'shed', 'completed', 'retryable', 'scheduled')
 
 -- name: job_cancel

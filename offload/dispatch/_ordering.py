@@ -1,0 +1,131 @@
+"""Dispatch ordering: deadlines and fairness as one key computed at enqueue.
+
+Start-time fair queuing (Goyal et al., 1996), with job types and tenants as flows:
+
+- A *lane* is a queue at one priority. Its virtual clock `V` is the start tag of the job being
+  served: the lane's head (the available job a claim takes next) or, when the head lags behind
+  because it waits on a saturated limit key or a long SLO, the largest start tag claimed so far.
+  So `V = max(stored clock, head's start tag)`. A plain claim takes the head, so it need not
+  write the clock: the stored clock is written by every claim through limits (which may pass
+  a head stuck on a saturated key) and by every `CLOCK_EVERY`-th other claim of a store, which
+  bounds how far it trails where the head cannot stand for it (a long SLO holds the head back,
+  or the lane ran empty) to that many claims. Jobs that come back to available (retries,
+  releases, rescues) take the head's start if theirs is behind, so the head never goes back.
+- A *flow* is a job type and a tenant within a lane. It keeps a finish tag `F`.
+- A job of a flow starts at `S = max(V, F)` and moves the flow's finish on by its *stride*,
+  `cost / (type weight * tenant weight)`: `F = S + stride`. A flow with a long backlog has
+  its later jobs far ahead in virtual time, so a flow that starts now (at `V`) interleaves with
+  it at once; two backlogged flows are served in proportion to their weights.
+- The claim orders a lane by `order_key = S + slo` (then id): a job that tolerates a long wait
+  stands further back, so a job with a 1 s SLO is taken before a job with a 1 h SLO enqueued
+  at the same time, and when everything is overdue the strides decide the shares.
+
+Virtual time is in "virtual seconds": with `cost` the typical run time of a job in seconds,
+one busy flow advances its lane's clock about as fast as real time.
+
+The engines turn this into SQL. A batch of jobs reserves virtual time once per flow (read `V`,
+advance `F` by the sum of its strides, in one statement), then tags its jobs in order; jobs
+that only become available later (scheduled) are tagged when they are promoted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+NO_TENANT = ""  # the tenant column of a flow whose jobs name no tenant
+CLOCK_EVERY = 16  # a store writes its lanes' clocks on every this many plain claims
+
+Lane = tuple[str, int]  # (queue, priority)
+Flow = tuple[str, int, str, str]  # (queue, priority, kind, tenant or NO_TENANT)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A job entering its lane: what tagging needs to know of it."""
+
+    queue: str
+    priority: int
+    kind: str
+    tenant: str | None
+    stride: float
+    slo: float | None
+    due: float  # when it became due (scheduled_at): jobs of one flow are tagged in this order
+
+    @property
+    def flow(self) -> Flow:
+        return (self.queue, self.priority, self.kind, self.tenant or NO_TENANT)
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A job's place: its start in virtual time and the key the claim orders by."""
+
+    start: float
+    order_key: float
+
+
+_NO_TAG = Tag(0.0, 0.0)
+
+
+def stride(cost: float, weight: float, tenant_weight: float = 1.0) -> float:
+    """The virtual time one job takes from its flow's share."""
+    value = cost / (weight * tenant_weight)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"cost / weight must be a positive finite number, got {value!r}")
+    return value
+
+
+def order_key(start: float, slo: float | None) -> float:
+    return start + (slo or 0.0)
+
+
+def clock(stored: float | None, head: float | None) -> float:
+    """A lane's virtual clock: its stored clock, or its head's start tag when that is ahead."""
+    return max(stored or 0.0, head if head is not None else 0.0)
+
+
+def reserve(clock: float, finish: float | None, added: float) -> tuple[float, float]:
+    """One flow's reservation: its base start and its new finish tag."""
+    base = clock if finish is None else max(clock, finish)
+    return base, base + added
+
+
+def demand(arrivals: Iterable[Arrival]) -> dict[Flow, float]:
+    """The virtual time each flow of a batch needs: the sum of its strides."""
+    out: dict[Flow, float] = {}
+    for a in arrivals:
+        out[a.flow] = out.get(a.flow, 0.0) + a.stride
+    return out
+
+
+def tag(arrivals: Sequence[Arrival], bases: Mapping[Flow, float]) -> list[Tag]:
+    """Tags for a batch, in input order: each flow's jobs take consecutive starts from its
+    base, in the order they became due (then input order)."""
+    n = len(arrivals)
+    due = [a.due for a in arrivals]
+    order: Iterable[int] = range(n)
+    if any(due[i] > due[i + 1] for i in range(n - 1)):
+        order = sorted(range(n), key=lambda i: (due[i], i))
+    tags: list[Tag] = [_NO_TAG] * n
+    at = dict(bases)
+    for i in order:
+        a = arrivals[i]
+        flow = a.flow
+        start = at[flow]
+        at[flow] = start + a.stride
+        tags[i] = Tag(start, start + a.slo if a.slo else start)
+    return tags
+
+
+def advance(
+    clocks: Mapping[Lane, float], claimed: Iterable[tuple[Lane, float]]
+) -> dict[Lane, float]:
+    """Lane clocks after a claim: each moves up to the largest start tag claimed from it."""
+    out: dict[Lane, float] = {}
+    for lane, start in claimed:
+        best = out.get(lane, clocks.get(lane, -math.inf))
+        if start > best:
+            out[lane] = start
+    return out
