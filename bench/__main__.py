@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             doc["raw"] = doc["raw"] + later["raw"]
             doc["started"] += " + " + later["started"]
         doc["summary"] = report.summarize(doc["raw"])
+        if len(docs) > 1:
+            (RESULTS / "latest.json").write_text(json.dumps(doc, indent=1))
         table = report.markdown(doc)
         (RESULTS / "latest.md").write_text(table)
         report.plot(doc, RESULTS / "latest.png")

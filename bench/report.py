@@ -300,7 +300,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
     fig.legend(handles, list(colors), loc="lower center", ncol=3, title="backend")
     kind = "quick, 1 run" if doc["quick"] else f"median of {doc['runs']}"
-    fig.suptitle(f"offload vs peers — {doc['started']} ({kind}); {doc['machine']['cpu']}")
+    started = doc["started"].split(" + ")[0] + (" + reruns" if " + " in doc["started"] else "")
+    fig.suptitle(f"offload vs peers — {started} ({kind}); {doc['machine']['nproc']} vCPUs")
     fig.tight_layout(rect=(0, 0.08, 1, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
