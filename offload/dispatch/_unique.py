@@ -20,18 +20,10 @@ from datetime import timedelta
 from typing import Any
 
 from offload._errors import ConfigurationError, InvalidArgumentsError
+from offload.store._contract import STATES
 
 PENDING_STATES = ("scheduled", "available", "running", "retryable")
-_ALL_STATES = (
-    "scheduled",
-    "available",
-    "running",
-    "completed",
-    "retryable",
-    "dead",
-    "cancelled",
-    "shed",
-)
+_ALL_STATES = STATES
 
 
 @dataclass(frozen=True, slots=True)
