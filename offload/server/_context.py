@@ -34,6 +34,7 @@ from offload.server._config import ServerConfig
 from offload.server._metrics import Metrics
 from offload.server._problems import Problem, problem_response
 from offload.server._waiting import Slots, Waker
+from offload.worker._shedding import ClaimGate
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
@@ -55,6 +56,7 @@ class Server:
         self.config = config
         self.auth = Auth(config.tokens, config.session_seconds)
         self.waker = Waker(lambda: app.store.listener([]))
+        self.gate = ClaimGate(app)
         self.slots = Slots(config.max_waiters)
         self.metrics = Metrics(app, self.seen_within, tuple(k.queue for k in config.external_kinds))
         self.counters = self.metrics.counters

@@ -249,6 +249,12 @@ def _claimed(job: ClaimedJob, expires: float) -> dict[str, Any]:
     }
 
 
+def _claim(server: Server, params: ClaimParams) -> list[ClaimedJob]:
+    """Claim like a Python worker does: expired jobs and those matching a blackhole rule are
+    shed here and never handed to the HTTP worker."""
+    return server.gate.apply(server.app.store.job_claim(params))
+
+
 @api("workerFetch", "worker")
 async def fetch(call: Call) -> Response:
     server = call.server
@@ -264,7 +270,7 @@ async def fetch(call: Call) -> Response:
         while True:
             event = server.waker.arm() if wait > 0 else None
             try:
-                jobs = await server.run(call.app.store.job_claim, params)
+                jobs = await server.run(_claim, server, params)
                 left = deadline - time.monotonic()
                 if jobs or left <= 0 or event is None:
                     break

@@ -265,3 +265,14 @@ def test_http_worker_and_python_producer_share_the_store(client: TestClient, app
     assert job["id"] == handle.id and job["args"] == {"a": 20, "b": 22}
     client.post("/worker/complete", json={"id": job["id"], "token": job["token"], "result": 42})
     assert handle.result(timeout=5) == 42
+
+
+def test_fetch_sheds_jobs_matching_a_blackhole_rule(client: TestClient, app: Offload) -> None:
+    keep = enqueue(client, args={"a": 1, "b": 2})["id"]
+    drop = enqueue(client, args={"a": 5, "b": 2})["id"]
+    rule = app.rules.add("add", "args.a == 5")
+    jobs = fetch(client, limit=10, lease_seconds=60)
+    assert [j["id"] for j in jobs] == [keep]
+    record = app.store.job_get(drop)
+    assert record is not None and record.state == "shed"
+    assert any(e.get("rule") == rule.id for e in record.errors), record.errors
