@@ -6,11 +6,13 @@ Start-time fair queuing (Goyal et al., 1996), with job types and tenants as flow
   served: the lane's head (the available job a claim takes next) or, when the head lags behind
   because it waits on a saturated limit key or a long SLO, the largest start tag claimed so far.
   So `V = max(stored clock, head's start tag)`. A plain claim takes the head, so it need not
-  write the clock: the stored clock is written by every claim through limits (which may pass
-  a head stuck on a saturated key) and by every `CLOCK_EVERY`-th other claim of a store, which
-  bounds how far it trails where the head cannot stand for it (a long SLO holds the head back,
-  or the lane ran empty) to that many claims. Jobs that come back to available (retries,
-  releases, rescues) take the head's start if theirs is behind, so the head never goes back.
+  write the clock; `write_clock` says which claims do: every claim through limits (it may pass
+  a head stuck on a saturated key), a claim that took fewer jobs than asked (the lane may be
+  empty: no head to stand for the clock), and one in `CLOCK_EVERY` claims that took jobs with
+  an SLO (a long SLO holds the head back; the clock then trails by at most that many claims).
+  A claim of a full batch of plain jobs, the common case under a backlog, writes nothing.
+  Jobs that come back to available (retries, releases, rescues) take the head's start if
+  theirs is behind, so the head never goes back.
 - A *flow* is a job type and a tenant within a lane. It keeps a finish tag `F`.
 - A job of a flow starts at `S = max(V, F)` and moves the flow's finish on by its *stride*,
   `cost / (type weight * tenant weight)`: `F = S + stride`. A flow with a long backlog has
@@ -84,6 +86,24 @@ def order_key(start: float, slo: float | None) -> float:
 def clock(stored: float | None, head: float | None) -> float:
     """A lane's virtual clock: its stored clock, or its head's start tag when that is ahead."""
     return max(stored or 0.0, head if head is not None else 0.0)
+
+
+class ClockWrites:
+    """Which claims of one store write their lanes' stored clocks (see the module's doc)."""
+
+    def __init__(self) -> None:
+        self.slo_claims = 0
+
+    def write_clock(self, limited: bool, short: bool, slo: bool) -> bool:
+        if limited or short:
+            return True
+        if not slo:
+            return False
+        self.slo_claims += 1
+        if self.slo_claims >= CLOCK_EVERY:
+            self.slo_claims = 0
+            return True
+        return False
 
 
 def reserve(clock: float, finish: float | None, added: float) -> tuple[float, float]:

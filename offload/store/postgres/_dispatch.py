@@ -91,15 +91,18 @@ class PostgresDispatch(DispatchOps):
         return self._d["limit_declare"], params
 
     # --- claims -------------------------------------------------------------------------
-    def _after_plain_claim(self, queues: Sequence[str], rows: Sequence[Any], limited: bool) -> None:
+    def _after_plain_claim(
+        self, queues: Sequence[str], rows: Sequence[Any], limited: bool, short: bool
+    ) -> None:
         """After a plain claim: remember queues with limited jobs among their candidates, and
-        on every CLOCK_EVERY-th claim write the lanes' clocks (a plain claim takes a lane's
-        head, which stands for the clock in between; dispatch/_ordering.py)."""
+        write the lanes' clocks when this claim needs it (dispatch/_ordering.py; a plain claim
+        takes a lane's head, which stands for the clock otherwise)."""
         if limited:
             self._limited_queues().update(queues)
-        n = getattr(self, "_plain_claims", 0) + 1
-        self._plain_claims = 0 if n >= ordering.CLOCK_EVERY else n
-        if n >= ordering.CLOCK_EVERY:
+        writes: ordering.ClockWrites | None = getattr(self, "_clock_writes", None)
+        if writes is None:
+            writes = self._clock_writes = ordering.ClockWrites()
+        if writes.write_clock(limited, short, any(r[12] != r[14] for r in rows)):
             self._advance_lanes(rows)
 
     def _advance_lanes(self, rows: Sequence[Any], conn: Any = None) -> None:

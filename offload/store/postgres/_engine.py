@@ -353,7 +353,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
             )
             if rows:  # column 17: candidates it left for the claim through limits
                 limited = bool(rows[0][17])
-                self._after_plain_claim(queues, rows, limited)
+                self._after_plain_claim(queues, rows, limited, len(rows) < params.limit)
                 if limited and len(rows) < params.limit:
                     rest = replace(params, limit=params.limit - len(rows))
                     rows += self._claim_limited(rest, token, self._q["clock"])

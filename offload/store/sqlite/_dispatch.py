@@ -8,7 +8,7 @@ it back within one transaction is atomic: the policy itself runs in Python (offl
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -68,16 +68,17 @@ class SQLiteDispatch(DispatchOps):
         return ordering.tag(arrivals, bases)
 
     def _advance_lanes(
-        self, c: sqlite3.Connection, claimed: Iterable[tuple[str, int, float]], limited: bool
+        self, c: sqlite3.Connection, claimed: Sequence[Any], limited: bool, short: bool
     ) -> None:
-        """Move lane clocks up to the largest start tag claimed from each: on a claim through
-        limits, and on every CLOCK_EVERY-th plain one (see dispatch/_ordering.py)."""
-        plain = getattr(self, "_plain_claims", 0) + 1
-        if not limited and plain < ordering.CLOCK_EVERY:
-            self._plain_claims = plain
+        """Move lane clocks up to the largest start tag claimed from each, on the claims that
+        need it (dispatch/_ordering.py). Rows: queue 2, priority 11, order_key 12, start 14."""
+        writes: ordering.ClockWrites | None = getattr(self, "_clock_writes", None)
+        if writes is None:
+            writes = self._clock_writes = ordering.ClockWrites()
+        slo = any(r[12] != r[14] for r in claimed)
+        if not writes.write_clock(limited, short, slo):
             return
-        self._plain_claims = 0
-        moved = ordering.advance({}, (((q, p), start) for q, p, start in claimed))
+        moved = ordering.advance({}, (((r[2], r[11]), r[14]) for r in claimed))
         for (queue, priority), clock in moved.items():
             c.execute(self._d["lane_advance"], (queue, priority, clock))
 

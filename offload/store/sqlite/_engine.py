@@ -323,7 +323,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
                 update_sql,
                 (params.worker_id, token, now + params.lease_seconds, now, dumps(ids)),
             ).fetchall()
-            self._advance_lanes(c, ((r[2], r[11], r[14]) for r in claimed), limited)
+            self._advance_lanes(c, claimed, limited, len(claimed) < params.limit)
             claimed.sort(key=lambda r: (-r[11], r[12], r[0]))
             return [
                 ClaimedJob(
