@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import os
 import secrets
+import select
 import sqlite3
 import threading
 import time
@@ -44,10 +45,12 @@ from offload.store._contract import (
 from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
 from offload.store.sqlite._dispatch import SQLiteDispatch
+from offload.store.sqlite._doorbell import Bell, Doorbell
 from offload.store.sqlite._policy import SQLitePolicy
 
 T = TypeVar("T")
 _SYNC_LEVELS = ("off", "normal", "full", "extra")
+_BELL_POLL_INTERVAL = 0.01  # with a doorbell, the data_version poll is only a fallback
 
 
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
@@ -69,11 +72,13 @@ def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
 
 
 class _DataVersionListener(Listener):
-    """Wakes when another connection commits, by polling `PRAGMA data_version` cheaply."""
+    """Wakes on a ring of the doorbell, or when a poll of `PRAGMA data_version` sees a commit."""
 
-    def __init__(self, path: str, interval: float) -> None:
+    def __init__(self, path: str, interval: float, bell: Bell | None) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._interval = interval
+        self._bell = bell
+        # Rung commits wake at once; the poll only catches commits that ring no bell.
+        self._interval = interval if bell is None else max(interval, _BELL_POLL_INTERVAL)
         self._version = self._read()
 
     def _read(self) -> int:
@@ -90,9 +95,16 @@ class _DataVersionListener(Listener):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(self._interval, left))
+            if self._bell is None:
+                time.sleep(min(self._interval, left))
+            elif select.select([self._bell], [], [], min(self._interval, left))[0]:
+                self._bell.drain()
+                self._version = self._read()
+                return True
 
     def close(self) -> None:
+        if self._bell is not None:
+            self._bell.close()
         self._conn.close()
 
 
@@ -123,6 +135,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._doorbell = Doorbell(self.path)
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
             raise ConfigurationError(f"the folder of SQLite file {self.path!r} does not exist")
@@ -192,6 +205,12 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
             return run()
         return self._retrying(run)
 
+    def _rung(self, result: T, ring: bool) -> T:
+        """Pass `result` through, having rung the doorbell if jobs became available."""
+        if ring:
+            self._doorbell.ring()
+        return result
+
     def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         return self._retrying(lambda: self._conn().execute(sql, params).fetchall())
 
@@ -235,12 +254,12 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
         return time.time()
 
     def listener(self, queues: Sequence[str]) -> Listener:
-        return _DataVersionListener(self.path, self.poll_interval)
+        return _DataVersionListener(self.path, self.poll_interval, self._doorbell.bell())
 
     # --- jobs --------------------------------------------------------------------------
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
         if needs_policy(jobs):  # unique, expiring or shed at enqueue: see _policy.py
-            return self._insert_with_policy(jobs, conn)
+            return self._rung(self._insert_with_policy(jobs, conn), conn is None)
         now = self.now()
         rows: list[list[Any]] = []
         arrivals: list[tuple[int, Arrival]] = []  # jobs available at once get their tags now
@@ -290,7 +309,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
                     out.append(Inserted(int(existing[0]), duplicate=True))
             return out
 
-        return self._tx(body, conn)
+        return self._rung(self._tx(body, conn), conn is None and bool(arrivals))
 
     def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
@@ -411,7 +430,8 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
             now = self.now()
             return sum(c.execute(sql, (now, lease.id, lease.token)).rowcount for lease in leases)
 
-        return self._tx(body)
+        released = self._tx(body)
+        return self._rung(released, released > 0)
 
     def job_rescue_expired(self, max_crashes: int) -> RescueResult:
         q = self._q
@@ -441,13 +461,15 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
                 c.execute(q["counter_add"], ("abandoned", dead))
             return RescueResult(requeued, dead)
 
-        return self._tx(body)
+        result = self._tx(body)
+        return self._rung(result, result.requeued > 0)
 
     def job_promote_due(self) -> int:
         next_due = self._read(self._q["job_next_due"])[0][0]
         if next_due is None or next_due > self.now():
             return 0
-        return self._tx(lambda c: self._promote(c, self.now()))  # tags them: _dispatch.py
+        promoted = self._tx(lambda c: self._promote(c, self.now()))  # tags them: _dispatch.py
+        return self._rung(promoted, promoted > 0)
 
     def job_get(self, job_id: int) -> JobRecord | None:
         rows = self._read(self._q["job_get"], (job_id,))
@@ -465,7 +487,8 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
 
     def job_retry(self, job_id: int) -> bool:
         sql = self._q["job_retry"]
-        return bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+        retried = bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+        return self._rung(retried, retried)
 
     def job_cancel(self, job_id: int) -> bool:
         sql = self._q["job_cancel"]

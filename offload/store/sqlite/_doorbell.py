@@ -1,0 +1,131 @@
+"""A doorbell beside a SQLite file, so idle workers start a new job without waiting for a poll.
+
+SQLite has no LISTEN/NOTIFY. A worker's listener binds a datagram socket and leaves a marker
+file named after it in `<database>-wake/`; a process that commits available jobs sends one
+byte to every marked socket. The `PRAGMA data_version` poll stays as the fallback for commits
+that ring no bell (an application's own transaction). Sockets live in Linux's abstract
+namespace (no path length limit, gone with their process); elsewhere there is no doorbell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import sys
+import time
+
+_RELIST_SECONDS = 1.0  # a folder's mtime is coarse: look again at least this often
+_SENDER: socket.socket | None = None
+
+
+def _sender() -> socket.socket:
+    """One unbound socket per process sends every ring (it is never closed)."""
+    global _SENDER
+    if _SENDER is None:
+        _SENDER = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        _SENDER.setblocking(False)
+    return _SENDER
+
+
+def supported() -> bool:
+    return sys.platform.startswith("linux")
+
+
+class Doorbell:
+    """The producer's side: rings every listener that has a marker in the folder."""
+
+    def __init__(self, db_path: str) -> None:
+        self.folder = os.path.abspath(db_path) + "-wake"
+        self._prefix = (
+            b"\0offload-"
+            + hashlib.blake2b(self.folder.encode(), digest_size=8).hexdigest().encode()
+        )
+        self._names: list[str] = []
+        self._seen: tuple[int, float] = (-1, 0.0)
+
+    def address(self, name: str) -> bytes:
+        return self._prefix + b"-" + name.encode()
+
+    def _listeners(self) -> list[str]:
+        try:
+            mtime = os.stat(self.folder).st_mtime_ns
+        except OSError:
+            return []
+        now = time.monotonic()
+        if mtime != self._seen[0] or now - self._seen[1] > _RELIST_SECONDS:
+            try:
+                self._names = os.listdir(self.folder)
+            except OSError:
+                self._names = []
+            self._seen = (mtime, now)
+        return self._names
+
+    def ring(self) -> None:
+        """Wake every listening worker; never blocks and never raises."""
+        if not supported():
+            return
+        names = self._listeners()
+        if not names:
+            return
+        sock = _sender()
+        for name in names:
+            try:
+                sock.sendto(b"!", self.address(name))
+            except BlockingIOError:
+                pass  # its buffer is full of rings already: it will wake
+            except (ConnectionRefusedError, FileNotFoundError):
+                self._forget(name)  # its process is gone (killed): drop the marker
+            except OSError:
+                pass
+
+    def _forget(self, name: str) -> None:
+        try:
+            os.unlink(os.path.join(self.folder, name))
+        except OSError:
+            pass
+        self._seen = (-1, 0.0)
+
+    def bell(self) -> Bell | None:
+        """The worker's side: a socket that turns readable when rung; None where unsupported."""
+        if not supported():
+            return None
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            name = f"{os.getpid()}-{secrets.token_hex(4)}"
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(self.address(name))
+            sock.setblocking(False)
+            marker = os.path.join(self.folder, name)
+            with open(marker, "x"):
+                pass
+        except OSError:
+            return None
+        return Bell(sock, marker)
+
+
+class Bell:
+    """A listening socket and its marker file."""
+
+    def __init__(self, sock: socket.socket, marker: str) -> None:
+        self.sock = sock
+        self.marker = marker
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def drain(self) -> None:
+        """Read every ring that arrived, so the next wait blocks again."""
+        try:
+            while self.sock.recv(64):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            os.unlink(self.marker)
+        except OSError:
+            pass
+        self.sock.close()
