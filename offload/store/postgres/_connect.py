@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -15,6 +16,49 @@ DEFAULT_SCHEMA = "offload"
 # Lower-case identifiers only; at most 55 characters so that the notification channel
 # `offload_<schema>` stays within PostgreSQL's 63-character identifiers.
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,54}")
+
+
+_POOL_KEYS = ("pool_min", "pool_max", "pool_timeout")
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Each process's connection pool: `?pool_min=1&pool_max=10&pool_timeout=30` in the URL."""
+
+    min_size: int = 1
+    max_size: int = 10
+    timeout: float = 30.0  # seconds an operation waits for a free connection
+
+
+def pool_settings(url: str, default: PoolSettings = PoolSettings()) -> PoolSettings:
+    """The pool settings a URL gives, over `default`; a bad value is a ConfigurationError."""
+    try:
+        query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    except ValueError:
+        return default  # parse_url reports a malformed URL
+    values: dict[str, float] = {}
+    for key in _POOL_KEYS:
+        if key not in query:
+            continue
+        text = query[key]
+        try:
+            value = float(text) if key == "pool_timeout" else int(text)
+        except ValueError:
+            value = -1
+        if not value > 0 or value != value or value == float("inf"):
+            kind = "a number of seconds above 0" if key == "pool_timeout" else "a whole number ≥ 1"
+            raise ConfigurationError(f"{key}={text!r} in {redact(url)!r}: give {kind}")
+        values[key] = value
+    settings = PoolSettings(
+        int(values.get("pool_min", default.min_size)),
+        int(values.get("pool_max", default.max_size)),
+        values.get("pool_timeout", default.timeout),
+    )
+    if settings.max_size < settings.min_size:
+        raise ConfigurationError(
+            f"pool_max={settings.max_size} is below pool_min={settings.min_size} in {redact(url)!r}"
+        )
+    return settings
 
 
 def redact(url: str) -> str:
@@ -59,7 +103,8 @@ def parse_url(url: str, schema: str | None) -> tuple[str, str]:
             f"bad schema name {chosen!r}: use lower-case letters, digits and underscores, "
             "not starting with a digit, at most 55 characters (e.g. schema=offload)"
         )
-    rest = urlencode([(key, value) for key, value in query if key != "schema"], quote_via=quote)
+    ours = ("schema", *_POOL_KEYS)
+    rest = urlencode([(key, value) for key, value in query if key not in ours], quote_via=quote)
     base = url.partition("?")[0]  # not urlunsplit, which turns postgresql:///db into postgresql:/db
     conninfo = f"{base}?{rest}" if rest else base
     try:

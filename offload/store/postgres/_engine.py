@@ -56,9 +56,11 @@ from offload.store._contract import (
 from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
 from offload.store.postgres._connect import (
+    PoolSettings,
     async_caller_connection,
     caller_connection,
     parse_url,
+    pool_settings,
     redact,
 )
 from offload.store.postgres._dispatch import PostgresDispatch
@@ -91,7 +93,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
     ) -> None:
         self.url = url
         self.conninfo, self.schema = parse_url(url, schema)
-        self.min_size, self.max_size, self.timeout = min_size, max_size, timeout
+        pool = pool_settings(url, PoolSettings(min_size, max_size, timeout))  # the URL's win
+        self.min_size, self.max_size, self.timeout = pool.min_size, pool.max_size, pool.timeout
         self.channel = f"offload_{self.schema}"
         self._where = redact(url)
         self._q = {name: self._expand(text) for name, text in queries("postgres").items()}
