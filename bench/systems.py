@@ -7,6 +7,7 @@ Each system is imported lazily, so that a driver process only needs the library 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
 import os
@@ -45,8 +46,8 @@ def pg_count(url: str, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-class System:
-    """A job system as the harness drives it."""
+class System(abc.ABC):
+    """A job system as the harness drives it; each peer implements the abstract methods."""
 
     name = ""
     backend = ""  # sqlite, postgres or redis
@@ -56,30 +57,32 @@ class System:
     processes = CPUS
 
     def reset(self) -> None:
-        """Empty the system's store (a fresh database, file or Redis db)."""
+        """Empty the system's store (a fresh database, file or Redis db); nothing by default."""
+        return None
 
+    @abc.abstractmethod
     def single(self, n: int) -> None:
         """Enqueue jobs 0..n-1, one call each."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def bulk(self, n: int, chunk: int) -> None:
         """Enqueue jobs 0..n-1 with the system's bulk API, `chunk` jobs per call."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def send(self, i: int) -> None:
         """Enqueue job i carrying the time just before the enqueue call (for pickup latency)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def queued(self) -> int:
         """How many jobs the store holds now."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def workers(self) -> list[tuple[list[str], dict[str, str]]]:
         """The worker commands to start (each in a process group of its own) and their env."""
-        raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        """Release what the system holds; nothing by default."""
+        return None
 
 
 class _Async(System):
