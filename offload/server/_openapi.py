@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import offload
-from offload.server import _jobs_spec, _worker_api
+from offload.server import _jobs_spec, _rules_api, _worker_api
 from offload.server._context import Server
 from offload.server._problems import CATALOGUE
 from offload.server._spec import (
@@ -181,6 +181,7 @@ def build(server: Server) -> dict[str, Any]:
     """The document for this server, and each operation recorded by id on the server."""
     operations: dict[tuple[str, str], Spec] = {}
     operations.update(_jobs_spec.operations(server))
+    operations.update(_rules_api.operations())
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
@@ -197,9 +198,10 @@ def build(server: Server) -> dict[str, Any]:
             "workers in any language, operate them. Errors are RFC 9457 problem details.",
         },
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {"schemas": {**COMPONENTS, **_rules_api.COMPONENTS}},
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
+            {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},
