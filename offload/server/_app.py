@@ -170,6 +170,8 @@ def create_app(
             if maintenance is not None:
                 maintenance.stop()
             server.waker.close()
+            with contextlib.suppress(Exception):  # HTTP workers' last failed attempts
+                offload_app.tally.flush(offload_app.store)
 
     static = StaticFiles(directory=str(_dashboard.HERE / "static"))
     routes = [

@@ -79,6 +79,11 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         query("queue", optional_name, "Only jobs of this queue."),
         query("kind", optional_name, "Only jobs of this kind."),
         query("before", {"type": "string", "pattern": "^[0-9]{0,18}$"}, "Older than this id."),
+        query(
+            "discarded",
+            {"type": "string", "pattern": "^[0-9]{0,18}$"},
+            "Confirms that this job was just discarded.",
+        ),
     ]
     ranges = {"type": "string", "enum": list(RANGES)}
     done = {"type": "string", "enum": ["retried", "cancelled"]}
@@ -115,6 +120,10 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         },
         ("/ui/jobs/{job_id}/cancel", "post"): {
             **_form("dashboardCancel", "Cancel a job (button)", csrf, ["csrf"]),
+            "parameters": [JOB_ID_PATH],
+        },
+        ("/ui/jobs/{job_id}/discard", "post"): {
+            **_form("dashboardDiscard", "Discard (delete) a job (button)", csrf, ["csrf"]),
             "parameters": [JOB_ID_PATH],
         },
     }

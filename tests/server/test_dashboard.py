@@ -103,6 +103,29 @@ def test_buttons_answer_problems(client: TestClient) -> None:
     assert_problem(r, 413, "payload-too-large")
 
 
+def test_discard_buttons_on_the_job_page_and_in_the_browser(client: TestClient) -> None:
+    running = enqueue(client)
+    fetch(client)
+    waiting = enqueue(client)
+    page = client.get(f"/ui/jobs/{waiting['id']}").text
+    assert f'action="/ui/jobs/{waiting["id"]}/discard"' in page
+    browser = client.get("/ui/jobs").text
+    for job in (running, waiting):
+        assert f'action="/ui/jobs/{job["id"]}/discard"' in browser
+    assert f'action="/ui/jobs/{waiting["id"]}/cancel"' in browser
+    assert f'action="/ui/jobs/{running["id"]}/cancel"' not in browser
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1)}
+    r = client.post(f"/ui/jobs/{running['id']}/discard", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/ui/jobs?discarded={running['id']}"
+    assert f"Job #{running['id']} discarded." in client.get(r.headers["location"]).text
+    assert_problem(client.get(f"/jobs/{running['id']}"), 404, "job-not-found")
+    r = client.post(f"/ui/jobs/{running['id']}/discard", data=form)
+    assert_problem(r, 404, "job-not-found")
+    assert_problem(client.post(f"/ui/jobs/{waiting['id']}/discard", data={}), 403, "cross-origin")
+
+
 def test_static_files_are_served(client: TestClient) -> None:
     css = client.get("/static/offload.css")
     assert css.status_code == 200 and "cache-control" not in {
