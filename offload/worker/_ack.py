@@ -54,6 +54,8 @@ def count_failures(
 ) -> None:
     """Tally the failed attempts the store recorded, for its totals (offload/_tally.py). When
     some were stale the store does not say which: the first `applied` of the batch count."""
+    if not ack.applied:
+        return
     by_id = {j.id: j for j in jobs}
     for f in failed[: ack.applied]:
         job = by_id.get(f.id)
