@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +18,13 @@ from offload._errors import ConfigurationError, UnknownJobError
 from offload._handle import Job
 from offload._jobs import JobCall, JobOptions, JobType, PreparedJob, build_options
 from offload._policy import Admission, RuleBook
+from offload._tally import Tally
 from offload.dispatch._shedding import queue_bounds
 from offload.store import Store, open_store, resolve_url
 from offload.store._outbox import Staged
 
 T = TypeVar("T")
+log = logging.getLogger("offload")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ class Offload:
         # Load shedding and blackhole rules (offload/_policy.py): max_backlog bounds queues.
         self.admission = Admission(self, queue_bounds(max_backlog))
         self.rules = RuleBook(self)
+        # Failed and retried attempts for the store's totals, flushed in batches (_tally.py).
+        self.tally = Tally()
 
     def __repr__(self) -> str:
         return f"<Offload {self.config.url} jobs={len(self.jobs)}>"
@@ -97,6 +102,10 @@ class Offload:
         """Close the store's connections and the async bridge."""
         if self._store is not None:
             self.admission.flush()
+            try:
+                self.tally.flush(self._store)
+            except Exception:
+                log.debug("could not record the last failed attempts' totals", exc_info=True)
         with self._lock:
             if self._store is not None:
                 self._store.close()

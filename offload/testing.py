@@ -105,6 +105,7 @@ def drain(
     finally:
         _draining.active = False
         executor.close()
+        app.tally.flush(store)  # failed and retried attempts, for the store's totals
 
 
 def _make_due(app: Offload) -> None:

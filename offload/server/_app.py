@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offload._app import Offload
-from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _worker_api
+from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _rules_api, _worker_api
 from offload.server._auth import host_allowed
 from offload.server._config import ServerConfig, Token
 from offload.server._context import Call, Server, api
@@ -170,6 +170,8 @@ def create_app(
             if maintenance is not None:
                 maintenance.stop()
             server.waker.close()
+            with contextlib.suppress(Exception):  # HTTP workers' last failed attempts
+                offload_app.tally.flush(offload_app.store)
 
     static = StaticFiles(directory=str(_dashboard.HERE / "static"))
     routes = [
@@ -177,6 +179,7 @@ def create_app(
         Route("/healthz", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *_jobs_api.ROUTES,
+        *_rules_api.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         Mount("/static", app=static, name="static"),

@@ -175,6 +175,7 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
     data = await server.run(load)
     jobs: list[JobRecord] = data["jobs"]
     filters = {"state": state, "queue": queue, "kind": kind}
+    discarded = int(q["discarded"]) if q.get("discarded") else None
     older = None
     if len(jobs) == limit:
         older = "/ui/jobs?" + urlencode(
@@ -189,6 +190,9 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
         {
             "page": "jobs",
             **data,
+            "discarded": discarded,
+            "retryable": RETRYABLE_STATES,
+            "cancellable": CANCELLABLE_STATES,
             "states": STATES,
             "filters": filters,
             "older": older,
@@ -300,6 +304,17 @@ async def cancel_button(server: Server, request: Request, principal: Principal) 
     return await _act(server, request, principal, "cancel")
 
 
+@page("dashboardDiscard", "admin")
+async def discard_button(server: Server, request: Request, principal: Principal) -> Response:
+    """Delete a job (a running one's worker is fenced off), then back to the jobs browser."""
+    fields = await read_form(server, request)
+    check_form(server.auth, request, principal, fields)
+    job_id = path_id(request)
+    if not await server.run(server.app.store.job_discard, job_id):
+        raise Problem("job-not-found", f"job {job_id} does not exist")
+    return RedirectResponse(f"/ui/jobs?discarded={job_id}", status_code=303)
+
+
 # --- login -----------------------------------------------------------------------------
 def _next(value: str | None) -> str:
     """A safe place to go after login: a local path only."""
@@ -376,6 +391,7 @@ ROUTES = [
     Route("/ui/jobs/{job_id:int}", job_page, methods=["GET"]),
     Route("/ui/jobs/{job_id:int}/retry", retry_button, methods=["POST"]),
     Route("/ui/jobs/{job_id:int}/cancel", cancel_button, methods=["POST"]),
+    Route("/ui/jobs/{job_id:int}/discard", discard_button, methods=["POST"]),
     Route("/ui/queues", queues_page, methods=["GET"]),
     Route("/ui/schedules", schedules_page, methods=["GET"]),
     Route("/ui/workers", workers_page, methods=["GET"]),

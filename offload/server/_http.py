@@ -131,6 +131,10 @@ def _convert(text: str, schema: dict[str, Any], name: str) -> Any:
             if not text.lstrip("-").isdigit() or len(text) > 20:
                 raise ValueError
             return int(text)
+        if kind == "boolean":
+            if text not in ("true", "false"):
+                raise ValueError
+            return text == "true"
         if kind == "number":
             value = float(text)
             if value != value or value in (float("inf"), float("-inf")):
@@ -143,12 +147,13 @@ def _convert(text: str, schema: dict[str, Any], name: str) -> Any:
     return text
 
 
-def path_id(request: Request) -> int:
-    """The job id of the path; the route only matches digits."""
-    text = request.path_params["job_id"]
+def path_id(request: Request, name: str = "job_id") -> int:
+    """The id of the path (a job's, or another `name`d one); the route only matches digits."""
+    text = request.path_params[name]
     value = int(text)
     if value < 1 or value > 2**63 - 1:
-        raise Problem("invalid-parameter", f"job id {text} is out of range")
+        what = name.removesuffix("_id")
+        raise Problem("invalid-parameter", f"{what} id {text} is out of range")
     return value
 
 

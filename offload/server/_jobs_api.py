@@ -1,4 +1,5 @@
-"""REST resources for jobs: create, read, wait for, list, retry, cancel; queues and kinds."""
+"""REST resources for jobs: create, read, wait for, list, retry, cancel, discard; queues and
+kinds."""
 
 from __future__ import annotations
 
@@ -292,6 +293,14 @@ async def cancel_job(call: Call) -> Response:
     return json_response(job_resource(await _get(call, job_id)))
 
 
+@api("discardJob", "admin")
+async def discard_job(call: Call) -> Response:
+    job_id = path_id(call.request)
+    if not await call.server.run(call.app.store.job_discard, job_id):
+        raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
+    return Response(status_code=204)
+
+
 @api("listQueues", "read")
 async def list_queues(call: Call) -> Response:
     return json_response({"queues": await call.server.run(queue_rows, call.server)})
@@ -308,6 +317,7 @@ ROUTES = [
     Route("/jobs", create_job, methods=["POST"]),
     Route("/jobs", list_jobs, methods=["GET"]),
     Route("/jobs/{job_id:int}", get_job, methods=["GET"]),
+    Route("/jobs/{job_id:int}", discard_job, methods=["DELETE"]),
     Route("/jobs/{job_id:int}/result", get_result, methods=["GET"]),
     Route("/jobs/{job_id:int}/retry", retry_job, methods=["POST"]),
     Route("/jobs/{job_id:int}/cancel", cancel_job, methods=["POST"]),

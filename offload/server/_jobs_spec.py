@@ -236,6 +236,18 @@ def operations(server: Server) -> dict[tuple[str, str], Spec]:
                 **standard_errors(params=True),
             },
         },
+        ("/jobs/{job_id}", "delete"): {
+            "operationId": "discardJob",
+            "summary": "Discard a job in any state: delete it (a running job's worker is fenced "
+            "off: its outcome is refused as stale)",
+            "tags": ["jobs"],
+            "parameters": [JOB_ID_PATH],
+            "responses": {
+                "204": {"description": "Deleted; its counts stay in the metrics' totals"},
+                "404": problem("No such job"),
+                **standard_errors(params=True),
+            },
+        },
         ("/jobs/{job_id}/result", "get"): {
             "operationId": "getJobResult",
             "summary": "The result of a completed job",

@@ -1,7 +1,8 @@
 """`/metrics` for Prometheus: what the store knows, read at scrape time, and what this server
 process itself did.
 
-From the store (the same on every replica): jobs by queue and state, queue depth, jobs that
+From the store (the same on every replica): totals of jobs enqueued, started, completed,
+failed, retried, dead and shed by queue and kind; jobs by queue and state, queue depth, jobs that
 finished in the last minute/5 minutes/hour (`job_finished_since`), the store's own counters
 (stale acknowledgements, rescued and abandoned jobs), workers alive and the jobs they run, and
 wait/run time distributions of recent completed jobs (a sample, so gauge histograms: typed
@@ -28,6 +29,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from offload.server._metrics_dispatch import dispatch_metrics
+from offload.server._metrics_totals import totals_metrics
 from offload.store._contract import STATES, JobFilter
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         store = self.app.store
+        self.app.tally.flush(store)  # HTTP workers' failed attempts seen by this process
+        yield from totals_metrics(store)  # event totals by queue and kind
         jobs = GaugeMetricFamily(
             "offload_jobs", "Jobs in the store by queue and state.", labels=["queue", "state"]
         )

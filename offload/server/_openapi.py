@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import offload
-from offload.server import _jobs_spec, _worker_api
+from offload.server import _jobs_spec, _rules_api, _worker_api
 from offload.server._context import Server
 from offload.server._problems import CATALOGUE
 from offload.server._spec import (
@@ -79,6 +79,11 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         query("queue", optional_name, "Only jobs of this queue."),
         query("kind", optional_name, "Only jobs of this kind."),
         query("before", {"type": "string", "pattern": "^[0-9]{0,18}$"}, "Older than this id."),
+        query(
+            "discarded",
+            {"type": "string", "pattern": "^[0-9]{0,18}$"},
+            "Confirms that this job was just discarded.",
+        ),
     ]
     ranges = {"type": "string", "enum": list(RANGES)}
     done = {"type": "string", "enum": ["retried", "cancelled"]}
@@ -115,6 +120,10 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         },
         ("/ui/jobs/{job_id}/cancel", "post"): {
             **_form("dashboardCancel", "Cancel a job (button)", csrf, ["csrf"]),
+            "parameters": [JOB_ID_PATH],
+        },
+        ("/ui/jobs/{job_id}/discard", "post"): {
+            **_form("dashboardDiscard", "Discard (delete) a job (button)", csrf, ["csrf"]),
             "parameters": [JOB_ID_PATH],
         },
     }
@@ -181,6 +190,7 @@ def build(server: Server) -> dict[str, Any]:
     """The document for this server, and each operation recorded by id on the server."""
     operations: dict[tuple[str, str], Spec] = {}
     operations.update(_jobs_spec.operations(server))
+    operations.update(_rules_api.operations())
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
@@ -197,9 +207,10 @@ def build(server: Server) -> dict[str, Any]:
             "workers in any language, operate them. Errors are RFC 9457 problem details.",
         },
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {"schemas": {**COMPONENTS, **_rules_api.COMPONENTS}},
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
+            {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},

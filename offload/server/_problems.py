@@ -142,6 +142,16 @@ _CATALOGUE = [
         "An option (queue, priority, delay, run_at, max_attempts, timeout, meta) is invalid.",
     ),
     ProblemType(
+        "invalid-rule",
+        422,
+        "Invalid blackhole rule",
+        "The rule's where expression does not parse, it names neither a kind nor a condition "
+        "(it would shed every job), or its expiry is not in the future.",
+    ),
+    ProblemType(
+        "rule-not-found", 404, "Rule not found", "No blackhole rule has this id (any more)."
+    ),
+    ProblemType(
         "idempotency-key-reused",
         422,
         "Idempotency key reused",

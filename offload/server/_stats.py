@@ -5,7 +5,7 @@ count of jobs now completed (or dead, or retryable) that finished after the edge
 is the difference of two edges. Jobs pruned since (completed ones after their result_ttl) no
 longer count, and a retried job counts where it finished last; the chart is therefore exact
 for recent history and a lower bound further back. Wait and run times come from a sample of
-the newest completed jobs.
+the newest completed jobs; SLO attainment per job type from the store (`job_slo_attainment`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ RANGES: dict[str, tuple[float, int, str]] = {
     "7d": (7 * 86400.0, 28, "%a %H:%M"),
 }
 SAMPLE = 500
+SLO_WINDOW = 3600.0
 CHART_W, CHART_H, LEFT, BOTTOM, TOP = 760, 210, 44, 26, 10
 
 
@@ -134,6 +135,29 @@ def _label(ts: float, fmt: str) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime(fmt)
 
 
+def slo_rows(server: Server, now: float) -> list[dict[str, Any]]:
+    """SLO attainment over the last hour per job type with an SLO (as the store reports it),
+    with the type's queue and SLO as declared here (blank for kinds declared elsewhere)."""
+    rows = []
+    for s in server.app.store.job_slo_attainment(now - SLO_WINDOW):
+        declared = server.app.jobs.get(s.kind)
+        external = server.config.external(s.kind)
+        queue = declared.options_.queue if declared else external.queue if external else None
+        rows.append(
+            {
+                "kind": s.kind,
+                "queue": queue,
+                "slo": declared.options_.slo if declared else None,
+                "started": s.started,
+                "on_time": s.on_time,
+                "share": s.share,
+                "late_avg": s.late_avg,
+                "late_max": s.late_max,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["share"], r["queue"] or "", r["kind"]))
+
+
 def overview(server: Server, span: str) -> dict[str, Any]:
     """Everything the overview page shows, in one pass over the store."""
     store = server.app.store
@@ -194,6 +218,7 @@ def overview(server: Server, span: str) -> dict[str, Any]:
         "run_p50": _percentile(runs, 0.5),
         "run_p95": _percentile(runs, 0.95),
         "within": within,
+        "slo": slo_rows(server, now),
         "failures": store.job_list(JobFilter(states=["dead", "retryable"], limit=8)),
     }
 

@@ -224,6 +224,7 @@ def _beat(call: Call, body: dict[str, Any]) -> None:
         running=running,
     )
     call.app.store.worker_beat(info)
+    call.app.tally.flush(call.app.store)  # HTTP workers' failed attempts, with their beat
 
 
 def _token(text: str) -> int:
@@ -343,6 +344,7 @@ async def fail(call: Call) -> Response:
         call.server.counters.stale.inc()
         raise _stale(job_id)
     state = "dead" if retry_in is None else "retryable"
+    call.app.tally.failed(record.queue, record.kind, retried=retry_in is not None)
     call.server.counters.failed.labels(
         record.queue, record.kind, "dead" if retry_in is None else "retry"
     ).inc()

@@ -17,6 +17,7 @@ from offload._errors import ConfigurationError
 from offload.dispatch._limits import LimitSpec
 from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
+from offload.store._totals import TotalsOps
 
 STATES = (
     "scheduled",
@@ -229,7 +230,7 @@ class Listener(abc.ABC):
         """Release the listener's resources."""
 
 
-class Store(PolicyOps, DispatchOps, abc.ABC):
+class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
     """The storage contract. Engines subclass it; nothing above it sees SQL."""
 
     url: str

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from offload.dispatch._adaptive import Signal
-from offload.store._contract import AckResult, Completion, Failure
+from offload.store._contract import AckResult, ClaimedJob, Completion, Failure
 from offload.store._dispatch import LimitReport
 
 if TYPE_CHECKING:
@@ -44,8 +44,23 @@ def acknowledge(
     """Write outcomes to the store: completions, then failures, each one batch."""
     done, failed = to_acks(app, outcomes)
     acks = app.store.job_complete_many(done), app.store.job_fail_many(failed), failed
+    count_failures(app, failed, (o.job for o in outcomes), acks[1])
     report_limits(app, outcomes)
     return acks
+
+
+def count_failures(
+    app: Offload, failed: Sequence[Failure], jobs: Iterable[ClaimedJob], ack: AckResult
+) -> None:
+    """Tally the failed attempts the store recorded, for its totals (offload/_tally.py). When
+    some were stale the store does not say which: the first `applied` of the batch count."""
+    if not ack.applied:
+        return
+    by_id = {j.id: j for j in jobs}
+    for f in failed[: ack.applied]:
+        job = by_id.get(f.id)
+        if job is not None:
+            app.tally.failed(job.queue, job.kind, retried=f.retry_in is not None)
 
 
 def limit_reports(app: Offload, outcomes: Sequence[Outcome]) -> list[LimitReport]:

@@ -30,7 +30,7 @@ from offload.store._contract import (
     Store,
     WorkerInfo,
 )
-from offload.worker._ack import report_limits, to_acks
+from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._shedding import ClaimGate
 
@@ -59,6 +59,10 @@ class _Heartbeat(BackgroundLoop):
                 w.claim_paused = True
             return
         self.last_ok = time.monotonic()
+        try:  # failed and retried attempts since the last beat, for the store's totals
+            w.app.tally.flush(w.app.store)
+        except Exception as exc:
+            log.warning("recording failed attempts' totals failed (%s); kept for later", exc)
         if w.claim_paused:
             log.info("heartbeats work again: this worker claims again")
             w.claim_paused = False
@@ -249,6 +253,7 @@ class Worker:
             return
         self.completed += a.applied
         self.failed += b.applied
+        count_failures(self.app, failed, (o.job for o in outcomes), b)
         try:  # adaptive limits learn from what limited jobs said (dispatch/_adaptive.py)
             report_limits(self.app, outcomes)
         except Exception as exc:
@@ -286,6 +291,7 @@ class Worker:
             self.maintenance.stop()
         self.executor.close()
         try:
+            self.app.tally.flush(store)
             store.worker_remove(self.id)
         except Exception:
             log.debug("could not deregister worker", exc_info=True)

@@ -26,11 +26,11 @@ from offload.store._contract import (
 def demo_app(url: str) -> Offload:
     app = Offload(url)
 
-    @app.job(queue="emails", max_attempts=5)
+    @app.job(queue="emails", max_attempts=5, slo=1.0)
     def send_welcome(user_id: int, locale: str = "en") -> str:
         return f"sent to {user_id}"
 
-    @app.job(queue="media")
+    @app.job(queue="media", slo=5.0)
     def resize(image_id: int, sizes: list[int] | None = None) -> dict[str, Any]:
         return {"image_id": image_id, "sizes": sizes or [64, 256]}
 
@@ -66,10 +66,12 @@ def seed_history(app: Offload, minutes: int = 60, seed: int = 7) -> None:
         start = real_now - minute * 60
         wave = 6 + int(5 * (1 + __import__("math").sin(minute / 7))) + rng.randint(0, 4)
         jobs = [
-            NewJob("send_welcome", "emails", {"user_id": rng.randint(1, 9999)}) for _ in range(wave)
+            NewJob("send_welcome", "emails", {"user_id": rng.randint(1, 9999)}, slo=1.0)
+            for _ in range(wave)
         ]
         jobs += [
-            NewJob("resize", "media", {"image_id": rng.randint(1, 9999)}) for _ in range(wave // 2)
+            NewJob("resize", "media", {"image_id": rng.randint(1, 9999)}, slo=5.0)
+            for _ in range(wave // 2)
         ]
         webhook = rng.random() < 0.35
         if webhook:

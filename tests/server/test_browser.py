@@ -18,6 +18,7 @@ import pytest
 
 from offload import Offload
 from offload.server import create_app
+from offload.store._contract import JobFilter
 from offload.worker import Worker
 
 from ._live import browser, chromium_missing, serve, skip_or_fail, wait_until
@@ -116,3 +117,33 @@ def test_retry_a_dead_job_with_a_click(tmp_path: Path) -> None:
         worker.stop()
         thread.join(30)
         app.close()
+
+
+def test_discard_jobs_with_a_click(demo: Offload, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    dead = [r.id for r in demo.store.job_list(JobFilter(states=["dead"], limit=2))]
+    with serve(create_app(demo)) as base, browser(tmp_path / "profile") as driver:
+        driver.get(f"{base}/ui/jobs/{dead[0]}")
+        driver.find_element(By.ID, "discard").click()
+        driver.switch_to.alert.accept()  # "Discard job #…? It is deleted."
+        flash = wait_until(
+            lambda: driver.find_elements(By.CSS_SELECTOR, ".flash"), what="the jobs browser"
+        )
+        assert flash[0].text == f"Job #{dead[0]} discarded."
+        assert demo.store.job_get(dead[0]) is None
+
+        driver.get(f"{base}/ui/jobs?state=dead")
+        row = driver.find_element(By.XPATH, f"//tr[td/a[@href='/ui/jobs/{dead[1]}']]")
+        row.find_element(By.CSS_SELECTOR, "button[data-action=discard]").click()
+        driver.switch_to.alert.dismiss()  # thought better of it: nothing happens
+        assert demo.store.job_get(dead[1]) is not None
+        row = driver.find_element(By.XPATH, f"//tr[td/a[@href='/ui/jobs/{dead[1]}']]")
+        row.find_element(By.CSS_SELECTOR, "button[data-action=discard]").click()
+        driver.switch_to.alert.accept()
+        flash = wait_until(
+            lambda: driver.find_elements(By.CSS_SELECTOR, ".flash"), what="the jobs browser"
+        )
+        assert flash[0].text == f"Job #{dead[1]} discarded."
+        assert demo.store.job_get(dead[1]) is None
+        assert _errors(driver) == []

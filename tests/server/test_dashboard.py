@@ -8,6 +8,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from offload import Offload
+from offload.store._contract import ClaimParams, NewJob
 
 from ._helpers import MakeClient, assert_problem, enqueue, fetch
 from ._seed import demo_app, seed_history
@@ -30,9 +31,33 @@ def test_every_page_renders_with_history(tmp_path: Path, make_client: MakeClient
     assert "webhooks" in overview and "POST https://example.com/hook answered 503" in overview
     assert "nightly-report" in c.get("/ui/schedules").text
     assert "web-1:4242:a1b2c3" in c.get("/ui/workers").text
+    slo = overview[overview.index('id="slo"') :]
+    assert '<a href="/ui/jobs?kind=send_welcome">send_welcome</a>' in slo
+    assert '<a href="/ui/jobs?queue=media">media</a>' in slo
     dead = c.get("/ui/jobs?state=dead").text
     assert "<td>deliver_webhook</td>" in dead and "<td>send_welcome</td>" not in dead
     app.close()
+
+
+def test_overview_shows_slo_attainment_per_job_type(app: Offload, make_client: MakeClient) -> None:
+    @app.job(queue="reports", slo=60)
+    def report(n: int) -> int:
+        return n
+
+    client = make_client(app)
+    assert "No job type with an SLO started in the last hour" in client.get("/").text
+    now = app.store.now()
+    app.store.job_insert_many(
+        [NewJob("report", "reports", {"n": n}, slo=60.0) for n in (1, 2)]
+        + [NewJob("report", "reports", {"n": 3}, slo=60.0, scheduled_at=now - 160.0)]
+    )
+    app.store.job_claim(ClaimParams(["reports"], 10, "w", 60.0))
+    page = client.get("/").text
+    row = page[page.index('<a href="/ui/jobs?kind=report">report</a>') :].split("</tr>")[0]
+    cells = re.findall(r'<td class="num">(?:<strong>)?([^<]*)', row)
+    assert cells[:4] == ["1 min", "3", "2", "66.7%"]
+    assert cells[4] == "2 min / 2 min"  # the third started 100 s after its deadline
+    assert '<a href="/ui/jobs?queue=reports">reports</a>' in row
 
 
 def test_job_page_shows_arguments_errors_and_tracebacks(client: TestClient) -> None:
@@ -101,6 +126,29 @@ def test_buttons_answer_problems(client: TestClient) -> None:
     assert_problem(r, 415, "unsupported-media-type")
     r = client.post(f"/ui/jobs/{running['id']}/retry", content=b"x" * 70_000)
     assert_problem(r, 413, "payload-too-large")
+
+
+def test_discard_buttons_on_the_job_page_and_in_the_browser(client: TestClient) -> None:
+    running = enqueue(client)
+    fetch(client)
+    waiting = enqueue(client)
+    page = client.get(f"/ui/jobs/{waiting['id']}").text
+    assert f'action="/ui/jobs/{waiting["id"]}/discard"' in page
+    browser = client.get("/ui/jobs").text
+    for job in (running, waiting):
+        assert f'action="/ui/jobs/{job["id"]}/discard"' in browser
+    assert f'action="/ui/jobs/{waiting["id"]}/cancel"' in browser
+    assert f'action="/ui/jobs/{running["id"]}/cancel"' not in browser
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1)}
+    r = client.post(f"/ui/jobs/{running['id']}/discard", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/ui/jobs?discarded={running['id']}"
+    assert f"Job #{running['id']} discarded." in client.get(r.headers["location"]).text
+    assert_problem(client.get(f"/jobs/{running['id']}"), 404, "job-not-found")
+    r = client.post(f"/ui/jobs/{running['id']}/discard", data=form)
+    assert_problem(r, 404, "job-not-found")
+    assert_problem(client.post(f"/ui/jobs/{waiting['id']}/discard", data={}), 403, "cross-origin")
 
 
 def test_static_files_are_served(client: TestClient) -> None:

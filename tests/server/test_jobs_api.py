@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from offload import Offload
 from offload._errors import OffloadError, StoreBusyError
 
-from ._helpers import MakeClient, assert_problem, enqueue, fetch
+from ._helpers import MakeClient, assert_problem, bearer, enqueue, fetch
 from ._live import wait_until
 
 
@@ -321,6 +321,40 @@ def test_cancel_then_409_once_cancelled_or_running(client: TestClient) -> None:
     running = fetch(client)[0]
     assert_problem(client.post(f"/jobs/{running['id']}/cancel"), 409, "not-cancellable")
     assert_problem(client.post(f"/jobs/{running['id']}/retry"), 409, "not-retryable")
+
+
+def test_discard_deletes_a_job_then_404(client: TestClient) -> None:
+    job = enqueue(client)
+    r = client.delete(f"/jobs/{job['id']}")
+    assert r.status_code == 204 and r.content == b""
+    assert_problem(client.get(f"/jobs/{job['id']}"), 404, "job-not-found")
+    assert_problem(client.delete(f"/jobs/{job['id']}"), 404, "job-not-found")
+    assert client.get("/jobs").json()["jobs"] == []
+
+
+def test_discard_of_a_running_job_fences_off_its_worker(client: TestClient) -> None:
+    enqueue(client)
+    running = fetch(client)[0]
+    assert client.delete(f"/jobs/{running['id']}").status_code == 204
+    lease = {"id": running["id"], "token": running["token"]}
+    beat = client.post("/worker/heartbeat", json={"leases": [lease]})
+    assert beat.json() == {"lost": [running["id"]]}
+    done = client.post("/worker/complete", json={**lease, "result": 3})
+    assert_problem(done, 409, "stale-lease")
+    assert_problem(client.post("/worker/fail", json={**lease, "error": "x"}), 409, "stale-lease")
+
+
+@pytest.mark.parametrize(("path", "status"), [("/jobs/0", 400), (f"/jobs/{2**63}", 400)])
+def test_discard_with_a_bad_id_is_400(client: TestClient, path: str, status: int) -> None:
+    assert_problem(client.delete(path), status, "invalid-parameter")
+
+
+def test_discard_needs_admin(secured: TestClient) -> None:
+    job = enqueue(secured, headers=bearer("admin"))
+    assert_problem(secured.delete(f"/jobs/{job['id']}"), 401, "unauthorized")
+    for role in ("read", "enqueue", "worker"):
+        assert_problem(secured.delete(f"/jobs/{job['id']}", headers=bearer(role)), 403, "forbidden")
+    assert secured.delete(f"/jobs/{job['id']}", headers=bearer("admin")).status_code == 204
 
 
 # --- queues and kinds ------------------------------------------------------------------

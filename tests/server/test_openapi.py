@@ -92,4 +92,9 @@ def test_api_conforms_to_its_document(case: Any) -> None:
     if case.headers and "Idempotency-Key" in case.headers and case.meta.generation.mode.is_positive:
         # a generated key would be reused with other arguments (a 422 by design): keep it unique
         case.headers["Idempotency-Key"] = uuid.uuid4().hex
-    case.call_and_validate(headers=bearer("admin"))
+    excluded = []
+    if case.operation.definition.raw.get("operationId") == "createRule":
+        # A rule's `where` is a small language that JSON Schema cannot describe: a schema-valid
+        # string is usually not a valid expression (422 invalid-rule, as documented).
+        excluded.append(schemathesis.checks.positive_data_acceptance)
+    case.call_and_validate(headers=bearer("admin"), excluded_checks=excluded)

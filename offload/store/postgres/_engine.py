@@ -66,6 +66,7 @@ from offload.store.postgres._connect import (
 from offload.store.postgres._dispatch import PostgresDispatch
 from offload.store.postgres._listener import NotifyListener
 from offload.store.postgres._policy import PostgresPolicy
+from offload.store.postgres._totals import PostgresTotals
 from offload.store.postgres._values import json_text, lenient_json_text, plain_text
 
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class _UniqueRace(StoreError):
     """The job holding a unique key vanished between the insert and the look-up of its id."""
 
 
-class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
+class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""
 
     engine = "postgres"

@@ -465,7 +465,7 @@ WITH completed AS (
         LIMIT 10000
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING 1
+    RETURNING queue, kind, state, attempt
 ),
 final AS (
     DELETE FROM {schema}.offload_jobs
@@ -476,7 +476,21 @@ final AS (
         LIMIT 10000
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING 1
+    RETURNING queue, kind, state, attempt
+),
+gone AS (
+    SELECT * FROM completed UNION ALL SELECT * FROM final
+),
+kept AS (
+    -- What the deleted rows counted stays in the totals (offload/store/_totals.py).
+    INSERT INTO {schema}.offload_totals AS t (queue, kind, event, value)
+    SELECT g.queue, g.kind, e.event, sum(e.amount)
+    FROM gone AS g
+    CROSS JOIN LATERAL (VALUES ('enqueued', 1), ('started', g.attempt), (g.state, 1))
+        AS e (event, amount)
+    WHERE e.event IN ('enqueued', 'started', 'completed', 'dead', 'shed')
+    GROUP BY g.queue, g.kind, e.event
+    ON CONFLICT (queue, kind, event) DO UPDATE SET value = t.value + excluded.value
 ),
 flows AS (
     -- A flow whose finish tag its lane's clock has passed is the same as no flow at all.
@@ -484,7 +498,7 @@ flows AS (
     USING {schema}.offload_lanes AS l
     WHERE l.queue = f.queue AND l.priority = f.priority AND f.finish <= l.clock
 )
-SELECT (SELECT count(*) FROM completed) + (SELECT count(*) FROM final)
+SELECT count(*) FROM gone
 
 -- name: job_counts
 SELECT queue, state, count(*) FROM {schema}.offload_jobs

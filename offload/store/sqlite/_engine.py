@@ -47,6 +47,7 @@ from offload.store._sql import migrations, queries
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._doorbell import Bell, Doorbell
 from offload.store.sqlite._policy import SQLitePolicy
+from offload.store.sqlite._totals import SQLiteTotals
 
 T = TypeVar("T")
 _SYNC_LEVELS = ("off", "normal", "full", "extra")
@@ -108,7 +109,7 @@ class _DataVersionListener(Listener):
         self._conn.close()
 
 
-class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
+class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
     """The store on one SQLite file."""
 
     engine = "sqlite"
@@ -499,9 +500,11 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
 
         def body(c: sqlite3.Connection) -> int:
             now = self.now()
-            n = c.execute(q["job_prune_completed"], (now,)).rowcount
+            gone = c.execute(q["job_prune_completed"], (now,)).fetchall()
             self._prune_flows(c)
-            return n + c.execute(q["job_prune_final"], (now - dead_older_than,)).rowcount
+            gone += c.execute(q["job_prune_final"], (now - dead_older_than,)).fetchall()
+            self._keep(c, gone)  # what they counted stays in the totals (_totals.py)
+            return len(gone)
 
         return self._tx(body)
 

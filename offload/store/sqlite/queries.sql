@@ -160,12 +160,14 @@ UPDATE offload_jobs SET state = 'cancelled', finished_at = ?
 WHERE id = ? AND state IN ('scheduled', 'available', 'retryable')
 
 -- name: job_prune_completed
+-- Deleted rows come back so that the totals keep what they counted (_totals.py).
 DELETE FROM offload_jobs
 WHERE id IN (
     SELECT id FROM offload_jobs
     WHERE state = 'completed' AND finished_at + result_ttl < ?
     LIMIT 10000
 )
+RETURNING queue, kind, state, attempt
 
 -- name: job_prune_final
 DELETE FROM offload_jobs
@@ -174,6 +176,7 @@ WHERE id IN (
     WHERE state IN ('dead', 'cancelled', 'shed') AND finished_at < ?
     LIMIT 10000
 )
+RETURNING queue, kind, state, attempt
 
 -- name: job_counts
 SELECT queue, state, count(*) FROM offload_jobs GROUP BY queue, state ORDER BY queue, state

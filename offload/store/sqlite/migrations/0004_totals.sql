@@ -1,0 +1,10 @@
+-- Event totals by queue and job type that the job rows cannot tell: what jobs deleted by the
+-- pruner or discarded had counted (enqueued, started, completed, dead, shed), and events that
+-- workers report in batches with their heartbeat (failed and retried attempts).
+CREATE TABLE offload_totals (
+    queue TEXT    NOT NULL,
+    kind  TEXT    NOT NULL,
+    event TEXT    NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (queue, kind, event)
+);
