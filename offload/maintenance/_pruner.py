@@ -1,4 +1,5 @@
-"""Deletes completed jobs past their result expiry and old dead, cancelled and shed jobs."""
+"""Deletes completed jobs past their result expiry and old dead, cancelled and shed jobs;
+then rules expired and limit keys idle for as long as dead jobs are kept."""
 
 from __future__ import annotations
 
@@ -15,4 +16,8 @@ class Pruner(Duty):
             n = app.store.job_prune(app.config.dead_retention)
             total += n
             if n < 10000:
-                return total
+                break
+        before = app.store.now() - app.config.dead_retention
+        app.store.rule_prune(before)
+        app.store.limit_prune(before)
+        return total

@@ -70,6 +70,11 @@ class DispatchOps(abc.ABC):
         count throttles on every key."""
 
     @abc.abstractmethod
+    def limit_prune(self, idle_before: float) -> int:
+        """Delete limit keys that no unfinished job names and whose state (tokens, adapted
+        value, declaration) has not changed since this time; an insert declares a key anew."""
+
+    @abc.abstractmethod
     def limit_list(self) -> list[LimitInfo]:
         """Every limit key with its values in force and its running jobs, by key."""
 

@@ -127,6 +127,10 @@ class PolicyOps(abc.ABC):
         """Delete a rule; False when there is none with that id."""
 
     @abc.abstractmethod
+    def rule_prune(self, expired_before: float) -> int:
+        """Delete rules that expired before this time (nothing applies them any more)."""
+
+    @abc.abstractmethod
     def job_shed_many(self, sheds: Sequence[Shed]) -> AckResult:
         """Shed running jobs whose lease token still matches: state `shed`, the attempt not
         counted, an error entry of kind 'shed' (with the rule id, if any), counter `shed`."""

@@ -237,6 +237,11 @@ class PostgresDispatch(DispatchOps):
 
         self._run("limit_report", body, idempotent=False, transaction=True)
 
+    def limit_prune(self, idle_before: float) -> int:
+        query = self._d["limit_prune"]
+        params = {"before": float(idle_before)}
+        return int(self._run("limit_prune", lambda c: c.execute(query, params).rowcount))
+
     def limit_list(self) -> list[LimitInfo]:
         query = self._d["limit_list"]
         rows = self._run("limit_list", lambda c: c.execute(query).fetchall())

@@ -174,6 +174,11 @@ class PostgresPolicy(PolicyOps):
         params = {"id": int(rule_id)}
         return bool(self._run("rule_remove", lambda c: c.execute(query, params).rowcount))
 
+    def rule_prune(self, expired_before: float) -> int:
+        query = self._p["rule_prune"]
+        params = {"before": float(expired_before)}
+        return int(self._run("rule_prune", lambda c: c.execute(query, params).rowcount))
+
     # --- backlog ------------------------------------------------------------------------
     def backlog_refresh(self, bounds: Sequence[BacklogBound] | None = None) -> list[Backlog]:
         given = list(bounds or [])

@@ -178,3 +178,13 @@ FROM {schema}.offload_jobs
 WHERE deadline IS NOT NULL AND attempted_at >= %(since)s
 GROUP BY kind
 ORDER BY kind
+
+-- name: limit_prune
+-- Keys idle since before the given time that no unfinished job names. A job of such a key
+-- inserted later declares it again (its tokens and adapted value start afresh); one inserted
+-- by a transaction still open meanwhile runs unlimited until the key's next declaration.
+DELETE FROM {schema}.offload_limits AS l
+WHERE greatest(l.updated_at, coalesce(l.refilled_at, 0), coalesce(l.adapted_at, 0)) < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM {schema}.offload_jobs AS j
+                  WHERE j.limit_key = l.key
+                    AND j.state IN ('scheduled', 'available', 'running', 'retryable'))

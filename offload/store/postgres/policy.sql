@@ -180,3 +180,7 @@ RETURNING b.scope, b.name, b.bound, b.depth, b.counted_at
 -- name: backlog_read
 SELECT scope, name, bound, depth, counted_at FROM {schema}.offload_backlog
 ORDER BY scope, name
+
+-- name: rule_prune
+-- Rules expired before the given time: nothing applies them any more.
+DELETE FROM {schema}.offload_rules WHERE expires_at IS NOT NULL AND expires_at < %(before)s

@@ -175,6 +175,10 @@ class SQLiteDispatch(DispatchOps):
         return replace(base, running=running, head=head)
 
     # --- the contract -------------------------------------------------------------------
+    def limit_prune(self, idle_before: float) -> int:
+        sql = self._d["limit_prune"]
+        return int(self._tx(lambda c: c.execute(sql, (float(idle_before),)).rowcount))
+
     def limit_report(self, reports: Sequence[LimitReport]) -> None:
         merged: dict[str, Signal] = {}
         for r in reports:

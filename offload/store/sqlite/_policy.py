@@ -173,6 +173,10 @@ class SQLitePolicy(PolicyOps):
         sql = self._p["rule_remove"]
         return bool(self._tx(lambda c: c.execute(sql, (int(rule_id),)).rowcount))
 
+    def rule_prune(self, expired_before: float) -> int:
+        sql = self._p["rule_prune"]
+        return int(self._tx(lambda c: c.execute(sql, (float(expired_before),)).rowcount))
+
     # --- backlog ------------------------------------------------------------------------
     def backlog_refresh(self, bounds: Sequence[BacklogBound] | None = None) -> list[Backlog]:
         p = self._p

@@ -165,3 +165,12 @@ FROM offload_jobs
 WHERE deadline IS NOT NULL AND attempted_at >= ?
 GROUP BY kind
 ORDER BY kind
+
+-- name: limit_prune
+-- Keys idle since before the given time that no unfinished job names. A job of such a key
+-- inserted later declares it again (its tokens and adapted value start afresh).
+DELETE FROM offload_limits
+WHERE max(updated_at, coalesce(refilled_at, 0), coalesce(adapted_at, 0)) < ?
+  AND NOT EXISTS (SELECT 1 FROM offload_jobs AS j
+                  WHERE j.limit_key = offload_limits.key
+                    AND j.state IN ('scheduled', 'available', 'running', 'retryable'))

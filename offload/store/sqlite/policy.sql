@@ -95,3 +95,7 @@ SELECT count(*) FROM (
 
 -- name: backlog_set
 UPDATE offload_backlog SET depth = ?, counted_at = ? WHERE scope = ? AND name = ?
+
+-- name: rule_prune
+-- Rules expired before the given time: nothing applies them any more.
+DELETE FROM offload_rules WHERE expires_at IS NOT NULL AND expires_at < ?
