@@ -50,3 +50,16 @@ def test_postgres_claim_uses_the_claim_index_before_analyze(store: Store) -> Non
     assert "Index Scan using offload_jobs_claim on offload_jobs " in plan, plan
     assert "Sort Key: offload_jobs.priority" not in plan, plan
     assert "offload_jobs_queue_state" not in plan, plan
+
+
+def test_sqlite_batched_acks_go_by_rowid(store: Store) -> None:
+    if store.engine != "sqlite":
+        return
+    _fill(store, 2000)
+    with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        for name in ("job_complete", "job_fail", "job_heartbeat"):
+            sql = store._q[name]  # type: ignore[attr-defined]
+            plan = conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, "[]")).fetchall()
+            text = "\n".join(str(row[-1]) for row in plan)
+            assert "SCAN json_each" in text and "INTEGER PRIMARY KEY" in text, (name, text)
+            assert "SCAN offload_jobs" not in text and "state_kind" not in text, (name, text)
