@@ -358,25 +358,37 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
         acks = bool(done or failed)
         complete, fail = _complete_params(done), _fail_params(failed)
 
-        def body(c: Conn) -> tuple[int, int, list[Any]]:
-            if not durable:  # at-least-once jobs only: a lost cycle runs them again
-                c.execute(self._q["async_commit"])
-            a = int(self._one(c, "job_complete", complete)[0]) if done else 0
-            b = int(self._one(c, "job_fail", fail)[0]) if failed else 0
-            rows = c.execute(self._q["job_claim"], args).fetchall() if args else []
-            return a, b, rows
+        q = self._q
+
+        def one(c: Conn) -> tuple[int, int, list[Any]]:
+            """A lone statement: it commits by itself (autocommit), one round trip."""
+            if done:
+                return int(self._one(c, "job_complete", complete)[0]), 0, []
+            if failed:
+                return 0, int(self._one(c, "job_fail", fail)[0]), []
+            return 0, 0, c.execute(q["job_claim"], args).fetchall()
+
+        def cycle(c: Conn) -> tuple[int, int, list[Any]]:
+            """Several statements in one transaction, pipelined: BEGIN, the statements and
+            COMMIT cost two round trips, and the cycle one commit."""
+            with c.pipeline(), c.transaction():
+                if not durable:  # at-least-once jobs only: a lost cycle runs them again
+                    c.execute(q["async_commit"])
+                ca = c.execute(q["job_complete"], complete) if done else None
+                cb = c.execute(q["job_fail"], fail) if failed else None
+                cc = c.execute(q["job_claim"], args) if args else None
+                a = 0 if ca is None else int(ca.fetchone()[0])  # type: ignore[index]
+                b = 0 if cb is None else int(cb.fetchone()[0])  # type: ignore[index]
+                return a, b, [] if cc is None else cc.fetchall()
 
         a = b = 0
         rows: list[Any] = []
         if acks or args:
-            # One statement alone commits by itself; a cycle of several runs in a transaction
-            # (one commit), and so does a claim that may commit without waiting for the disk.
             several = int(bool(done)) + int(bool(failed)) + int(bool(args)) > 1
             a, b, rows = self._run(
                 "job_ack_claim" if acks else "job_claim",
-                body,
+                cycle if several or not durable else one,
                 idempotent=False,
-                transaction=several or not durable,
             )
         completed = AckResult(a, len(done) - a)
         fails = AckResult(b, len(failed) - b)
