@@ -40,8 +40,9 @@ from offload.cli._load import load_app
     "--prefetch",
     default=None,
     type=click.IntRange(0, 100_000),
-    help="Jobs claimed ahead of free slots, per process (default: twice the concurrency). "
-    "Prefetched jobs share the fate of their process: 0 for jobs that may crash it.",
+    help="Jobs claimed ahead of free slots per process while jobs are short (default: four "
+    "times the concurrency). Prefetched jobs share the fate of their process: 0 for jobs that "
+    "may crash it.",
 )
 @click.option(
     "--grace",

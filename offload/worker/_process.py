@@ -1,16 +1,17 @@
 """One worker process: the fetch loop, batched acknowledgements, heartbeats and shutdown.
 
-The loop's thread owns claiming and acknowledging. It claims ahead: the executor holds up to
-`concurrency + prefetch` jobs, those beyond the slots waiting in its buffer, and the loop claims
-again when the buffer runs below half, so slots never wait for a round trip to the store. The
-acknowledgements of finished jobs ride with the next claim, in one store transaction per cycle
-(`Store.job_ack_claim`); without a claim to make they are written once half a batch is ready or
-`ACK_DELAY` has passed. A listener thread wakes the loop when the store says jobs may be
-waiting, and sleeps while claims come back full (the loop claims again by itself then); finished
-jobs wake it when a claim or an ack is due. Leases of every held job, running or waiting, are
-renewed by a heartbeat thread; when heartbeats keep failing for a whole lease the worker stops
-claiming, since its jobs may already be rescued elsewhere, and waiting jobs whose lease may have
-run out are dropped, not started.
+The loop's thread owns claiming and acknowledging. While jobs are short it claims ahead: the
+executor holds up to `concurrency + prefetch` jobs, those beyond the slots waiting in its buffer,
+and the loop claims again when the buffer runs below half, so slots never wait for a round trip
+to the store (for long jobs that wait does not matter, and held jobs would wait while other
+workers idle). The acknowledgements of finished jobs ride with the next claim, in one store
+transaction per cycle (`Store.job_ack_claim`); without a claim to make they are written once
+half a batch is ready or `ACK_DELAY` has passed. A listener thread wakes the loop when the store
+says jobs may be waiting, and sleeps while claims come back full (the loop claims again by
+itself then); finished jobs wake it when a claim or an ack is due. Leases of every held job,
+running or waiting, are renewed by a heartbeat thread; when heartbeats keep failing for a whole
+lease the worker stops claiming, since its jobs may already be rescued elsewhere, and waiting
+jobs whose lease may have run out are dropped, not started.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from offload.worker._shedding import ClaimGate
 log = logging.getLogger("offload.worker")
 ACK_DELAY = 0.005  # seconds an acknowledgement may wait for company when no claim is due
 LIMITED_HOLD = 10.0  # seconds without prefetch after claiming jobs with a limit key
+SHORT_JOB = 0.1  # prefetch only while recent jobs ran this long or less, on average (seconds)
 
 
 class _Heartbeat(BackgroundLoop):
@@ -124,11 +126,12 @@ class Worker:
         self.app = app
         self.queues = list(queues)
         self.concurrency = concurrency
-        # Jobs claimed ahead of free slots (default: twice the slots); claims take up to
-        # `batch` jobs (default: as many as the executor can hold).
-        self.prefetch = max(2 * concurrency if prefetch is None else prefetch, 0)
+        # Jobs claimed ahead of free slots (default: four times the slots) while jobs are
+        # short; claims take up to `batch` jobs (default: as many as the executor can hold).
+        self.prefetch = max(4 * concurrency if prefetch is None else prefetch, 0)
         self.batch = batch or max(concurrency + self.prefetch, 1)
         self._plain_since = 0.0  # monotonic: no job with a limit key claimed since (prefetch)
+        self._run_time = math.inf  # moving average of jobs' run time; none finished yet
         self.grace = grace
         self.poll_interval = poll_interval
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -205,6 +208,8 @@ class Worker:
         self._wake.set()
 
     def _on_done(self, outcome: Outcome) -> None:
+        avg = self._run_time
+        self._run_time = outcome.duration if avg == math.inf else 0.9 * avg + 0.1 * outcome.duration
         with self._acks_lock:
             self._acks.append(outcome)
             waiting = len(self._acks)
@@ -266,10 +271,14 @@ class Worker:
             self._wake.wait(wait)
 
     def _ahead(self) -> int:
-        """Jobs to hold beyond the slots. None when job types of these queues declare a limit,
-        nor for a while after jobs with a limit key came: a held job counts against its key
-        as if it ran (its rate token is spent, its concurrency taken) while it waits here."""
-        if self._limited or time.monotonic() < self._plain_since:
+        """Jobs to hold beyond the slots. Only while jobs are short: for long ones a claim's
+        round trip does not matter, and jobs held here would wait while other workers idle.
+        None when job types of these queues declare a limit, nor for a while after jobs with a
+        limit key came: a held job counts against its key as if it ran (its rate token is
+        spent, its concurrency taken) while it waits here."""
+        if self._run_time > SHORT_JOB or self._limited:
+            return 0
+        if time.monotonic() < self._plain_since:
             return 0
         return self.prefetch
 
