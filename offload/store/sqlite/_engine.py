@@ -324,13 +324,16 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
     def _claim(self, c: sqlite3.Connection, params: ClaimParams, now: float) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
             return []
-        probe = self._q["job_claim_any"]
-        queues = [q for q in params.queues if c.execute(probe, (q,)).fetchone()]
+        candidates_sql = self._q["job_claim_candidates"]
+        # rows: id, queue, priority, order_key, limit_key; queues with none are left out
+        first = {}
+        for q in dict.fromkeys(params.queues):
+            rows = c.execute(candidates_sql, (q, params.limit)).fetchall()
+            if rows:
+                first[q] = rows
+        queues = list(first)
         if not queues:
             return []
-        candidates_sql = self._q["job_claim_candidates"]
-        # rows: id, queue, priority, order_key, limit_key
-        first = {q: c.execute(candidates_sql, (q, params.limit)).fetchall() for q in queues}
         pool = [r for rows in first.values() for r in rows]
         limited = any(r[4] is not None for r in pool)
         if limited:  # limits: see dispatch/_limits.py
