@@ -85,6 +85,7 @@ def one_round(
             "inserted_per_s": backlog / insert_s,
             "claimed": taken,
             "claims_per_s": taken / claim_s,
+            "completes_per_s": taken / complete_s,
             "claim_complete_per_s": taken / (claim_s + complete_s),
         }
     finally:
@@ -115,7 +116,7 @@ def main() -> None:
             print(json.dumps({"engine": ns.engine, "package": where, **r}), flush=True)
     summary = {
         key: round(statistics.median(r[key] for r in results), 1)
-        for key in ("inserted_per_s", "claims_per_s", "claim_complete_per_s")
+        for key in ("inserted_per_s", "claims_per_s", "completes_per_s", "claim_complete_per_s")
     }
     print(json.dumps({"engine": ns.engine, "package": where, "median": summary}))
     sys.stdout.flush()

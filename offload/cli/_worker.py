@@ -37,6 +37,14 @@ from offload.cli._load import load_app
     help="Worker processes; more than 1 runs a supervisor that restarts them.",
 )
 @click.option(
+    "--prefetch",
+    default=None,
+    type=click.IntRange(0, 100_000),
+    help="Jobs claimed ahead of free slots per process while jobs are short (default: four "
+    "times the concurrency). Prefetched jobs share the fate of their process: 0 for jobs that "
+    "may crash it.",
+)
+@click.option(
     "--grace",
     default=30.0,
     show_default=True,
@@ -62,6 +70,7 @@ def worker(
     queues: str,
     concurrency: int,
     processes: int,
+    prefetch: int | None,
     grace: float,
     poll_interval: float,
     no_maintenance: bool,
@@ -91,6 +100,7 @@ def worker(
             "1",
             "--grace",
             str(grace),
+            *([] if prefetch is None else ["--prefetch", str(prefetch)]),
             "--poll-interval",
             str(poll_interval),
         ] + ["-v"] * verbose
@@ -116,6 +126,7 @@ def worker(
         app,
         names,
         concurrency,
+        prefetch=prefetch,
         grace=grace,
         poll_interval=poll_interval,
         maintenance=not no_maintenance,

@@ -169,6 +169,15 @@ class AckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class AckClaim:
+    """What `job_ack_claim` did: the completions and failures applied, and the jobs claimed."""
+
+    completed: AckResult
+    failed: AckResult
+    claimed: list[ClaimedJob]
+
+
+@dataclass(frozen=True, slots=True)
 class RescueResult:
     """Jobs whose lease expired: put back to run again, or made dead."""
 
@@ -284,6 +293,24 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
     @abc.abstractmethod
     def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
         """Record failed attempts of running jobs whose lease token still matches."""
+
+    def job_ack_claim(
+        self,
+        done: Sequence[Completion],
+        failed: Sequence[Failure],
+        claim: ClaimParams | None,
+        durable: bool = True,
+    ) -> AckClaim:
+        """A worker's cycle: complete and fail jobs as `job_complete_many` and `job_fail_many`
+        do, then claim as `job_claim` does (nothing when `claim` is None). Engines run it in
+        one transaction, so that a cycle costs one commit. `durable=False` says that every job
+        acknowledged here and every job the claim may take is at-least-once: the engine may
+        then commit without waiting for its log to reach the disk (a crash of the database may
+        lose the cycle: its jobs run again, which at-least-once allows). This default runs the
+        three operations one after the other."""
+        a = self.job_complete_many(done)
+        b = self.job_fail_many(failed)
+        return AckClaim(a, b, [] if claim is None else self.job_claim(claim))
 
     @abc.abstractmethod
     def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:

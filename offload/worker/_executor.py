@@ -1,7 +1,12 @@
 """Runs claimed jobs: sync code on threads, async code on one event-loop thread.
 
 Each run ends in an `Outcome` handed to a callback; the worker turns outcomes into batched
-acknowledgements. A job past its timeout is reported as a timed-out failure at once: async
+acknowledgements. The executor holds more jobs than it runs: jobs submitted while every slot is
+busy wait in a local buffer (the worker's prefetch) and start as slots free up, without a round
+trip through the worker's loop. A buffered job whose lease may have run out (heartbeats failed)
+is dropped instead of started, since it may be rescued and running elsewhere already.
+
+A job past its timeout is reported as a timed-out failure at once: async
 jobs are cancelled, and a sync job's thread is told to stop (an exception raised into it at
 its next Python instruction) and replaced, so the worker keeps its full capacity either way.
 """
@@ -9,14 +14,16 @@ its next Python instruction) and replaced, so the worker keeps its full capacity
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import logging
+import math
 import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import JobTimeoutError
@@ -50,10 +57,11 @@ class Outcome:
 class _Running:
     job: ClaimedJob
     started: float
+    lease_until: float = math.inf  # time.monotonic() by which the lease may have run out
+    begun: bool = False  # taken by a slot (a sync job's thread, or the event loop)
     thread: threading.Thread | None = None
     future: Any = None
-    reported: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    reported: bool = False  # changed under the executor's lock
 
 
 def _format_error(exc: BaseException) -> tuple[str, str]:
@@ -64,7 +72,7 @@ def _format_error(exc: BaseException) -> tuple[str, str]:
 
 
 class Executor:
-    """A fixed number of slots running jobs of one application."""
+    """A fixed number of slots running jobs of one application, and the jobs waiting for one."""
 
     def __init__(self, app: Offload, concurrency: int, on_done: Callable[[Outcome], None]) -> None:
         if concurrency < 1:
@@ -73,12 +81,16 @@ class Executor:
         self.concurrency = concurrency
         self.on_done = on_done
         self._tasks: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
-        self._running: dict[int, _Running] = {}
+        self._running: dict[int, _Running] = {}  # every job held: running or waiting
+        self._waiting: collections.deque[_Running] = collections.deque()
+        self._active = 0  # slots taken
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._threads_short = True  # start (or replace) threads at the next sync job
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._closed = False
+        self.dropped = 0  # waiting jobs dropped because their lease may have run out
 
     # --- capacity ---------------------------------------------------------------------
     def free_slots(self) -> int:
@@ -86,45 +98,100 @@ class Executor:
             return self.concurrency - len(self._running)
 
     def busy(self) -> int:
+        """Jobs held: running, or waiting for a slot."""
         with self._lock:
             return len(self._running)
 
+    held = busy
+
     def running_jobs(self) -> list[ClaimedJob]:
+        """Every job held (running or waiting): their leases must be kept."""
         with self._lock:
             return [r.job for r in self._running.values()]
 
     # --- running ----------------------------------------------------------------------
-    def submit(self, job: ClaimedJob) -> None:
-        """Start a claimed job; the caller checked `free_slots()` first."""
-        entry = _Running(job, time.monotonic())
+    def submit(self, job: ClaimedJob, lease_until: float = math.inf) -> None:
+        """Start a claimed job, or keep it until a slot is free. `lease_until` is the
+        `time.monotonic()` after which its lease may have expired unless renewed."""
+        entry = _Running(job, time.monotonic(), lease_until)
         with self._lock:
             self._running[job.id] = entry
-        job_type = self.app.jobs.get(job.kind)
+            if self._active >= self.concurrency:
+                self._waiting.append(entry)
+                return
+            self._active += 1
+        self._start(entry)
+
+    def renew(self, until: float, lost: Collection[int] = ()) -> None:
+        """Leases were extended to `until` (monotonic), except those of `lost` jobs, which
+        must not start any more when they are still waiting."""
+        with self._lock:
+            for entry in self._running.values():
+                if entry.job.id not in lost:
+                    entry.lease_until = max(entry.lease_until, until)
+                elif not entry.begun:
+                    entry.lease_until = -math.inf
+
+    def _start(self, entry: _Running, inline: bool = False) -> _Running | None:
+        """Run an entry in the slot it was given; a waiting one past its lease is dropped and
+        its slot goes to the next. With `inline`, a sync job is returned for the calling job
+        thread to run itself (no hand-over to another thread)."""
+        while entry.lease_until <= time.monotonic():
+            log.warning(
+                "job %s (%s) waited past its lease for a slot: not started (it is rescued and "
+                "runs elsewhere)",
+                entry.job.id,
+                entry.job.kind,
+            )
+            with self._lock:
+                self.dropped += 1
+                entry.reported = True
+                self._running.pop(entry.job.id, None)
+                if not self._waiting:
+                    self._active -= 1
+                    return None
+                entry = self._waiting.popleft()
+        entry.begun = True
+        job_type = self.app.jobs.get(entry.job.kind)
         if job_type is not None and job_type.is_async:
             loop = self._event_loop()
             entry.future = asyncio.run_coroutine_threadsafe(self._run_async(entry), loop)
-        else:
+            return None
+        if inline:
+            return entry
+        if self._threads_short:
             self._ensure_threads()
-            self._tasks.put(entry)
+        self._tasks.put(entry)
+        return None
 
     def _ensure_threads(self) -> None:
-        alive = [t for t in self._threads if t.is_alive()]
-        self._threads = alive
-        while len(self._threads) < self.concurrency:
+        with self._lock:
+            self._threads_short = False
+            missing = self.concurrency - len(self._threads)
+        for _ in range(missing):
             t = threading.Thread(target=self._thread_main, name="offload-job", daemon=True)
+            with self._lock:
+                self._threads.append(t)
             t.start()
-            self._threads.append(t)
 
     def _thread_main(self) -> None:
         try:
             self._serve()
         except JobTimeoutError:
             pass  # a retired thread's stop request arrived after its job had returned
+        finally:
+            me = threading.current_thread()
+            with self._lock:
+                if me in self._threads:  # not retired: it died; replace it at the next job
+                    self._threads.remove(me)
+                    self._threads_short = True
 
     def _serve(self) -> None:
         me = threading.current_thread()
+        following: _Running | None = None
         while True:
-            entry = self._tasks.get()
+            entry = following if following is not None else self._tasks.get()
+            following = None
             if entry is None:
                 return
             entry.thread = me
@@ -133,10 +200,12 @@ class Executor:
                 outcome = self._run_sync(entry)
             except JobTimeoutError:
                 outcome = None  # already reported by the watchdog
-            if outcome is not None:
-                self._finish(entry, outcome)
             if getattr(me, "retired", False):
+                if outcome is not None:
+                    self._finish(entry, outcome)
                 return
+            if outcome is not None:  # this thread goes on with the next waiting sync job
+                following = self._finish(entry, outcome, inline=True)[1]
 
     def _run_sync(self, entry: _Running) -> Outcome:
         job = entry.job
@@ -203,17 +272,25 @@ class Executor:
             timed_out=True,
         )
 
-    def _finish(self, entry: _Running, outcome: Outcome) -> bool:
-        """Report an outcome once; False when another outcome was reported first."""
-        with entry.lock:
-            if entry.reported:
-                return False
-            entry.reported = True
-        outcome.duration = time.monotonic() - entry.started
+    def _finish(
+        self, entry: _Running, outcome: Outcome, inline: bool = False
+    ) -> tuple[bool, _Running | None]:
+        """Report an outcome once (False when another outcome was reported first) and give the
+        slot to the next waiting job; with `inline`, a sync one is returned for the calling job
+        thread to run."""
         with self._lock:
+            if entry.reported:
+                return False, None
+            entry.reported = True
             self._running.pop(entry.job.id, None)
+            following = self._waiting.popleft() if self._waiting else None
+            if following is None:
+                self._active -= 1
+        outcome.duration = time.monotonic() - entry.started
         self.on_done(outcome)
-        return True
+        if following is None:
+            return True, None
+        return True, self._start(following, inline)
 
     # --- timeouts ---------------------------------------------------------------------
     def check_timeouts(self) -> float | None:
@@ -223,19 +300,20 @@ class Executor:
         with self._lock:
             entries = list(self._running.values())
         for entry in entries:
-            if entry.job.timeout is None or entry.future is not None:
+            if entry.job.timeout is None or entry.future is not None or not entry.begun:
                 continue
             left = entry.started + entry.job.timeout - now
             if left > 0:
                 soonest = left if soonest is None else min(soonest, left)
                 continue
             thread = entry.thread
-            if not self._finish(entry, self._timeout(entry)):
+            if not self._finish(entry, self._timeout(entry))[0]:
                 continue  # the job finished just now: its thread must not be stopped
             if thread is not None:
                 thread.retired = True  # type: ignore[attr-defined]
                 _raise_in_thread(thread, JobTimeoutError)
-                self._threads = [t for t in self._threads if t is not thread]
+                with self._lock:
+                    self._threads = [t for t in self._threads if t is not thread]
                 self._ensure_threads()
         return soonest
 
@@ -259,18 +337,26 @@ class Executor:
     def take_unstarted(self) -> list[ClaimedJob]:
         """Remove jobs that were handed over but not started yet (for release at shutdown)."""
         taken = []
-        while True:
-            try:
-                entry = self._tasks.get_nowait()
-            except queue.Empty:
-                break
-            if entry is None:
-                continue
-            with entry.lock:
-                entry.reported = True
+        with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for entry in waiting:
             with self._lock:
+                entry.reported = True
                 self._running.pop(entry.job.id, None)
             taken.append(entry.job)
+        while True:
+            try:
+                handed = self._tasks.get_nowait()
+            except queue.Empty:
+                break
+            if handed is None:
+                continue
+            with self._lock:
+                handed.reported = True
+                self._running.pop(handed.job.id, None)
+                self._active -= 1
+            taken.append(handed.job)
         return taken
 
     def abandon_running(self) -> list[ClaimedJob]:
@@ -279,8 +365,9 @@ class Executor:
         with self._lock:
             entries = list(self._running.values())
             self._running.clear()
+            self._waiting.clear()
         for entry in entries:
-            with entry.lock:
+            with self._lock:
                 if entry.reported:
                     continue
                 entry.reported = True

@@ -1,14 +1,23 @@
 """One worker process: the fetch loop, batched acknowledgements, heartbeats and shutdown.
 
-The loop's thread owns claiming and acknowledging. A listener thread wakes it when the store
-says jobs may be waiting; job slots wake it when they finish. Leases are renewed by a heartbeat
-thread; when heartbeats keep failing for a whole lease the worker stops claiming, since its
-jobs may already be rescued elsewhere.
+The loop's thread owns claiming and acknowledging. While jobs are short it claims ahead: the
+executor holds up to `concurrency + prefetch` jobs, those beyond the slots waiting in its buffer,
+and the loop claims again when the buffer runs below half, so slots never wait for a round trip
+to the store (for long jobs that wait does not matter, and held jobs would wait while other
+workers idle). The acknowledgements of finished jobs ride with the next claim, in one store
+transaction per cycle (`Store.job_ack_claim`); without a claim to make they are written once
+half a batch is ready or `ACK_DELAY` has passed. A listener thread wakes the loop when the store
+says jobs may be waiting, and sleeps while claims come back full (the loop claims again by
+itself then); finished jobs wake it when a claim or an ack is due. Leases of every held job,
+running or waiting, are renewed by a heartbeat thread; when heartbeats keep failing for a whole
+lease the worker stops claiming, since its jobs may already be rescued elsewhere, and waiting
+jobs whose lease may have run out are dropped, not started.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -22,6 +31,7 @@ from offload._app import Offload
 from offload._loop import BackgroundLoop
 from offload.maintenance import Maintenance
 from offload.store._contract import (
+    AckResult,
     ClaimedJob,
     ClaimParams,
     Failure,
@@ -35,6 +45,9 @@ from offload.worker._executor import Executor, Outcome
 from offload.worker._shedding import ClaimGate
 
 log = logging.getLogger("offload.worker")
+ACK_DELAY = 0.005  # seconds an acknowledgement may wait for company when no claim is due
+LIMITED_HOLD = 10.0  # seconds without prefetch after claiming jobs with a limit key
+SHORT_JOB = 0.1  # prefetch only while recent jobs ran this long or less, on average (seconds)
 
 
 class _Heartbeat(BackgroundLoop):
@@ -48,8 +61,10 @@ class _Heartbeat(BackgroundLoop):
     def tick(self) -> None:
         w = self.worker
         try:
+            sent = time.monotonic()
             leases = [Lease(j.id, j.lease_token) for j in w.executor.running_jobs()]
             lost = w.app.store.job_heartbeat(leases, w.app.config.lease_seconds)
+            w.executor.renew(sent + w.lease_margin(), set(lost))
             w.app.store.worker_beat(w.info(len(leases)))
         except Exception as exc:
             silent = time.monotonic() - self.last_ok
@@ -71,19 +86,25 @@ class _Heartbeat(BackgroundLoop):
 
 
 class _Wakeup(threading.Thread):
-    """Waits on the store's listener and sets the worker's wake event."""
+    """Waits on the store's listener and wakes the worker; pauses while the worker's claims
+    come back full (it claims again by itself then, and the listener's polling would only take
+    CPU from the jobs)."""
 
-    def __init__(self, listener: Listener, wake: threading.Event) -> None:
+    def __init__(self, listener: Listener, worker: Worker) -> None:
         super().__init__(name="offload-listener", daemon=True)
         self.listener = listener
-        self.wake = wake
+        self.worker = worker
+        self.resume = threading.Event()
+        self.resume.set()
         self.running = True
 
     def run(self) -> None:
         while self.running:
+            if not self.resume.wait(0.5):
+                continue
             try:
                 if self.listener.wait(0.5):
-                    self.wake.set()
+                    self.worker.hint()
             except Exception:
                 log.debug("listener failed; polling instead", exc_info=True)
                 time.sleep(0.5)
@@ -100,6 +121,7 @@ class Worker:
         concurrency: int = 10,
         *,
         batch: int | None = None,
+        prefetch: int | None = None,
         grace: float = 30.0,
         poll_interval: float = 1.0,
         maintenance: bool = True,
@@ -108,7 +130,12 @@ class Worker:
         self.app = app
         self.queues = list(queues)
         self.concurrency = concurrency
-        self.batch = batch or max(concurrency, 1)
+        # Jobs claimed ahead of free slots (default: four times the slots) while jobs are
+        # short; claims take up to `batch` jobs (default: as many as the executor can hold).
+        self.prefetch = max(4 * concurrency if prefetch is None else prefetch, 0)
+        self.batch = batch or max(concurrency + self.prefetch, 1)
+        self._plain_since = 0.0  # monotonic: no job with a limit key claimed since (prefetch)
+        self._run_time = math.inf  # moving average of jobs' run time; none finished yet
         self.grace = grace
         self.poll_interval = poll_interval
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -116,7 +143,12 @@ class Worker:
         self.claim_paused = False
         self._wake = threading.Event()
         self._acks: list[Outcome] = []
+        self._acks_since = 0.0  # when the oldest waiting acknowledgement came
         self._acks_lock = threading.Lock()
+        self._hinted = True  # the listener said jobs may be waiting: claim at the next turn
+        self._claimed_full = False  # the last claim took all it asked for: there may be more
+        self._claimed_at = -math.inf
+        self._wakeup: _Wakeup | None = None
         self._stopping = False
         self._signals = 0
         self.executor = Executor(app, concurrency, self._on_done)
@@ -126,6 +158,16 @@ class Worker:
         self.completed = 0
         self.failed = 0
         self.stale = 0
+        # Cycles may commit without waiting for the disk when every job type of these queues
+        # is at-least-once (a lost cycle only runs its jobs again); see docs/postgres.md.
+        mine = [t for t in app.jobs.values() if t.options_.queue in self.queues]
+        self._at_least_once = all(t.options_.delivery == "at_least_once" for t in mine)
+        self._limited = any(t.options_.limit is not None for t in mine)  # see _ahead
+
+    def lease_margin(self) -> float:
+        """How long after a claim or heartbeat was sent its leases surely hold."""
+        lease = self.app.config.lease_seconds
+        return lease - min(1.0, lease / 10)
 
     def info(self, running: int) -> WorkerInfo:
         return WorkerInfo(
@@ -164,10 +206,30 @@ class Worker:
         except Exception:
             log.debug("could not release jobs on hard stop", exc_info=True)
 
+    def hint(self) -> None:
+        """Jobs may be waiting in the store (from the listener)."""
+        self._hinted = True
+        self._wake.set()
+
     def _on_done(self, outcome: Outcome) -> None:
+        avg = self._run_time
+        self._run_time = outcome.duration if avg == math.inf else 0.9 * avg + 0.1 * outcome.duration
         with self._acks_lock:
             self._acks.append(outcome)
-        self._wake.set()
+            waiting = len(self._acks)
+            if waiting == 1:
+                self._acks_since = time.monotonic()
+        # Wake the loop when it has something to do: a claim is due, a batch of acks is
+        # ready, or the first ack starts its wait (the loop times it).
+        if (
+            waiting == 1
+            or waiting >= self._ack_batch()
+            or self.executor.held() <= self._low_water()
+        ):
+            self._wake.set()
+
+    def _ack_batch(self) -> int:
+        return max(self.concurrency // 2, 1)
 
     # --- the loop ---------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> None:
@@ -177,7 +239,7 @@ class Worker:
             signal.signal(signal.SIGINT, self._on_signal)
         store = self.app.store
         store.worker_beat(self.info(0))
-        wakeup = _Wakeup(store.listener(self.queues), self._wake)
+        wakeup = self._wakeup = _Wakeup(store.listener(self.queues), self)
         wakeup.start()
         self.heartbeat.start()
         if self.maintenance is not None:
@@ -192,49 +254,106 @@ class Worker:
             self._loop()
         finally:
             wakeup.running = False
+            wakeup.resume.set()
             self._shutdown()
 
     def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            self._flush()
-            claimed_full = False
-            free = self.executor.free_slots()
-            if free > 0 and not self.claim_paused:
-                limit = min(free, self.batch)
-                jobs = self._claim(limit)
-                for job in jobs:
-                    self.executor.submit(job)
-                claimed_full = len(jobs) == limit
+            again = self._cycle()
             next_timeout = self.executor.check_timeouts()
-            if claimed_full and self.executor.free_slots() > 0:
+            if again:
                 continue
             wait = (
                 self.poll_interval
                 if next_timeout is None
                 else min(self.poll_interval, next_timeout)
             )
+            with self._acks_lock:
+                if self._acks:  # acks waiting for company: not longer than ACK_DELAY
+                    wait = min(wait, max(self._acks_since + ACK_DELAY - time.monotonic(), 0))
             self._wake.wait(wait)
 
-    def _claim(self, limit: int) -> list[ClaimedJob]:
-        try:
-            claimed = self.app.store.job_claim(
-                ClaimParams(self.queues, limit, self.id, self.app.config.lease_seconds)
-            )
-            jobs = self.gate.apply(claimed)
-            if len(jobs) < len(claimed):
-                self._wake.set()  # some were shed: claim again at once
-            return jobs
-        except Exception as exc:
-            log.warning("claim failed (%s); trying again", exc)
-            time.sleep(min(self.poll_interval, 0.5))
-            return []
+    def _ahead(self) -> int:
+        """Jobs to hold beyond the slots. Only while jobs are short: for long ones a claim's
+        round trip does not matter, and jobs held here would wait while other workers idle.
+        None when job types of these queues declare a limit, nor for a while after jobs with a
+        limit key came: a held job counts against its key as if it ran (its rate token is
+        spent, its concurrency taken) while it waits here."""
+        if self._run_time > SHORT_JOB or self._limited:
+            return 0
+        if time.monotonic() < self._plain_since:
+            return 0
+        return self.prefetch
 
-    def _flush(self) -> None:
+    def _low_water(self) -> int:
+        """Claim when holding this many jobs or fewer: below half the prefetch buffer."""
+        ahead = self._ahead()
+        return self.concurrency + ahead // 2 if ahead else self.concurrency - 1
+
+    def _want(self) -> int:
+        """How many jobs to claim now (0: none)."""
+        if self.claim_paused:
+            return 0
+        held = self.executor.held()
+        if held > self._low_water():
+            return 0
+        if not (
+            self._hinted
+            or self._claimed_full
+            or time.monotonic() - self._claimed_at >= self.poll_interval
+        ):
+            return 0  # the last claim found the queues empty: wait for a wake-up or the poll
+        return min(self.concurrency + self._ahead() - held, self.batch)
+
+    def _cycle(self) -> bool:
+        """One turn: acknowledge and claim in one store operation when either is due; True
+        when another turn should follow at once."""
+        want = self._want()
         with self._acks_lock:
-            outcomes, self._acks = self._acks, []
-        if not outcomes:
-            return
+            outcomes = self._acks
+            due = bool(outcomes) and (
+                want > 0
+                or len(outcomes) >= self._ack_batch()
+                or time.monotonic() - self._acks_since >= ACK_DELAY
+                or self._stopping
+            )
+            if due or want > 0:
+                self._acks = []
+            else:
+                outcomes = []
+        if not due and want == 0:
+            return False
+        claim = None
+        if want > 0:
+            self._hinted = False
+            self._claimed_at = time.monotonic()
+            claim = ClaimParams(self.queues, want, self.id, self.app.config.lease_seconds)
+        claimed = self._ack_claim(outcomes, claim)
+        if claimed is None:
+            return False
+        if claim is None:
+            return False
+        full = len(claimed) == want
+        self._claimed_full = full
+        if self._wakeup is not None:
+            if full:
+                self._wakeup.resume.clear()
+            else:
+                self._wakeup.resume.set()
+        until = self._claimed_at + self.lease_margin()
+        jobs = self.gate.apply(claimed)
+        for job in jobs:
+            if job.limit_key is not None:
+                self._plain_since = time.monotonic() + LIMITED_HOLD
+            self.executor.submit(job, until)
+        return (full or len(jobs) < len(claimed)) and self._want() > 0
+
+    def _ack_claim(
+        self, outcomes: list[Outcome], claim: ClaimParams | None
+    ) -> list[ClaimedJob] | None:
+        """Write outcomes and claim in one store operation; None when it failed (the outcomes
+        are kept for the next turn)."""
         done, failed = to_acks(self.app, outcomes)  # backoff, or Throttled's retry_after
         for o in outcomes:
             if not o.ok and o.error:
@@ -242,17 +361,35 @@ class Worker:
                 log.info(
                     "job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, o.error
                 )
+        durable = not (
+            self._at_least_once and all(o.job.delivery == "at_least_once" for o in outcomes)
+        )
+        if claim is not None and any(o.job.limit_key is not None for o in outcomes):
+            # Adaptive limits learn from these outcomes before the claim reads the limits.
+            acked = self._ack_claim(outcomes, None)
+            return None if acked is None else self._ack_claim([], claim)
         try:
-            a = self.app.store.job_complete_many(done)
-            b = self.app.store.job_fail_many(failed)
+            got = self.app.store.job_ack_claim(done, failed, claim, durable)
         except Exception as exc:
-            log.warning("acknowledging %d jobs failed (%s); will retry", len(outcomes), exc)
-            with self._acks_lock:
-                self._acks[:0] = outcomes
-            time.sleep(0.2)
-            return
+            if outcomes:
+                log.warning("acknowledging %d jobs failed (%s); will retry", len(outcomes), exc)
+                with self._acks_lock:
+                    self._acks[:0] = outcomes
+                    self._acks_since = time.monotonic()
+            else:
+                log.warning("claim failed (%s); trying again", exc)
+            time.sleep(min(self.poll_interval, 0.2 if outcomes else 0.5))
+            return None
+        self._acked(outcomes, failed, got.completed, got.failed)
+        return got.claimed
+
+    def _acked(
+        self, outcomes: list[Outcome], failed: list[Failure], a: AckResult, b: AckResult
+    ) -> None:
         self.completed += a.applied
         self.failed += b.applied
+        if not outcomes:
+            return
         count_failures(self.app, failed, (o.job for o in outcomes), b)
         try:  # adaptive limits learn from what limited jobs said (dispatch/_adaptive.py)
             report_limits(self.app, outcomes)
@@ -265,6 +402,12 @@ class Worker:
                 "claimed again; the new run decides",
                 a.stale + b.stale,
             )
+
+    def _flush(self) -> None:
+        with self._acks_lock:
+            outcomes, self._acks = self._acks, []
+        if outcomes:
+            self._ack_claim(outcomes, None)
 
     def _shutdown(self) -> None:
         store = self.app.store

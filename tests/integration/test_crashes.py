@@ -104,10 +104,10 @@ def test_a_job_that_kills_its_worker_every_time_ends_dead(
     app: Offload, procs: Procs, ledger: Ledger
 ) -> None:
     procs.maintainer()
-    # The supervisor restarts the children the job kills. One job per child at a time, so that
-    # the other jobs never share a process with the poison pill.
+    # The supervisor restarts the children the job kills. One job per child at a time, none
+    # claimed ahead, so that the other jobs never share a process with the poison pill.
     supervisor = procs.worker(
-        "--processes", "2", concurrency=1, maintenance=False, name="supervisor"
+        "--processes", "2", "--prefetch", "0", concurrency=1, maintenance=False, name="supervisor"
     )
     poison = app.enqueue("kill_own_worker", key="poison")
     others = [app.enqueue("record", key=f"other-{i}") for i in range(10)]

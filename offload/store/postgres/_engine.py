@@ -36,6 +36,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from offload._errors import StoreError
 from offload.store._codec import dumps
 from offload.store._contract import (
+    AckClaim,
     AckResult,
     ClaimedJob,
     ClaimParams,
@@ -337,24 +338,74 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         return out
 
     def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
-        if params.limit <= 0 or not params.queues:
-            return []
-        queues = list(dict.fromkeys(params.queues))
+        return self.job_ack_claim((), (), params).claimed
+
+    def job_ack_claim(
+        self,
+        done: Sequence[Completion],
+        failed: Sequence[Failure],
+        claim: ClaimParams | None,
+        durable: bool = True,
+    ) -> AckClaim:
+        queues = [] if claim is None or claim.limit <= 0 else list(dict.fromkeys(claim.queues))
+        plain = bool(queues) and self._limited_queues().isdisjoint(queues)
         token = secrets.randbits(62)
-        args = {
-            "queues": queues,
-            "limit": int(params.limit),
-            "worker_id": params.worker_id,
-            "token": token,
-            "lease_seconds": float(params.lease_seconds),
-        }
+        args = {}
+        if claim is not None and plain:
+            args = {
+                "queues": queues,
+                "limit": int(claim.limit),
+                "worker_id": claim.worker_id,
+                "token": token,
+                "lease_seconds": float(claim.lease_seconds),
+            }
+        acks = bool(done or failed)
+        complete, fail = _complete_params(done), _fail_params(failed)
+
+        q = self._q
+
+        def one(c: Conn) -> tuple[int, int, list[Any]]:
+            """A lone statement: it commits by itself (autocommit), one round trip."""
+            if done:
+                return int(self._one(c, "job_complete", complete)[0]), 0, []
+            if failed:
+                return 0, int(self._one(c, "job_fail", fail)[0]), []
+            return 0, 0, c.execute(q["job_claim"], args).fetchall()
+
+        def cycle(c: Conn) -> tuple[int, int, list[Any]]:
+            """Several statements in one transaction, pipelined: BEGIN, the statements and
+            COMMIT cost two round trips, and the cycle one commit."""
+            with c.pipeline(), c.transaction():
+                if not durable:  # at-least-once jobs only: a lost cycle runs them again
+                    c.execute(q["async_commit"])
+                ca = c.execute(q["job_complete"], complete) if done else None
+                cb = c.execute(q["job_fail"], fail) if failed else None
+                cc = c.execute(q["job_claim"], args) if args else None
+                a = 0 if ca is None else int(ca.fetchone()[0])  # type: ignore[index]
+                b = 0 if cb is None else int(cb.fetchone()[0])  # type: ignore[index]
+                return a, b, [] if cc is None else cc.fetchall()
+
+        a = b = 0
         rows: list[Any] = []
-        if self._limited_queues().isdisjoint(queues):
-            rows = self._run(
-                "job_claim",
-                lambda c: c.execute(self._q["job_claim"], args).fetchall(),
+        if acks or args:
+            several = int(bool(done)) + int(bool(failed)) + int(bool(args)) > 1
+            a, b, rows = self._run(
+                "job_ack_claim" if acks else "job_claim",
+                cycle if several or not durable else one,
                 idempotent=False,
             )
+        completed = AckResult(a, len(done) - a)
+        fails = AckResult(b, len(failed) - b)
+        if claim is None or not queues:
+            return AckClaim(completed, fails, [])
+        return AckClaim(completed, fails, self._claimed(claim, queues, token, plain, rows))
+
+    def _claimed(
+        self, params: ClaimParams, queues: list[str], token: int, plain: bool, rows: list[Any]
+    ) -> list[ClaimedJob]:
+        """The jobs of a claim from the rows `job_claim` returned (plain), topped up through
+        limits when candidates with limit keys were left out (_dispatch.py)."""
+        if plain:
             if rows:  # column 17: candidates it left for the claim through limits
                 limited = bool(rows[0][17])
                 self._after_plain_claim(queues, rows, limited, len(rows) < params.limit)
@@ -368,20 +419,20 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         rows.sort(key=lambda r: (-r[11], r[12], r[0]))
         return [
             ClaimedJob(
-                id=r[0],
-                kind=r[1],
-                queue=r[2],
-                args=r[3],
-                meta=r[4],
-                attempt=r[5],
-                max_attempts=r[6],
-                delivery=r[7],
-                timeout=r[8],
-                lease_token=r[9],
-                result_ttl=r[10],
-                limit_key=r[13],
-                tenant=r[15],
-                expired=bool(r[16]),  # past expires_at at the claim: _policy.py
+                r[0],  # id
+                r[1],  # kind
+                r[2],  # queue
+                r[3],  # args
+                r[4],  # meta
+                r[5],  # attempt
+                r[6],  # max_attempts
+                r[7],  # delivery
+                r[8],  # timeout
+                r[9],  # lease_token
+                r[10],  # result_ttl
+                r[15],  # tenant
+                bool(r[16]),  # expired: past expires_at at the claim (_policy.py)
+                r[13],  # limit_key
             )
             for r in rows
         ]
@@ -389,27 +440,13 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
             return AckResult(0, 0)
-        params = {
-            "ids": [d.id for d in done],
-            "tokens": [d.token for d in done],
-            "results": [None if d.result is None else lenient_json_text(d.result) for d in done],
-            "n": len(done),
-        }
-        applied = int(self._scalar("job_complete", params))
+        applied = int(self._scalar("job_complete", _complete_params(done)))
         return AckResult(applied, len(done) - applied)
 
     def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
         if not failed:
             return AckResult(0, 0)
-        params = {
-            "ids": [f.id for f in failed],
-            "tokens": [f.token for f in failed],
-            "errors": [plain_text(f.error) for f in failed],
-            "tracebacks": [plain_text(f.traceback) for f in failed],
-            "retry_in": [None if f.retry_in is None else float(f.retry_in) for f in failed],
-            "n": len(failed),
-        }
-        applied = int(self._scalar("job_fail", params))
+        applied = int(self._scalar("job_fail", _fail_params(failed)))
         return AckResult(applied, len(failed) - applied)
 
     def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
@@ -524,6 +561,26 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     def _rows_none(self, name: str, params: dict[str, Any], idempotent: bool = True) -> None:
         query = self._q[name]
         self._run(name, lambda c: c.execute(query, params), idempotent=idempotent)
+
+
+def _complete_params(done: Sequence[Completion]) -> dict[str, Any]:
+    return {
+        "ids": [d.id for d in done],
+        "tokens": [d.token for d in done],
+        "results": [None if d.result is None else lenient_json_text(d.result) for d in done],
+        "n": len(done),
+    }
+
+
+def _fail_params(failed: Sequence[Failure]) -> dict[str, Any]:
+    return {
+        "ids": [f.id for f in failed],
+        "tokens": [f.token for f in failed],
+        "errors": [plain_text(f.error) for f in failed],
+        "tracebacks": [plain_text(f.traceback) for f in failed],
+        "retry_in": [None if f.retry_in is None else float(f.retry_in) for f in failed],
+        "n": len(failed),
+    }
 
 
 def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:

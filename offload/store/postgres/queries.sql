@@ -167,6 +167,12 @@ RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.de
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
           (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL)
 
+-- name: async_commit
+-- For a worker's cycle (acknowledgements and the next claim) of at-least-once jobs only: the
+-- commit does not wait for the log to reach the disk. A crash of the server may lose the last
+-- cycles; their jobs are then claimed and run again (docs/postgres.md).
+SET LOCAL synchronous_commit = off
+
 -- name: job_claim_probe
 -- Whether any of these queues has an available job (after a claim that took none).
 SELECT EXISTS (

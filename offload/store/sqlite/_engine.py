@@ -25,6 +25,7 @@ from offload.dispatch._limits import Candidate
 from offload.dispatch._ordering import Arrival
 from offload.store._codec import dumps, error_entry, loads
 from offload.store._contract import (
+    AckClaim,
     AckResult,
     ClaimedJob,
     ClaimParams,
@@ -50,6 +51,7 @@ from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._totals import SQLiteTotals
 
 T = TypeVar("T")
+_NO_ACK = AckResult(0, 0)
 _SYNC_LEVELS = ("off", "normal", "full", "extra")
 _BELL_POLL_INTERVAL = 0.01  # with a doorbell, the data_version poll is only a fallback
 
@@ -316,109 +318,132 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         if params.limit <= 0 or not params.queues:
             return []
         conn = self._conn()
-        probe = self._q["job_claim_any"]
-        queues = [q for q in params.queues if conn.execute(probe, (q,)).fetchone()]
-        if not queues:
+        probe = self._q["job_claim_any"]  # outside the write lock: an empty queue takes none
+        if not any(conn.execute(probe, (q,)).fetchone() for q in params.queues):
             return []
-        candidates_sql, update_sql = self._q["job_claim_candidates"], self._q["job_claim_update"]
-        token = secrets.randbits(62)
+        return self._tx(lambda c: self._claim(c, params, self.now()))
 
-        def body(c: sqlite3.Connection) -> list[ClaimedJob]:
+    def job_ack_claim(
+        self,
+        done: Sequence[Completion],
+        failed: Sequence[Failure],
+        claim: ClaimParams | None,
+        durable: bool = True,
+    ) -> AckClaim:
+        if not done and not failed:
+            return AckClaim(_NO_ACK, _NO_ACK, [] if claim is None else self.job_claim(claim))
+
+        def body(c: sqlite3.Connection) -> AckClaim:
             now = self.now()
-            # rows: id, queue, priority, order_key, limit_key
-            first = {q: c.execute(candidates_sql, (q, params.limit)).fetchall() for q in queues}
-            pool = [r for rows in first.values() for r in rows]
-            limited = any(r[4] is not None for r in pool)
-            if limited:  # limits: see dispatch/_limits.py
-                pages = {q: [Candidate(*r) for r in rows] for q, rows in first.items()}
-                chosen = self._plan_claim(c, queues, params.limit, now, pages).chosen
-                ids = [x.id for x in chosen]
-            else:
-                if len(queues) > 1:
-                    pool = heapq.nsmallest(params.limit, pool, key=lambda r: (-r[2], r[3], r[0]))
-                ids = [r[0] for r in pool]
-            if not ids:
-                return []
-            claimed = c.execute(
-                update_sql,
-                (params.worker_id, token, now + params.lease_seconds, now, dumps(ids)),
-            ).fetchall()
-            self._advance_lanes(c, claimed, limited, len(claimed) < params.limit)
-            claimed.sort(key=lambda r: (-r[11], r[12], r[0]))
-            return [
-                ClaimedJob(
-                    id=r[0],
-                    kind=r[1],
-                    queue=r[2],
-                    args=loads(r[3]),
-                    meta=loads(r[4]),
-                    attempt=r[5],
-                    max_attempts=r[6],
-                    delivery=r[7],
-                    timeout=r[8],
-                    lease_token=r[9],
-                    result_ttl=r[10],
-                    limit_key=r[13],
-                    tenant=r[15],
-                    expired=r[16] is not None and r[16] <= now,  # _policy.py
-                )
-                for r in claimed
-            ]
+            a = self._complete(c, done, now)
+            b = self._fail(c, failed, now)
+            return AckClaim(a, b, [] if claim is None else self._claim(c, claim, now))
 
         return self._tx(body)
+
+    def _claim(self, c: sqlite3.Connection, params: ClaimParams, now: float) -> list[ClaimedJob]:
+        if params.limit <= 0 or not params.queues:
+            return []
+        candidates_sql = self._q["job_claim_candidates"]
+        # rows: id, queue, priority, order_key, limit_key; queues with none are left out
+        first = {}
+        for q in dict.fromkeys(params.queues):
+            rows = c.execute(candidates_sql, (q, params.limit)).fetchall()
+            if rows:
+                first[q] = rows
+        queues = list(first)
+        if not queues:
+            return []
+        pool = [r for rows in first.values() for r in rows]
+        limited = any(r[4] is not None for r in pool)
+        if limited:  # limits: see dispatch/_limits.py
+            pages = {q: [Candidate(*r) for r in rows] for q, rows in first.items()}
+            chosen = self._plan_claim(c, queues, params.limit, now, pages).chosen
+            ids = [x.id for x in chosen]
+        else:
+            if len(queues) > 1:
+                pool = heapq.nsmallest(params.limit, pool, key=lambda r: (-r[2], r[3], r[0]))
+            ids = [r[0] for r in pool]
+        if not ids:
+            return []
+        token = secrets.randbits(62)
+        claimed = c.execute(
+            self._q["job_claim_update"],
+            (params.worker_id, token, now + params.lease_seconds, now, dumps(ids)),
+        ).fetchall()
+        self._advance_lanes(c, claimed, limited, len(claimed) < params.limit)
+        claimed.sort(key=lambda r: (-r[11], r[12], r[0]))
+        return [
+            ClaimedJob(
+                r[0],  # id
+                r[1],  # kind
+                r[2],  # queue
+                loads(r[3]),  # args
+                {} if r[4] == "{}" else loads(r[4]),  # meta, most often empty
+                r[5],  # attempt
+                r[6],  # max_attempts
+                r[7],  # delivery
+                r[8],  # timeout
+                r[9],  # lease_token
+                r[10],  # result_ttl
+                r[15],  # tenant
+                r[16] is not None and r[16] <= now,  # expired (_policy.py)
+                r[13],  # limit_key
+            )
+            for r in claimed
+        ]
 
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
-            return AckResult(0, 0)
-        sql = self._q["job_complete"]
+            return _NO_ACK
+        return self._tx(lambda c: self._complete(c, done, self.now()))
 
-        def body(c: sqlite3.Connection) -> AckResult:
-            now = self.now()
-            applied = 0
-            for d in done:
-                result = None if d.result is None else dumps(d.result)
-                applied += c.execute(sql, (result, now, d.id, d.token)).rowcount
-            stale = len(done) - applied
-            if stale:
-                c.execute(self._q["counter_add"], ("stale_acks", stale))
-            return AckResult(applied, stale)
-
-        return self._tx(body)
+    def _complete(self, c: sqlite3.Connection, done: Sequence[Completion], now: float) -> AckResult:
+        if not done:
+            return _NO_ACK
+        batch = dumps(
+            [[d.id, d.token, None if d.result is None else dumps(d.result)] for d in done]
+        )
+        applied = c.execute(self._q["job_complete"], (now, batch)).rowcount
+        stale = len(done) - applied
+        if stale:
+            c.execute(self._q["counter_add"], ("stale_acks", stale))
+        return AckResult(applied, stale)
 
     def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
         if not failed:
-            return AckResult(0, 0)
-        retry_sql, dead_sql = self._q["job_fail_retry"], self._q["job_fail_dead"]
+            return _NO_ACK
+        return self._tx(lambda c: self._fail(c, failed, self.now()))
 
-        def body(c: sqlite3.Connection) -> AckResult:
-            now = self.now()
-            applied = 0
-            for f in failed:
-                entry = error_entry(0, now, f.error, f.traceback, "error")
-                if f.retry_in is None:
-                    applied += c.execute(dead_sql, (now, entry, f.id, f.token)).rowcount
-                else:
-                    at = now + f.retry_in
-                    applied += c.execute(retry_sql, (at, entry, f.id, f.token)).rowcount
-            stale = len(failed) - applied
-            if stale:
-                c.execute(self._q["counter_add"], ("stale_acks", stale))
-            return AckResult(applied, stale)
-
-        return self._tx(body)
+    def _fail(self, c: sqlite3.Connection, failed: Sequence[Failure], now: float) -> AckResult:
+        if not failed:
+            return _NO_ACK
+        batch = dumps(
+            [
+                [
+                    f.id,
+                    f.token,
+                    None if f.retry_in is None else now + f.retry_in,
+                    error_entry(0, now, f.error, f.traceback, "error"),
+                ]
+                for f in failed
+            ]
+        )
+        applied = c.execute(self._q["job_fail"], (now, batch)).rowcount
+        stale = len(failed) - applied
+        if stale:
+            c.execute(self._q["counter_add"], ("stale_acks", stale))
+        return AckResult(applied, stale)
 
     def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
         if not leases:
             return []
         sql = self._q["job_heartbeat"]
+        batch = dumps([[lease.id, lease.token] for lease in leases])
 
         def body(c: sqlite3.Connection) -> list[int]:
-            until = self.now() + lease_seconds
-            return [
-                lease.id
-                for lease in leases
-                if c.execute(sql, (until, lease.id, lease.token)).rowcount == 0
-            ]
+            kept = {row[0] for row in c.execute(sql, (self.now() + lease_seconds, batch))}
+            return [lease.id for lease in leases if lease.id not in kept]
 
         return self._tx(body)
 

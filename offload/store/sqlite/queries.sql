@@ -57,28 +57,46 @@ RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout,
           expires_at
 
 -- name: job_complete
+-- One statement per batch: ?2 is a JSON array of [id, lease token, result as JSON text or
+-- null]. SQLite walks the array and finds each job by rowid (`+state` keeps the state index
+-- out of the choice); a job whose token is stale or that is no longer running is left alone,
+-- and the engine counts it as a stale acknowledgement.
 UPDATE offload_jobs
-SET state = 'completed', result = ?, finished_at = ?, lease_owner = NULL,
+SET state = 'completed', result = a.result, finished_at = ?1, lease_owner = NULL,
     lease_expires_at = NULL
-WHERE id = ? AND lease_token = ? AND state = 'running'
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+             json_extract(value, '$[2]') AS result
+      FROM json_each(?2)) AS a
+WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
+  AND +offload_jobs.state = 'running'
 
--- name: job_fail_retry
--- A retry is due again at its new time, and so is its deadline.
+-- name: job_fail
+-- One statement per batch: ?2 is a JSON array of [id, lease token, retry at or null, error
+-- entry as JSON text]. No retry time makes the job dead; a retry is due again at its new
+-- time, and so is its deadline.
 UPDATE offload_jobs
-SET state = 'retryable', scheduled_at = ?1, deadline = ?1 + slo, lease_owner = NULL,
-    lease_expires_at = NULL,
-    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
-WHERE id = ? AND lease_token = ? AND state = 'running'
-
--- name: job_fail_dead
-UPDATE offload_jobs
-SET state = 'dead', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
-WHERE id = ? AND lease_token = ? AND state = 'running'
+SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
+    scheduled_at = coalesce(a.retry_at, offload_jobs.scheduled_at),
+    deadline = CASE WHEN a.retry_at IS NULL THEN offload_jobs.deadline
+                    ELSE a.retry_at + offload_jobs.slo END,
+    finished_at = CASE WHEN a.retry_at IS NULL THEN ?1 ELSE offload_jobs.finished_at END,
+    lease_owner = NULL, lease_expires_at = NULL,
+    errors = json_insert(offload_jobs.errors, '$[#]',
+                         json_set(json(a.entry), '$.attempt', offload_jobs.attempt))
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+             json_extract(value, '$[2]') AS retry_at, json_extract(value, '$[3]') AS entry
+      FROM json_each(?2)) AS a
+WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
+  AND +offload_jobs.state = 'running'
 
 -- name: job_heartbeat
-UPDATE offload_jobs SET lease_expires_at = ?
-WHERE id = ? AND lease_token = ? AND state = 'running'
+-- ?2: a JSON array of [id, lease token]; returns the jobs whose lease was extended.
+UPDATE offload_jobs SET lease_expires_at = ?1
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
+      FROM json_each(?2)) AS a
+WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
+  AND +offload_jobs.state = 'running'
+RETURNING offload_jobs.id
 
 -- name: job_release
 -- A job going back to available keeps its place in virtual time, or takes its lane's head's

@@ -1,0 +1,65 @@
+"""The claim statements stay index range scans: on SQLite whatever the backlog, on PostgreSQL
+even before the table is first analyzed (bench/README.md, profile findings 1 and 2)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import psycopg
+
+from offload.store._contract import NewJob, Store
+
+
+def _fill(store: Store, n: int) -> None:
+    for start in range(0, n, 1000):
+        store.job_insert_many(
+            [NewJob(kind="k", queue="default", args={"i": i}) for i in range(start, start + 1000)]
+        )
+
+
+def test_sqlite_claim_update_goes_by_rowid(store: Store) -> None:
+    if store.engine != "sqlite":
+        return
+    _fill(store, 2000)
+    with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN " + store._q["job_claim_update"],  # type: ignore[attr-defined]
+            ("w", 1, 0.0, 0.0, json.dumps([1, 2, 3])),
+        ).fetchall()
+    text = "\n".join(str(row[-1]) for row in plan)
+    assert "offload_jobs_state_kind" not in text, text
+    assert "INTEGER PRIMARY KEY" in text, text
+
+
+def test_postgres_claim_uses_the_claim_index_before_analyze(store: Store) -> None:
+    if store.engine != "postgres":
+        return
+    _fill(store, 1000)
+    q = store._q["job_claim"]  # type: ignore[attr-defined]
+    args = {"queues": ["default"], "limit": 32, "worker_id": "w", "token": 1, "lease_seconds": 60.0}
+    with psycopg.connect(store.conninfo, autocommit=True) as conn:  # type: ignore[attr-defined]
+        never = conn.execute(
+            "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL FROM pg_stat_user_tables "
+            "WHERE relid = %s::regclass",
+            (f"{store.schema}.offload_jobs",),  # type: ignore[attr-defined]
+        ).fetchone()
+        with conn.transaction(force_rollback=True):
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + q, args))
+    assert never == (True,)
+    assert "Index Scan using offload_jobs_claim on offload_jobs " in plan, plan
+    assert "Sort Key: offload_jobs.priority" not in plan, plan
+    assert "offload_jobs_queue_state" not in plan, plan
+
+
+def test_sqlite_batched_acks_go_by_rowid(store: Store) -> None:
+    if store.engine != "sqlite":
+        return
+    _fill(store, 2000)
+    with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        for name in ("job_complete", "job_fail", "job_heartbeat"):
+            sql = store._q[name]  # type: ignore[attr-defined]
+            plan = conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, "[]")).fetchall()
+            text = "\n".join(str(row[-1]) for row in plan)
+            assert "SCAN json_each" in text and "INTEGER PRIMARY KEY" in text, (name, text)
+            assert "SCAN offload_jobs" not in text and "state_kind" not in text, (name, text)
