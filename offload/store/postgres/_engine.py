@@ -527,8 +527,8 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
     return {
         "kind": [j.kind for j in jobs],
         "queue": [j.queue for j in jobs],
-        "args": [json_text(j.args, "arguments") for j in jobs],
-        "meta": [json_text(j.meta, "meta") for j in jobs],
+        "args": [json_text(j.args, "arguments", j.args_json) for j in jobs],
+        "meta": [json_text(j.meta, "meta") if j.meta else "{}" for j in jobs],
         "tenant": [j.tenant for j in jobs],
         "priority": [int(j.priority) for j in jobs],
         "max_attempts": [int(j.max_attempts) for j in jobs],

@@ -253,8 +253,8 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, Store):
                 [
                     j.kind,
                     j.queue,
-                    dumps(j.args),
-                    dumps(j.meta),
+                    dumps(j.args) if j.args_json is None else j.args_json,
+                    dumps(j.meta) if j.meta else "{}",
                     j.tenant,
                     "available" if at <= now else "scheduled",
                     j.priority,
