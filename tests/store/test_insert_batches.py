@@ -1,0 +1,47 @@
+"""job_insert_many's batch paths: every returned id names the row of its input job, whether the
+batch holds unique keys or not, after the newest jobs were deleted, and with the arguments
+carried as JSON text."""
+
+from __future__ import annotations
+
+from offload.store._codec import dumps
+from offload.store._contract import Store
+
+from ._helpers import get, new_job
+
+
+def _check(store: Store, jobs: list, ids: list[int]) -> None:  # type: ignore[type-arg]
+    assert len(set(ids)) == len(ids) == len(jobs)
+    for job, job_id in zip(jobs, ids, strict=True):
+        record = get(store, job_id)
+        assert (record.kind, record.args, record.priority) == (job.kind, job.args, job.priority)
+
+
+def test_ids_name_their_rows_in_a_large_mixed_batch(store: Store) -> None:
+    jobs = [
+        new_job(kind=f"k{i % 7}", args={"i": i}, priority=i % 3, slo=5.0 if i % 5 == 0 else None)
+        for i in range(1200)
+    ]
+    _check(store, jobs, [x.id for x in store.job_insert_many(jobs)])
+
+
+def test_ids_after_the_newest_jobs_were_deleted(store: Store) -> None:
+    first = [new_job(args={"i": i}) for i in range(10)]
+    store.job_insert_many(first)
+    for job_id in [x.id for x in store.job_insert_many([new_job(args={"x": 1})])]:
+        assert store.job_cancel(job_id)
+    store.job_prune(dead_older_than=-1.0)
+    jobs = [new_job(kind="after", args={"i": i}) for i in range(5)]
+    _check(store, jobs, [x.id for x in store.job_insert_many(jobs)])
+
+
+def test_a_unique_key_in_the_batch_keeps_ids_in_order(store: Store) -> None:
+    jobs = [new_job(args={"i": i}, unique_key="u" if i == 3 else None) for i in range(8)]
+    _check(store, jobs, [x.id for x in store.job_insert_many(jobs)])
+
+
+def test_carried_json_text_is_stored(store: Store) -> None:
+    args = {"name": "Zoë ✓", "n": [1, 2.5, None, True]}
+    job = new_job(args=args, args_json=dumps(args))
+    [inserted] = store.job_insert_many([job])
+    assert get(store, inserted.id).args == args
