@@ -68,7 +68,7 @@ from offload.store.postgres._values import json_text, lenient_json_text, plain_t
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
-_INSERT_CHUNK = 5000  # rows per insert statement; bigger batches take several, in one transaction
+_INSERT_CHUNK = 10_000  # rows per insert statement; bigger batches take several, in one transaction
 
 
 class _UniqueRace(StoreError):
@@ -306,6 +306,11 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
         if declare is not None:
             yield declare
         ids: list[int] = []
+        if all(j.unique_key is None and j.scheduled_at is None for j in jobs):
+            for start in range(0, len(jobs), _INSERT_CHUNK):
+                params = _rows_params(jobs[start : start + _INSERT_CHUNK], self.channel)
+                ids += [int(row[0]) for row in (yield self._q["job_insert_rows"], params)]
+            return [Inserted(job_id) for job_id in ids]
         fresh: list[bool] = []
         for start in range(0, len(jobs), _INSERT_CHUNK):
             params = _insert_params(jobs[start : start + _INSERT_CHUNK], self.channel)
@@ -541,6 +546,80 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         "slo": [None if j.slo is None else float(j.slo) for j in jobs],
         "stride": [float(j.stride) for j in jobs],
         "limit_key": [j.limit_key for j in jobs],
+        "channel": channel,
+    }
+
+
+def _rows_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
+    """A batch for `job_insert_rows` (jobs without unique key or scheduled_at): the jobs as
+    one JSON array (null fields left out), each available job's flow and offset within it, and
+    the flows' demands as arrays (offload/dispatch/_ordering.py)."""
+    names: dict[str, str] = {}  # JSON string literals of the batch's names, made once each
+
+    def name(value: str) -> str:
+        text = names.get(value)
+        if text is None:
+            text = names[value] = dumps(value)
+        return text
+
+    flows: dict[tuple[str, int, str, str], int] = {}
+    flow_of: list[int] = [0] * len(jobs)  # 1-based; 0 for scheduled jobs
+    for i, j in enumerate(jobs):
+        if j.delay <= 0:
+            key = (j.queue, int(j.priority), j.kind, j.tenant or "")
+            flow = flows.get(key)
+            if flow is None:
+                flow = flows[key] = len(flows) + 1
+            flow_of[i] = flow
+    # Each flow's jobs take consecutive places in the order they became due (then input order).
+    order: Sequence[int] = range(len(jobs))
+    delays = {j.delay for j in jobs}
+    if len(delays) > 1:
+        order = sorted(order, key=lambda i: (jobs[i].delay, i))
+    added = [0.0] * (len(flows) + 1)
+    offsets = [0.0] * len(jobs)
+    for i in order:
+        flow = flow_of[i]
+        if flow:
+            offsets[i] = added[flow]
+            added[flow] += float(jobs[i].stride)
+    parts = []
+    for i, j in enumerate(jobs):
+        row = (
+            f'{{"kind":{name(j.kind)},"queue":{name(j.queue)},'
+            f'"args":{json_text(j.args, "arguments", j.args_json)},'
+            f'"max_attempts":{int(j.max_attempts)},"delivery":{name(j.delivery)},'
+            f'"result_ttl":{float(j.result_ttl)!r}'
+        )
+        if j.meta:
+            row += f',"meta":{json_text(j.meta, "meta")}'
+        if j.tenant is not None:
+            row += f',"tenant":{name(j.tenant)}'
+        if j.priority:
+            row += f',"priority":{int(j.priority)}'
+        if j.timeout is not None:
+            row += f',"timeout":{float(j.timeout)!r}'
+        if j.delay:
+            row += f',"delay":{float(j.delay)!r}'
+        if j.slo is not None:
+            row += f',"slo":{float(j.slo)!r}'
+        if j.stride != 1.0:
+            row += f',"stride":{float(j.stride)!r}'
+        if j.limit_key is not None:
+            row += f',"limit_key":{name(j.limit_key)}'
+        if flow_of[i]:
+            row += f',"flow":{flow_of[i]},"offset":{offsets[i]!r}}}'
+        else:
+            row += "}"
+        parts.append(row)
+    keys = list(flows)
+    return {
+        "rows": "[" + ",".join(parts) + "]",
+        "flow_queue": [k[0] for k in keys],
+        "flow_priority": [k[1] for k in keys],
+        "flow_kind": [k[2] for k in keys],
+        "flow_tenant": [k[3] for k in keys],
+        "flow_added": added[1:],
         "channel": channel,
     }
 
