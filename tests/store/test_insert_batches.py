@@ -45,3 +45,13 @@ def test_carried_json_text_is_stored(store: Store) -> None:
     job = new_job(args=args, args_json=dumps(args))
     [inserted] = store.job_insert_many([job])
     assert get(store, inserted.id).args == args
+
+
+def test_single_jobs_take_consecutive_places_in_their_flow(store: Store) -> None:
+    """One job per call (the one-row statement on PostgreSQL) reserves virtual time like a
+    batch: each job of a flow starts where the one before it finished."""
+    ids = [store.job_insert_many([new_job(kind="one", stride=2.0)])[0].id for _ in range(3)]
+    keys = [get(store, i).order_key for i in ids]
+    assert keys[1] - keys[0] == keys[2] - keys[1] == 2.0
+    batch = store.job_insert_many([new_job(kind="one", stride=2.0) for _ in range(2)])
+    assert [get(store, b.id).order_key for b in batch] == [keys[2] + 2.0, keys[2] + 4.0]

@@ -306,6 +306,9 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
         if declare is not None:
             yield declare
         ids: list[int] = []
+        if len(jobs) == 1 and _one_available(jobs[0]):
+            rows = yield self._q["job_insert_one"], _one_params(jobs[0], self.channel)
+            return [Inserted(int(rows[0][0]))]
         if all(j.unique_key is None and j.scheduled_at is None for j in jobs):
             for start in range(0, len(jobs), _INSERT_CHUNK):
                 params = _rows_params(jobs[start : start + _INSERT_CHUNK], self.channel)
@@ -546,6 +549,32 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         "slo": [None if j.slo is None else float(j.slo) for j in jobs],
         "stride": [float(j.stride) for j in jobs],
         "limit_key": [j.limit_key for j in jobs],
+        "channel": channel,
+    }
+
+
+def _one_available(job: NewJob) -> bool:
+    """Whether `job_insert_one` takes it: available at once, no unique key."""
+    return job.unique_key is None and job.scheduled_at is None and job.delay <= 0
+
+
+def _one_params(j: NewJob, channel: str) -> dict[str, Any]:
+    return {
+        "kind": j.kind,
+        "queue": j.queue,
+        "args": json_text(j.args, "arguments", j.args_json),
+        "meta": json_text(j.meta, "meta") if j.meta else "{}",
+        "tenant": j.tenant,
+        "flow_tenant": j.tenant or "",
+        "priority": int(j.priority),
+        "max_attempts": int(j.max_attempts),
+        "delivery": j.delivery,
+        "timeout": None if j.timeout is None else float(j.timeout),
+        "delay": float(j.delay),
+        "result_ttl": float(j.result_ttl),
+        "slo": None if j.slo is None else float(j.slo),
+        "stride": float(j.stride),
+        "limit_key": j.limit_key,
         "channel": channel,
     }
 

@@ -216,6 +216,43 @@ SELECT i.id,
 FROM input AS i
 ORDER BY i.ord
 
+-- name: job_insert_one
+-- One job available at once without a unique key (a single enqueue): job_insert_rows for one
+-- row, with plain parameters instead of JSON and arrays, and no CTE materialised.
+WITH lane AS (
+    INSERT INTO {schema}.offload_lanes (queue, priority)
+    VALUES (%(queue)s, %(priority)s)
+    ON CONFLICT (queue, priority) DO NOTHING
+),
+reserved AS (
+    INSERT INTO {schema}.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
+    SELECT %(queue)s, %(priority)s, %(kind)s, %(flow_tenant)s, v.clock, %(stride)s,
+           v.clock + %(stride)s
+    FROM (SELECT greatest(coalesce((
+                     SELECT l.clock FROM {schema}.offload_lanes AS l
+                     WHERE l.queue = %(queue)s AND l.priority = %(priority)s), 0),
+                 coalesce((
+                     SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
+                     WHERE h.state = 'available' AND h.queue = %(queue)s
+                       AND h.priority = %(priority)s
+                     ORDER BY h.priority DESC, h.order_key, h.id
+                     LIMIT 1), 0)) AS clock) AS v
+    ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
+    SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
+        added = excluded.added
+    RETURNING f.finish - f.added AS base
+)
+INSERT INTO {schema}.offload_jobs (kind, queue, args, meta, tenant, state, priority,
+                                   max_attempts, delivery, timeout, scheduled_at, result_ttl,
+                                   inserted_at, slo, stride, deadline, limit_key, order_key)
+SELECT %(kind)s, %(queue)s, %(args)s::jsonb, %(meta)s::jsonb, %(tenant)s, 'available',
+       %(priority)s, %(max_attempts)s, %(delivery)s, %(timeout)s,
+       {schema}.offload_now() + %(delay)s, %(result_ttl)s, {schema}.offload_now(), %(slo)s,
+       nullif(%(stride)s, 1), {schema}.offload_now() + %(delay)s + %(slo)s, %(limit_key)s,
+       r.base + coalesce(%(slo)s, 0)
+FROM reserved AS r
+RETURNING id, pg_notify(%(channel)s, queue)
+
 -- name: job_ids_by_unique
 SELECT unique_key, id FROM {schema}.offload_jobs WHERE unique_key = ANY(%(keys)s::text[])
 
