@@ -180,11 +180,11 @@ class JobType:
 
     def prepare(self, *args: Any, **kwargs: Any) -> PreparedJob:
         """Validate arguments into a job ready for `app.enqueue_many`."""
-        return JobCall(self, {}).prepare(*args, **kwargs)
+        return self.prepare_plain(self.signature.bind(args, kwargs))
 
     def enqueue(self, *args: Any, **kwargs: Any) -> Job:
         """Store the job for a worker; it is committed when this returns."""
-        return JobCall(self, {}).enqueue(*args, **kwargs)
+        return self.app.enqueue_many([self.prepare(*args, **kwargs)])[0]
 
     def prepare_plain(self, arguments: dict[str, Any]) -> PreparedJob:
         """A job from checked arguments with the job type's own options (no per-call ones):

@@ -583,14 +583,6 @@ def _rows_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
     """A batch for `job_insert_rows` (jobs without unique key or scheduled_at): the jobs as
     one JSON array (null fields left out), each available job's flow and offset within it, and
     the flows' demands as arrays (offload/dispatch/_ordering.py)."""
-    names: dict[str, str] = {}  # JSON string literals of the batch's names, made once each
-
-    def name(value: str) -> str:
-        text = names.get(value)
-        if text is None:
-            text = names[value] = dumps(value)
-        return text
-
     flows: dict[tuple[str, int, str, str], int] = {}
     flow_of: list[int] = [0] * len(jobs)  # 1-based; 0 for scheduled jobs
     for i, j in enumerate(jobs):
@@ -612,30 +604,30 @@ def _rows_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         if flow:
             offsets[i] = added[flow]
             added[flow] += float(jobs[i].stride)
+    heads: dict[tuple[Any, ...], str] = {}  # the fields jobs of one type share, as JSON
     parts = []
     for i, j in enumerate(jobs):
-        row = (
-            f'{{"kind":{name(j.kind)},"queue":{name(j.queue)},'
-            f'"args":{json_text(j.args, "arguments", j.args_json)},'
-            f'"max_attempts":{int(j.max_attempts)},"delivery":{name(j.delivery)},'
-            f'"result_ttl":{float(j.result_ttl)!r}'
+        shape = (
+            j.kind,
+            j.queue,
+            j.max_attempts,
+            j.delivery,
+            j.result_ttl,
+            j.tenant,
+            j.priority,
+            j.timeout,
+            j.slo,
+            j.stride,
+            j.limit_key,
         )
+        head = heads.get(shape)
+        if head is None:
+            head = heads[shape] = _row_head(j)
+        row = head + json_text(j.args, "arguments", j.args_json)
         if j.meta:
             row += f',"meta":{json_text(j.meta, "meta")}'
-        if j.tenant is not None:
-            row += f',"tenant":{name(j.tenant)}'
-        if j.priority:
-            row += f',"priority":{int(j.priority)}'
-        if j.timeout is not None:
-            row += f',"timeout":{float(j.timeout)!r}'
         if j.delay:
             row += f',"delay":{float(j.delay)!r}'
-        if j.slo is not None:
-            row += f',"slo":{float(j.slo)!r}'
-        if j.stride != 1.0:
-            row += f',"stride":{float(j.stride)!r}'
-        if j.limit_key is not None:
-            row += f',"limit_key":{name(j.limit_key)}'
         if flow_of[i]:
             row += f',"flow":{flow_of[i]},"offset":{offsets[i]!r}}}'
         else:
@@ -651,6 +643,28 @@ def _rows_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         "flow_added": added[1:],
         "channel": channel,
     }
+
+
+def _row_head(j: NewJob) -> str:
+    """The start of a job's object in `job_insert_rows`' JSON, up to its arguments."""
+    head = (
+        f'{{"kind":{dumps(j.kind)},"queue":{dumps(j.queue)},'
+        f'"max_attempts":{int(j.max_attempts)},"delivery":{dumps(j.delivery)},'
+        f'"result_ttl":{float(j.result_ttl)!r}'
+    )
+    if j.tenant is not None:
+        head += f',"tenant":{dumps(j.tenant)}'
+    if j.priority:
+        head += f',"priority":{int(j.priority)}'
+    if j.timeout is not None:
+        head += f',"timeout":{float(j.timeout)!r}'
+    if j.slo is not None:
+        head += f',"slo":{float(j.slo)!r}'
+    if j.stride != 1.0:
+        head += f',"stride":{float(j.stride)!r}'
+    if j.limit_key is not None:
+        head += f',"limit_key":{dumps(j.limit_key)}'
+    return head + ',"args":'
 
 
 def _record(r: Sequence[Any]) -> JobRecord:
