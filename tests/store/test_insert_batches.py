@@ -4,6 +4,8 @@ carried as JSON text."""
 
 from __future__ import annotations
 
+import pytest
+
 from offload.store._codec import dumps
 from offload.store._contract import Store
 
@@ -55,3 +57,15 @@ def test_single_jobs_take_consecutive_places_in_their_flow(store: Store) -> None
     assert keys[1] - keys[0] == keys[2] - keys[1] == 2.0
     batch = store.job_insert_many([new_job(kind="one", stride=2.0) for _ in range(2)])
     assert [get(store, b.id).order_key for b in batch] == [keys[2] + 2.0, keys[2] + 4.0]
+
+
+def test_a_batch_too_big_for_one_json_value_goes_as_arrays(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.engine != "postgres":
+        pytest.skip("only the PostgreSQL engine sends a batch as one jsonb value")
+    from offload.store.postgres import _engine
+
+    monkeypatch.setattr(_engine, "_JSONB_LIMIT", 10)
+    jobs = [new_job(args={"i": i}) for i in range(5)]
+    _check(store, jobs, [x.id for x in store.job_insert_many(jobs)])

@@ -68,6 +68,7 @@ from offload.store.postgres._values import json_text, lenient_json_text, plain_t
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
+_JSONB_LIMIT = 200_000_000  # characters of a batch's JSON: a jsonb value holds < 256 MB
 _INSERT_CHUNK = 10_000  # rows per insert statement; bigger batches take several, in one transaction
 
 
@@ -311,8 +312,12 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, Store):
             return [Inserted(int(rows[0][0]))]
         if all(j.unique_key is None and j.scheduled_at is None for j in jobs):
             for start in range(0, len(jobs), _INSERT_CHUNK):
-                params = _rows_params(jobs[start : start + _INSERT_CHUNK], self.channel)
-                ids += [int(row[0]) for row in (yield self._q["job_insert_rows"], params)]
+                chunk = jobs[start : start + _INSERT_CHUNK]
+                params = _rows_params(chunk, self.channel)
+                query = self._q["job_insert_rows"]
+                if len(params["rows"]) > _JSONB_LIMIT:  # too big for one jsonb: as arrays
+                    query, params = self._q["job_insert"], _insert_params(chunk, self.channel)
+                ids += [int(row[0]) for row in (yield query, params)]
             return [Inserted(job_id) for job_id in ids]
         fresh: list[bool] = []
         for start in range(0, len(jobs), _INSERT_CHUNK):
