@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from offload._backoff import BackoffFn, as_backoff
 from offload._dispatch import DISPATCH_OPTIONS, check_declaration, dispatch_fields, dispatch_option
 from offload._errors import ConfigurationError, InvalidArgumentsError
-from offload._payload import check_json, check_size
+from offload._payload import args_json, check_json
 from offload._policy import POLICY_OPTIONS, job_policy, policy_option
 from offload._signature import Signature
 from offload.dispatch._limits import Limit
@@ -156,6 +156,7 @@ class JobType:
         check_declaration(name, options, self.signature)
         self.__doc__ = getattr(target, "__doc__", None)
         self.__wrapped__ = target
+        self._plan: _Plan | None = None
 
     def __repr__(self) -> str:
         return f"<JobType {self.name} queue={self.options_.queue}>"
@@ -179,15 +180,68 @@ class JobType:
 
     def prepare(self, *args: Any, **kwargs: Any) -> PreparedJob:
         """Validate arguments into a job ready for `app.enqueue_many`."""
-        return JobCall(self, {}).prepare(*args, **kwargs)
+        return self.prepare_plain(self.signature.bind(args, kwargs))
 
     def enqueue(self, *args: Any, **kwargs: Any) -> Job:
         """Store the job for a worker; it is committed when this returns."""
-        return JobCall(self, {}).enqueue(*args, **kwargs)
+        return self.app.enqueue_many([self.prepare(*args, **kwargs)])[0]
+
+    def prepare_plain(self, arguments: dict[str, Any]) -> PreparedJob:
+        """A job from checked arguments with the job type's own options (no per-call ones):
+        what those options decide is worked out once per job type, not once per job."""
+        plan = self._plan
+        if plan is None or plan.options is not self.options_:
+            plan = self._plan = _Plan.of(self)
+        text = args_json(arguments, self.name, self.app.config.max_payload_bytes)
+        fields = plan.fields
+        if fields is None:  # tenant or limit key templates read the arguments
+            fields = {
+                **plan.common,
+                **dispatch_fields(self.name, self.signature, arguments, plan.options),
+            }
+        policy = None
+        if plan.policy:
+            o = plan.options
+            policy = job_policy(
+                self.name, self.signature, arguments, o.expires, o.unique, o.critical, o.max_backlog
+            )
+        return PreparedJob(
+            self, NewJob(args=arguments, meta={}, policy=policy, args_json=text, **fields)
+        )
 
     async def enqueue_async(self, *args: Any, **kwargs: Any) -> Job:
         """`enqueue` for async code."""
         return await JobCall(self, {}).enqueue_async(*args, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a job type's own options decide for each of its jobs, worked out once."""
+
+    options: JobOptions
+    common: dict[str, Any]  # NewJob fields that are the same for every job
+    fields: dict[str, Any] | None  # with the dispatch fields, when they don't read arguments
+    policy: bool  # whether each job needs `job_policy`
+
+    @classmethod
+    def of(cls, job_type: JobType) -> _Plan:
+        o = job_type.options_.validate(job_type.name)
+        common = {
+            "kind": job_type.name,
+            "queue": o.queue,
+            "priority": o.priority,
+            "max_attempts": o.max_attempts,
+            "delivery": o.delivery,
+            "timeout": o.timeout,
+            "result_ttl": o.result_ttl,
+        }
+        fields = None
+        if o.tenant is None and o.limit is None:
+            fields = {**common, **dispatch_fields(job_type.name, job_type.signature, {}, o)}
+        policy = not (
+            o.expires is None and o.unique is None and not o.critical and o.max_backlog is None
+        )
+        return cls(o, common, fields, policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +274,8 @@ class JobCall:
 
     def prepare(self, *args: Any, **kwargs: Any) -> PreparedJob:
         arguments = self.job_type.signature.bind(args, kwargs)
+        if not self.overrides:
+            return self.job_type.prepare_plain(arguments)
         return self.prepare_named(arguments, checked=True)
 
     def prepare_named(self, arguments: dict[str, Any], checked: bool = False) -> PreparedJob:
@@ -231,7 +287,9 @@ class JobCall:
                     f"arguments of {jt.name}() must be an object of name: value"
                 )
             arguments = jt.signature.bind_named(arguments)
-        check_size(arguments, jt.name, jt.app.config.max_payload_bytes)
+        if not self.overrides:
+            return jt.prepare_plain(arguments)
+        text = args_json(arguments, jt.name, jt.app.config.max_payload_bytes)
         call = {k: v for k, v in self.overrides.items() if k in _CALL_NAMES}
         opts = build_options(
             jt.options_, jt.name, {k: v for k, v in self.overrides.items() if k in _OPTION_NAMES}
@@ -268,6 +326,7 @@ class JobCall:
                     opts.critical,
                     opts.max_backlog,
                 ),
+                args_json=text,
             ),
             call.get("connection"),
         )

@@ -17,6 +17,24 @@ MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
 DEFAULT_MAX_DEPTH = 32
 DEFAULT_MAX_BYTES = 1_000_000
+# The compact JSON text that the store keeps (the same as offload/store/_codec.py's `dumps`),
+# from one encoder made once (`json.dumps` builds one at every call). Checked arguments hold no
+# cycles (their depth is bounded), so the C encoder runs without its cycle check.
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_chunks = (
+    None
+    if _c_encoder is None
+    else _c_encoder(
+        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+)
+
+
+def _encode(value: Any) -> str:
+    if _chunks is None:  # pragma: no cover - Pythons without the C accelerator
+        return _encoder.encode(value)
+    return "".join(_chunks(value, 0))
 
 
 def check_json(value: Any, where: str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
@@ -61,6 +79,14 @@ def _check(value: Any, root: str, path: str, depth: int, max_depth: int) -> Any:
         "(str, int, float, bool, None, list, dict) such as an id or an ISO date string",
         root,
     )
+
+
+def args_json(args: dict[str, Any], kind: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """Checked arguments as the JSON text the store keeps; refused over `max_bytes`."""
+    text = _encode(args)
+    if len(text) > max_bytes // 4 and len(text.encode()) > max_bytes:
+        check_size(args, kind, max_bytes)
+    return text
 
 
 def check_size(args: dict[str, Any], kind: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from offload._errors import ConfigurationError, InvalidArgumentsError
-from offload._payload import check_json
+from offload._payload import MAX_INT, MIN_INT, check_json
 
 _SIMPLE: dict[Any, tuple[type, ...]] = {
     int: (int,),
@@ -41,19 +41,63 @@ class Signature:
         except Exception:  # noqa: BLE001 - unresolvable annotations are simply not checked
             self.hints = {}
         self.hints.pop("return", None)
+        params = list(self.sig.parameters.values())
         self.required = [
             p.name
-            for p in self.sig.parameters.values()
+            for p in params
             if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
+        # The fast binder (`_bind_plain`) of signatures without *args or **kwargs; anything it
+        # does not accept outright goes to inspect's binder, which words the error.
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        self._plain = all(p.kind in positional or p.kind in keyword for p in params)
+        self._names = tuple(p.name for p in params)
+        self._positional = tuple(p.name for p in params if p.kind in positional)
+        self._keyword = frozenset(p.name for p in params if p.kind in keyword)
+        self._required = frozenset(self.required)
+        needed_kw = any(p.kind is p.KEYWORD_ONLY and p.name in self._required for p in params)
+        needed_pos = sum(1 for p in params if p.kind in positional and p.name in self._required)
+        self._min_positional = len(self._positional) + 1 if needed_kw else needed_pos
+        # Per parameter, the exact types its annotation accepts without a closer look (absent:
+        # no annotation to check; None: the annotation needs the full check of `_conforms`).
+        self._exact: dict[str, frozenset[type] | None] = {}
+        for p in params:
+            hint = self.hints.get(p.name)
+            if hint is not None and hint is not Any and hint is not object:
+                self._exact[p.name] = _exact_types(hint)
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by parameter name, checked to be JSON and to fit the annotations."""
-        try:
-            bound = self.sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise InvalidArgumentsError(f"{self.name}(): {exc}") from None
-        return self.check(dict(bound.arguments))
+        arguments = self._bind_plain(args, kwargs) if self._plain else None
+        if arguments is None:
+            try:
+                bound = self.sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise InvalidArgumentsError(f"{self.name}(): {exc}") from None
+            arguments = dict(bound.arguments)
+        return self.check(arguments)
+
+    def _bind_plain(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """What `inspect.Signature.bind` gives for a call it accepts (the given arguments in
+        parameter order), or None when the call needs its closer look (or its error)."""
+        n = len(args)
+        if n > len(self._positional):
+            return None
+        out = dict(zip(self._positional, args, strict=False))
+        if not kwargs:
+            return out if n >= self._min_positional else None
+        keyword = self._keyword
+        for key in kwargs:
+            if key in out or key not in keyword:
+                return None
+        required = self._required
+        for name in self._names[n:]:
+            if name in kwargs:
+                out[name] = kwargs[name]
+            elif name in required:
+                return None
+        return out
 
     def bind_named(self, named: dict[str, Any]) -> dict[str, Any]:
         """Check arguments already given by name (from HTTP or the CLI)."""
@@ -79,6 +123,30 @@ class Signature:
         return self.check(named)
 
     def check(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as stored (tuples become lists), or the error naming the first bad one.
+
+        Plain scalars of the exact types an annotation names are settled here at once; every
+        other value goes through `check_json` and `_conforms`."""
+        exact = self._exact
+        for key, value in arguments.items():
+            t = type(value)
+            if t is int:
+                if not MIN_INT <= value <= MAX_INT:
+                    break
+            elif t is float:
+                if value - value != 0.0:  # NaN or infinity
+                    break
+            elif t is not str and t is not bool and value is not None:
+                break
+            if key in exact:
+                types = exact[key]
+                if types is None or t not in types:
+                    break
+        else:
+            return dict(arguments)
+        return self._check_closely(arguments)
+
+    def _check_closely(self, arguments: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for key, value in arguments.items():
             where = f"argument {key!r} of {self.name}()"
@@ -124,6 +192,22 @@ class Signature:
             elif present:
                 kwargs[param.name] = value
         return args, kwargs
+
+
+def _exact_types(hint: Any) -> frozenset[type] | None:
+    """The exact types that conform to `hint` whatever their value (bool is not an int here),
+    or None when conforming depends on more than a scalar's type."""
+    if hint in _SIMPLE:
+        return frozenset(t for t in _SIMPLE[hint] if t not in (list, tuple, dict))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        out: set[type] = set()
+        for h in typing.get_args(hint):
+            one = _exact_types(h)
+            if one is None:
+                return None
+            out |= one
+        return frozenset(out)
+    return None
 
 
 def _conforms(value: Any, hint: Any) -> bool:

@@ -72,7 +72,8 @@ from offload.store.postgres._values import json_text, lenient_json_text, plain_t
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
-_INSERT_CHUNK = 5000  # rows per insert statement; bigger batches take several, in one transaction
+_JSONB_LIMIT = 200_000_000  # characters of a batch's JSON: a jsonb value holds < 256 MB
+_INSERT_CHUNK = 10_000  # rows per insert statement; bigger batches take several, in one transaction
 
 
 class _UniqueRace(StoreError):
@@ -311,6 +312,18 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         if declare is not None:
             yield declare
         ids: list[int] = []
+        if len(jobs) == 1 and _one_available(jobs[0]):
+            rows = yield self._q["job_insert_one"], _one_params(jobs[0], self.channel)
+            return [Inserted(int(rows[0][0]))]
+        if all(j.unique_key is None and j.scheduled_at is None for j in jobs):
+            for start in range(0, len(jobs), _INSERT_CHUNK):
+                chunk = jobs[start : start + _INSERT_CHUNK]
+                params = _rows_params(chunk, self.channel)
+                query = self._q["job_insert_rows"]
+                if len(params["rows"]) > _JSONB_LIMIT:  # too big for one jsonb: as arrays
+                    query, params = self._q["job_insert"], _insert_params(chunk, self.channel)
+                ids += [int(row[0]) for row in (yield query, params)]
+            return [Inserted(job_id) for job_id in ids]
         fresh: list[bool] = []
         for start in range(0, len(jobs), _INSERT_CHUNK):
             params = _insert_params(jobs[start : start + _INSERT_CHUNK], self.channel)
@@ -588,8 +601,8 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
     return {
         "kind": [j.kind for j in jobs],
         "queue": [j.queue for j in jobs],
-        "args": [json_text(j.args, "arguments") for j in jobs],
-        "meta": [json_text(j.meta, "meta") for j in jobs],
+        "args": [json_text(j.args, "arguments", j.args_json) for j in jobs],
+        "meta": [json_text(j.meta, "meta") if j.meta else "{}" for j in jobs],
         "tenant": [j.tenant for j in jobs],
         "priority": [int(j.priority) for j in jobs],
         "max_attempts": [int(j.max_attempts) for j in jobs],
@@ -604,6 +617,120 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         "limit_key": [j.limit_key for j in jobs],
         "channel": channel,
     }
+
+
+def _one_available(job: NewJob) -> bool:
+    """Whether `job_insert_one` takes it: available at once, no unique key."""
+    return job.unique_key is None and job.scheduled_at is None and job.delay <= 0
+
+
+def _one_params(j: NewJob, channel: str) -> dict[str, Any]:
+    return {
+        "kind": j.kind,
+        "queue": j.queue,
+        "args": json_text(j.args, "arguments", j.args_json),
+        "meta": json_text(j.meta, "meta") if j.meta else "{}",
+        "tenant": j.tenant,
+        "flow_tenant": j.tenant or "",
+        "priority": int(j.priority),
+        "max_attempts": int(j.max_attempts),
+        "delivery": j.delivery,
+        "timeout": None if j.timeout is None else float(j.timeout),
+        "delay": float(j.delay),
+        "result_ttl": float(j.result_ttl),
+        "slo": None if j.slo is None else float(j.slo),
+        "stride": float(j.stride),
+        "limit_key": j.limit_key,
+        "channel": channel,
+    }
+
+
+def _rows_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
+    """A batch for `job_insert_rows` (jobs without unique key or scheduled_at): the jobs as
+    one JSON array (null fields left out), each available job's flow and offset within it, and
+    the flows' demands as arrays (offload/dispatch/_ordering.py)."""
+    flows: dict[tuple[str, int, str, str], int] = {}
+    flow_of: list[int] = [0] * len(jobs)  # 1-based; 0 for scheduled jobs
+    for i, j in enumerate(jobs):
+        if j.delay <= 0:
+            key = (j.queue, int(j.priority), j.kind, j.tenant or "")
+            flow = flows.get(key)
+            if flow is None:
+                flow = flows[key] = len(flows) + 1
+            flow_of[i] = flow
+    # Each flow's jobs take consecutive places in the order they became due (then input order).
+    order: Sequence[int] = range(len(jobs))
+    delays = {j.delay for j in jobs}
+    if len(delays) > 1:
+        order = sorted(order, key=lambda i: (jobs[i].delay, i))
+    added = [0.0] * (len(flows) + 1)
+    offsets = [0.0] * len(jobs)
+    for i in order:
+        flow = flow_of[i]
+        if flow:
+            offsets[i] = added[flow]
+            added[flow] += float(jobs[i].stride)
+    heads: dict[tuple[Any, ...], str] = {}  # the fields jobs of one type share, as JSON
+    parts = []
+    for i, j in enumerate(jobs):
+        shape = (
+            j.kind,
+            j.queue,
+            j.max_attempts,
+            j.delivery,
+            j.result_ttl,
+            j.tenant,
+            j.priority,
+            j.timeout,
+            j.slo,
+            j.stride,
+            j.limit_key,
+        )
+        head = heads.get(shape)
+        if head is None:
+            head = heads[shape] = _row_head(j)
+        row = head + json_text(j.args, "arguments", j.args_json)
+        if j.meta:
+            row += f',"meta":{json_text(j.meta, "meta")}'
+        if j.delay:
+            row += f',"delay":{float(j.delay)!r}'
+        if flow_of[i]:
+            row += f',"flow":{flow_of[i]},"offset":{offsets[i]!r}}}'
+        else:
+            row += "}"
+        parts.append(row)
+    keys = list(flows)
+    return {
+        "rows": "[" + ",".join(parts) + "]",
+        "flow_queue": [k[0] for k in keys],
+        "flow_priority": [k[1] for k in keys],
+        "flow_kind": [k[2] for k in keys],
+        "flow_tenant": [k[3] for k in keys],
+        "flow_added": added[1:],
+        "channel": channel,
+    }
+
+
+def _row_head(j: NewJob) -> str:
+    """The start of a job's object in `job_insert_rows`' JSON, up to its arguments."""
+    head = (
+        f'{{"kind":{dumps(j.kind)},"queue":{dumps(j.queue)},'
+        f'"max_attempts":{int(j.max_attempts)},"delivery":{dumps(j.delivery)},'
+        f'"result_ttl":{float(j.result_ttl)!r}'
+    )
+    if j.tenant is not None:
+        head += f',"tenant":{dumps(j.tenant)}'
+    if j.priority:
+        head += f',"priority":{int(j.priority)}'
+    if j.timeout is not None:
+        head += f',"timeout":{float(j.timeout)!r}'
+    if j.slo is not None:
+        head += f',"slo":{float(j.slo)!r}'
+    if j.stride != 1.0:
+        head += f',"stride":{float(j.stride)!r}'
+    if j.limit_key is not None:
+        head += f',"limit_key":{dumps(j.limit_key)}'
+    return head + ',"args":'
 
 
 def _record(r: Sequence[Any]) -> JobRecord:

@@ -36,9 +36,11 @@ def _replace_nul(value: Any) -> Any:
     return value
 
 
-def json_text(value: Any, what: str) -> str:
-    """`value` as JSON text for a jsonb column; `InvalidArgumentsError` if it holds a NUL."""
-    text = dumps(value)
+def json_text(value: Any, what: str, text: str | None = None) -> str:
+    """`value` as JSON text for a jsonb column (`text` when it is encoded already);
+    `InvalidArgumentsError` if it holds a NUL."""
+    if text is None:
+        text = dumps(value)
     if _ESCAPED_NUL in text and _has_nul(value):
         raise InvalidArgumentsError(
             f"the job's {what} contain a NUL character (\\x00), which PostgreSQL cannot store; "

@@ -265,20 +265,23 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
             return self._rung(self._insert_with_policy(jobs, conn), conn is None)
         now = self.now()
         rows: list[list[Any]] = []
-        arrivals: list[tuple[int, Arrival]] = []  # jobs available at once get their tags now
-        for i, j in enumerate(jobs):
+        arrivals: list[Arrival] = []  # jobs available at once get their tags now
+        tagged: list[int] = []  # their places in `rows`
+        unique = limited = False
+        for j in jobs:
             at = now + j.delay if j.scheduled_at is None else j.scheduled_at
-            if at <= now:
-                arrival = Arrival(j.queue, j.priority, j.kind, j.tenant, j.stride, j.slo, at)
-                arrivals.append((i, arrival))
+            available = at <= now
+            if available:
+                tagged.append(len(rows))
+                arrivals.append(Arrival(j.queue, j.priority, j.kind, j.tenant, j.stride, j.slo, at))
             rows.append(
                 [
                     j.kind,
                     j.queue,
-                    dumps(j.args),
-                    dumps(j.meta),
+                    dumps(j.args) if j.args_json is None else j.args_json,
+                    dumps(j.meta) if j.meta else "{}",
                     j.tenant,
-                    "available" if at <= now else "scheduled",
+                    "available" if available else "scheduled",
                     j.priority,
                     j.max_attempts,
                     j.delivery,
@@ -288,23 +291,31 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                     j.result_ttl,
                     now,
                     0.0,  # order_key: set below, or when promoted
+                    j.slo,
+                    None if j.stride == 1.0 else j.stride,
+                    None if j.slo is None else at + j.slo,  # deadline
+                    j.limit_key,
                 ]
             )
-            if j.slo is not None or j.stride != 1.0 or j.limit_key is not None:
-                deadline = None if j.slo is None else at + j.slo
-                stride = None if j.stride == 1.0 else j.stride
-                rows[-1] += [j.slo, stride, deadline, j.limit_key]
-        plain, full = self._q["job_insert"], self._q["job_insert_dispatch"]
-        by_unique = self._q["job_id_by_unique"]
+            unique = unique or j.unique_key is not None
+            limited = limited or j.limit_key is not None
+        q = self._q
 
         def body(c: sqlite3.Connection) -> list[Inserted]:
-            for (i, _), t in zip(arrivals, self._tag(c, [a for _, a in arrivals]), strict=True):
+            for i, t in zip(tagged, self._tag(c, arrivals), strict=True):
                 rows[i][14] = t.order_key
-            if any(j.limit_key is not None for j in jobs):
+            if limited:
                 self._declare_limits(c, jobs, now)
+            if not unique:
+                # No row can conflict: one executemany, and the ids are the AUTOINCREMENT run
+                # that ends at the last one (this transaction holds the write lock).
+                c.executemany(q["job_insert_rows"], rows)
+                last = int(c.execute(q["job_last_id"]).fetchone()[0])
+                return [Inserted(i) for i in range(last - len(rows) + 1, last + 1)]
             out = []
+            insert, by_unique = q["job_insert"], q["job_id_by_unique"]
             for job, row in zip(jobs, rows, strict=True):
-                got = c.execute(plain if len(row) == 15 else full, row).fetchone()
+                got = c.execute(insert, row).fetchone()
                 if got is not None:
                     out.append(Inserted(int(got[0])))
                 else:

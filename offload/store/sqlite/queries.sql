@@ -15,22 +15,24 @@ SELECT version FROM offload_migrations ORDER BY version
 INSERT INTO offload_migrations (version, name, applied_at) VALUES (?, ?, ?)
 
 -- name: job_insert
--- A job without slo, weights or limit: its order key is its start tag.
-INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
-                          delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
-                          order_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-RETURNING id
-
--- name: job_insert_dispatch
--- A job with an slo, a stride other than 1 or a limit key (offload/dispatch/).
+-- One job, which may hold a unique key taken already (then it returns no row).
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
                           delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
                           order_key, slo, stride, deadline, limit_key)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
+
+-- name: job_insert_rows
+-- Jobs none of which holds a unique key, run by executemany; their ids are consecutive and
+-- end at `job_last_id` (AUTOINCREMENT, under the transaction's write lock).
+INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
+                          delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
+                          order_key, slo, stride, deadline, limit_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: job_last_id
+SELECT last_insert_rowid()
 
 -- name: job_id_by_unique
 SELECT id FROM offload_jobs WHERE unique_key = ?
