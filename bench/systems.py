@@ -114,8 +114,9 @@ class Offload(System):
             self.url = pg_url(self.db)
         self.worker_config = (
             f"`offload worker --processes {self.processes} --concurrency {self.concurrency}` "
-            "(a supervisor and 2 worker processes, threads for sync jobs; claim batch = free "
-            "slots, up to 32; acks batched per loop turn; maintenance on)"
+            "(a supervisor and 2 worker processes, threads for sync jobs; claims ahead up to "
+            "4 × 32 jobs while jobs are short; each turn acknowledges the finished jobs and "
+            "claims the next in one transaction; maintenance on)"
         )
         self._app: Any = None
 
