@@ -4,10 +4,14 @@ carried as JSON text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from offload.store import open_store
 from offload.store._codec import dumps
 from offload.store._contract import Store
+from tests._engines import drop_schema, make_url
 
 from ._helpers import get, new_job
 
@@ -59,13 +63,20 @@ def test_single_jobs_take_consecutive_places_in_their_flow(store: Store) -> None
     assert [get(store, b.id).order_key for b in batch] == [keys[2] + 2.0, keys[2] + 4.0]
 
 
-def test_a_batch_too_big_for_one_json_value_goes_as_arrays(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+def test_a_postgres_batch_too_big_for_one_json_value_goes_as_arrays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if store.engine != "postgres":
-        pytest.skip("only the PostgreSQL engine sends a batch as one jsonb value")
+    """Only the PostgreSQL engine sends a batch as one jsonb value, so only it has a fallback."""
     from offload.store.postgres import _engine
 
-    monkeypatch.setattr(_engine, "_JSONB_LIMIT", 10)
-    jobs = [new_job(args={"i": i}) for i in range(5)]
-    _check(store, jobs, [x.id for x in store.job_insert_many(jobs)])
+    url, schema = make_url("postgres", tmp_path)
+    store = open_store(url)
+    try:
+        store.migrate()
+        monkeypatch.setattr(_engine, "_JSONB_LIMIT", 10)
+        jobs = [new_job(args={"i": i}) for i in range(5)]
+        _check(store, jobs, [x.id for x in store.job_insert_many(jobs)])
+    finally:
+        store.close()
+        if schema:
+            drop_schema(schema)
