@@ -76,6 +76,13 @@ _JSONB_LIMIT = 200_000_000  # characters of a batch's JSON: a jsonb value holds 
 _INSERT_CHUNK = 10_000  # rows per insert statement; bigger batches take several, in one transaction
 
 
+def _configure(conn: Conn) -> None:
+    """Plan each of our statements once per connection: they are prepared (psycopg does so from
+    their fifth run), and re-planning them per run cost more than running them (0.3-0.6 ms of
+    a 0.8 ms claim)."""
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+
+
 class _UniqueRace(StoreError):
     """The job holding a unique key vanished between the insert and the look-up of its id."""
 
@@ -130,6 +137,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     max_size=self.max_size,
                     timeout=self.timeout,
                     kwargs={"autocommit": True},
+                    configure=_configure,
                     name=f"offload-{self.schema}",
                     open=False,
                 )
