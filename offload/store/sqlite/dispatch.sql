@@ -78,20 +78,24 @@ SELECT key, concurrency, rate, period, burst, fifo, adapt_target, adapt_value, t
 FROM offload_limits WHERE key = ?
 
 -- name: limit_running
-SELECT count(*) FROM offload_jobs WHERE limit_key = ? AND state = 'running'
+SELECT count(*) FROM offload_jobs INDEXED BY offload_jobs_limit
+WHERE limit_key IS NOT NULL AND state IN ('available', 'running', 'retryable') AND limit_key = ? AND state = 'running'
 
 -- name: limit_head
 -- The first :n unfinished (available, running, retryable) jobs of a FIFO key by id: one range
 -- scan of the limit index per state.
 SELECT id, state FROM (
-    SELECT * FROM (SELECT id, state FROM offload_jobs
-                   WHERE limit_key = :key AND state = 'available' ORDER BY id LIMIT :n)
+    SELECT * FROM (SELECT id, state FROM offload_jobs INDEXED BY offload_jobs_limit
+                   WHERE limit_key IS NOT NULL AND state IN ('available', 'running', 'retryable')
+                     AND limit_key = :key AND state = 'available' ORDER BY id LIMIT :n)
     UNION ALL
-    SELECT * FROM (SELECT id, state FROM offload_jobs
-                   WHERE limit_key = :key AND state = 'running' ORDER BY id LIMIT :n)
+    SELECT * FROM (SELECT id, state FROM offload_jobs INDEXED BY offload_jobs_limit
+                   WHERE limit_key IS NOT NULL AND state IN ('available', 'running', 'retryable')
+                     AND limit_key = :key AND state = 'running' ORDER BY id LIMIT :n)
     UNION ALL
-    SELECT * FROM (SELECT id, state FROM offload_jobs
-                   WHERE limit_key = :key AND state = 'retryable' ORDER BY id LIMIT :n)
+    SELECT * FROM (SELECT id, state FROM offload_jobs INDEXED BY offload_jobs_limit
+                   WHERE limit_key IS NOT NULL AND state IN ('available', 'running', 'retryable')
+                     AND limit_key = :key AND state = 'retryable' ORDER BY id LIMIT :n)
 )
 ORDER BY id
 LIMIT :n
@@ -150,7 +154,9 @@ WHERE key = ?
 -- name: limit_list
 SELECT l.key, l.concurrency, l.rate, l.period, l.burst, l.fifo, l.adapt_target, l.adapt_value,
        l.tokens, l.refilled_at, l.adapt_min, l.adapt_max, l.throttles, l.updated_at,
-       (SELECT count(*) FROM offload_jobs AS j WHERE j.limit_key = l.key AND j.state = 'running')
+       (SELECT count(*) FROM offload_jobs AS j INDEXED BY offload_jobs_limit
+        WHERE j.limit_key IS NOT NULL AND j.state IN ('available', 'running', 'retryable')
+          AND j.limit_key = l.key AND j.state = 'running')
 FROM offload_limits AS l
 ORDER BY l.key
 
@@ -171,6 +177,9 @@ ORDER BY kind
 -- inserted later declares it again (its tokens and adapted value start afresh).
 DELETE FROM offload_limits
 WHERE max(updated_at, coalesce(refilled_at, 0), coalesce(adapted_at, 0)) < ?
+  AND NOT EXISTS (SELECT 1 FROM offload_jobs AS j INDEXED BY offload_jobs_limit
+                  WHERE j.limit_key IS NOT NULL
+                    AND j.state IN ('available', 'running', 'retryable')
+                    AND j.limit_key = offload_limits.key)
   AND NOT EXISTS (SELECT 1 FROM offload_jobs AS j
-                  WHERE j.limit_key = offload_limits.key
-                    AND j.state IN ('scheduled', 'available', 'running', 'retryable'))
+                  WHERE j.state = 'scheduled' AND j.limit_key = offload_limits.key)

@@ -54,7 +54,7 @@ SET state = 'shed', finished_at = :now, lease_owner = NULL, lease_expires_at = N
         'attempt', attempt, 'at', :now, 'error', :reason, 'traceback', '', 'kind', 'shed',
         'rule', NULL))
 WHERE id IN (
-    SELECT id FROM offload_jobs
+    SELECT id FROM offload_jobs INDEXED BY offload_jobs_expires
     WHERE expires_at IS NOT NULL AND state IN ('scheduled', 'available', 'retryable')
       AND expires_at <= :now
     ORDER BY expires_at

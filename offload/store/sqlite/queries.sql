@@ -116,7 +116,7 @@ SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
 -- name: job_rescue_select
-SELECT id, delivery, crashes, attempt FROM offload_jobs
+SELECT id, delivery, crashes, attempt FROM offload_jobs INDEXED BY offload_jobs_lease
 WHERE state = 'running' AND lease_expires_at < ?
 ORDER BY lease_expires_at
 LIMIT 1000
@@ -141,7 +141,8 @@ SET state = 'dead', crashes = crashes + 1, finished_at = ?, lease_owner = NULL,
 WHERE id = ? AND state = 'running'
 
 -- name: job_next_due
-SELECT min(scheduled_at) FROM offload_jobs WHERE state IN ('scheduled', 'retryable')
+SELECT min(scheduled_at) FROM offload_jobs INDEXED BY offload_jobs_due
+WHERE state IN ('scheduled', 'retryable')
 
 -- name: job_get
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
@@ -183,8 +184,8 @@ WHERE id = ? AND state IN ('scheduled', 'available', 'retryable')
 -- Deleted rows come back so that the totals keep what they counted (_totals.py).
 DELETE FROM offload_jobs
 WHERE id IN (
-    SELECT id FROM offload_jobs
-    WHERE state = 'completed' AND finished_at + result_ttl < ?
+    SELECT id FROM offload_jobs INDEXED BY offload_jobs_finished
+    WHERE state IN ('completed', 'dead', 'cancelled', 'shed') AND state = 'completed' AND finished_at + result_ttl < ?
     LIMIT 10000
 )
 RETURNING queue, kind, state, attempt
@@ -192,8 +193,8 @@ RETURNING queue, kind, state, attempt
 -- name: job_prune_final
 DELETE FROM offload_jobs
 WHERE id IN (
-    SELECT id FROM offload_jobs
-    WHERE state IN ('dead', 'cancelled', 'shed') AND finished_at < ?
+    SELECT id FROM offload_jobs INDEXED BY offload_jobs_finished
+    WHERE state IN ('completed', 'dead', 'cancelled', 'shed') AND state IN ('dead', 'cancelled', 'shed') AND finished_at < ?
     LIMIT 10000
 )
 RETURNING queue, kind, state, attempt
@@ -202,14 +203,14 @@ RETURNING queue, kind, state, attempt
 SELECT queue, state, count(*) FROM offload_jobs GROUP BY queue, state ORDER BY queue, state
 
 -- name: job_finished_since
-SELECT state, count(*) FROM offload_jobs
-WHERE state IN ('completed', 'dead') AND finished_at >= ?
+SELECT state, count(*) FROM offload_jobs INDEXED BY offload_jobs_finished
+WHERE state IN ('completed', 'dead', 'cancelled', 'shed') AND state IN ('completed', 'dead') AND finished_at >= ?
 GROUP BY state
 
 -- name: job_retryable_since
 -- A retryable job became so when its last attempt failed: the time of its last error entry.
-SELECT count(*) FROM offload_jobs
-WHERE state = 'retryable' AND json_extract(errors, '$[#-1].at') >= ?
+SELECT count(*) FROM offload_jobs INDEXED BY offload_jobs_due
+WHERE state IN ('scheduled', 'retryable') AND state = 'retryable' AND json_extract(errors, '$[#-1].at') >= ?
 
 -- name: leader_acquire
 INSERT INTO offload_leaders (name, owner, expires_at) VALUES (?, ?, ?)
