@@ -14,6 +14,7 @@ import abc
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 EVENTS = ("enqueued", "started", "completed", "failed", "retried", "dead", "shed")
 ENDED = ("completed", "dead", "shed")  # final states whose rows count as an event
@@ -44,6 +45,18 @@ def summed(totals: Iterable[JobTotal]) -> list[JobTotal]:
     for t in totals:
         sums[(t.queue, t.kind, t.event)] += t.value
     return [JobTotal(q, k, e, v) for (q, k, e), v in sorted(sums.items()) if v]
+
+
+def from_rows(rows: Iterable[Sequence[Any]]) -> list[JobTotal]:
+    """Totals from the rows of an engine's `job_totals` query: (queue, kind, state, jobs,
+    attempts) for the jobs in the table, (queue, kind, NULL, event, value) for kept totals."""
+    found: list[JobTotal] = []
+    for queue, kind, state, a, b in rows:
+        if state is None:
+            found.append(JobTotal(queue, kind, a, int(b)))
+        else:
+            found += row_events(queue, kind, state, int(a), int(b))
+    return summed(found)
 
 
 class TotalsOps(abc.ABC):

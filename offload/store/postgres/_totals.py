@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from offload.store._sql import queries
-from offload.store._totals import JobTotal, TotalsOps, row_events, summed
+from offload.store._totals import JobTotal, TotalsOps, from_rows, summed
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,15 +49,7 @@ class PostgresTotals(TotalsOps):
 
     def job_totals(self) -> list[JobTotal]:
         sql = self._t["job_totals"]
-        found: list[JobTotal] = []
-        for queue, kind, state, a, b in self._run(
-            "job_totals", lambda c: c.execute(sql).fetchall()
-        ):
-            if state is None:  # a kept total: (event, value)
-                found.append(JobTotal(queue, kind, a, int(b)))
-            else:
-                found += row_events(queue, kind, state, int(a), int(b))
-        return summed(found)
+        return from_rows(self._run("job_totals", lambda c: c.execute(sql).fetchall()))
 
     def job_totals_add(self, deltas: Sequence[JobTotal]) -> None:
         rows = summed(deltas)

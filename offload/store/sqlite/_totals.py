@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from offload.store._sql import queries
-from offload.store._totals import JobTotal, TotalsOps, row_events, summed
+from offload.store._totals import JobTotal, TotalsOps, from_rows, row_events, summed
 
 T = TypeVar("T")
 
@@ -47,13 +47,7 @@ class SQLiteTotals(TotalsOps):
         return self._tx(body)
 
     def job_totals(self) -> list[JobTotal]:
-        found: list[JobTotal] = []
-        for queue, kind, state, a, b in self._read(self._t["job_totals"]):
-            if state is None:  # a kept total: (event, value)
-                found.append(JobTotal(queue, kind, a, int(b)))
-            else:
-                found += row_events(queue, kind, state, int(a), int(b))
-        return summed(found)
+        return from_rows(self._read(self._t["job_totals"]))
 
     def job_totals_add(self, deltas: Sequence[JobTotal]) -> None:
         rows = [(d.queue, d.kind, d.event, d.value) for d in summed(deltas)]
