@@ -9,12 +9,14 @@ namespace (no path length limit, gone with their process); elsewhere there is no
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
 import socket
 import sys
 import time
+from pathlib import Path
 
 _RELIST_SECONDS = 1.0  # a folder's mtime is coarse: look again at least this often
 _SENDER: socket.socket | None = None
@@ -74,17 +76,15 @@ class Doorbell:
             try:
                 sock.sendto(b"!", self.address(name))
             except BlockingIOError:
-                pass  # its buffer is full of rings already: it will wake
+                continue  # its buffer is full of rings already: it will wake
             except (ConnectionRefusedError, FileNotFoundError):
                 self._forget(name)  # its process is gone (killed): drop the marker
             except OSError:
-                pass
+                continue  # a ring is a hint: the listener's poll catches what it misses
 
     def _forget(self, name: str) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(os.path.join(self.folder, name))
-        except OSError:
-            pass
         self._seen = (-1, 0.0)
 
     def bell(self) -> Bell | None:
@@ -98,8 +98,7 @@ class Doorbell:
             sock.bind(self.address(name))
             sock.setblocking(False)
             marker = os.path.join(self.folder, name)
-            with open(marker, "x"):
-                pass
+            Path(marker).touch(exist_ok=False)
         except OSError:
             return None
         return Bell(sock, marker)
@@ -117,15 +116,11 @@ class Bell:
 
     def drain(self) -> None:
         """Read every ring that arrived, so the next wait blocks again."""
-        try:
+        with contextlib.suppress(OSError):  # BlockingIOError: none left
             while self.sock.recv(64):
-                pass
-        except OSError:
-            pass
+                continue
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.marker)
-        except OSError:
-            pass
         self.sock.close()
