@@ -547,6 +547,11 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
        order_key, deadline, limit_key, expires_at
 FROM {schema}.offload_jobs WHERE id = %(id)s
 
+-- name: custom_plan
+-- For job_list in its transaction: a plan made for the filters given (the pool's connections
+-- otherwise keep one generic plan per statement).
+SET LOCAL plan_cache_mode = force_custom_plan
+
 -- name: job_list
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
