@@ -76,13 +76,6 @@ _JSONB_LIMIT = 200_000_000  # characters of a batch's JSON: a jsonb value holds 
 _INSERT_CHUNK = 10_000  # rows per insert statement; bigger batches take several, in one transaction
 
 
-def _configure(conn: Conn) -> None:
-    """Plan each of our statements once per connection: they are prepared (psycopg does so from
-    their fifth run), and re-planning them per run cost more than running them (0.3-0.6 ms of
-    a 0.8 ms claim). The jobs list, whose filters are optional, asks for custom plans."""
-    conn.execute("SET plan_cache_mode = force_generic_plan")
-
-
 class _UniqueRace(StoreError):
     """The job holding a unique key vanished between the insert and the look-up of its id."""
 
@@ -137,7 +130,6 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     max_size=self.max_size,
                     timeout=self.timeout,
                     kwargs={"autocommit": True},
-                    configure=_configure,
                     name=f"offload-{self.schema}",
                     open=False,
                 )
@@ -397,6 +389,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
             """Several statements in one transaction, pipelined: BEGIN, the statements and
             COMMIT cost two round trips, and the cycle one commit."""
             with c.pipeline(), c.transaction():
+                c.execute(q["generic_plan"])
                 if not durable:  # at-least-once jobs only: a lost cycle runs them again
                     c.execute(q["async_commit"])
                 ca = c.execute(q["job_complete"], complete) if done else None
@@ -515,7 +508,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
 
         def body(c: Conn) -> list[Any]:
             # Its optional filters want a plan for the values at hand: a generic one scans the
-            # table backwards by id (seconds for a rare state in millions of jobs).
+            # table backwards by id (seconds for a rare state among millions of jobs).
             with c.pipeline(), c.transaction():
                 c.execute(custom)
                 return c.execute(query, params).fetchall()

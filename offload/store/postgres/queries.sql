@@ -287,6 +287,12 @@ RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.de
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
           (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL)
 
+-- name: generic_plan
+-- For a worker's cycle: its statements, prepared on each pooled connection, keep one plan each
+-- instead of being planned again at every run (planning was 0.6 ms of a 0.8 ms claim). Only
+-- here: statements with optional filters (job_list) or ranges want plans for their values.
+SET LOCAL plan_cache_mode = force_generic_plan
+
 -- name: async_commit
 -- For a worker's cycle (acknowledgements and the next claim) of at-least-once jobs only: the
 -- commit does not wait for the log to reach the disk. A crash of the server may lose the last
@@ -548,8 +554,8 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
 FROM {schema}.offload_jobs WHERE id = %(id)s
 
 -- name: custom_plan
--- For job_list in its transaction: a plan made for the filters given (the pool's connections
--- otherwise keep one generic plan per statement).
+-- For job_list in its transaction: a plan made for the filters given, whatever the server's
+-- plan cache would otherwise choose after a few runs.
 SET LOCAL plan_cache_mode = force_custom_plan
 
 -- name: job_list
