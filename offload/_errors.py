@@ -35,6 +35,25 @@ class StoreBusyError(StoreError):
     """The store stayed locked by other writers for longer than the busy timeout."""
 
 
+class StoreFullError(StoreError):
+    """The store cannot write: its disk (or the database's size limit) is full. Nothing of the
+    refused operation was stored; free space and try again."""
+
+
+class StoreCorruptError(StoreError):
+    """The store's file is damaged (a failed integrity check, a bad header, a truncated file).
+    A restart cannot fix it: restore the file from a backup or move it aside."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store does not answer (the database is down or unreachable)."""
+
+
+class PayloadDecodeError(OffloadError):
+    """A stored job's data (arguments, meta, a checkpoint or a result) cannot be decoded, or
+    has the wrong shape. The job goes dead with this error; nothing else is held up."""
+
+
 class OverloadedError(OffloadError):
     """The backlog of a queue or job type is past its configured bound: the job was refused
     and nothing was stored. Try again after `retry_after` seconds, or mark critical work

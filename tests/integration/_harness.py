@@ -248,9 +248,10 @@ class Procs:
         maintenance: bool = True,
         name: str = "worker",
         env: dict[str, str] | None = None,
+        app: str = APP,
     ) -> Proc:
-        """`offload worker tests.integration.jobsapp:app` with these options."""
-        argv = ["-m", "offload", "worker", APP, "--url", self.url, "--queues", queues]
+        """`offload worker tests.integration.jobsapp:app` (or `app`) with these options."""
+        argv = ["-m", "offload", "worker", app, "--url", self.url, "--queues", queues]
         argv += ["--concurrency", str(concurrency), *options]
         if not maintenance:
             argv.append("--no-maintenance")
