@@ -51,16 +51,23 @@ SELECT k.key,
 FROM unnest(%(keys)s::text[], %(n)s::integer[]) AS k(key, n)
 
 -- name: job_claim_ids
+-- Starts are recorded as in job_claim. Its columns are job_claim's, with 0 for the count of
+-- limited candidates.
 UPDATE {schema}.offload_jobs AS j
 SET state = 'running', attempt = j.attempt + 1, lease_owner = %(worker_id)s,
     lease_token = %(token)s, lease_expires_at = {schema}.offload_now() + %(lease_seconds)s,
-    attempted_at = {schema}.offload_now()
-FROM unnest(%(ids)s::bigint[]) AS picked(id)
+    attempted_at = {schema}.offload_now(),
+    held_token = CASE WHEN %(everything)s::boolean
+                           OR (picked.rank <= %(start)s::bigint AND NOT j.isolated
+                               AND j.delivery <> 'at_least_once') THEN NULL
+                      ELSE %(token)s END
+FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS picked(id, rank)
 WHERE j.id = picked.id AND j.state = 'available'
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
           j.order_key - coalesce(j.slo, 0), j.tenant,
-          j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now()
+          j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(), 0,
+          j.held_token IS NULL, j.isolated
 
 -- name: limit_take
 UPDATE {schema}.offload_limits AS l SET tokens = t.tokens, refilled_at = %(now)s
