@@ -41,8 +41,8 @@ from offload.cli._load import load_app
     default=None,
     type=click.IntRange(0, 100_000),
     help="Jobs claimed ahead of free slots per process while jobs are short (default: four "
-    "times the concurrency). Prefetched jobs share the fate of their process: 0 for jobs that "
-    "may crash it.",
+    "times the concurrency; none while a queue holds an at-most-once job type). A crash of the "
+    "process is charged only to the jobs that had started (docs/crashes.md).",
 )
 @click.option(
     "--grace",
