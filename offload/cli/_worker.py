@@ -110,7 +110,7 @@ def worker(
             argv.append("--no-maintenance")
         load_app(app_path, url)  # fail here, once, if the app cannot be imported
         sys.exit(Supervisor(processes, argv).run())
-    from offload.worker import Worker
+    from offload.worker import Worker, watch_supervisor
 
     app = load_app(app_path, url)
     unknown_queues = [q for q in names if q not in {j.options_.queue for j in app.jobs.values()}]
@@ -122,7 +122,7 @@ def worker(
         f"offload worker: {app.config.url} queues={','.join(names)} concurrency={concurrency}",
         err=True,
     )
-    Worker(
+    process = Worker(
         app,
         names,
         concurrency,
@@ -130,4 +130,6 @@ def worker(
         grace=grace,
         poll_interval=poll_interval,
         maintenance=not no_maintenance,
-    ).run()
+    )
+    watch_supervisor(process.stop)  # a child of `--processes N`: stop when the supervisor dies
+    process.run()
