@@ -115,7 +115,7 @@ class Executor:
         self._alone: _Running | None = None  # an isolated job running, or about to
         self._isolated = 0  # isolated jobs held
         self._requests: list[_Running] = []  # waiting for their start to be recorded
-        self._unrecorded: dict[int, _Running] = {}  # begun, start not recorded yet
+        self._unrecorded: dict[int, _Running] = {}  # begun, start not recorded: oldest first
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._threads_short = True  # start (or replace) threads at the next sync job
@@ -203,6 +203,9 @@ class Executor:
             self._waiting.popleft()
             self._active += 1
             ready.append(head)
+            if not head.recorded:  # it begins now: its start is recorded by a later cycle
+                head.begun_at = time.monotonic()
+                self._unrecorded[head.job.id] = head
         return ready
 
     def _request(self, entry: _Running) -> None:
@@ -216,16 +219,21 @@ class Executor:
         (a job that ends sooner is acknowledged instead)."""
         with self._lock:
             out = [r.job for r in self._requests]
-            out += [r.job for r in self._unrecorded.values() if r.begun_at < begun_before]
+            for entry in self._unrecorded.values():  # in the order they began
+                if entry.begun_at >= begun_before:
+                    break
+                out.append(entry.job)
         return out
 
     def record_due(self) -> float | None:
-        """The time.monotonic() at which a job began unrecorded (None when there is none);
-        -inf when a job waits for its record to begin."""
+        """The time.monotonic() at which the first job still running unrecorded began (None
+        when there is none); -inf when a job waits for its record to begin."""
         with self._lock:
             if self._requests:
                 return -math.inf
-            return min((r.begun_at for r in self._unrecorded.values()), default=None)
+            for entry in self._unrecorded.values():
+                return entry.begun_at
+            return None
 
     def recorded(self, jobs: Collection[ClaimedJob], lost: Collection[int] = ()) -> None:
         """The store recorded the start of `jobs`, except `lost` ones (their lease was lost:
@@ -315,6 +323,7 @@ class Executor:
                     self.dropped += 1
                     entry.reported = True
                     self._running.pop(entry.job.id, None)
+                    self._unrecorded.pop(entry.job.id, None)
                     if entry.alone:
                         self._isolated -= 1
                     if entry is self._alone:
@@ -331,11 +340,6 @@ class Executor:
         """Run an entry in the slot it was given. With `inline`, a sync job is returned for the
         calling job thread to run itself (no hand-over to another thread)."""
         entry.begun = True
-        entry.begun_at = time.monotonic()
-        if not entry.recorded:
-            with self._lock:
-                if not entry.reported:
-                    self._unrecorded[entry.job.id] = entry
         job_type = self.app.jobs.get(entry.job.kind)
         if job_type is not None and job_type.is_async:
             loop = self._event_loop()

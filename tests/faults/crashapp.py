@@ -56,6 +56,13 @@ def make_app(url: str | None = None) -> Offload:
         _armed.set()
         return os.getpid()
 
+    @app.job(backoff=BACKOFF, queue="side")
+    def side_work(key: str) -> int:
+        """`work` in a queue of its own."""
+        note(workdir(), "start", key)
+        note(workdir(), "end", key)
+        return os.getpid()
+
     @app.job(backoff=BACKOFF, max_attempts=2)
     def hog(key: str, megabytes: int) -> int:
         """Allocate (and touch) `megabytes` of memory at once."""

@@ -422,6 +422,48 @@ def test_a_killed_worker_abandons_only_the_at_most_once_jobs_that_had_started(
     record_figures("item 2: SIGKILL among at-most-once jobs", engine, verdict)
 
 
+def test_a_busy_worker_hands_an_isolated_job_back_to_an_idle_one(
+    app: Offload, procs: Procs, ledger: Ledger, engine: str
+) -> None:
+    maintainer(procs)
+    # A job held by a lost worker, never started: back uncharged, isolated from then on.
+    iso = ledger.enqueue(app, "side_work", "iso")
+    assert iso is not None
+    lost = procs.worker(
+        queues="side",
+        concurrency=1,
+        maintenance=False,
+        name="lost",
+        app=APP,
+        env={"CRASH_AFTER_CLAIM": "1"},
+    )
+    lost.wait_exit()
+    ledger.enqueue(app, "held", "long")
+    busy = procs.worker(
+        queues="default,side", concurrency=2, maintenance=False, name="busy", app=APP
+    )
+    wait_until(lambda: ledger.keys("start")["long"] == 1, what="the long job to start")
+    # Rescued once its lease expires, the isolated job goes to the busy worker's free slot.
+    wait_until(
+        lambda: (r := record(app, iso)).state == "running" and str(busy.pid) in r.lease_owner,
+        what="the busy worker to claim the isolated job",
+    )
+    assert record(app, iso).crashes == 0
+    # It waits for the long job to end, alone: the busy worker's other slot stays free.
+    assert ledger.keys("start")["iso"] == 0
+    idle = procs.worker(queues="side", concurrency=1, maintenance=False, name="idle", app=APP)
+    done = wait_until(state_is(app, iso, "completed"), what="the isolated job to be handed over")
+    assert done.result == idle.pid
+    assert (done.attempt, done.crashes) == (1, 0)
+    busy.wait_log("handed isolated jobs")
+    assert ledger.pids("start", "iso") == [idle.pid]
+    release(procs, "long")
+    drained(app, ledger)
+    verdict = check(ledger, app)
+    verdict.assert_holds(max_restarted=0)
+    record_figures("isolated job handed from a busy worker to an idle one", engine, verdict)
+
+
 # --- item 3 and A8 (b): the supervisor's death ---------------------------------------------
 def test_killing_the_supervisor_stops_its_workers(
     app: Offload, procs: Procs, ledger: Ledger, engine: str, request: pytest.FixtureRequest
