@@ -72,17 +72,10 @@ class _Running:
     future: Any = None
     reported: bool = False  # changed under the executor's lock
     recorded: bool = False  # the store has recorded its start (by the claim, or a cycle)
+    alone: bool = False  # isolated: it runs alone, its start recorded before it begins
+    strict: bool = False  # at-most-once: its start is recorded before it begins
     requested: bool = False  # waits for the worker's cycle to record its start, then begins
     begun_at: float = 0.0  # time.monotonic() when it began
-
-    @property
-    def alone(self) -> bool:
-        return self.job.isolated
-
-    @property
-    def record_first(self) -> bool:
-        """Its start must be recorded before it begins."""
-        return not self.recorded and (self.alone or self.job.delivery != "at_least_once")
 
 
 def _format_error(exc: BaseException) -> tuple[str, str]:
@@ -159,34 +152,39 @@ class Executor:
         `time.monotonic()` after which its lease may have expired unless renewed. A job whose
         start the claim recorded takes a free slot at once (the claim counted on one)."""
         entry = _Running(job, time.monotonic(), lease_until, recorded=job.started)
+        ready: list[_Running] = []
+        if job.isolated:
+            entry.alone = True
+        if job.delivery != "at_least_once":
+            entry.strict = True
         with self._lock:
             self._running[job.id] = entry
-            if job.isolated:
+            if entry.alone:
                 self._isolated += 1
-            if (
-                entry.recorded
-                and not entry.alone
-                and self._alone is None
-                and self._active < self.concurrency
-            ):
+            elif self._active >= self.concurrency:  # every slot busy: it waits its turn
+                self._waiting.append(entry)
+                return
+            elif entry.recorded and self._alone is None:
                 self._active += 1
                 ready = [entry]
-            else:
+            if not ready:
                 self._waiting.append(entry)
                 ready = self._next_locked()
-        self._begin(ready)
+        if ready:
+            self._begin(ready)
 
     def _next_locked(self) -> list[_Running]:
         """Take slots for the waiting jobs that may begin now (under the lock), in order: an
         isolated job at the head waits for every slot to be free, then runs alone; a job whose
         start must be recorded first is handed to the worker's cycle (`to_record`)."""
         ready: list[_Running] = []
-        while self._alone is None and self._waiting:
-            head = self._waiting[0]
+        waiting = self._waiting
+        while waiting and self._alone is None:
+            head = waiting[0]
             if head.alone:
                 if self._active > 0:
                     break  # the jobs running beside it finish first; nothing new starts
-                self._waiting.popleft()
+                waiting.popleft()
                 self._alone = head
                 self._active += 1
                 if head.recorded:
@@ -196,14 +194,18 @@ class Executor:
                 break
             if self._active >= self.concurrency:
                 break
-            if head.record_first:
+            if head.recorded:
+                waiting.popleft()
+                self._active += 1
+                ready.append(head)
+            elif head.strict:
                 if not head.requested:
                     self._request(head)
                 break
-            self._waiting.popleft()
-            self._active += 1
-            ready.append(head)
-            if not head.recorded:  # it begins now: its start is recorded by a later cycle
+            else:  # it begins now: its start is recorded by a later cycle
+                waiting.popleft()
+                self._active += 1
+                ready.append(head)
                 head.begun_at = time.monotonic()
                 self._unrecorded[head.job.id] = head
         return ready
@@ -309,9 +311,11 @@ class Executor:
         """Run entries in the slots they were given; with `inline`, the first sync one is
         returned for the calling job thread to run itself (no hand-over to another thread)."""
         mine: _Running | None = None
-        todo = collections.deque(ready)
-        while todo:
-            entry = todo.popleft()
+        todo = ready  # grows when a dropped entry's slot goes to the next
+        i = 0
+        while i < len(todo):
+            entry = todo[i]
+            i += 1
             if entry.lease_until <= time.monotonic():
                 log.warning(
                     "job %s (%s) waited past its lease for a slot: not started (it is rescued "
@@ -470,17 +474,19 @@ class Executor:
             if entry.reported:
                 return False, None
             entry.reported = True
-            self._running.pop(entry.job.id, None)
-            self._unrecorded.pop(entry.job.id, None)
+            job_id = entry.job.id
+            self._running.pop(job_id, None)
+            if not entry.recorded:
+                self._unrecorded.pop(job_id, None)
             self._active -= 1
             if entry.alone:
                 self._isolated -= 1
-            if entry is self._alone:
-                self._alone = None
+                if entry is self._alone:
+                    self._alone = None
             ready = self._next_locked()
         outcome.duration = time.monotonic() - entry.started
         self.on_done(outcome)
-        return True, self._begin(ready, inline)
+        return True, self._begin(ready, inline) if ready else None
 
     # --- timeouts ---------------------------------------------------------------------
     def check_timeouts(self) -> float | None:

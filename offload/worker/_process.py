@@ -172,6 +172,7 @@ class Worker:
         self.completed = 0
         self.failed = 0
         self.stale = 0
+        self.recorded = 0  # starts recorded by cycles (jobs still running after RECORD_AFTER)
         # Cycles may commit without waiting for the disk when every job type of these queues
         # is at-least-once (a lost cycle only runs its jobs again); see docs/postgres.md.
         mine = [t for t in app.jobs.values() if t.options_.queue in self.queues]
@@ -432,6 +433,7 @@ class Worker:
             return None
         if records:
             self.executor.recorded(records, got.not_started)
+            self.recorded += len(records)
         self._acked(outcomes, failed, got.completed, got.failed)
         return got.claimed
 
@@ -491,11 +493,12 @@ class Worker:
         except Exception:
             log.debug("could not deregister worker", exc_info=True)
         log.info(
-            "worker %s stopped: %d completed, %d failed, %d stale",
+            "worker %s stopped: %d completed, %d failed, %d stale, %d starts recorded",
             self.id,
             self.completed,
             self.failed,
             self.stale,
+            self.recorded,
         )
 
 
