@@ -142,9 +142,9 @@ class Executor:
             return self.concurrency - self._active
 
     def isolating(self) -> bool:
-        """Whether an isolated job is held: nothing new is claimed until it has run."""
-        with self._lock:
-            return self._isolated > 0
+        """Whether an isolated job is held: nothing new is claimed until it has run. (Read
+        without the lock, as the loop asks at every turn: a count changed under it.)"""
+        return self._isolated > 0
 
     # --- running ----------------------------------------------------------------------
     def submit(self, job: ClaimedJob, lease_until: float = math.inf) -> None:
