@@ -7,7 +7,6 @@ Building needs setuptools from the package index (build isolation), as CI has.
 from __future__ import annotations
 
 import email
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -18,10 +17,10 @@ from pathlib import Path
 import pytest
 
 import offload
+from tests._checkout import copy_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-SKIP = {".git", ".venv", "build", "dist", "site", "node_modules", "__pycache__"}
 
 
 def test_one_version_source() -> None:
@@ -49,36 +48,10 @@ def test_the_license_is_apache_2() -> None:
     assert not any(c.startswith("License ::") for c in PYPROJECT["project"]["classifiers"])
 
 
-def _source_copy(target: Path) -> Path:
-    """The files a checkout holds (no caches, venvs or builds), copied to `target`."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-    )
-    if listed.returncode == 0:
-        for name in filter(None, listed.stdout.decode().split("\0")):
-            src = ROOT / name
-            if src.is_file():
-                dst = target / name
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dst)
-    else:  # not a git checkout: copy the tree without what is generated
-        shutil.copytree(
-            ROOT,
-            target,
-            dirs_exist_ok=True,
-            ignore=lambda _, names: [
-                n for n in names if n in SKIP or n.endswith((".egg-info", "_cache"))
-            ],
-        )
-    return target
-
-
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The sdist and the wheel built from it, as `python -m build` makes them."""
-    source = _source_copy(tmp_path_factory.mktemp("source"))
+    source = copy_checkout(tmp_path_factory.mktemp("source"))
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(out), str(source)],
