@@ -129,7 +129,8 @@ def test_url_option_overrides_the_code_for_one_command_with_a_warning(tmp_path: 
     log = tmp_path / "worker.log"
     with worker_on(cli, other_url, log, "--url", other_url):
         pass
-    (warning,) = [line for line in log.read_text().splitlines() if "overrides the store URL" in line]
+    lines = log.read_text().splitlines()
+    (warning,) = [line for line in lines if "overrides the store URL" in line]
     assert f"--url {other_url} overrides the store URL given in code ({code_url})" in warning
 
 

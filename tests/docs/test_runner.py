@@ -80,9 +80,7 @@ def test_blocks_build_on_earlier_ones_and_marks_are_read(tmp_path: Path) -> None
         ("```json\n{'single': quotes}\n```\n", "is not JSON"),
     ],
 )
-def test_a_block_that_cannot_run_says_how_to_mark_it(
-    block: str, why: str, tmp_path: Path
-) -> None:
+def test_a_block_that_cannot_run_says_how_to_mark_it(block: str, why: str, tmp_path: Path) -> None:
     with pytest.raises(BlockFailed) as failed:
         run_page("# page\n\n" + block, tmp_path)
     message = str(failed.value)
