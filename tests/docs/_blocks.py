@@ -6,8 +6,9 @@ it); CONTRIBUTING.md documents them:
     <!-- docs-test: skip REASON -->    not meant to run (REASON says why)
     <!-- docs-test: background -->     a shell command that runs until the page ends (a worker)
     <!-- docs-test: pytest -->         a test module: run with pytest, its tests must pass
-    <!-- docs-test: hidden             opens a comment whose blocks run but are not shown
-    -->                                (closes it)
+    <!-- docs-test: hidden             opens a comment whose blocks run but are not shown;
+    docs-test: background              inside it, marks are written without <!-- -->
+    -->                                closes it
 
 A Python block whose first line is `# name.py` is that file's listing: it is written to the
 page's folder, not executed, and later blocks import it.
@@ -27,6 +28,7 @@ MODES = ("skip", "background", "pytest")
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARK = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<body>.*?)\s*(?P<close>-->)?\s*$")
+_BARE_MARK = re.compile(r"^\s*docs-test:\s*(?P<body>.*?)\s*$")  # inside a hidden comment
 _FILE = re.compile(r"^#\s*(?P<name>[\w./-]+\.py)\s*$")
 
 HOW_TO_MARK = (
@@ -112,7 +114,10 @@ def _mark_before(lines: list[str], index: int, page: str) -> tuple[str, str]:
     if j < 0:
         return "", ""
     mark = _MARK.match(lines[j])
-    if not mark or not mark.group("close"):
+    if mark and not mark.group("close"):
+        return "", ""
+    mark = mark or _BARE_MARK.match(lines[j])
+    if not mark:
         return "", ""
     word, _, rest = mark.group("body").partition(" ")
     if word not in MODES:

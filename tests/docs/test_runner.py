@@ -21,6 +21,10 @@ TOTAL = 2
 ```python
 from shop import TOTAL
 ```
+docs-test: skip marks inside a hidden comment have no comment delimiters
+```sh
+false
+```
 -->
 
 ```python
@@ -58,13 +62,14 @@ def test_blocks_build_on_earlier_ones_and_marks_are_read(tmp_path: Path) -> None
     assert [(b.line, b.language, b.mode) for b in blocks] == [
         (3, "python", ""),
         (9, "python", ""),
-        (14, "python", ""),
-        (20, "sh", "skip"),
-        (24, "python", ""),
-        (28, "text", ""),
+        (13, "sh", "skip"),
+        (18, "python", ""),
+        (24, "sh", "skip"),
+        (28, "python", ""),
+        (32, "text", ""),
     ]
-    assert blocks[0].filename == "shop.py" and blocks[1].hidden and not blocks[2].hidden
-    assert blocks[3].reason == "needs a server at db.internal"
+    assert blocks[0].filename == "shop.py" and blocks[1].hidden and not blocks[3].hidden
+    assert blocks[2].hidden and blocks[4].reason == "needs a server at db.internal"
     assert run_page(PAGE, tmp_path) == []
     assert (tmp_path / "shop.py").read_text() == "# shop.py\nTOTAL = 2\n"
 
