@@ -9,6 +9,8 @@ def send_welcome(user_id: int) -> None: ...
 send_welcome.enqueue(42)
 """
 
+__version__ = "0.1.0"  # the package's one version: pyproject.toml reads it from here
+
 from offload._app import Offload, Schedule
 from offload._backoff import Exponential
 from offload._errors import (
@@ -66,4 +68,3 @@ __all__ = [
     "Unique",
     "UnknownJobError",
 ]
-__version__ = "0.1.0"

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from offload._config import Config
+from offload._config import Config, resolve_store_url
 from offload._cron import validate_cron
 from offload._errors import ConfigurationError, UnknownJobError
 from offload._handle import Job
@@ -20,7 +20,7 @@ from offload._jobs import JobCall, JobOptions, JobType, PreparedJob, build_optio
 from offload._policy import Admission, RuleBook
 from offload._tally import Tally
 from offload.dispatch._shedding import queue_bounds
-from offload.store import Store, open_store, resolve_url
+from offload.store import Store, open_store
 from offload.store._outbox import Staged
 
 T = TypeVar("T")
@@ -41,8 +41,9 @@ class Offload:
     """A background-job application bound to one store.
 
     `Offload("sqlite:///jobs.db")`, `Offload("postgresql://user@host/db")`, or `Offload()` for
-    `$OFFLOAD_URL`, else `./offload.db`. Declare job types with `@app.job()`; nothing connects
-    to the store until it is first used.
+    `$OFFLOAD_URL`, else `./offload.db`. A URL given here wins over `$OFFLOAD_URL` in every
+    process (a warning says so when they differ). Declare job types with `@app.job()`; nothing
+    connects to the store until it is first used.
     """
 
     def __init__(
@@ -58,8 +59,10 @@ class Offload:
         auto_migrate: bool = True,
         max_backlog: Mapping[str, int] | None = None,
     ) -> None:
+        store_url, source = resolve_store_url(url)
         self.config = Config(
-            url=resolve_url(url),
+            url=store_url,
+            url_source=source,
             lease_seconds=lease_seconds,
             heartbeat_interval=heartbeat_interval
             if heartbeat_interval is not None

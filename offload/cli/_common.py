@@ -82,15 +82,15 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+URL_HELP = (
+    "Store URL for this command (sqlite:///path.db, a file path, or postgresql://…), overriding "
+    "the app's [default: the URL in the app's code, else $OFFLOAD_URL, else ./offload.db]"
+)
+
+
 def url_option(fn: F) -> F:
-    """`--url`, falling back to `$OFFLOAD_URL`, then `./offload.db`."""
-    return click.option(
-        "--url",
-        metavar="URL",
-        envvar="OFFLOAD_URL",
-        show_envvar=True,
-        help="Store URL: sqlite:///path.db, a file path, or postgresql://… [default: ./offload.db]",
-    )(fn)
+    """`--url`: this command's store, overriding the app's URL and `$OFFLOAD_URL`."""
+    return click.option("--url", metavar="URL", help=URL_HELP)(fn)
 
 
 def app_option(fn: F) -> F:
@@ -127,7 +127,7 @@ def opened_app(
     say so instead of showing an empty, freshly created database. The user's app migrates on
     first use if its settings say so, unless `auto_migrate` is False (`offload migrate`).
     """
-    app = load_app(app_path, url) if app_path else Offload(url, auto_migrate=False)
+    app = load_app(app_path, url) if app_path else load_app(None, url, auto_migrate=False)
     if not auto_migrate and app.config.auto_migrate:
         app.config = replace(app.config, auto_migrate=False)
     try:
@@ -138,6 +138,12 @@ def opened_app(
         app.close()
 
 
+_WHICH_STORE = (
+    "Name your app's store with --app myapp:app (it uses the URL in your code), --url URL or "
+    "$OFFLOAD_URL"
+)
+
+
 def check_store(app: Offload) -> Store:
     """The app's store, or a Failure when there is no offload schema at its URL."""
     from offload.store.sqlite import SQLiteStore
@@ -146,12 +152,12 @@ def check_store(app: Offload) -> Store:
     store = app.store
     if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
         raise Failure(
-            f"no store at {where}: the file {store.path} does not exist (give --url or set "
-            "$OFFLOAD_URL; `offload migrate` creates one)"
+            f"no store at {where}: the file {store.path} does not exist. {_WHICH_STORE}; "
+            "`offload migrate` creates one"
         )
     if store.schema_version() == 0:
         raise Failure(
-            f"the store at {where} has no offload tables; run `offload migrate --url ...` "
-            "or start a worker first"
+            f"the store at {where} has no offload tables. {_WHICH_STORE}; `offload migrate` "
+            "creates them, and so does a worker"
         )
     return store

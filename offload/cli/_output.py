@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from offload._config import mask_url
 from offload.store._contract import JobRecord
 
 _TIME_FIELDS = (
@@ -49,13 +49,7 @@ def iso(ts: float | None, precision: str = "milliseconds") -> str | None:
 
 def safe_url(url: str) -> str:
     """A store URL fit to print: any password is masked."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return mask_url(url)
 
 
 def job_dict(record: JobRecord) -> dict[str, Any]:

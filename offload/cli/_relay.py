@@ -10,13 +10,15 @@ from types import FrameType
 import click
 
 from offload._outbox import Relay
+from offload.cli._common import url_option
 from offload.cli._load import load_app
+from offload.cli._output import safe_url
 
 
 @click.command("relay")
 @click.argument("app_path", metavar="APP", required=False)
 @click.option("--source", required=True, help="URL of the application database with the outbox.")
-@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@url_option
 @click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100_000))
 @click.option(
     "--interval",
@@ -53,7 +55,7 @@ def relay(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    click.echo(f"relaying from {source} to {app.config.url}", err=True)
+    click.echo(f"relaying from {safe_url(source)} to {safe_url(app.config.url)}", err=True)
     r.run(interval)
     r.close()
     click.echo(f"relayed {r.relayed} jobs", err=True)

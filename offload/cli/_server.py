@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from offload.cli._common import url_option
 from offload.cli._load import load_app
 
 
@@ -27,7 +28,7 @@ def is_loopback(host: str) -> bool:
 @click.option(
     "--port", default=8750, show_default=True, type=click.IntRange(0, 65535), help="Port."
 )
-@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@url_option
 @click.option(
     "--tokens-file",
     type=click.Path(dir_okay=False),

@@ -7,12 +7,14 @@ import sys
 
 import click
 
+from offload.cli._common import url_option
 from offload.cli._load import load_app
+from offload.cli._output import safe_url
 
 
 @click.command("worker")
 @click.argument("app_path", metavar="APP")
-@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@url_option
 @click.option(
     "-q",
     "--queues",
@@ -119,7 +121,8 @@ def worker(
             f"note: no job type of this app uses queue(s) {', '.join(unknown_queues)}", err=True
         )
     click.echo(
-        f"offload worker: {app.config.url} queues={','.join(names)} concurrency={concurrency}",
+        f"offload worker: {safe_url(app.config.url)} queues={','.join(names)} "
+        f"concurrency={concurrency}",
         err=True,
     )
     Worker(

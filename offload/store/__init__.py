@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
+from offload._config import DEFAULT_URL
 from offload._errors import ConfigurationError
 from offload.store._contract import Store
-
-DEFAULT_URL = "./offload.db"
 
 
 def resolve_url(url: str | None) -> str:
