@@ -196,7 +196,7 @@ def test_f3_payloads_up_to_the_limit_run_and_past_it_are_refused_before_the_stor
     assert not set(ledger.keys("start")) - set(accepted)
     for record in app.store.job_list(JobFilter(kind="echo")):
         assert record.state == "completed" and record.result == record.args["value"]
-    record_figures("F3 oversized payload", engine, verdict)
+    record_figures("F3 oversized payload", engine, verdict, refused=len(ledger.keys("fail")))
 
 
 # --- F4 hostile arguments ---------------------------------------------------------------------
@@ -280,7 +280,7 @@ def test_f4_hostile_arguments_are_refused_with_their_path_and_the_rest_round_tri
         assert record.state == "completed", (name, record.errors)
         assert same(record.args["value"], GOOD[name]), (name, record.args["value"])
         assert same(record.result, GOOD[name]), (name, record.result)  # as the worker saw it
-    record_figures("F4 hostile arguments", engine, verdict)
+    record_figures("F4 hostile arguments", engine, verdict, refused=len(ledger.keys("fail")))
 
 
 TEXT = st.text(st.characters(exclude_categories=()), max_size=6)  # NUL and surrogates too
@@ -441,7 +441,7 @@ def test_f6_hostile_names_are_stored_literally_or_refused_and_the_schema_holds(
     verdict.assert_holds()
     assert verdict.figures()["jobs"] == len(ODD_NAMES)
     assert _tables(app) == before
-    record_figures("F6 hostile names", engine, verdict)
+    record_figures("F6 hostile names", engine, verdict, refused=len(ledger.keys("fail")))
 
 
 def test_f6_property_a_queue_name_is_refused_or_matched_as_a_whole(app: Offload) -> None:
