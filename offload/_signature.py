@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from offload._errors import ConfigurationError, InvalidArgumentsError
-from offload._payload import MAX_INT, MIN_INT, check_json
+from offload._payload import MAX_INT, MIN_INT, arg_path, check_json
 
 _SIMPLE: dict[Any, tuple[type, ...]] = {
     int: (int,),
@@ -150,7 +150,7 @@ class Signature:
         out = {}
         for key, value in arguments.items():
             where = f"argument {key!r} of {self.name}()"
-            value = check_json(value, where)
+            value = check_json(value, where, path=arg_path(key))
             hint = self.hints.get(key)
             param = self.sig.parameters.get(key)
             if hint is not None and param is not None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from offload._text import first_surrogate
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
@@ -206,8 +208,11 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     for key, value in problem.extra.items():
         if value is not None:
             body[key] = value
+    text = json.dumps(body, ensure_ascii=False)
+    if first_surrogate(text) is not None:  # a detail quoting bad input: escape, never fail
+        text = json.dumps(body)
     return Response(
-        json.dumps(body, ensure_ascii=False),
+        text,
         status_code=problem.status,
         headers=problem.headers,
         media_type=PROBLEM_MEDIA_TYPE,

@@ -147,6 +147,11 @@ COMPONENTS: Spec = {
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "instance": {"type": "string"},
+            "argument": {"type": "string", "description": "The argument at fault"},
+            "path": {
+                "type": "string",
+                "description": "Where in the data the fault is, e.g. args.items[2].name",
+            },
         },
         "additionalProperties": True,
     },

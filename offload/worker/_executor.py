@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from offload._errors import JobTimeoutError
 from offload._payload import check_json
+from offload._text import printable
 from offload.dispatch._adaptive import Throttled
 from offload.store._contract import ClaimedJob
 
@@ -65,10 +66,13 @@ class _Running:
 
 
 def _format_error(exc: BaseException) -> tuple[str, str]:
+    """The error line and traceback head of an attempt, as text every engine stores: a NUL or
+    a lone surrogate in them (e.g. from a message quoting bad input) is replaced by U+FFFD,
+    so that one job's error cannot fail the batch of acknowledgements it rides in."""
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     text = "".join(lines)
     head = "\n".join(text.splitlines()[-_TRACEBACK_LINES:])
-    return f"{type(exc).__name__}: {exc}", head
+    return printable(f"{type(exc).__name__}: {exc}"), printable(head)
 
 
 class Executor:
@@ -249,8 +253,11 @@ class Executor:
         )
 
     def _success(self, entry: _Running, result: Any) -> Outcome:
+        """A completion, or a failed attempt when the result cannot be stored (not JSON, or a
+        string with a NUL or a lone surrogate: `InvalidTextError`). Checked here, per job, so
+        that the batch of acknowledgements this one rides in stays good for the others."""
         try:
-            value = check_json(result, f"the result of {entry.job.kind}()")
+            value = check_json(result, f"the result of {entry.job.kind}()", path="result")
         except Exception as exc:
             error, tb = _format_error(exc)
             return Outcome(entry.job, False, error=error, traceback=tb)
