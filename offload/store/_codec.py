@@ -123,17 +123,19 @@ TEXT_FIELDS: dict[str, str] = {
 }
 
 
-def raw_text(stored: Any, limit: int = RAW_LIMIT) -> str:
-    """The start of what the store holds, as text: bytes that are not UTF-8 are shown as
-    `\\xNN` escapes, and a decoded value (PostgreSQL's jsonb) as its JSON text."""
+def raw_text(stored: str | bytes, limit: int = RAW_LIMIT) -> str:
+    """The start of what the store holds, as text (bytes that are not UTF-8 as `\\xNN`)."""
     if isinstance(stored, bytes):
         return stored[: limit * 4].decode("utf-8", "backslashreplace")[:limit]
-    if isinstance(stored, str):
-        return stored[:limit]
+    return str(stored)[:limit]
+
+
+def json_text(value: Any) -> str:
+    """A decoded value (PostgreSQL's jsonb) as the JSON text it was stored as."""
     try:
-        return json.dumps(stored, ensure_ascii=False)[:limit]
+        return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
-        return repr(stored)[:limit]
+        return repr(value)
 
 
 def _problem(label: str, what: str, stored: Any) -> PayloadDecodeError:
@@ -184,7 +186,7 @@ def check(name: str, value: Any, stored: Any = None) -> Any:
         return None
     wrong = spec.shape(value)
     if wrong is not None:
-        raise _problem(spec.label, wrong, value if stored is None else stored)
+        raise _problem(spec.label, wrong, json_text(value) if stored is None else stored)
     return value
 
 
@@ -226,7 +228,8 @@ def read(fields: dict[str, Any], *, decoded: bool) -> tuple[dict[str, Any], dict
                 values[name] = str(shown)
             else:
                 values[name] = FIELDS[name].empty()
-            bad[name] = Undecodable(f"PayloadDecodeError: {exc}", raw_text(stored))
+            shown = json_text(stored) if decoded and name not in TEXT_FIELDS else stored
+            bad[name] = Undecodable(f"PayloadDecodeError: {exc}", raw_text(shown))
     return values, bad
 
 

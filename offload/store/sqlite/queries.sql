@@ -263,7 +263,8 @@ GROUP BY state
 -- A retryable job became so when its last attempt failed: the time of its last error entry.
 SELECT count(*) FROM offload_jobs INDEXED BY offload_jobs_due
 WHERE state IN ('scheduled', 'retryable') AND state = 'retryable'
-  AND CASE WHEN json_valid(errors) THEN json_extract(errors, '$[#-1].at') END >= ?
+  AND CASE WHEN json_valid(errors) AND json_type(errors, '$[#-1].at') IN ('integer', 'real')
+           THEN json_extract(errors, '$[#-1].at') END >= ?
 
 -- name: leader_acquire
 INSERT INTO offload_leaders (name, owner, expires_at) VALUES (?, ?, ?)
