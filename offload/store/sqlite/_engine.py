@@ -661,9 +661,11 @@ def _claimed(r: Sequence[Any], now: float) -> ClaimedJob:
     )
 
 
-def _kind_of(stored: str | bytes) -> str:
-    """A job type name for a log line, whatever bytes it holds."""
-    return stored if isinstance(stored, str) else stored.decode("utf-8", "replace")
+def _kind_of(stored: object) -> str:
+    """A job type name for a log line, whatever the column holds."""
+    if isinstance(stored, bytes):
+        return stored.decode("utf-8", "replace")
+    return str(stored)
 
 
 def _record(r: Sequence[Any]) -> JobRecord:
