@@ -26,6 +26,8 @@ T = TypeVar("T")
 log = logging.getLogger("offload.store")
 RAW_LIMIT = 1000  # characters of an undecodable field's stored text that readers are given
 MESSAGE_RAW = 60  # characters of it quoted in an error message
+# Rounds of a claim that made rows dead: each claims again for their places (store engines).
+CLAIM_ROUNDS = 10
 
 
 def dumps(value: Any) -> str:

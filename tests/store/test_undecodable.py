@@ -107,6 +107,17 @@ def test_a_bad_row_with_a_limit_key_is_dead_at_its_claim_through_limits(store: S
     _assert_buried(store, bad, "arguments are a JSON array")
 
 
+def test_a_claim_goes_on_for_the_places_bad_rows_took(store: Store) -> None:
+    bad = insert(store, *[new_job() for _ in range(3)])
+    good = insert(store, new_job(), new_job())
+    for job_id in bad:
+        overwrite(store, job_id, "args", "[]")
+    assert [j.id for j in claim(store, limit=1)] == good[:1]
+    assert [j.id for j in claim(store, limit=5)] == good[1:]
+    assert [get(store, i).state for i in bad] == ["dead"] * 3
+    assert counter(store, "undecodable") == 3
+
+
 def test_a_bad_row_alone_leaves_the_queue_claimable(store: Store) -> None:
     (bad,) = insert(store, new_job())
     overwrite(store, bad, "args", "[]")

@@ -35,7 +35,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from offload._errors import StoreError
-from offload.store._codec import dumps, read, report_buried
+from offload.store._codec import CLAIM_ROUNDS, dumps, read, report_buried
 from offload.store._contract import (
     AckClaim,
     AckResult,
@@ -362,6 +362,25 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         claim: ClaimParams | None,
         durable: bool = True,
     ) -> AckClaim:
+        acked, buried = self._ack_claim(done, failed, claim, durable)
+        for _ in range(CLAIM_ROUNDS - 1):
+            # The claim made rows dead (undecodable data): claim again for their places, so
+            # that a short claim still means that the queues ran dry.
+            if claim is None or not buried or len(acked.claimed) >= claim.limit:
+                break
+            rest = replace(claim, limit=claim.limit - len(acked.claimed))
+            more, buried = self._ack_claim((), (), rest, durable)
+            acked = AckClaim(acked.completed, acked.failed, acked.claimed + more.claimed)
+        return acked
+
+    def _ack_claim(
+        self,
+        done: Sequence[Completion],
+        failed: Sequence[Failure],
+        claim: ClaimParams | None,
+        durable: bool,
+    ) -> tuple[AckClaim, int]:
+        """One round of `job_ack_claim`; with how many rows the claim made dead."""
         queues = [] if claim is None or claim.limit <= 0 else list(dict.fromkeys(claim.queues))
         plain = bool(queues) and self._limited_queues().isdisjoint(queues)
         token = secrets.randbits(62)
@@ -413,14 +432,16 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         completed = AckResult(a, len(done) - a)
         fails = AckResult(b, len(failed) - b)
         if claim is None or not queues:
-            return AckClaim(completed, fails, [])
-        return AckClaim(completed, fails, self._claimed(claim, queues, token, plain, rows))
+            return AckClaim(completed, fails, []), 0
+        claimed, buried = self._claimed(claim, queues, token, plain, rows)
+        return AckClaim(completed, fails, claimed), buried
 
     def _claimed(
         self, params: ClaimParams, queues: list[str], token: int, plain: bool, rows: list[Any]
-    ) -> list[ClaimedJob]:
+    ) -> tuple[list[ClaimedJob], int]:
         """The jobs of a claim from the rows `job_claim` returned (plain), topped up through
-        limits when candidates with limit keys were left out (_dispatch.py)."""
+        limits when candidates with limit keys were left out (_dispatch.py); and how many rows
+        it made dead instead."""
         if plain:
             if rows:  # column 18: candidates it left for the claim through limits
                 limited = bool(rows[0][18])
@@ -429,7 +450,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     rest = replace(params, limit=params.limit - len(rows))
                     rows += self._claim_limited(rest, token, self._q["clock"])
             elif not self._scalar("job_claim_probe", {"queues": queues}):
-                return []
+                return [], 0
         if not rows:  # limit keys (or other claims) in the way: claim through limits
             rows = self._claim_limited(params, token, self._q["clock"])
         # Column 17: why the claim made a row dead instead of taking it (its stored data has
@@ -439,7 +460,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
             rows = [r for r in rows if r[17] is None]
             self._count_buried(len(buried))
         rows.sort(key=lambda r: (-r[11], r[12], r[0]))
-        return report_buried(
+        jobs = report_buried(
             [
                 ClaimedJob(
                     r[0],  # id
@@ -461,6 +482,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
             ],
             buried,
         )
+        return jobs, len(buried)
 
     def _count_buried(self, n: int) -> None:
         """Count jobs a claim made dead for their undecodable data (the claim has committed:

@@ -17,13 +17,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from offload._errors import ConfigurationError, PayloadDecodeError, StoreBusyError
 from offload.dispatch._limits import Candidate
 from offload.dispatch._ordering import Arrival
-from offload.store._codec import decode, dumps, error_entry, loads, read, report_buried, text
+from offload.store._codec import (
+    CLAIM_ROUNDS,
+    decode,
+    dumps,
+    error_entry,
+    loads,
+    read,
+    report_buried,
+    text,
+)
 from offload.store._contract import (
     AckClaim,
     AckResult,
@@ -372,7 +382,24 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
     ) -> list[ClaimedJob]:
         """Claim in the transaction of `c`. A claimed row that cannot be decoded ends dead in
         this same transaction (appended to `buried`, for the caller to log once committed),
-        and every other one is handed out."""
+        and every other one is handed out; the claim goes on for the places such rows took,
+        so that a short claim still means that the queues ran dry."""
+        jobs: list[ClaimedJob] = []
+        for _ in range(CLAIM_ROUNDS):
+            seen = len(buried)
+            rest = params if not jobs else replace(params, limit=params.limit - len(jobs))
+            jobs += self._claim_once(c, rest, now, buried)
+            if len(buried) == seen or len(jobs) >= params.limit:
+                break
+        return jobs
+
+    def _claim_once(
+        self,
+        c: sqlite3.Connection,
+        params: ClaimParams,
+        now: float,
+        buried: list[tuple[int, str, str]],
+    ) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
             return []
         candidates_sql = self._q["job_claim_candidates"]
@@ -421,8 +448,8 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                 entry = error_entry(0, now, error, "", "undecodable")
                 c.execute(self._q["job_dead_undecodable"], (now, entry, r[0], token))
                 buried.append((r[0], _kind_of(r[1]), error))
-        if buried:
-            c.execute(self._q["counter_add"], ("undecodable", len(buried)))
+        if len(jobs) < len(claimed):
+            c.execute(self._q["counter_add"], ("undecodable", len(claimed) - len(jobs)))
         return jobs
 
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
