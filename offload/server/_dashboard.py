@@ -72,6 +72,12 @@ def last_error(record: JobRecord) -> str:
     return error_view(record.errors[-1])["error"] if record.errors else ""
 
 
+def last_error_at(record: JobRecord) -> float | None:
+    """When a job's last attempt failed, or when it finished if that is not recorded."""
+    at = error_view(record.errors[-1])["at"] if record.errors else None
+    return record.finished_at if at is None else float(at)
+
+
 def templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -87,6 +93,7 @@ def templates() -> Jinja2Templates:
     env.filters["duration"] = _stats.duration
     env.filters["short"] = _short
     env.filters["last_error"] = last_error
+    env.filters["last_error_at"] = last_error_at
     return Jinja2Templates(env=env)
 
 

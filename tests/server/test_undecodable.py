@@ -105,10 +105,11 @@ def test_error_entries_of_any_shape_are_shown_as_text(app: Offload, client: Test
     job_id = _dead(app)
     entries = '[{"error": 42, "at": "noon"}, {"exc_module": "os", "exc_type": "system"}]'
     overwrite(app.store, job_id, "errors", entries)
-    for path in (f"/ui/jobs/{job_id}", "/ui/jobs", f"/jobs/{job_id}", "/jobs"):
+    for path in (f"/ui/jobs/{job_id}", "/ui/jobs", "/", f"/jobs/{job_id}", "/jobs"):
         r = client.get(path)
         assert r.status_code == 200, (path, r.text)
     page = client.get(f"/ui/jobs/{job_id}").text
     assert "exc_module" in page and "42" in page
     listing = client.get("/ui/jobs").text
     assert "exc_module" in listing
+    assert "exc_module" in client.get("/").text  # the overview's recent failures
