@@ -60,13 +60,13 @@ def test_a_flipped_byte_in_a_row_stalls_no_worker(
 # F1: each kind of malformed payload, where its engine can hold it.
 F1 = [
     pytest.param("sqlite", "args", '{"broken', "not valid JSON", id="sqlite-broken-json"),
-    pytest.param("sqlite", "args", "[1, 2, 3]", "a JSON array, not", id="sqlite-wrong-shape"),
+    pytest.param("sqlite", "args", "[1, 2, 3]", "a JSON array, not", id="sqlite-array-args"),
     pytest.param(
         "sqlite", "args", b'{"key":"\xc3\x28"}', "not valid UTF-8", id="sqlite-invalid-utf8"
     ),
-    pytest.param("postgres", "args", "[1, 2, 3]", "a JSON array, not", id="postgres-array"),
-    pytest.param("postgres", "args", '"key=bad"', "a JSON string, not", id="postgres-string"),
-    pytest.param("postgres", "meta", "[]", "meta is a JSON array", id="postgres-meta-array"),
+    pytest.param("postgres", "args", "[1, 2, 3]", "a JSON array, not", id="postgres-array-args"),
+    pytest.param("postgres", "args", '"key=bad"', "a JSON string, not", id="postgres-string-args"),
+    pytest.param("postgres", "meta", "[]", "meta is a JSON array", id="postgres-array-meta"),
 ]
 
 
@@ -79,6 +79,7 @@ def test_f1_a_malformed_stored_payload_is_dead_at_its_first_claim(
     column: str,
     value: str | bytes,
     words: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     def damage(store: object, job_id: int, conn: object) -> None:
         overwrite(app.store, job_id, column, value, conn)
@@ -94,4 +95,5 @@ def test_f1_a_malformed_stored_payload_is_dead_at_its_first_claim(
         assert text.replace(" ", "") == value.replace(" ", ""), "the raw payload was not kept"
     else:
         assert kept == value, "the raw payload was not kept"
-    record_figures(f"F1 malformed stored payload: {column} {words}", engine, verdict)
+    label = request.node.callspec.id.split("-", 1)[1]
+    record_figures(f"F1 malformed stored payload ({label})", engine, verdict)
