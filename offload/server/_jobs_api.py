@@ -23,6 +23,7 @@ from offload.server._http import (
     path_id,
     query_params,
     read_json,
+    undecodable,
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
@@ -86,13 +87,16 @@ async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord |
 
 
 def _result_document(record: JobRecord) -> dict[str, Any]:
-    return {
+    document = {
         "id": record.id,
         "kind": record.kind,
         "state": record.state,
         "result": record.result,
         "finished_at": iso(record.finished_at),
     }
+    if "result" in record.undecodable:  # shown as null, with why and its stored text
+        document["undecodable"] = {"result": undecodable(record)["result"]}
+    return document
 
 
 def _result_or_417(record: JobRecord | None, job_id: int) -> Response:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from offload._errors import JobTimeoutError
+from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
 from offload._payload import check_json
 from offload._text import printable
 from offload.dispatch._adaptive import Throttled
@@ -218,7 +218,10 @@ class Executor:
             return self._unknown(job)
         try:
             fn = job_type.function()
-            args, kwargs = job_type.signature.call_args(job.args)
+            try:
+                args, kwargs = job_type.signature.call_args(job.args)
+            except (InvalidArgumentsError, PayloadDecodeError) as exc:
+                return self._unbound(job, exc)
             result = fn(*args, **kwargs)
             return self._success(entry, result)
         except JobTimeoutError:
@@ -232,7 +235,11 @@ class Executor:
         entry.started = time.monotonic()
         try:
             fn = job_type.function()
-            args, kwargs = job_type.signature.call_args(job.args)
+            try:
+                args, kwargs = job_type.signature.call_args(job.args)
+            except (InvalidArgumentsError, PayloadDecodeError) as exc:
+                self._finish(entry, self._unbound(job, exc))
+                return
             result = await asyncio.wait_for(fn(*args, **kwargs), job.timeout)
             outcome = self._success(entry, result)
         except TimeoutError:
@@ -262,6 +269,12 @@ class Executor:
             error, tb = _format_error(exc)
             return Outcome(entry.job, False, error=error, traceback=tb)
         return Outcome(entry.job, True, result=value)
+
+    def _unbound(self, job: ClaimedJob, exc: Exception) -> Outcome:
+        """Stored arguments that do not fit this worker's version of the job type
+        (`Signature.mismatch`): a failed attempt, retried with the job type's backoff. No
+        traceback: the job's code never ran."""
+        return Outcome(job, False, error=f"{type(exc).__name__}: {exc}")
 
     def _unknown(self, job: ClaimedJob) -> Outcome:
         return Outcome(

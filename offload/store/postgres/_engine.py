@@ -22,6 +22,7 @@ since they may or may not have been applied.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -34,7 +35,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from offload._errors import StoreError
-from offload.store._codec import dumps
+from offload.store._codec import CLAIM_ROUNDS, dumps, read, report_buried
 from offload.store._contract import (
     AckClaim,
     AckResult,
@@ -72,6 +73,7 @@ from offload.store.postgres._values import json_text, lenient_json_text, plain_t
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
+log = logging.getLogger("offload.store")
 _JSONB_LIMIT = 200_000_000  # characters of a batch's JSON: a jsonb value holds < 256 MB
 _INSERT_CHUNK = 10_000  # rows per insert statement; bigger batches take several, in one transaction
 
@@ -360,6 +362,25 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         claim: ClaimParams | None,
         durable: bool = True,
     ) -> AckClaim:
+        acked, buried = self._ack_claim(done, failed, claim, durable)
+        for _ in range(CLAIM_ROUNDS - 1):
+            # The claim made rows dead (undecodable data): claim again for their places, so
+            # that a short claim still means that the queues ran dry.
+            if claim is None or not buried or len(acked.claimed) >= claim.limit:
+                break
+            rest = replace(claim, limit=claim.limit - len(acked.claimed))
+            more, buried = self._ack_claim((), (), rest, durable)
+            acked = AckClaim(acked.completed, acked.failed, acked.claimed + more.claimed)
+        return acked
+
+    def _ack_claim(
+        self,
+        done: Sequence[Completion],
+        failed: Sequence[Failure],
+        claim: ClaimParams | None,
+        durable: bool,
+    ) -> tuple[AckClaim, int]:
+        """One round of `job_ack_claim`; with how many rows the claim made dead."""
         queues = [] if claim is None or claim.limit <= 0 else list(dict.fromkeys(claim.queues))
         plain = bool(queues) and self._limited_queues().isdisjoint(queues)
         token = secrets.randbits(62)
@@ -411,45 +432,65 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         completed = AckResult(a, len(done) - a)
         fails = AckResult(b, len(failed) - b)
         if claim is None or not queues:
-            return AckClaim(completed, fails, [])
-        return AckClaim(completed, fails, self._claimed(claim, queues, token, plain, rows))
+            return AckClaim(completed, fails, []), 0
+        claimed, buried = self._claimed(claim, queues, token, plain, rows)
+        return AckClaim(completed, fails, claimed), buried
 
     def _claimed(
         self, params: ClaimParams, queues: list[str], token: int, plain: bool, rows: list[Any]
-    ) -> list[ClaimedJob]:
+    ) -> tuple[list[ClaimedJob], int]:
         """The jobs of a claim from the rows `job_claim` returned (plain), topped up through
-        limits when candidates with limit keys were left out (_dispatch.py)."""
+        limits when candidates with limit keys were left out (_dispatch.py); and how many rows
+        it made dead instead."""
         if plain:
-            if rows:  # column 17: candidates it left for the claim through limits
-                limited = bool(rows[0][17])
+            if rows:  # column 18: candidates it left for the claim through limits
+                limited = bool(rows[0][18])
                 self._after_plain_claim(queues, rows, limited, len(rows) < params.limit)
                 if limited and len(rows) < params.limit:
                     rest = replace(params, limit=params.limit - len(rows))
                     rows += self._claim_limited(rest, token, self._q["clock"])
             elif not self._scalar("job_claim_probe", {"queues": queues}):
-                return []
+                return [], 0
         if not rows:  # limit keys (or other claims) in the way: claim through limits
             rows = self._claim_limited(params, token, self._q["clock"])
+        # Column 17: why the claim made a row dead instead of taking it (its stored data has
+        # the wrong shape); it committed with the claim.
+        buried = [(r[0], r[1], f"PayloadDecodeError: {r[17]}") for r in rows if r[17] is not None]
+        if buried:
+            rows = [r for r in rows if r[17] is None]
+            self._count_buried(len(buried))
         rows.sort(key=lambda r: (-r[11], r[12], r[0]))
-        return [
-            ClaimedJob(
-                r[0],  # id
-                r[1],  # kind
-                r[2],  # queue
-                r[3],  # args
-                r[4],  # meta
-                r[5],  # attempt
-                r[6],  # max_attempts
-                r[7],  # delivery
-                r[8],  # timeout
-                r[9],  # lease_token
-                r[10],  # result_ttl
-                r[15],  # tenant
-                bool(r[16]),  # expired: past expires_at at the claim (_policy.py)
-                r[13],  # limit_key
-            )
-            for r in rows
-        ]
+        jobs = report_buried(
+            [
+                ClaimedJob(
+                    r[0],  # id
+                    r[1],  # kind
+                    r[2],  # queue
+                    r[3],  # args
+                    r[4],  # meta
+                    r[5],  # attempt
+                    r[6],  # max_attempts
+                    r[7],  # delivery
+                    r[8],  # timeout
+                    r[9],  # lease_token
+                    r[10],  # result_ttl
+                    r[15],  # tenant
+                    bool(r[16]),  # expired: past expires_at at the claim (_policy.py)
+                    r[13],  # limit_key
+                )
+                for r in rows
+            ],
+            buried,
+        )
+        return jobs, len(buried)
+
+    def _count_buried(self, n: int) -> None:
+        """Count jobs a claim made dead for their undecodable data (the claim has committed:
+        a failure here must not lose the jobs it took)."""
+        try:
+            self.counter_add("undecodable", n)
+        except (StoreError, psycopg.Error) as exc:
+            log.warning("could not count %d undecodable jobs (%s)", n, exc)
 
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
@@ -744,12 +785,15 @@ def _row_head(j: NewJob) -> str:
 
 
 def _record(r: Sequence[Any]) -> JobRecord:
+    """A row of job_get or job_list; its jsonb fields, decoded by psycopg, are checked for
+    shape by store/_codec.py, which names any that is wrong."""
+    values, undecodable = read(
+        {"args": r[3], "meta": r[4], "errors": r[13], "result": r[19]}, decoded=True
+    )
     return JobRecord(
         id=r[0],
         kind=r[1],
         queue=r[2],
-        args=r[3],
-        meta=r[4],
         tenant=r[5],
         state=r[6],
         priority=r[7],
@@ -758,13 +802,11 @@ def _record(r: Sequence[Any]) -> JobRecord:
         crashes=r[10],
         delivery=r[11],
         timeout=r[12],
-        errors=r[13],
         scheduled_at=r[14],
         unique_key=r[15],
         lease_owner=r[16],
         lease_token=r[17],
         lease_expires_at=r[18],
-        result=r[19],
         result_ttl=r[20],
         inserted_at=r[21],
         attempted_at=r[22],
@@ -773,4 +815,6 @@ def _record(r: Sequence[Any]) -> JobRecord:
         deadline=r[25],
         limit_key=r[26],
         expires_at=r[27],
+        undecodable=undecodable,
+        **values,
     )

@@ -51,16 +51,42 @@ SELECT k.key,
 FROM unnest(%(keys)s::text[], %(n)s::integer[]) AS k(key, n)
 
 -- name: job_claim_ids
+-- As job_claim in queries.sql, a job whose arguments or meta are not a JSON object ends dead
+-- here (column 18 says why).
+WITH picked AS MATERIALIZED (
+    SELECT id,
+           CASE WHEN jsonb_typeof(args) <> 'object'
+                THEN 'arguments are a JSON ' || jsonb_typeof(args) || ', not an object; '
+                     || 'stored text begins ' || quote_literal(left(args::text, 60))
+                WHEN jsonb_typeof(meta) <> 'object'
+                THEN 'meta is a JSON ' || jsonb_typeof(meta) || ', not an object; '
+                     || 'stored text begins ' || quote_literal(left(meta::text, 60))
+           END AS problem
+    FROM {schema}.offload_jobs
+    WHERE id = ANY(%(ids)s::bigint[]) AND state = 'available'
+)
 UPDATE {schema}.offload_jobs AS j
-SET state = 'running', attempt = j.attempt + 1, lease_owner = %(worker_id)s,
-    lease_token = %(token)s, lease_expires_at = {schema}.offload_now() + %(lease_seconds)s,
-    attempted_at = {schema}.offload_now()
-FROM unnest(%(ids)s::bigint[]) AS picked(id)
+SET state = CASE WHEN picked.problem IS NULL THEN 'running' ELSE 'dead' END,
+    attempt = j.attempt + 1,
+    lease_owner = CASE WHEN picked.problem IS NULL THEN %(worker_id)s::text END,
+    lease_token = %(token)s,
+    lease_expires_at = CASE WHEN picked.problem IS NULL
+                            THEN {schema}.offload_now() + %(lease_seconds)s END,
+    attempted_at = {schema}.offload_now(),
+    finished_at = CASE WHEN picked.problem IS NULL THEN j.finished_at
+                       ELSE {schema}.offload_now() END,
+    errors = CASE WHEN picked.problem IS NULL THEN j.errors
+                  ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                      'attempt', j.attempt + 1, 'at', {schema}.offload_now(),
+                      'error', 'PayloadDecodeError: ' || picked.problem, 'traceback', '',
+                      'kind', 'undecodable')) END
+FROM picked
 WHERE j.id = picked.id AND j.state = 'available'
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
           j.order_key - coalesce(j.slo, 0), j.tenant,
-          j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now()
+          j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
+          picked.problem
 
 -- name: limit_take
 UPDATE {schema}.offload_limits AS l SET tokens = t.tokens, refilled_at = %(now)s

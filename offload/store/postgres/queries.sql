@@ -262,11 +262,23 @@ SELECT unique_key, id FROM {schema}.offload_jobs WHERE unique_key = ANY(%(keys)s
 -- This claim takes only those without a limit key; its last column counts the others, and the
 -- engine then claims through limits (_dispatch.py). Column 15 is the start tag (order_key -
 -- slo), for the lanes' clocks (dispatch/_ordering.py).
+-- A job whose arguments or meta are not a JSON object (a foreign writer's, or a hand-edited
+-- row: jsonb holds only valid JSON, so its shape is all that can be wrong) ends dead here in
+-- the claim's own statement, with the error store/_codec.py words for it (column 18: the
+-- problem; such a row is not handed out), so that it never holds anything else up.
 WITH picked AS MATERIALIZED (
-    SELECT c.id, c.limit_key
+    SELECT c.id, c.limit_key, c.problem
     FROM unnest(%(queues)s::text[]) AS q(queue)
     CROSS JOIN LATERAL (
-        SELECT id, priority, order_key, limit_key FROM {schema}.offload_jobs
+        SELECT id, priority, order_key, limit_key,
+               CASE WHEN jsonb_typeof(args) <> 'object'
+                    THEN 'arguments are a JSON ' || jsonb_typeof(args) || ', not an object; '
+                         || 'stored text begins ' || quote_literal(left(args::text, 60))
+                    WHEN jsonb_typeof(meta) <> 'object'
+                    THEN 'meta is a JSON ' || jsonb_typeof(meta) || ', not an object; '
+                         || 'stored text begins ' || quote_literal(left(meta::text, 60))
+               END AS problem
+        FROM {schema}.offload_jobs
         WHERE state = 'available' AND queue = q.queue
         ORDER BY priority DESC, order_key, id
         LIMIT %(limit)s
@@ -276,15 +288,27 @@ WITH picked AS MATERIALIZED (
     LIMIT %(limit)s
 )
 UPDATE {schema}.offload_jobs AS j
-SET state = 'running', attempt = j.attempt + 1, lease_owner = %(worker_id)s,
-    lease_token = %(token)s, lease_expires_at = {schema}.offload_now() + %(lease_seconds)s,
-    attempted_at = {schema}.offload_now()
+SET state = CASE WHEN picked.problem IS NULL THEN 'running' ELSE 'dead' END,
+    attempt = j.attempt + 1,
+    lease_owner = CASE WHEN picked.problem IS NULL THEN %(worker_id)s::text END,
+    lease_token = %(token)s,
+    lease_expires_at = CASE WHEN picked.problem IS NULL
+                            THEN {schema}.offload_now() + %(lease_seconds)s END,
+    attempted_at = {schema}.offload_now(),
+    finished_at = CASE WHEN picked.problem IS NULL THEN j.finished_at
+                       ELSE {schema}.offload_now() END,
+    errors = CASE WHEN picked.problem IS NULL THEN j.errors
+                  ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                      'attempt', j.attempt + 1, 'at', {schema}.offload_now(),
+                      'error', 'PayloadDecodeError: ' || picked.problem, 'traceback', '',
+                      'kind', 'undecodable')) END
 FROM picked
 WHERE j.id = picked.id AND j.state = 'available' AND picked.limit_key IS NULL
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
           j.order_key - coalesce(j.slo, 0), j.tenant,
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
+          picked.problem,
           (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL)
 
 -- name: generic_plan
@@ -648,7 +672,9 @@ GROUP BY state
 UNION ALL
 -- A retryable job became so when its last attempt failed: the time of its last error entry.
 SELECT 'retryable', count(*) FROM {schema}.offload_jobs
-WHERE state = 'retryable' AND (errors -> -1 ->> 'at')::double precision >= %(since)s
+WHERE state = 'retryable'
+  AND CASE WHEN jsonb_typeof(errors -> -1 -> 'at') = 'number'
+           THEN (errors -> -1 ->> 'at')::double precision >= %(since)s END
 
 -- name: leader_acquire
 INSERT INTO {schema}.offload_leaders AS l (name, owner, expires_at)

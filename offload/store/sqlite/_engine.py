@@ -17,13 +17,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from offload._errors import ConfigurationError, StoreBusyError
+from offload._errors import ConfigurationError, PayloadDecodeError, StoreBusyError
 from offload.dispatch._limits import Candidate
 from offload.dispatch._ordering import Arrival
-from offload.store._codec import dumps, error_entry, loads
+from offload.store._codec import (
+    CLAIM_ROUNDS,
+    decode,
+    dumps,
+    error_entry,
+    loads,
+    read,
+    report_buried,
+    text,
+)
 from offload.store._contract import (
     AckClaim,
     AckResult,
@@ -332,7 +342,13 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         probe = self._q["job_claim_any"]  # outside the write lock: an empty queue takes none
         if not any(conn.execute(probe, (q,)).fetchone() for q in params.queues):
             return []
-        return self._tx(lambda c: self._claim(c, params, self.now()))
+        buried: list[tuple[int, str, str]] = []
+
+        def body(c: sqlite3.Connection) -> list[ClaimedJob]:
+            buried.clear()  # a busy database runs the body again
+            return self._claim(c, params, self.now(), buried)
+
+        return report_buried(self._tx(body), buried)
 
     def job_ack_claim(
         self,
@@ -344,15 +360,46 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         if not done and not failed:
             return AckClaim(_NO_ACK, _NO_ACK, [] if claim is None else self.job_claim(claim))
 
+        buried: list[tuple[int, str, str]] = []
+
         def body(c: sqlite3.Connection) -> AckClaim:
+            buried.clear()  # a busy database runs the body again
             now = self.now()
             a = self._complete(c, done, now)
             b = self._fail(c, failed, now)
-            return AckClaim(a, b, [] if claim is None else self._claim(c, claim, now))
+            return AckClaim(a, b, [] if claim is None else self._claim(c, claim, now, buried))
 
-        return self._tx(body)
+        acked = self._tx(body)
+        report_buried(acked.claimed, buried)
+        return acked
 
-    def _claim(self, c: sqlite3.Connection, params: ClaimParams, now: float) -> list[ClaimedJob]:
+    def _claim(
+        self,
+        c: sqlite3.Connection,
+        params: ClaimParams,
+        now: float,
+        buried: list[tuple[int, str, str]],
+    ) -> list[ClaimedJob]:
+        """Claim in the transaction of `c`. A claimed row that cannot be decoded ends dead in
+        this same transaction (appended to `buried`, for the caller to log once committed),
+        and every other one is handed out; the claim goes on for the places such rows took,
+        so that a short claim still means that the queues ran dry."""
+        jobs: list[ClaimedJob] = []
+        for _ in range(CLAIM_ROUNDS):
+            seen = len(buried)
+            rest = params if not jobs else replace(params, limit=params.limit - len(jobs))
+            jobs += self._claim_once(c, rest, now, buried)
+            if len(buried) == seen or len(jobs) >= params.limit:
+                break
+        return jobs
+
+    def _claim_once(
+        self,
+        c: sqlite3.Connection,
+        params: ClaimParams,
+        now: float,
+        buried: list[tuple[int, str, str]],
+    ) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
             return []
         candidates_sql = self._q["job_claim_candidates"]
@@ -378,31 +425,32 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         if not ids:
             return []
         token = secrets.randbits(62)
-        claimed = c.execute(
+        cursor = c.execute(
             self._q["job_claim_update"],
             (params.worker_id, token, now + params.lease_seconds, now, dumps(ids)),
-        ).fetchall()
+        )
+        try:
+            claimed = cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+            # A TEXT column holds bytes that are not UTF-8. The update is done (SQLite applies
+            # it at the first step): read the claimed rows again with such columns as blobs.
+            claimed = c.execute(self._q["job_claim_raw"], (dumps(ids), token)).fetchall()
         self._advance_lanes(c, claimed, limited, len(claimed) < params.limit)
         claimed.sort(key=lambda r: (-r[11], r[12], r[0]))
-        return [
-            ClaimedJob(
-                r[0],  # id
-                r[1],  # kind
-                r[2],  # queue
-                loads(r[3]),  # args
-                {} if r[4] == "{}" else loads(r[4]),  # meta, most often empty
-                r[5],  # attempt
-                r[6],  # max_attempts
-                r[7],  # delivery
-                r[8],  # timeout
-                r[9],  # lease_token
-                r[10],  # result_ttl
-                r[15],  # tenant
-                r[16] is not None and r[16] <= now,  # expired (_policy.py)
-                r[13],  # limit_key
-            )
-            for r in claimed
-        ]
+        jobs = []
+        for r in claimed:
+            try:
+                jobs.append(_claimed(r, now))
+            except PayloadDecodeError as exc:
+                error = f"PayloadDecodeError: {exc}"
+                entry = error_entry(0, now, error, "", "undecodable")
+                c.execute(self._q["job_dead_undecodable"], (now, entry, r[0], token))
+                buried.append((r[0], _kind_of(r[1]), error))
+        if len(jobs) < len(claimed):
+            c.execute(self._q["counter_add"], ("undecodable", len(claimed) - len(jobs)))
+        return jobs
 
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
@@ -619,34 +667,71 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
+def _claimed(r: Sequence[Any], now: float) -> ClaimedJob:
+    """A claimed row as a job to run; `PayloadDecodeError` when a field cannot be decoded (text
+    columns may come as bytes: see `job_claim_raw`)."""
+    return ClaimedJob(
+        r[0],  # id
+        text("kind", r[1]),  # type: ignore[arg-type]  # NOT NULL
+        r[2],  # queue: matched the claim's queue name, so it is text
+        decode("args", r[3]),
+        {} if r[4] == "{}" else decode("meta", r[4]),  # meta, most often empty
+        r[5],  # attempt
+        r[6],  # max_attempts
+        text("delivery", r[7]),  # type: ignore[arg-type]  # NOT NULL
+        r[8],  # timeout
+        r[9],  # lease_token
+        r[10],  # result_ttl
+        text("tenant", r[15]),
+        r[16] is not None and r[16] <= now,  # expired (_policy.py)
+        text("limit_key", r[13]),
+    )
+
+
+def _kind_of(stored: object) -> str:
+    """A job type name for a log line, whatever the column holds."""
+    if isinstance(stored, bytes):
+        return stored.decode("utf-8", "replace")
+    return str(stored)
+
+
 def _record(r: Sequence[Any]) -> JobRecord:
+    """A row of job_get or job_list, its text columns as blobs (store/_codec.py decodes them,
+    and names any field it cannot decode)."""
+    values, undecodable = read(
+        {
+            "kind": r[1],
+            "queue": r[2],
+            "args": r[3],
+            "meta": r[4],
+            "tenant": r[5],
+            "state": r[6],
+            "delivery": r[11],
+            "errors": r[13],
+            "unique_key": r[15],
+            "lease_owner": r[16],
+            "result": r[19],
+            "limit_key": r[26],
+        },
+        decoded=False,
+    )
     return JobRecord(
         id=r[0],
-        kind=r[1],
-        queue=r[2],
-        args=loads(r[3]),
-        meta=loads(r[4]),
-        tenant=r[5],
-        state=r[6],
         priority=r[7],
         attempt=r[8],
         max_attempts=r[9],
         crashes=r[10],
-        delivery=r[11],
         timeout=r[12],
-        errors=loads(r[13]),
         scheduled_at=r[14],
-        unique_key=r[15],
-        lease_owner=r[16],
         lease_token=r[17],
         lease_expires_at=r[18],
-        result=loads(r[19]),
         result_ttl=r[20],
         inserted_at=r[21],
         attempted_at=r[22],
         finished_at=r[23],
         order_key=r[24],
         deadline=r[25],
-        limit_key=r[26],
         expires_at=r[27],
+        undecodable=undecodable,
+        **values,
     )
