@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from offload.cli._common import friendly_errors
 from offload.cli._load import load_app
 
 
@@ -64,6 +65,7 @@ from offload.cli._load import load_app
 @click.option(
     "-v", "--verbose", count=True, help="More logging: -v for debug (the default is info)."
 )
+@friendly_errors
 def worker(
     app_path: str,
     url: str | None,

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import string
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -389,3 +391,33 @@ def plan(
             if left is not None and left <= 0:
                 out.saturated.add(key)
     return out
+
+
+class Alarm:
+    """When this process's workers should look for limited jobs again without a wake-up from
+    the store: the earliest `next_start` its claims reported (thread-safe, monotonic time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._at = math.inf
+
+    def set(self, seconds: float | None) -> None:
+        """Ring in `seconds` (an earlier time already set wins); None leaves it as it is."""
+        if seconds is None:
+            return
+        at = time.monotonic() + max(seconds, 0.0)
+        with self._lock:
+            self._at = min(self._at, at)
+
+    def left(self) -> float:
+        """Seconds until it rings (0: due now; inf: not set)."""
+        with self._lock:
+            return max(self._at - time.monotonic(), 0.0)
+
+    def take(self) -> bool:
+        """True once when due (and clears it)."""
+        with self._lock:
+            if time.monotonic() < self._at:
+                return False
+            self._at = math.inf
+            return True

@@ -122,6 +122,13 @@ class PostgresDispatch(DispatchOps):
         else:
             self._run("lane_advance", lambda c: c.execute(query, params))
 
+    def _limit_alarm(self) -> limits.Alarm:
+        """When this process's listeners wake for jobs a claim skipped for a rate limit."""
+        alarm: limits.Alarm | None = getattr(self, "_alarm", None)
+        if alarm is None:
+            alarm = self._alarm = limits.Alarm()
+        return alarm
+
     def _limited_queues(self) -> set[str]:
         found: set[str] | None = getattr(self, "_limited", None)
         if found is None:

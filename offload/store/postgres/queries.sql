@@ -41,6 +41,16 @@ VALUES (%(version)s, %(name)s, extract(epoch FROM clock_timestamp())::double pre
 -- name: clock
 SELECT extract(epoch FROM clock_timestamp())::double precision
 
+-- name: oldest_transaction
+-- Seconds since the oldest transaction open in this database began, among those holding a
+-- snapshot (backend_xmin: they keep vacuum from removing dead rows of the jobs table), this
+-- connection excepted; 0 when there is none. Other roles' sessions count only for a superuser
+-- or a member of pg_read_all_stats.
+SELECT coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0)::double precision
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND backend_xmin IS NOT NULL AND xact_start IS NOT NULL
+
 -- name: listen
 LISTEN {channel}
 
