@@ -12,6 +12,11 @@ candidates in claim order, skipping a key once it is saturated: later pages of c
 fetched with the saturated keys excluded, and the scan stops after `max_scan` rows, so a claim
 never spins on a saturated key (a saturated key with a huge backlog at the head of a queue
 costs each claim up to `max_scan` rows of index, and jobs behind that many wait for it).
+
+A waiting job starts as soon as its key allows: a finished job of a key wakes the workers of
+its queue (the store notifies), and a claim that skipped a key for want of rate tokens knows
+when the next one is due (`Plan.next_start`), so its worker wakes then (`Alarm`), not at its
+next poll.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from offload.dispatch._adaptive import Adaptive
 CONCURRENCY = "concurrency"
 RATE = "rate"
 MAX_SCAN = 1000  # candidate rows one claim reads at most while skipping saturated keys
+CONTENDED_RETRY = 0.05  # seconds before claiming again past a key another claim held
 _EPS = 1e-9
 
 
@@ -259,6 +265,7 @@ class KeyState:
     head: frozenset[int]
     rate: float | None
     tokens: float | None  # refilled to now, before this claim takes any
+    period: float = 1.0
 
 
 def effective(row: KeyRow) -> tuple[int | None, float | None]:
@@ -299,7 +306,7 @@ def key_state(row: KeyRow, now: float) -> KeyState:
         allowance = by_tokens if allowance is None else min(allowance, by_tokens)
     if row.fifo:
         allowance = len(row.head) if allowance is None else min(allowance, len(row.head))
-    return KeyState(row.key, allowance, row.fifo, row.head, rate, tokens)
+    return KeyState(row.key, allowance, row.fifo, row.head, rate, tokens, row.period or 1.0)
 
 
 @dataclass(slots=True)
@@ -311,6 +318,24 @@ class Plan:
     states: dict[str, KeyState] = field(default_factory=dict)
     saturated: set[str] = field(default_factory=set)
     scanned: int = 0
+
+    def next_start(self) -> float | None:
+        """Seconds until a key this claim saw saturated may start a job again without a job of
+        its own finishing: the next rate token of a key short of tokens, or a moment for a key
+        another claim held (it may have left room). None when only running jobs hold keys back
+        (their ends wake the workers)."""
+        waits = []
+        for key in self.saturated:
+            st = self.states.get(key)
+            if st is None:  # locked by another claim: look again in a moment
+                waits.append(CONTENDED_RETRY)
+                continue
+            if st.rate is None or st.tokens is None or st.rate <= 0:
+                continue
+            left = st.tokens - self.taken[key]
+            if left < 1 - _EPS:
+                waits.append((1 - left) * st.period / st.rate)
+        return min(waits) if waits else None
 
     def token_updates(self) -> list[tuple[str, float]]:
         """(key, tokens left) for every rate-limited key this claim took from."""

@@ -335,7 +335,7 @@ done AS (
         lease_owner = NULL, lease_expires_at = NULL
     FROM locked
     WHERE j.id = locked.id
-    RETURNING j.id
+    RETURNING j.id, j.queue, j.limit_key
 ),
 stale AS (
     INSERT INTO {schema}.offload_counters AS c (name, value)
@@ -343,7 +343,11 @@ stale AS (
     HAVING %(n)s::bigint - count(*) > 0
     ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value
 )
-SELECT count(*) FROM done
+-- A finished job with a limit key freed a slot (or moved a FIFO key's head): wake the workers
+-- of its queue, whose jobs of that key may be waiting for it (offload/dispatch/_limits.py).
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify(%(channel)s, q.queue))
+        FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_fail
 -- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds.
@@ -374,7 +378,7 @@ done AS (
             'traceback', f.traceback, 'kind', 'error'))
     FROM locked AS f
     WHERE j.id = f.id
-    RETURNING j.id
+    RETURNING j.id, j.queue, j.limit_key
 ),
 stale AS (
     INSERT INTO {schema}.offload_counters AS c (name, value)
@@ -382,7 +386,9 @@ stale AS (
     HAVING %(n)s::bigint - count(*) > 0
     ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value
 )
-SELECT count(*) FROM done
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify(%(channel)s, q.queue))
+        FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_heartbeat
 WITH locked AS MATERIALIZED (
