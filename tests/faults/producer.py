@@ -10,6 +10,7 @@ exit, which the test sees.
 from __future__ import annotations
 
 import sys
+import time
 
 from ._ledger import Ledger
 from .faultapp import workdir
@@ -22,7 +23,8 @@ def main(name: str, kind: str = "work") -> None:
     stop = workdir() / "stop"
     i = 0
     while not stop.exists():
-        ledger.enqueue(app, kind, f"{name}-{i}")
+        if ledger.enqueue(app, kind, f"{name}-{i}") is None:
+            time.sleep(0.05)  # the store failed: pause as a client would, not a hot loop
         i += 1
     app.close()
 
