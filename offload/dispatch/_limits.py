@@ -37,7 +37,6 @@ from offload.dispatch._adaptive import Adaptive
 CONCURRENCY = "concurrency"
 RATE = "rate"
 MAX_SCAN = 1000  # candidate rows one claim reads at most while skipping saturated keys
-CONTENDED_RETRY = 0.05  # seconds before claiming again past a key another claim held
 _EPS = 1e-9
 
 
@@ -321,16 +320,13 @@ class Plan:
 
     def next_start(self) -> float | None:
         """Seconds until a key this claim saw saturated may start a job again without a job of
-        its own finishing: the next rate token of a key short of tokens, or a moment for a key
-        another claim held (it may have left room). None when only running jobs hold keys back
-        (their ends wake the workers)."""
+        its own finishing: the next rate token of a key short of tokens. None when only running
+        jobs hold keys back (their ends wake the workers) or a key's row could not be read (held
+        by another claim, whose end wakes them too)."""
         waits = []
         for key in self.saturated:
             st = self.states.get(key)
-            if st is None:  # locked by another claim: look again in a moment
-                waits.append(CONTENDED_RETRY)
-                continue
-            if st.rate is None or st.tokens is None or st.rate <= 0:
+            if st is None or st.rate is None or st.tokens is None or st.rate <= 0:
                 continue
             left = st.tokens - self.taken[key]
             if left < 1 - _EPS:

@@ -40,12 +40,7 @@ class Outage:
         self.failures += 1
         if self.since is None:
             self.since = self._reminded = now
-            self.log.warning(
-                "%s failed (%s); trying again every %gs at most",
-                doing or self.what,
-                cause,
-                LAST_PAUSE,
-            )
+            self.log.warning("%s failed (%s); trying again", doing or self.what, cause)
         elif now - self._reminded >= REMIND:
             self._reminded = now
             self.log.warning(
@@ -62,7 +57,7 @@ class Outage:
     def succeeded(self) -> None:
         """Note a success: log the end of an outage, and start pauses afresh."""
         if self.since is not None:
-            self.log.warning(
+            self.log.info(
                 "%s works again after %.1fs (%d failed tries)",
                 self.what,
                 time.monotonic() - self.since,

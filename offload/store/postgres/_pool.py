@@ -143,11 +143,11 @@ class Pool:
         finally:
             self._give_back(conn)
 
-    def connect(self, **extra: Any) -> AnswerTimeoutConnection:
+    def connect(self) -> AnswerTimeoutConnection:
         """A new connection with the pool's settings, outside the pool (the caller closes it);
         a failure is a StoreError naming libpq's reason."""
         try:
-            conn = AnswerTimeoutConnection.connect(self.conninfo, **{**self._kwargs, **extra})
+            conn = AnswerTimeoutConnection.connect(self.conninfo, **self._kwargs)
         except psycopg.Error as exc:
             raise connect_error(exc, self.where, self.connected_once) from exc
         self.connected_once = True

@@ -25,6 +25,7 @@ from pathlib import Path
 
 _RELIST_SECONDS = 1.0  # a folder's mtime is coarse: look again at least this often
 _SENDER: socket.socket | None = None
+_RINGER_IDLE = 60.0  # seconds the thread of timed rings waits for work before it ends
 
 
 def _sender() -> socket.socket:
@@ -113,8 +114,14 @@ class Doorbell:
         while True:
             with self._timer:
                 left = self._ring_at - time.monotonic()
+                if left == math.inf:
+                    self._timer.wait(_RINGER_IDLE)
+                    if self._ring_at == math.inf:  # idle: the next ring_in starts a thread
+                        self._timer_pid = 0
+                        return
+                    continue
                 if left > 0:
-                    self._timer.wait(None if left == math.inf else left)
+                    self._timer.wait(left)
                     continue
                 self._ring_at = math.inf
                 names = list(self._own)
