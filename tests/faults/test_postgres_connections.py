@@ -87,7 +87,8 @@ def stop_all(*procs: Any) -> None:
 
 # --- B1 ---------------------------------------------------------------------------------------
 KILL_JOBS = 1500
-KILL_EVERY = 100  # completions between two rounds of kills
+KILL_EVERY = 50  # completions between two rounds of kills
+JOB_SECONDS = 0.02  # long enough for every slot to be busy when connections die
 
 
 def test_b1_workers_whose_connections_are_killed_mid_job_reconnect_and_run_every_job_once(
@@ -99,7 +100,7 @@ def test_b1_workers_whose_connections_are_killed_mid_job_reconnect_and_run_every
         chunk = keys[start : start + 500]
         for key in chunk:
             ledger.note("invoke", key)
-        jobs = app.enqueue_many(work.prepare(key=k, seconds=0.002) for k in chunk)
+        jobs = app.enqueue_many(work.prepare(key=k, seconds=JOB_SECONDS) for k in chunk)
         for key, job in zip(chunk, jobs, strict=True):
             ledger.note("ok", key, job.id)
     workers = [procs.worker(concurrency=8, app=PGAPP, name=f"worker{i}") for i in range(2)]
