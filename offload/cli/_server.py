@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from offload.cli._common import url_option
+from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 
 
@@ -68,6 +68,7 @@ def is_loopback(host: str) -> bool:
 )
 @click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from loopback proxies.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@friendly_errors
 def server(
     app_path: str | None,
     host: str,

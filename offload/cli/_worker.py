@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from offload.cli._common import url_option
+from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
 
@@ -66,6 +66,7 @@ from offload.cli._output import safe_url
 @click.option(
     "-v", "--verbose", count=True, help="More logging: -v for debug (the default is info)."
 )
+@friendly_errors
 def worker(
     app_path: str,
     url: str | None,

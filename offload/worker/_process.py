@@ -12,6 +12,11 @@ itself then); finished jobs wake it when a claim or an ack is due. Leases of eve
 running or waiting, are renewed by a heartbeat thread; when heartbeats keep failing for a whole
 lease the worker stops claiming, since its jobs may already be rescued elsewhere, and waiting
 jobs whose lease may have run out are dropped, not started.
+
+A store that fails (down, restarting, out of connections) is tried again after pauses of at
+most a second, with few log lines (`_outage.py`), from the first contact on: a worker started
+before its database waits for it. After SIGTERM nothing waits on the store past the grace
+period (and a second to write what it can): a worker stops on time during an outage too.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from offload._app import Offload
+from offload._errors import ConfigurationError, StoreCorruptError, StoreError
 from offload._loop import BackgroundLoop
 from offload.maintenance import Maintenance
 from offload.store._contract import (
@@ -42,12 +48,14 @@ from offload.store._contract import (
 )
 from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
+from offload.worker._outage import Outage, within
 from offload.worker._shedding import ClaimGate
 
 log = logging.getLogger("offload.worker")
 ACK_DELAY = 0.005  # seconds an acknowledgement may wait for company when no claim is due
 LIMITED_HOLD = 10.0  # seconds without prefetch after claiming jobs with a limit key
 SHORT_JOB = 0.1  # prefetch only while recent jobs ran this long or less, on average (seconds)
+CLEANUP = 1.0  # seconds past the grace for what a stopping worker still writes to the store
 
 
 class _Heartbeat(BackgroundLoop):
@@ -57,6 +65,7 @@ class _Heartbeat(BackgroundLoop):
         super().__init__(worker.app.config.heartbeat_interval)
         self.worker = worker
         self.last_ok = time.monotonic()
+        self.outage = Outage(log, "heartbeat")
 
     def tick(self) -> None:
         w = self.worker
@@ -68,12 +77,13 @@ class _Heartbeat(BackgroundLoop):
             w.app.store.worker_beat(w.info(len(leases)))
         except Exception as exc:
             silent = time.monotonic() - self.last_ok
-            log.warning("heartbeat failed (%s); last success %.1fs ago", exc, silent)
+            self.outage.failed(exc)
             if silent >= w.app.config.lease_seconds and not w.claim_paused:
                 log.error("heartbeats failed for a whole lease: this worker stops claiming")
                 w.claim_paused = True
             return
         self.last_ok = time.monotonic()
+        self.outage.succeeded()
         try:  # failed and retried attempts since the last beat, for the store's totals
             w.app.tally.flush(w.app.store)
         except Exception as exc:
@@ -150,6 +160,8 @@ class Worker:
         self._claimed_at = -math.inf
         self._wakeup: _Wakeup | None = None
         self._stopping = False
+        self._stop_at: float | None = None  # monotonic time of the first stop()
+        self._outage = Outage(log, "claim")
         self._signals = 0
         self.executor = Executor(app, concurrency, self._on_done)
         self.heartbeat = _Heartbeat(self)
@@ -177,6 +189,8 @@ class Worker:
     # --- control ----------------------------------------------------------------------
     def stop(self) -> None:
         """Stop claiming and finish running jobs within the grace period."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
         self._stopping = True
         self._wake.set()
 
@@ -189,9 +203,22 @@ class Worker:
                 self.grace,
             )
             self.stop()
+            # Past grace and cleanup, a call blocked on an unreachable store (a connection
+            # attempt, a silent server) must not keep the process: leases recover its jobs.
+            overdue = threading.Timer(self.grace + CLEANUP + 1.0, self._overdue)
+            overdue.daemon = True
+            overdue.start()
             return
         log.warning("second signal: stopping at once")
         self._release_now()
+        os._exit(1)
+
+    def _overdue(self) -> None:
+        log.error(
+            "still stopping %.0fs after the signal (the store does not answer): exiting; "
+            "jobs still held are run again once their lease expires",
+            self.grace + CLEANUP + 1.0,
+        )
         os._exit(1)
 
     def _release_now(self) -> None:
@@ -237,8 +264,9 @@ class Worker:
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        store = self.app.store
-        store.worker_beat(self.info(0))
+        store = self._reach_store()
+        if store is None:  # stopped before the store ever answered
+            return
         wakeup = self._wakeup = _Wakeup(store.listener(self.queues), self)
         wakeup.start()
         self.heartbeat.start()
@@ -256,6 +284,24 @@ class Worker:
             wakeup.running = False
             wakeup.resume.set()
             self._shutdown()
+
+    def _reach_store(self) -> Store | None:
+        """The store once this worker is registered in it, trying again while it is unavailable
+        (down, starting, out of connections, full); None when stopped first. A store that no
+        retry can cure (a wrong database or user, a corrupt file) raises."""
+        outage = Outage(log, "reaching the store")
+        while not self._stopping:
+            try:
+                store = self.app.store
+                store.worker_beat(self.info(0))
+            except (ConfigurationError, StoreCorruptError):
+                raise
+            except StoreError as exc:
+                self._wake.wait(outage.failed(exc))
+                continue
+            outage.succeeded()
+            return store
+        return None
 
     def _loop(self) -> None:
         while not self._stopping:
@@ -371,15 +417,16 @@ class Worker:
         try:
             got = self.app.store.job_ack_claim(done, failed, claim, durable)
         except Exception as exc:
-            if outcomes:
-                log.warning("acknowledging %d jobs failed (%s); will retry", len(outcomes), exc)
+            doing = f"acknowledging {len(outcomes)} jobs" if outcomes else None
+            if outcomes:  # kept for the next turn
                 with self._acks_lock:
                     self._acks[:0] = outcomes
                     self._acks_since = time.monotonic()
-            else:
-                log.warning("claim failed (%s); trying again", exc)
-            time.sleep(min(self.poll_interval, 0.2 if outcomes else 0.5))
+            pause = self._outage.failed(exc, doing)
+            if not self._stopping:
+                self._wake.wait(min(self.poll_interval, pause))
             return None
+        self._outage.succeeded()
         self._acked(outcomes, failed, got.completed, got.failed)
         return got.claimed
 
@@ -411,16 +458,18 @@ class Worker:
 
     def _shutdown(self) -> None:
         store = self.app.store
+        deadline = (self._stop_at or time.monotonic()) + self.grace
+        cleanup = deadline + CLEANUP  # nothing waits on the store past this
         unstarted = self.executor.take_unstarted()
         if unstarted:
-            store.job_release_many([Lease(j.id, j.lease_token) for j in unstarted])
-        deadline = time.monotonic() + self.grace
+            leases = [Lease(j.id, j.lease_token) for j in unstarted]
+            within(cleanup, "release unstarted jobs", lambda: store.job_release_many(leases))
         while self.executor.busy() and time.monotonic() < deadline:
             self._flush()
             self.executor.check_timeouts()
             self._wake.wait(min(0.1, max(deadline - time.monotonic(), 0)))
             self._wake.clear()
-        self._flush()
+        within(cleanup, "acknowledge finished jobs", self._flush)
         leftover = self.executor.abandon_running()
         if leftover:
             log.warning(
@@ -428,16 +477,18 @@ class Worker:
                 len(leftover),
                 self.grace,
             )
-            _put_back(store, leftover)
-        self.heartbeat.stop()
+            within(cleanup, "put back running jobs", lambda: _put_back(store, leftover))
+        left = max(cleanup - time.monotonic(), 0.1)
+        self.heartbeat.stop(left)
         if self.maintenance is not None:
-            self.maintenance.stop()
+            self.maintenance.stop(max(cleanup - time.monotonic(), 0.1))
         self.executor.close()
-        try:
+
+        def deregister() -> None:
             self.app.tally.flush(store)
             store.worker_remove(self.id)
-        except Exception:
-            log.debug("could not deregister worker", exc_info=True)
+
+        within(cleanup, "deregister the worker", deregister, quiet=True)
         log.info(
             "worker %s stopped: %d completed, %d failed, %d stale",
             self.id,

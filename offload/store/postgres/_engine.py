@@ -11,12 +11,15 @@ Times are double precision epoch seconds, as the contract speaks them, stamped b
 machine the same clock. Statements that make jobs available `pg_notify` the store's channel once
 per queue; listeners LISTEN on a connection of their own.
 
-A connection lost under an operation (a restarted server, `pg_terminate_backend`) is dropped, the
-pool's other idle connections are checked, and the operation is retried once when that is safe:
-reads, and writes that are fenced or guarded by state so that running them twice changes nothing
-more (a retried acknowledgement that had in fact committed counts as stale). Other writes are
-retried only when the server reported that it aborted them; otherwise they raise `StoreError`,
-since they may or may not have been applied.
+Connections come from a pool of the engine's own (`_pool.py`), which connects in the caller's
+thread: an operation while the server is down or out of connections fails at once with
+`StoreUnavailableError` naming libpq's reason, and the first one after it answers again
+connects. A connection lost under an operation (a restarted server, `pg_terminate_backend`, no
+answer within the answer timeout) is dropped with the pool's other idle connections, and the
+operation is retried once when that is safe: reads, and writes that are fenced or guarded by
+state so that running them twice changes nothing more (a retried acknowledgement that had in
+fact committed counts as stale). Other writes are retried only when the server reported that it
+aborted them; otherwise they raise `StoreError`, since they may or may not have been applied.
 """
 
 from __future__ import annotations
@@ -32,9 +35,8 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool, PoolTimeout
 
-from offload._errors import StoreError
+from offload._errors import StoreError, StoreUnavailableError
 from offload.store._codec import CLAIM_ROUNDS, dumps, read, report_buried
 from offload.store._contract import (
     AckClaim,
@@ -68,6 +70,7 @@ from offload.store.postgres._connect import (
 from offload.store.postgres._dispatch import PostgresDispatch
 from offload.store.postgres._listener import NotifyListener
 from offload.store.postgres._policy import PostgresPolicy
+from offload.store.postgres._pool import AnswerTimeoutConnection, Pool
 from offload.store.postgres._totals import PostgresTotals
 from offload.store.postgres._values import json_text, lenient_json_text, plain_text
 
@@ -95,18 +98,21 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 30.0,
+        answer_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.conninfo, self.schema = parse_url(url, schema)
-        pool = pool_settings(url, PoolSettings(min_size, max_size, timeout))  # the URL's win
+        given = PoolSettings(min_size, max_size, timeout, answer_timeout)
+        self.pool_settings = pool = pool_settings(url, given)  # the URL's win
         self.min_size, self.max_size, self.timeout = pool.min_size, pool.max_size, pool.timeout
+        self.answer_timeout = pool.answer_timeout
         self.channel = f"offload_{self.schema}"
         self._where = redact(url)
         self._q = {name: self._expand(text) for name, text in queries("postgres").items()}
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._pool: ConnectionPool[Conn] | None = None
-        self._orphans: list[ConnectionPool[Conn]] = []
+        self._pool: Pool | None = None
+        self._orphans: list[Pool] = []
         self._closed = False
 
     def _expand(self, text: str) -> str:
@@ -116,7 +122,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         return text.replace("{schema}", schema).replace("{channel}", channel)
 
     # --- connections -------------------------------------------------------------------
-    def _current_pool(self) -> ConnectionPool[Conn]:
+    def _current_pool(self) -> Pool:
         with self._lock:
             if self._closed:
                 raise StoreError(f"the store on {self._where} is closed")
@@ -126,16 +132,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     self._orphans.append(self._pool)
                 self._pool, self._pid = None, os.getpid()
             if self._pool is None:
-                self._pool = ConnectionPool(
-                    self.conninfo,
-                    min_size=self.min_size,
-                    max_size=self.max_size,
-                    timeout=self.timeout,
-                    kwargs={"autocommit": True},
-                    name=f"offload-{self.schema}",
-                    open=False,
-                )
-                self._pool.open(wait=False)
+                self._pool = Pool(self.conninfo, self.pool_settings, self._where)
             return self._pool
 
     def _run(
@@ -157,22 +154,22 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                         return body(conn)
                     with conn.transaction():
                         return body(conn)
-            except PoolTimeout as exc:
-                raise StoreError(
-                    f"no connection to PostgreSQL at {self._where} within {self.timeout:g}s "
-                    f"({what}): is the server up and reachable? ({exc})"
-                ) from exc
             except psycopg.OperationalError as exc:
                 if conn is None or not conn.broken:
                     raise
+                pool.discard_idle()
                 aborted = exc.sqlstate is not None and exc.sqlstate.startswith("57")
                 if attempt == 2 or not (idempotent or aborted):
-                    unknown = "" if idempotent or aborted else "; it may or may not have applied"
+                    cause = " ".join(str(exc).split())
+                    if idempotent or aborted:
+                        raise StoreUnavailableError(
+                            f"the connection to PostgreSQL at {self._where} was lost during "
+                            f"{what}: {cause}"
+                        ) from exc
                     raise StoreError(
                         f"the connection to PostgreSQL at {self._where} was lost during "
-                        f"{what}{unknown}: {exc}"
+                        f"{what}; it may or may not have applied: {cause}"
                     ) from exc
-                pool.check()
         raise AssertionError("unreachable")
 
     def _one(self, conn: Conn, name: str, params: dict[str, Any] | None = None) -> Any:
@@ -196,6 +193,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         )
 
         def body(c: Conn) -> list[int]:
+            if isinstance(c, AnswerTimeoutConnection):
+                c.answer_timeout = 0  # a migration may take long (the pool resets it)
             c.execute(self._q["migrate_lock"], {"key": key})
             if not self._one(c, "schema_exists")[0]:
                 c.execute(self._q["schema_create"])
@@ -229,8 +228,14 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     def now(self) -> float:
         return float(self._scalar("clock"))
 
+    def oldest_transaction_age(self) -> float:
+        """Seconds since the oldest transaction holding a snapshot in this database began (0:
+        none). A long one keeps vacuum from removing the dead rows that every finished job
+        leaves, so claims slowly read more of them: watch it (docs/postgres.md)."""
+        return float(self._scalar("oldest_transaction"))
+
     def listener(self, queues: Sequence[str]) -> Listener:
-        return NotifyListener(self.conninfo, self._q["listen"], queues, self._where)
+        return NotifyListener(self._current_pool(), self._q["listen"], queues, self._limit_alarm())
 
     # --- jobs --------------------------------------------------------------------------
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
@@ -394,7 +399,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                 "lease_seconds": float(claim.lease_seconds),
             }
         acks = bool(done or failed)
-        complete, fail = _complete_params(done), _fail_params(failed)
+        complete = _complete_params(done, self.channel)
+        fail = _fail_params(failed, self.channel)
 
         q = self._q
 
@@ -495,13 +501,13 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
             return AckResult(0, 0)
-        applied = int(self._scalar("job_complete", _complete_params(done)))
+        applied = int(self._scalar("job_complete", _complete_params(done, self.channel)))
         return AckResult(applied, len(done) - applied)
 
     def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
         if not failed:
             return AckResult(0, 0)
-        applied = int(self._scalar("job_fail", _fail_params(failed)))
+        applied = int(self._scalar("job_fail", _fail_params(failed, self.channel)))
         return AckResult(applied, len(failed) - applied)
 
     def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
@@ -627,8 +633,9 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         self._run(name, lambda c: c.execute(query, params), idempotent=idempotent)
 
 
-def _complete_params(done: Sequence[Completion]) -> dict[str, Any]:
+def _complete_params(done: Sequence[Completion], channel: str) -> dict[str, Any]:
     return {
+        "channel": channel,
         "ids": [d.id for d in done],
         "tokens": [d.token for d in done],
         "results": [None if d.result is None else lenient_json_text(d.result) for d in done],
@@ -636,8 +643,9 @@ def _complete_params(done: Sequence[Completion]) -> dict[str, Any]:
     }
 
 
-def _fail_params(failed: Sequence[Failure]) -> dict[str, Any]:
+def _fail_params(failed: Sequence[Failure], channel: str) -> dict[str, Any]:
     return {
+        "channel": channel,
         "ids": [f.id for f in failed],
         "tokens": [f.token for f in failed],
         "errors": [plain_text(f.error) for f in failed],

@@ -41,6 +41,16 @@ VALUES (%(version)s, %(name)s, extract(epoch FROM clock_timestamp())::double pre
 -- name: clock
 SELECT extract(epoch FROM clock_timestamp())::double precision
 
+-- name: oldest_transaction
+-- Seconds since the oldest transaction open in this database began, among those holding a
+-- snapshot (backend_xmin: they keep vacuum from removing dead rows of the jobs table), this
+-- connection excepted; 0 when there is none. Other roles' sessions count only for a superuser
+-- or a member of pg_read_all_stats.
+SELECT coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0)::double precision
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND backend_xmin IS NOT NULL AND xact_start IS NOT NULL
+
 -- name: listen
 LISTEN {channel}
 
@@ -349,7 +359,7 @@ done AS (
         lease_owner = NULL, lease_expires_at = NULL
     FROM locked
     WHERE j.id = locked.id
-    RETURNING j.id
+    RETURNING j.id, j.queue, j.limit_key
 ),
 stale AS (
     INSERT INTO {schema}.offload_counters AS c (name, value)
@@ -357,7 +367,11 @@ stale AS (
     HAVING %(n)s::bigint - count(*) > 0
     ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value
 )
-SELECT count(*) FROM done
+-- A finished job with a limit key freed a slot (or moved a FIFO key's head): wake the workers
+-- of its queue, whose jobs of that key may be waiting for it (offload/dispatch/_limits.py).
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify(%(channel)s, q.queue))
+        FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_fail
 -- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds.
@@ -388,7 +402,7 @@ done AS (
             'traceback', f.traceback, 'kind', 'error'))
     FROM locked AS f
     WHERE j.id = f.id
-    RETURNING j.id
+    RETURNING j.id, j.queue, j.limit_key
 ),
 stale AS (
     INSERT INTO {schema}.offload_counters AS c (name, value)
@@ -396,7 +410,9 @@ stale AS (
     HAVING %(n)s::bigint - count(*) > 0
     ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value
 )
-SELECT count(*) FROM done
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify(%(channel)s, q.queue))
+        FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_heartbeat
 WITH locked AS MATERIALIZED (
