@@ -12,6 +12,11 @@ itself then); finished jobs wake it when a claim or an ack is due. Leases of eve
 running or waiting, are renewed by a heartbeat thread; when heartbeats keep failing for a whole
 lease the worker stops claiming, since its jobs may already be rescued elsewhere, and waiting
 jobs whose lease may have run out are dropped, not started.
+
+A store that refuses writes (`StoreFullError`: a full disk) is waited for, at start and in the
+loop, with a growing, capped pause and a log line at a capped rate (`_refusals.py`); the worker
+resumes by itself once space is freed. A damaged store (`StoreCorruptError`) stops the worker:
+`run()` raises it, since no retry or restart can help.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from offload._app import Offload
+from offload._errors import StoreCorruptError, StoreFullError
 from offload._loop import BackgroundLoop
 from offload.maintenance import Maintenance
 from offload.store._contract import (
@@ -42,6 +48,7 @@ from offload.store._contract import (
 )
 from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
+from offload.worker._refusals import Refusals
 from offload.worker._shedding import ClaimGate
 
 log = logging.getLogger("offload.worker")
@@ -68,7 +75,12 @@ class _Heartbeat(BackgroundLoop):
             w.app.store.worker_beat(w.info(len(leases)))
         except Exception as exc:
             silent = time.monotonic() - self.last_ok
-            log.warning("heartbeat failed (%s); last success %.1fs ago", exc, silent)
+            if isinstance(exc, StoreCorruptError):
+                w.fail(exc)
+            elif isinstance(exc, StoreFullError):
+                w.refusals.refused(exc, "heartbeat")
+            else:
+                log.warning("heartbeat failed (%s); last success %.1fs ago", exc, silent)
             if silent >= w.app.config.lease_seconds and not w.claim_paused:
                 log.error("heartbeats failed for a whole lease: this worker stops claiming")
                 w.claim_paused = True
@@ -141,6 +153,8 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.started_at = time.time()
         self.claim_paused = False
+        self.refusals = Refusals()  # writes the store refused (a full disk): wait, don't spin
+        self.fatal: StoreCorruptError | None = None  # why the worker had to stop, if it did
         self._wake = threading.Event()
         self._acks: list[Outcome] = []
         self._acks_since = 0.0  # when the oldest waiting acknowledgement came
@@ -179,6 +193,21 @@ class Worker:
         """Stop claiming and finish running jobs within the grace period."""
         self._stopping = True
         self._wake.set()
+
+    def fail(self, exc: StoreCorruptError) -> None:
+        """Stop for good: the store is damaged, so nothing the worker does can be recorded;
+        `run()` raises `exc` once the loop has stopped."""
+        if self.fatal is None:
+            self.fatal = exc
+            log.error("stopping: %s", exc)
+        self.stop()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less if the worker is told to stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._wake.wait(left)
+            self._wake.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
@@ -237,8 +266,9 @@ class Worker:
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        store = self.app.store
-        store.worker_beat(self.info(0))
+        store = self._start()
+        if store is None:  # stopped while waiting for the store to take writes
+            return
         wakeup = self._wakeup = _Wakeup(store.listener(self.queues), self)
         wakeup.start()
         self.heartbeat.start()
@@ -256,6 +286,29 @@ class Worker:
             wakeup.running = False
             wakeup.resume.set()
             self._shutdown()
+        if self.fatal is not None:
+            raise self.fatal
+
+    def _start(self) -> Store | None:
+        """The store, checked (`verify_store`: a damaged file raises StoreCorruptError here)
+        and this worker registered in it; while it refuses writes, wait and try again. None
+        when the worker was stopped meanwhile."""
+        from offload.store import verify_store
+
+        checked = False
+        while not self._stopping:
+            try:
+                if not checked:
+                    verify_store(self.app.config.url)
+                    checked = True
+                store = self.app.store  # opened, and migrated if the app says so
+                store.worker_beat(self.info(0))
+            except StoreFullError as exc:
+                self._pause(self.refusals.refused(exc, "starting"))
+                continue
+            self.refusals.accepted()
+            return store
+        return None
 
     def _loop(self) -> None:
         while not self._stopping:
@@ -371,15 +424,23 @@ class Worker:
         try:
             got = self.app.store.job_ack_claim(done, failed, claim, durable)
         except Exception as exc:
+            if isinstance(exc, StoreCorruptError):
+                self.fail(exc)  # nothing can be recorded any more: stop, don't retry
+                return None
             if outcomes:
-                log.warning("acknowledging %d jobs failed (%s); will retry", len(outcomes), exc)
                 with self._acks_lock:
                     self._acks[:0] = outcomes
                     self._acks_since = time.monotonic()
+            if isinstance(exc, StoreFullError):
+                self._pause(self.refusals.refused(exc, "acknowledging and claiming"))
+                return None
+            if outcomes:
+                log.warning("acknowledging %d jobs failed (%s); will retry", len(outcomes), exc)
             else:
                 log.warning("claim failed (%s); trying again", exc)
             time.sleep(min(self.poll_interval, 0.2 if outcomes else 0.5))
             return None
+        self.refusals.accepted()
         self._acked(outcomes, failed, got.completed, got.failed)
         return got.claimed
 
@@ -410,6 +471,9 @@ class Worker:
             self._ack_claim(outcomes, None)
 
     def _shutdown(self) -> None:
+        if self.fatal is not None:
+            self._abandon()
+            return
         store = self.app.store
         unstarted = self.executor.take_unstarted()
         if unstarted:
@@ -444,6 +508,24 @@ class Worker:
             self.completed,
             self.failed,
             self.stale,
+        )
+
+    def _abandon(self) -> None:
+        """Stop without the store (it is damaged): nothing held can be released or recorded,
+        so running jobs are left to end with the process."""
+        running = len(self.executor.running_jobs())
+        self.executor.take_unstarted()
+        self.heartbeat.stop()
+        if self.maintenance is not None:
+            self.maintenance.stop()
+        self.executor.close()
+        log.error(
+            "worker %s stopped on a damaged store: %d completed, %d failed, %d running jobs "
+            "abandoned",
+            self.id,
+            self.completed,
+            self.failed,
+            running,
         )
 
 
