@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from offload.cli._common import friendly_errors
 from offload.cli._load import load_app
 
 
@@ -64,6 +65,7 @@ from offload.cli._load import load_app
 @click.option(
     "-v", "--verbose", count=True, help="More logging: -v for debug (the default is info)."
 )
+@friendly_errors
 def worker(
     app_path: str,
     url: str | None,
@@ -108,7 +110,10 @@ def worker(
             argv += ["--url", url]
         if no_maintenance:
             argv.append("--no-maintenance")
-        load_app(app_path, url)  # fail here, once, if the app cannot be imported
+        from offload.store import verify_store
+
+        # Fail here, once, if the app cannot be imported or the store is damaged.
+        verify_store(load_app(app_path, url).config.url)
         sys.exit(Supervisor(processes, argv).run())
     from offload.worker import Worker
 
