@@ -26,7 +26,9 @@ from offload._errors import (
     OffloadError,
     PayloadTooLargeError,
     StoreBusyError,
+    StoreCorruptError,
     StoreError,
+    StoreFullError,
     UnknownJobError,
 )
 from offload.server._auth import Auth, Principal, same_origin
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("offload.server")
 T = TypeVar("T")
 BODY_OVERHEAD = 64 * 1024
+STORE_FULL_RETRY_AFTER = 30  # seconds: freeing disk space takes people, not milliseconds
 
 
 class Server:
@@ -156,6 +159,19 @@ def api(
     return wrap
 
 
+def store_problem(exc: StoreFullError | StoreCorruptError) -> Problem:
+    """A store that refuses writes (503, retry later) or is damaged (503, no retry helps).
+    The detail names no file or host: the server's log has the full message."""
+    log.warning("%s", exc)
+    if isinstance(exc, StoreFullError):
+        return Problem(
+            "store-full",
+            "the store cannot take writes: its disk is full; nothing was stored, try again later",
+            headers={"Retry-After": str(STORE_FULL_RETRY_AFTER)},
+        )
+    return Problem("store-damaged", "the store's file is damaged; the server log says more")
+
+
 def to_problem(exc: BaseException) -> Problem:
     """The problem document for an exception raised while serving."""
     if isinstance(exc, Problem):
@@ -177,6 +193,8 @@ def to_problem(exc: BaseException) -> Problem:
         return Problem("overloaded", str(exc), headers={"Retry-After": seconds})
     if isinstance(exc, StoreBusyError):
         return Problem("overloaded", str(exc), headers={"Retry-After": "2"})
+    if isinstance(exc, StoreFullError | StoreCorruptError):
+        return store_problem(exc)
     if isinstance(exc, StoreError):
         log.warning("store error: %s", exc)
         return Problem(
