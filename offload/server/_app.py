@@ -113,32 +113,30 @@ async def openapi(request: Request) -> Response:
 
 
 class WriteProbe:
-    """Whether the store takes writes, learned by writing: one counter increment
-    (`health_probes`), at most once per `every` seconds however often /healthz is asked (the
-    requests in between get the last answer), waited for at most `timeout` seconds: a write
-    queued behind a long one is slow, not refused."""
+    """Whether the store takes writes. Learned by writing (one counter increment,
+    `health_probes`) at most once per `every` seconds however often /healthz is asked, waited
+    for at most `timeout` seconds (a write queued behind a long one is slow, not refused); and
+    from the server's own calls that the store refused and that have not succeeded since: an
+    enqueue may need room that the probe's small write does not (a PostgreSQL page with space
+    left, say)."""
 
     def __init__(self, server: Server, every: float = 5.0, timeout: float = 2.0) -> None:
         self.server = server
         self.every = every
         self.timeout = timeout
         self._at = -math.inf
-        self._refused: StoreFullError | StoreCorruptError | None = None
 
     async def refused(self) -> StoreFullError | StoreCorruptError | None:
-        """The error the latest probe's write met, if the store refused it."""
-        if time.monotonic() - self._at < self.every:
-            return self._refused
-        self._at = time.monotonic()
-        probe = self.server.run(self.server.app.store.counter_add, "health_probes", 1)
-        try:
-            await asyncio.wait_for(probe, self.timeout)
-            self._refused = None
-        except (StoreFullError, StoreCorruptError) as exc:
-            self._refused = exc
-        except (TimeoutError, StoreBusyError):
-            pass  # slow: the last answer stands
-        return self._refused
+        """Why the store does not take writes now, if it does not."""
+        if time.monotonic() - self._at >= self.every:
+            self._at = time.monotonic()
+            probe = self.server.run(self.server.app.store.counter_add, "health_probes", 1)
+            # Refused: `run` remembers it. Slow or busy: what is known stands.
+            with contextlib.suppress(
+                StoreFullError, StoreCorruptError, StoreBusyError, TimeoutError
+            ):
+                await asyncio.wait_for(probe, self.timeout)
+        return self.server.refused_recently()
 
 
 async def health(request: Request) -> Response:
@@ -147,6 +145,8 @@ async def health(request: Request) -> Response:
         await server.run(server.app.store.now)
         await server.run(server.app.store.schema_version)
         refused = await request.app.state.write_probe.refused()
+    except (StoreFullError, StoreCorruptError) as exc:  # opening the store failed already
+        return problem_response(store_problem(exc), request.url.path)
     except Exception:  # noqa: BLE001 - any failure means "not healthy"
         return problem_response(
             Problem("store-unavailable", "the store does not answer", headers={"Retry-After": "5"}),

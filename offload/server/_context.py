@@ -67,6 +67,9 @@ class Server:
         self.operations: dict[str, dict[str, Any]] = {}
         # HTTP workers this process saw: when first, and when it last recorded them
         self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        # Store calls refused for want of space or a damaged file, until they succeed again
+        self._refused: dict[Callable[..., Any], tuple[float, StoreFullError | StoreCorruptError]]
+        self._refused = {}
 
     def worker_seen(self, worker: str) -> float | None:
         """When this process first saw an HTTP worker, if its record is due for a refresh
@@ -83,8 +86,26 @@ class Server:
         self._seen.pop(worker, None)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking store call off the event loop."""
-        return await self.app.bridge(fn, *args)
+        """Run a blocking store call off the event loop, remembering whether the store refused
+        it (`refused_recently`)."""
+        try:
+            result = await self.app.bridge(fn, *args)
+        except (StoreFullError, StoreCorruptError) as exc:
+            self._refused[fn] = (time.monotonic(), exc)
+            raise
+        if self._refused:
+            self._refused.pop(fn, None)
+        return result
+
+    def refused_recently(
+        self, within: float = STORE_FULL_RETRY_AFTER
+    ) -> StoreFullError | StoreCorruptError | None:
+        """The latest refusal, within `within` seconds, of a store call that has not succeeded
+        since (an enqueue refused for a full disk stays unwritable until an enqueue goes
+        through, or `within` passes)."""
+        now = time.monotonic()
+        recent = [(at, exc) for at, exc in self._refused.values() if now - at < within]
+        return max(recent, key=lambda pair: pair[0])[1] if recent else None
 
     @property
     def seen_within(self) -> float:
