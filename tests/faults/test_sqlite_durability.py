@@ -1,0 +1,168 @@
+"""Catalogue C3: a SQLite store under SIGKILL, with its write-ahead log removed, and the
+durability settings each connection really runs with.
+
+(a) Producers and a worker are killed with SIGKILL while they write, round after round: every
+time the file passes `PRAGMA integrity_check` and holds every acknowledged job; afterwards a
+worker runs them all (at least once). SQLite's rule: a committed transaction survives a crash of
+the process whatever the `synchronous` setting. (b) The `-wal` file deleted while everything is
+stopped: a worker says what that threw away and runs, instead of crash-looping. (c) Every
+connection of a worker's store and of a producer's reads back `journal_mode=wal` and the
+`synchronous` level of the URL (NORMAL by default, FULL with `?synchronous=full`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from offload import Offload
+from offload.store.sqlite import SQLiteStore
+from tests.integration._harness import Proc, Procs, wait_until
+
+from ._files import integrity_check
+from ._ledger import Ledger, check, record_figures
+from .conftest import APP
+from .sqliteapp import make_app as settings_app
+from .sqliteapp import settings
+
+KILL_ROUNDS = int(os.environ.get("OFFLOAD_TEST_KILL_ROUNDS", "3"))
+CONCURRENCY = 4
+HELD = 5 * CONCURRENCY  # jobs a worker holds: its slots and the jobs it claimed ahead
+
+
+@pytest.fixture
+def store_url(sqlite_url: str) -> str:
+    """SQLite only (overrides the suite's engine-parametrized fixture)."""
+    return sqlite_url
+
+
+def producer(procs: Procs, name: str, count: int = 1_000_000, seconds: float = 0.0) -> Proc:
+    return procs.start(
+        ["-m", "tests.faults.producer", name, str(count), str(seconds)], name=f"producer-{name}"
+    )
+
+
+def stored_ids(path: str) -> set[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[0] for row in conn.execute("SELECT id FROM offload_jobs")}
+    finally:
+        conn.close()
+
+
+def acknowledged_ids(ledger: Ledger) -> set[int]:
+    return {x.job_id for x in ledger.lines() if x.event == "ok" and x.job_id is not None}
+
+
+def kill_rounds(app: Offload, procs: Procs, ledger: Ledger, workdir: Path, rounds: int) -> None:
+    """SIGKILL two producers and a worker mid-write `rounds` times, checking the file after
+    each round; then drain with a worker and check the ledger."""
+    rng = random.Random(rounds)
+    path = SQLiteStore(app.config.url).path
+    app.close()  # the test holds no connection while they run
+    (workdir / "go").touch()
+    for r in range(rounds):
+        ok, ended = len(ledger.keys("ok")), len(ledger.keys("end"))
+        running = [producer(procs, f"r{r}p{i}", seconds=0.01) for i in range(2)]
+        running.append(
+            procs.worker(concurrency=CONCURRENCY, maintenance=r % 2 == 0, app=APP, name=f"w{r}")
+        )
+        wait_until(
+            lambda ok=ok, ended=ended: (
+                len(ledger.keys("ok")) >= ok + 30 and len(ledger.keys("end")) >= ended + 10
+            ),
+            timeout=60,
+            what=f"round {r}: producers and the worker to be writing",
+            explain=procs.logs,
+        )
+        time.sleep(rng.uniform(0, 0.05))  # not a wait for anything: where the kill lands
+        for proc in rng.sample(running, len(running)):
+            proc.signal(signal.SIGKILL)
+        for proc in running:
+            proc.wait_exit()
+        assert integrity_check(Path(path)) == "ok", f"round {r}"
+        missing = acknowledged_ids(ledger) - stored_ids(path)
+        assert not missing, f"round {r}: acknowledged jobs missing: {sorted(missing)[:10]}"
+
+    drain = procs.worker(concurrency=CONCURRENCY, app=APP, name="drain")
+    wait_until(
+        lambda: len(ledger.keys("end")) >= len(ledger.keys("ok")) and not check(ledger, app).stuck,
+        timeout=120,
+        what="every acknowledged job to end",
+        explain=drain.tail,
+    )
+    drain.signal(signal.SIGTERM)
+    assert drain.wait_exit() == 0, drain.tail()
+    verdict = check(ledger, app)
+    # At least once: a job that ended in a killed worker before its acknowledgement committed
+    # runs again (at most the jobs that worker held, per round).
+    verdict.assert_holds(max_duplicated=rounds * HELD)
+    assert integrity_check(Path(path)) == "ok"
+    record_figures(f"C3a SIGKILL mid-write, {rounds} rounds", "sqlite", verdict, rounds=rounds)
+
+
+def test_sigkill_of_producers_and_workers_mid_write_loses_nothing_acknowledged(
+    app: Offload, procs: Procs, ledger: Ledger, workdir: Path
+) -> None:
+    kill_rounds(app, procs, ledger, workdir, KILL_ROUNDS)
+
+
+@pytest.mark.slow
+def test_a_hundred_rounds_of_sigkill_mid_write_lose_nothing_acknowledged(
+    app: Offload, procs: Procs, ledger: Ledger, workdir: Path
+) -> None:
+    kill_rounds(app, procs, ledger, workdir, 100)
+
+
+def test_a_removed_write_ahead_log_is_reported_and_the_worker_runs(
+    app: Offload, procs: Procs, ledger: Ledger, workdir: Path
+) -> None:
+    ledger.enqueue(app, "work", "before")  # committed and copied into the file below
+    app.close()
+    path = SQLiteStore(app.config.url).path
+    writer = producer(procs, "p")
+    (workdir / "go").touch()
+    wait_until(lambda: len(ledger.keys("ok")) >= 50, what="50 enqueues", explain=writer.tail)
+    writer.signal(signal.SIGKILL)
+    writer.wait_exit()
+    assert os.path.exists(f"{path}-wal") and os.path.exists(f"{path}-shm")
+    os.remove(f"{path}-wal")  # what an operator cleaning "temporary files" might do
+
+    worker = procs.worker(concurrency=2, app=APP)
+    worker.wait_log("running queues")
+    log = worker.log()
+    assert f"the write-ahead log of {path} ({path}-wal) is missing" in log, worker.tail()
+    assert "committed pages that were not yet copied into the file are lost" in log
+    wait_until(lambda: ledger.keys("end")["before"] == 1, what="the job kept in the file to run")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait_exit() == 0, worker.tail()
+    assert "Traceback" not in worker.log()
+    assert integrity_check(Path(path)) == "ok"
+
+
+@pytest.mark.parametrize("synchronous", [None, "normal", "full"])
+def test_every_connection_runs_with_the_configured_durability(
+    synchronous: str | None, sqlite_url: str, procs: Procs
+) -> None:
+    url = sqlite_url if synchronous is None else f"{sqlite_url}?synchronous={synchronous}"
+    level = {None: 1, "normal": 1, "full": 2}[synchronous]  # NORMAL is offload's default
+    producer_app = settings_app(url)
+    try:
+        job = producer_app.enqueue("read_settings")
+        assert settings(producer_app.store) == [["wal", level]]
+        worker = procs.start(
+            ["-m", "offload", "worker", "tests.faults.sqliteapp:app", "--url", url], name="worker"
+        )
+        seen = job.result(timeout=30)
+        worker.signal(signal.SIGTERM)
+        assert worker.wait_exit() == 0, worker.tail()
+    finally:
+        producer_app.close()
+    assert len(seen) >= 2, seen  # the worker's loop, heartbeat and maintenance threads
+    assert all(row == ["wal", level] for row in seen), seen
