@@ -65,7 +65,7 @@ def power_losses(
         assert tries <= 20 * wanted, f"only {taken} of {tries} copies held one moment"
         seen = len(ledger.keys("ok"))
         wait_until(
-            lambda seen=seen, more=rng.randrange(1, 400): len(ledger.keys("ok")) >= seen + more,
+            lambda seen=seen, more=rng.randrange(1, 200): len(ledger.keys("ok")) >= seen + more,
             what="more enqueues",
             explain=procs.logs,
         )

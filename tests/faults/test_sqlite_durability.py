@@ -31,7 +31,7 @@ from .conftest import APP
 from .sqliteapp import make_app as settings_app
 from .sqliteapp import settings
 
-KILL_ROUNDS = int(os.environ.get("OFFLOAD_TEST_KILL_ROUNDS", "3"))
+KILL_ROUNDS = int(os.environ.get("OFFLOAD_TEST_KILL_ROUNDS", "2"))
 CONCURRENCY = 4
 HELD = 5 * CONCURRENCY  # jobs a worker holds: its slots and the jobs it claimed ahead
 
