@@ -91,7 +91,13 @@ class Server:
         try:
             result = await self.app.bridge(fn, *args)
         except (StoreFullError, StoreCorruptError) as exc:
-            self._refused[fn] = (time.monotonic(), exc)
+            now = time.monotonic()
+            self._refused = {  # those too old to count go: this stays small
+                f: seen
+                for f, seen in self._refused.items()
+                if now - seen[0] < STORE_FULL_RETRY_AFTER
+            }
+            self._refused[fn] = (now, exc)
             raise
         if self._refused:
             self._refused.pop(fn, None)

@@ -89,7 +89,7 @@ class Supervisor:
                     return self.exit_code
             now = time.monotonic()
             for slot, at in list(self.restart_at.items()):
-                if at <= now:
+                if at <= now and not self._stopping:  # a child started now would not be told
                     del self.restart_at[slot]
                     self._spawn(slot)
             wait = min([0.2, *(at - now for at in self.restart_at.values())])

@@ -84,6 +84,7 @@ def test_four_producers_enqueue_at_once_while_two_workers_drain(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_eight_producers_enqueue_ten_thousand_each_while_two_workers_drain(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path, engine: str
 ) -> None:

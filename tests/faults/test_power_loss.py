@@ -103,6 +103,7 @@ def test_a_copy_taken_while_writing_opens_intact_with_every_acknowledged_job(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_fifty_copies_taken_while_writing_open_intact_with_every_acknowledged_job(
     store_url: str, procs: Procs, ledger: Ledger, workdir: Path, tmp_path: Path
 ) -> None:

@@ -114,6 +114,7 @@ def test_sigkill_of_producers_and_workers_mid_write_loses_nothing_acknowledged(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_a_hundred_rounds_of_sigkill_mid_write_lose_nothing_acknowledged(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path
 ) -> None:
