@@ -120,10 +120,10 @@ def kill_rounds(app: Offload, procs: Procs, ledger: Ledger, workdir: Path, round
         missing = set(progress.read().ok.values()) - stored_ids(path)
         assert not missing, f"round {r}: acknowledged jobs missing: {sorted(missing)[:10]}"
 
-    drain = procs.worker(concurrency=CONCURRENCY, app=APP, name="drain")
+    drain = procs.worker(concurrency=4 * CONCURRENCY, app=APP, name="drain")
     wait_until(
         lambda: progress.read().ended >= set(progress.ok) and not unfinished(app),
-        timeout=120,
+        timeout=60 + 5 * rounds,
         what="every acknowledged job to end",
         explain=drain.tail,
     )
