@@ -2,7 +2,9 @@
 
 Exit codes follow the usual convention: 0 success, 1 a failure (a job that failed, an unknown
 id, a store that cannot be reached), 2 a usage error (a bad option value, an unknown job type,
-arguments that don't fit the job). Errors are one line on stderr, starting with "Error:".
+arguments that don't fit the job), 3 a damaged store (a restart cannot help; the supervisor of
+`offload worker --processes N` never restarts a child that exits 2 or 3). Errors are one line
+on stderr, starting with "Error:".
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from offload._errors import (
     InvalidArgumentsError,
     JobNotFoundError,
     OffloadError,
+    StoreCorruptError,
     StoreError,
     UnknownJobError,
 )
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
-from offload.store import Store
+from offload.store import Store, verify_store
+from offload.worker._supervisor import EXIT_DAMAGED, EXIT_USAGE
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,7 +40,6 @@ F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 class Failure(click.ClickException):
@@ -49,6 +52,12 @@ class UsageFailure(click.ClickException):
     """The command was asked for something that cannot be: exit 2, one line, no usage dump."""
 
     exit_code = EXIT_USAGE
+
+
+class DamagedStore(click.ClickException):
+    """The store's file is damaged: exit 3, one line naming the file and the damage."""
+
+    exit_code = EXIT_DAMAGED
 
 
 def _is_driver_error(exc: BaseException) -> bool:
@@ -72,6 +81,8 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise UsageFailure(str(exc)) from exc
         except JobNotFoundError as exc:
             raise Failure(str(exc)) from exc
+        except StoreCorruptError as exc:
+            raise DamagedStore(str(exc)) from exc
         except (StoreError, OffloadError) as exc:
             raise Failure(str(exc)) from exc
         except Exception as exc:
@@ -131,6 +142,7 @@ def opened_app(
     if not auto_migrate and app.config.auto_migrate:
         app.config = replace(app.config, auto_migrate=False)
     try:
+        verify_store(app.config.url)  # a damaged file: one line and exit 3, before any write
         if require_schema:
             check_store(app)
         yield app

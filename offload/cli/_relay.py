@@ -10,9 +10,10 @@ from types import FrameType
 import click
 
 from offload._outbox import Relay
-from offload.cli._common import url_option
+from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
+from offload.store import verify_store
 
 
 @click.command("relay")
@@ -28,6 +29,7 @@ from offload.cli._output import safe_url
     help="Seconds between polls when nothing is staged.",
 )
 @click.option("--once", is_flag=True, help="Relay what is staged now, then exit.")
+@friendly_errors
 def relay(
     app_path: str | None, source: str, url: str | None, batch: int, interval: float, once: bool
 ) -> None:
@@ -41,6 +43,7 @@ def relay(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     app = load_app(app_path, url)
+    verify_store(app.config.url)  # a damaged file: one line and exit 3
     r = Relay(app, source, batch)
     if once:
         total = 0

@@ -10,6 +10,7 @@ import click
 
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
+from offload.store import verify_store
 
 
 def is_loopback(host: str) -> bool:
@@ -126,6 +127,7 @@ def server(
             "with --tokens-file or $OFFLOAD_TOKENS."
         )
     app = load_app(app_path, url)
+    verify_store(app.config.url)  # a damaged file: one line and exit 3
     try:
         asgi = create_app(app, config=config)
     except ConfigurationError as exc:

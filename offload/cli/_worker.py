@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
@@ -111,7 +112,13 @@ def worker(
             argv += ["--url", url]
         if no_maintenance:
             argv.append("--no-maintenance")
-        load_app(app_path, url)  # fail here, once, if the app cannot be imported
+        from offload._errors import StoreFullError
+        from offload.store import verify_store
+
+        # Fail here, once, if the app cannot be imported or the store is damaged; a store that
+        # refuses writes is waited for by each worker process.
+        with contextlib.suppress(StoreFullError):
+            verify_store(load_app(app_path, url).config.url)
         sys.exit(Supervisor(processes, argv).run())
     from offload.worker import Worker
 

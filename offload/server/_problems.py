@@ -171,6 +171,21 @@ _CATALOGUE = [
         "Store unavailable",
         "The store could not be reached or failed; retry after Retry-After seconds.",
     ),
+    ProblemType(
+        "store-full",
+        503,
+        "Store full",
+        "The store cannot take writes: the disk holding it is full (or the database server "
+        "lacks a resource). Nothing of the request was stored; retry after Retry-After "
+        "seconds, once its operators have freed space.",
+    ),
+    ProblemType(
+        "store-damaged",
+        503,
+        "Store damaged",
+        "The store's file failed its integrity check or reads as malformed. Retrying will not "
+        "help until its operators restore it from a backup.",
+    ),
     ProblemType("internal-error", 500, "Internal error", "An unexpected error; see server logs."),
 ]
 CATALOGUE: dict[str, ProblemType] = {p.slug: p for p in _CATALOGUE}

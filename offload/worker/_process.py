@@ -17,6 +17,10 @@ A store that fails (down, restarting, out of connections) is tried again after p
 most a second, with few log lines (`_outage.py`), from the first contact on: a worker started
 before its database waits for it. After SIGTERM nothing waits on the store past the grace
 period (and a second to write what it can): a worker stops on time during an outage too.
+A store that refuses writes (`StoreFullError`: a full disk) is waited for with a growing,
+capped pause and a log line at a capped rate (`_refusals.py`); the worker resumes by itself
+once space is freed. A damaged store (`StoreCorruptError`) stops the worker: `run()` raises it,
+since no retry or restart can help.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from offload._app import Offload
-from offload._errors import ConfigurationError, StoreCorruptError, StoreError
+from offload._errors import ConfigurationError, StoreCorruptError, StoreError, StoreFullError
 from offload._loop import BackgroundLoop
 from offload.maintenance import Maintenance
 from offload.store._contract import (
@@ -49,6 +53,7 @@ from offload.store._contract import (
 from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._outage import Outage, within
+from offload.worker._refusals import Refusals
 from offload.worker._shedding import ClaimGate
 
 log = logging.getLogger("offload.worker")
@@ -77,7 +82,12 @@ class _Heartbeat(BackgroundLoop):
             w.app.store.worker_beat(w.info(len(leases)))
         except Exception as exc:
             silent = time.monotonic() - self.last_ok
-            self.outage.failed(exc)
+            if isinstance(exc, StoreCorruptError):
+                w.fail(exc)
+            elif isinstance(exc, StoreFullError):
+                w.refusals.refused(exc, "heartbeat")
+            else:
+                self.outage.failed(exc)
             if silent >= w.app.config.lease_seconds and not w.claim_paused:
                 log.error("heartbeats failed for a whole lease: this worker stops claiming")
                 w.claim_paused = True
@@ -151,6 +161,8 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.started_at = time.time()
         self.claim_paused = False
+        self.refusals = Refusals()  # writes the store refused (a full disk): wait, don't spin
+        self.fatal: StoreCorruptError | None = None  # why the worker had to stop, if it did
         self._wake = threading.Event()
         self._acks: list[Outcome] = []
         self._acks_since = 0.0  # when the oldest waiting acknowledgement came
@@ -193,6 +205,21 @@ class Worker:
             self._stop_at = time.monotonic()
         self._stopping = True
         self._wake.set()
+
+    def fail(self, exc: StoreCorruptError) -> None:
+        """Stop for good: the store is damaged, so nothing the worker does can be recorded;
+        `run()` raises `exc` once the loop has stopped."""
+        if self.fatal is None:
+            self.fatal = exc
+            log.error("stopping: %s", exc)
+        self.stop()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less if the worker is told to stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._wake.wait(left)
+            self._wake.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
@@ -265,7 +292,7 @@ class Worker:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         store = self._reach_store()
-        if store is None:  # stopped before the store ever answered
+        if store is None:  # stopped before the store ever answered or took writes
             return
         wakeup = self._wakeup = _Wakeup(store.listener(self.queues), self)
         wakeup.start()
@@ -284,22 +311,36 @@ class Worker:
             wakeup.running = False
             wakeup.resume.set()
             self._shutdown()
+        if self.fatal is not None:
+            raise self.fatal
 
     def _reach_store(self) -> Store | None:
-        """The store once this worker is registered in it, trying again while it is unavailable
-        (down, starting, out of connections, full); None when stopped first. A store that no
-        retry can cure (a wrong database or user, a corrupt file) raises."""
+        """The store once it is checked (`verify_store`: a damaged file raises
+        StoreCorruptError here) and this worker is registered in it, trying again while it is
+        unavailable (down, starting, out of connections) or refuses writes (a full disk); None
+        when stopped first. A store that no retry can cure (a wrong database or user, a
+        damaged file) raises."""
+        from offload.store import verify_store
+
         outage = Outage(log, "reaching the store")
+        checked = False
         while not self._stopping:
             try:
-                store = self.app.store
+                if not checked:
+                    verify_store(self.app.config.url)
+                    checked = True
+                store = self.app.store  # opened, and migrated if the app says so
                 store.worker_beat(self.info(0))
             except (ConfigurationError, StoreCorruptError):
                 raise
+            except StoreFullError as exc:
+                self._pause(self.refusals.refused(exc, "starting"))
+                continue
             except StoreError as exc:
                 self._wake.wait(outage.failed(exc))
                 continue
             outage.succeeded()
+            self.refusals.accepted()
             return store
         return None
 
@@ -417,16 +458,23 @@ class Worker:
         try:
             got = self.app.store.job_ack_claim(done, failed, claim, durable)
         except Exception as exc:
+            if isinstance(exc, StoreCorruptError):
+                self.fail(exc)  # nothing can be recorded any more: stop, don't retry
+                return None
             doing = f"acknowledging {len(outcomes)} jobs" if outcomes else None
             if outcomes:  # kept for the next turn
                 with self._acks_lock:
                     self._acks[:0] = outcomes
                     self._acks_since = time.monotonic()
+            if isinstance(exc, StoreFullError):
+                self._pause(self.refusals.refused(exc, "acknowledging and claiming"))
+                return None
             pause = self._outage.failed(exc, doing)
             if not self._stopping:
                 self._wake.wait(min(self.poll_interval, pause))
             return None
         self._outage.succeeded()
+        self.refusals.accepted()
         self._acked(outcomes, failed, got.completed, got.failed)
         return got.claimed
 
@@ -457,6 +505,9 @@ class Worker:
             self._ack_claim(outcomes, None)
 
     def _shutdown(self) -> None:
+        if self.fatal is not None:
+            self._abandon()
+            return
         store = self.app.store
         deadline = (self._stop_at or time.monotonic()) + self.grace
         cleanup = deadline + CLEANUP  # nothing waits on the store past this
@@ -495,6 +546,24 @@ class Worker:
             self.completed,
             self.failed,
             self.stale,
+        )
+
+    def _abandon(self) -> None:
+        """Stop without the store (it is damaged): nothing held can be released or recorded,
+        so running jobs are left to end with the process."""
+        running = len(self.executor.running_jobs())
+        self.executor.take_unstarted()
+        self.heartbeat.stop()
+        if self.maintenance is not None:
+            self.maintenance.stop()
+        self.executor.close()
+        log.error(
+            "worker %s stopped on a damaged store: %d completed, %d failed, %d running jobs "
+            "abandoned",
+            self.id,
+            self.completed,
+            self.failed,
+            running,
         )
 
 

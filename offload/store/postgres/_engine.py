@@ -68,6 +68,7 @@ from offload.store.postgres._connect import (
     redact,
 )
 from offload.store.postgres._dispatch import PostgresDispatch
+from offload.store.postgres._errors import refused
 from offload.store.postgres._listener import NotifyListener
 from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection, Pool
@@ -155,6 +156,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     with conn.transaction():
                         return body(conn)
             except psycopg.OperationalError as exc:
+                if (full := refused(exc, self._where, what)) is not None:
+                    raise full from exc
                 if conn is None or not conn.broken:
                     raise
                 pool.discard_idle()
@@ -249,6 +252,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                         return self._insert(own, jobs)
                 return self._insert(own, jobs)
             except psycopg.OperationalError as exc:
+                if (full := refused(exc, self._where, "the enqueue")) is not None:
+                    raise full from exc
                 if not own.broken:
                     raise
                 raise StoreError(
@@ -279,6 +284,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     return await self._insert_async(own, jobs)
             return await self._insert_async(own, jobs)
         except psycopg.OperationalError as exc:
+            if (full := refused(exc, self._where, "the enqueue")) is not None:
+                raise full from exc
             if not own.broken:
                 raise
             raise StoreError(f"the caller's connection was lost while enqueuing: {exc}") from exc

@@ -2,13 +2,15 @@
 
 One connection per thread, WAL mode, `BEGIN IMMEDIATE` for every write so that writers queue on
 the busy handler instead of failing half-way; a lock held past the busy timeout is retried and
-only then surfaces as `StoreBusyError`. The clock is this machine's, which every process using
-the file shares.
+only then surfaces as `StoreBusyError`. A damaged file surfaces as `StoreCorruptError` and a full
+disk as `StoreFullError` (`_errors.py`), never as a raw driver error. The clock is this
+machine's, which every process using the file shares.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import secrets
 import select
@@ -16,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
@@ -57,17 +59,20 @@ from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._doorbell import Bell, Doorbell
+from offload.store.sqlite._errors import CHECK_MODES, lost_wal_pages, quick_check, translate
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._totals import SQLiteTotals
 
 T = TypeVar("T")
+log = logging.getLogger("offload.store")
 _NO_ACK = AckResult(0, 0)
 _SYNC_LEVELS = ("off", "normal", "full", "extra")
 _BELL_POLL_INTERVAL = 0.01  # with a doorbell, the data_version poll is only a fallback
 
 
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
-    """The file path and options of a `sqlite:///path?synchronous=full` URL or a plain path."""
+    """The file path and options of a `sqlite:///path?synchronous=full&integrity_check=off`
+    URL or a plain path."""
     if not url.startswith("sqlite:"):
         return url, {}
     parsed = urlparse(url)
@@ -141,6 +146,13 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                 f"synchronous={synchronous!r} in {url!r}: choose one of {', '.join(_SYNC_LEVELS)}"
             )
         self.synchronous = synchronous
+        integrity_check = options.get("integrity_check", "quick").lower()
+        if integrity_check not in CHECK_MODES:
+            raise ConfigurationError(
+                f"integrity_check={integrity_check!r} in {url!r}: choose one of "
+                f"{', '.join(CHECK_MODES)}"
+            )
+        self.integrity_check = integrity_check
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self._q = queries("sqlite")
@@ -161,19 +173,65 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
             self._pid = os.getpid()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
-            )
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection in WAL mode with the URL's durability; a damaged file or a full
+        disk raises its typed error here already."""
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+        )
+        try:
             conn.execute(f"PRAGMA busy_timeout = {int(min(self.busy_timeout, 5.0) * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise ConfigurationError(f"SQLite file {self.path!r} cannot use WAL mode ({mode})")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                self._raise_typed(exc)
+            raise
         return conn
+
+    def _raise_typed(self, exc: sqlite3.Error) -> None:
+        """Raise the typed error for `exc` if it has one (the caller re-raises `exc` if not)."""
+        typed = translate(exc, self.path)
+        if typed is not None:
+            raise typed from exc
+
+    def check_integrity(self) -> None:
+        """Before a worker or a command uses the file: say what a lost write-ahead log took
+        with it, then run a bounded `PRAGMA quick_check` (unless the URL says
+        `integrity_check=off`). A damaged file raises `StoreCorruptError`; a file that does not
+        exist yet has nothing to check."""
+        if not os.path.exists(self.path):
+            return
+        lost = lost_wal_pages(self.path)
+        if lost:
+            log.warning(
+                "the write-ahead log of %s (%s-wal) is missing: %d committed pages that were "
+                "not yet copied into the file are lost, so the last transactions before the "
+                "stop (jobs enqueued, claimed or finished then) are undone; checking the file",
+                self.path,
+                self.path,
+                lost,
+            )
+        if self.integrity_check == "off":
+            return
+        conn = self._connect()
+        try:
+            quick_check(conn, self.path)
+        except sqlite3.Error as exc:
+            self._raise_typed(exc)
+            raise
+        finally:
+            conn.close()
 
     def _retrying(self, work: Callable[[], T]) -> T:
         """Run `work`, retrying while the database is locked, up to the busy timeout."""
@@ -182,9 +240,12 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         while True:
             try:
                 return work()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
+                self._raise_typed(exc)
                 message = str(exc)
-                if "locked" not in message and "busy" not in message:
+                if not isinstance(exc, sqlite3.OperationalError) or (
+                    "locked" not in message and "busy" not in message
+                ):
                     raise
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
@@ -204,10 +265,14 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         own.execute("BEGIN IMMEDIATE")
         try:
             yield own
+            own.execute("COMMIT")
         except BaseException:
-            own.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may leave the transaction open, or SQLite may have
+            # rolled it back already: either way none of it stays, and the connection is free.
+            if own.in_transaction:
+                with suppress(sqlite3.Error):
+                    own.execute("ROLLBACK")
             raise
-        own.execute("COMMIT")
 
     def _tx(self, body: Callable[[sqlite3.Connection], T], conn: Any = None) -> T:
         def run() -> T:
@@ -215,7 +280,11 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                 return body(c)
 
         if conn is not None:
-            return run()
+            try:
+                return run()
+            except sqlite3.Error as exc:
+                self._raise_typed(exc)
+                raise
         return self._retrying(run)
 
     def _rung(self, result: T, ring: bool) -> T:
@@ -267,7 +336,14 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         return time.time()
 
     def listener(self, queues: Sequence[str]) -> Listener:
-        return _DataVersionListener(self.path, self.poll_interval, self._doorbell.bell())
+        bell = self._doorbell.bell()
+        try:
+            return _DataVersionListener(self.path, self.poll_interval, bell)
+        except sqlite3.Error as exc:
+            if bell is not None:
+                bell.close()
+            self._raise_typed(exc)
+            raise
 
     # --- jobs --------------------------------------------------------------------------
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
@@ -338,9 +414,8 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
     def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
             return []
-        conn = self._conn()
         probe = self._q["job_claim_any"]  # outside the write lock: an empty queue takes none
-        if not any(conn.execute(probe, (q,)).fetchone() for q in params.queues):
+        if not any(self._read(probe, (q,)) for q in params.queues):
             return []
         buried: list[tuple[int, str, str]] = []
 
