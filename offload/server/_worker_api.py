@@ -44,6 +44,9 @@ from offload.store._contract import (
     WorkerInfo,
 )
 
+# A worker's host name: one line of text (no control character; `_checked_host` also refuses a
+# lone surrogate, which a schema cannot say).
+HOST: Spec = {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
 WORKER_ID: Spec = {
     "type": "string",
     "pattern": "^[A-Za-z0-9_.:@/-]{1,200}$",
@@ -78,7 +81,7 @@ def fetch_schema(server: Server) -> Spec:
             "wait": {"type": "number", "minimum": 0, "maximum": server.config.max_wait},
             "lease_seconds": LEASE_SECONDS,
             "running": {"type": "integer", "minimum": 0, "maximum": 100_000},
-            "host": {"type": "string", "maxLength": 200},
+            "host": HOST,
             "pid": {"type": "integer", "minimum": 0, "maximum": 2**31},
         },
     }
@@ -94,7 +97,7 @@ HEARTBEAT: Spec = {
         "queues": {"type": "array", "items": NAME, "maxItems": 50},
         "lease_seconds": LEASE_SECONDS,
         "running": {"type": "integer", "minimum": 0, "maximum": 100_000},
-        "host": {"type": "string", "maxLength": 200},
+        "host": HOST,
         "pid": {"type": "integer", "minimum": 0, "maximum": 2**31},
     },
 }
