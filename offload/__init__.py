@@ -9,12 +9,15 @@ def send_welcome(user_id: int) -> None: ...
 send_welcome.enqueue(42)
 """
 
+__version__ = "0.1.0"  # the package's one version: pyproject.toml reads it from here
+
 from offload._app import Offload, Schedule
 from offload._backoff import Exponential
 from offload._errors import (
     ConfigurationError,
     InvalidArgumentsError,
     InvalidRuleError,
+    InvalidTextError,
     JobFailedError,
     JobNotFoundError,
     JobTimeoutError,
@@ -42,6 +45,7 @@ __all__ = [
     "Exponential",
     "InvalidArgumentsError",
     "InvalidRuleError",
+    "InvalidTextError",
     "Job",
     "JobCall",
     "JobFailedError",
@@ -66,4 +70,3 @@ __all__ = [
     "Unique",
     "UnknownJobError",
 ]
-__version__ = "0.1.0"

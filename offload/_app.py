@@ -7,20 +7,28 @@ import functools
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from offload._config import Config
+from offload._config import Config, resolve_store_url
 from offload._cron import validate_cron
 from offload._errors import ConfigurationError, UnknownJobError
 from offload._handle import Job
-from offload._jobs import JobCall, JobOptions, JobType, PreparedJob, build_options
+from offload._jobs import (
+    JobCall,
+    JobOptions,
+    JobType,
+    PreparedJob,
+    build_options,
+    check_kind_name,
+)
 from offload._policy import Admission, RuleBook
 from offload._tally import Tally
 from offload.dispatch._shedding import queue_bounds
-from offload.store import Store, open_store, resolve_url
+from offload.store import Store, open_store
+from offload.store._contract import NewJob
 from offload.store._outbox import Staged
 
 T = TypeVar("T")
@@ -41,8 +49,9 @@ class Offload:
     """A background-job application bound to one store.
 
     `Offload("sqlite:///jobs.db")`, `Offload("postgresql://user@host/db")`, or `Offload()` for
-    `$OFFLOAD_URL`, else `./offload.db`. Declare job types with `@app.job()`; nothing connects
-    to the store until it is first used.
+    `$OFFLOAD_URL`, else `./offload.db`. A URL given here wins over `$OFFLOAD_URL` in every
+    process (a warning says so when they differ). Declare job types with `@app.job()`; nothing
+    connects to the store until it is first used.
     """
 
     def __init__(
@@ -58,8 +67,10 @@ class Offload:
         auto_migrate: bool = True,
         max_backlog: Mapping[str, int] | None = None,
     ) -> None:
+        store_url, source = resolve_store_url(url)
         self.config = Config(
-            url=resolve_url(url),
+            url=store_url,
+            url_source=source,
             lease_seconds=lease_seconds,
             heartbeat_interval=heartbeat_interval
             if heartbeat_interval is not None
@@ -157,6 +168,7 @@ class Offload:
             job_name = name or getattr(fn, "__name__", None)
             if not job_name or not isinstance(job_name, str):
                 raise ConfigurationError("a job needs a name: @app.job(name='...')")
+            check_kind_name(job_name)
             if job_name in self.jobs:
                 raise ConfigurationError(
                     f"a job named {job_name!r} is declared twice; give one a name=... of its own"
@@ -189,8 +201,12 @@ class Offload:
 
         Five fields (minute hour day month weekday), or six with seconds last.
         """
+        if not isinstance(name, str):
+            raise ConfigurationError(f"a schedule's name must be text, got {name!r}")
+        check_kind_name(name, "a schedule's name")
         job_type = self.job_type(job if isinstance(job, str) else job.name)
         arguments = job_type.signature.bind(args, kwargs)
+        job_type.prepare_plain(arguments)  # size and text checks now, not at the first tick
         return self._add_schedule(Schedule(name, validate_cron(cron), job_type.name, arguments))
 
     def _add_schedule(self, schedule: Schedule) -> Schedule:
@@ -233,7 +249,15 @@ class Offload:
                 "`await job.options(connection=...).enqueue_async(...)` or "
                 "`await app.enqueue_many_async(..., connection=...)`"
             )
-        news = self.admission.admit([p.new for p in prepared])  # bounds and rules
+        return self.admit_and_store([p.new for p in prepared], connection=connection)
+
+    def admit_and_store(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
+        """Store checked jobs in one transaction once admitted: the door every enqueue path
+        goes through (Python, bulk, a caller's transaction, HTTP for declared and external
+        kinds, the CLI, the outbox relay), so that backlog bounds (`OverloadedError`, nothing
+        stored) and blackhole rules (stored `shed`) apply alike to all of them. Cron ticks are
+        admitted by the same `Admission` inside the tick's own transaction."""
+        news = self.admission.admit(jobs)
         inserted = self.store.job_insert_many(news, conn=connection)
         handles = [Job(self, i.id, i.duplicate) for i in inserted]
         if self.after_enqueue is not None and connection is None:

@@ -1,10 +1,80 @@
-"""The application's configuration: one frozen object, arguments over environment over defaults."""
+"""The application's configuration: one frozen object, arguments over environment over defaults.
+
+Which store a process uses follows one rule, the same in every process (a web app, a worker, the
+CLI): the URL given in code (`Offload(url)`) wins; `$OFFLOAD_URL` is used only when the code gives
+none; `./offload.db` when neither does. A command's `--url` overrides all of them for that one
+command. When two of these name different stores, a warning naming both is logged once per
+process, so a worker never watches one store while the app writes to another without a word.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import os
+import threading
+from dataclasses import dataclass, replace
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from offload._errors import ConfigurationError
+
+ENV_VAR = "OFFLOAD_URL"
+DEFAULT_URL = "./offload.db"
+
+UrlSource = Literal["code", "environment", "default", "command line"]
+
+log = logging.getLogger("offload")
+_warned: set[tuple[str, str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def mask_url(url: str) -> str:
+    """A store URL fit to print: any password is replaced by `***`."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    if password is None:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _warn_once(kind: str, used: str, ignored: str, message: str) -> None:
+    """Log `message` once per process for this pair of URLs."""
+    key = (kind, used, ignored)
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    log.warning(message)
+
+
+def resolve_store_url(code_url: str | None) -> tuple[str, UrlSource]:
+    """The store URL of an app made with `Offload(code_url)`, and where it came from.
+
+    A URL given in code wins over `$OFFLOAD_URL` (with a warning when they differ); the
+    environment is used only when the code gives none; `./offload.db` when neither does.
+    """
+    env_url = os.environ.get(ENV_VAR) or None
+    if code_url:
+        if env_url and env_url != code_url:
+            _warn_once(
+                "env",
+                code_url,
+                env_url,
+                f"the store URL given in code ({mask_url(code_url)}) differs from "
+                f"${ENV_VAR} ({mask_url(env_url)}); using the one in code. A URL in code wins "
+                f"in every process: write Offload() without a URL to take ${ENV_VAR}, or unset "
+                "it.",
+            )
+        return code_url, "code"
+    if env_url:
+        return env_url, "environment"
+    return DEFAULT_URL, "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +90,7 @@ class Config:
     """
 
     url: str
+    url_source: UrlSource = "code"
     lease_seconds: float = 30.0
     heartbeat_interval: float = 10.0
     max_crashes: int = 3
@@ -43,3 +114,23 @@ class Config:
         if self.maintenance_interval <= 0:
             raise ConfigurationError("maintenance_interval must be positive")
         return self
+
+    def with_url_override(self, url: str, option: str = "--url") -> Config:
+        """This configuration on another store, as a command's `--url` asks for.
+
+        The override wins, with a warning when it replaces a URL given in code or in
+        `$OFFLOAD_URL` (other processes of the same app still use that one).
+        """
+        if url == self.url:
+            return replace(self, url_source="command line")
+        if self.url_source in ("code", "environment"):
+            where = "in code" if self.url_source == "code" else f"by ${ENV_VAR}"
+            _warn_once(
+                "override",
+                url,
+                self.url,
+                f"{option} {mask_url(url)} overrides the store URL given {where} "
+                f"({mask_url(self.url)}) for this command; other processes of this app that "
+                "are not given it use the other store.",
+            )
+        return replace(self, url=url, url_source="command line")

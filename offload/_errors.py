@@ -16,11 +16,20 @@ class UnknownJobError(OffloadError):
 
 
 class InvalidArgumentsError(OffloadError):
-    """Arguments that don't fit the job's signature or can't be stored as JSON."""
+    """Arguments that don't fit the job's signature or can't be stored as JSON. `argument`
+    names the argument at fault, `path` the place inside it (`args.items[2].name`) when known.
+    """
 
-    def __init__(self, message: str, argument: str | None = None) -> None:
+    def __init__(self, message: str, argument: str | None = None, path: str | None = None) -> None:
         super().__init__(message)
         self.argument = argument
+        self.path = path
+
+
+class InvalidTextError(InvalidArgumentsError):
+    """A string in a job's data (arguments, meta or result, keys too) holds a NUL character or
+    a lone surrogate, which no engine stores alike: refused before the store is touched, on
+    every engine. `path` says where (`args.items[2].name`)."""
 
 
 class PayloadTooLargeError(InvalidArgumentsError):

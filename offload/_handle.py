@@ -6,8 +6,13 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from offload._errors import JobFailedError, JobNotFoundError, ResultTimeoutError
-from offload.store._contract import JobRecord
+from offload._errors import (
+    JobFailedError,
+    JobNotFoundError,
+    PayloadDecodeError,
+    ResultTimeoutError,
+)
+from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
     from offload._app import Offload
@@ -77,6 +82,12 @@ class Job:
         return self.record.args
 
     @property
+    def undecodable(self) -> dict[str, Undecodable]:
+        """Stored fields that cannot be decoded, by name (why, and the start of the stored
+        text); such a field reads as empty. Empty for a sound row (docs/stored-data.md)."""
+        return self.record.undecodable
+
+    @property
     def scheduled_at(self) -> datetime | None:
         return _dt(self.record.scheduled_at)
 
@@ -88,19 +99,27 @@ class Job:
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the job to complete and return its result.
 
-        Raises JobFailedError when it ends dead, cancelled or shed, and ResultTimeoutError when
-        `timeout` seconds pass first (the job goes on).
+        Raises JobFailedError when it ends dead, cancelled or shed, ResultTimeoutError when
+        `timeout` seconds pass first (the job goes on), and PayloadDecodeError when it completed
+        but its stored result cannot be decoded (the error quotes the stored text).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.002
         while True:
             record = self.refresh().record
             if record.state == "completed":
+                bad = record.undecodable.get("result")
+                if bad is not None:
+                    raise PayloadDecodeError(
+                        f"job {self.id} ({record.kind}) completed, but its stored result cannot "
+                        f"be decoded: {bad.error.removeprefix('PayloadDecodeError: ')}"
+                    )
                 return record.result
             if record.state in ("dead", "cancelled", "shed"):
-                last = record.errors[-1]["error"] if record.errors else record.state
+                last = record.errors[-1].get("error", record.state) if record.errors else None
                 raise JobFailedError(
-                    f"job {self.id} ({record.kind}) is {record.state}: {last}", record.state
+                    f"job {self.id} ({record.kind}) is {record.state}: {last or record.state}",
+                    record.state,
                 )
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeoutError(

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from offload._backoff import BackoffFn, as_backoff
 from offload._dispatch import DISPATCH_OPTIONS, check_declaration, dispatch_fields, dispatch_option
-from offload._errors import ConfigurationError, InvalidArgumentsError
+from offload._errors import ConfigurationError, InvalidArgumentsError, InvalidTextError
 from offload._payload import args_json, check_json
 from offload._policy import POLICY_OPTIONS, job_policy, policy_option
 from offload._signature import Signature
+from offload._text import advice, name_problem, shown, text_problem
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.store._contract import DELIVERIES, NewJob
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
     from offload._handle import Job
 
 Seconds = float | int | timedelta
+MAX_QUEUE_LENGTH = 100
+MAX_KIND_LENGTH = 200
+
+
+def check_kind_name(name: str, what: str = "a job type's name") -> str:
+    """A job type (or schedule) name, refused when it could not be told apart from another."""
+    problem = name_problem(name, MAX_KIND_LENGTH)
+    if problem is not None:
+        raise ConfigurationError(
+            f"{what} {shown(name)} {problem}; give a plain name, e.g. name='send_welcome'"
+        )
+    return name
 
 
 def seconds(value: Seconds | None, what: str) -> float | None:
@@ -64,8 +77,14 @@ class JobOptions:
     limit: Limit | None = None
 
     def validate(self, name: str) -> JobOptions:
-        if not isinstance(self.queue, str) or not self.queue or len(self.queue) > 100:
+        if not isinstance(self.queue, str):
             raise ConfigurationError(f"job {name!r}: queue must be a non-empty name")
+        problem = name_problem(self.queue, MAX_QUEUE_LENGTH)
+        if problem is not None:
+            raise ConfigurationError(
+                f"job {name!r}: queue {shown(self.queue)} {problem}; give a plain name, "
+                "e.g. queue='emails'"
+            )
         if isinstance(self.priority, bool) or not isinstance(self.priority, int):
             raise ConfigurationError(f"job {name!r}: priority must be an integer (higher first)")
         if not -1000 <= self.priority <= 1000:
@@ -294,12 +313,19 @@ class JobCall:
         opts = build_options(
             jt.options_, jt.name, {k: v for k, v in self.overrides.items() if k in _OPTION_NAMES}
         )
-        meta = check_json(call.get("meta") or {}, "meta")
+        meta = call.get("meta") or {}
         if not isinstance(meta, dict):
-            raise InvalidArgumentsError("meta must be a dict of JSON values")
+            raise InvalidArgumentsError("meta must be a dict of JSON values", "meta", "meta")
+        meta = check_json(meta, "meta", path="meta")
         unique_key = call.get("unique_key")
-        if unique_key is not None and not isinstance(unique_key, str):
-            raise ConfigurationError("unique_key must be a string")
+        if unique_key is not None:
+            if not isinstance(unique_key, str):
+                raise ConfigurationError("unique_key must be a string")
+            problem = text_problem(unique_key)
+            if problem is not None:
+                raise InvalidTextError(
+                    f"unique_key holds {problem}: {advice(problem)}", "unique_key", "unique_key"
+                )
         dispatch = dispatch_fields(jt.name, jt.signature, arguments, opts)
         return PreparedJob(
             jt,

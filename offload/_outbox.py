@@ -4,7 +4,8 @@ For an application whose data lives in another database than the job store. Stag
 a row in the application's transaction, so the job exists exactly when the data does; the relay
 (`offload relay`) copies staged rows to the store at least once and marks them. Each staged job
 carries a unique key, so a row relayed twice (the relay died between the two commits) is
-enqueued once.
+enqueued once. The relay admits jobs like every enqueue: a blackhole rule stores a job `shed`,
+and a job over a backlog bound stays staged (nothing is lost) until a later try admits it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from offload._errors import OverloadedError
 from offload.dispatch._limits import LimitSpec
 from offload.store import _outbox as table
 from offload.store._codec import dumps, loads
@@ -59,6 +61,8 @@ class Relay:
         self.source_url = source_url
         self.batch = batch
         self.relayed = 0
+        self.held = 0  # staged jobs the last batch held back (over a backlog bound)
+        self.retry_after = 0.0
         self._stop = threading.Event()
         self._conn: Any = None
         self.dialect = (
@@ -84,6 +88,8 @@ class Relay:
         conn = self._connect()
         if self.dialect == "sqlite":
             conn.execute("BEGIN IMMEDIATE")
+        taken: list[int] = []
+        refused: OverloadedError | None = None
         try:
             rows = table.pending(conn, self.dialect, self.batch)
             if rows:
@@ -98,12 +104,15 @@ class Relay:
                     if job.unique_key is None:
                         job = dataclasses.replace(job, unique_key=f"outbox:{row.key}")
                     jobs.append(job)
-                inserted = self.app.store.job_insert_many(jobs)
+                # Admitted like every enqueue (backlog bounds, blackhole rules): jobs over a
+                # bound stay staged and are tried again after the refusal's retry_after.
+                taken, refused = self.app.admission.admit_each(jobs)
+                inserted = self.app.admit_and_store([jobs[i] for i in taken]) if taken else []
                 now = time.time()
                 table.mark(
                     conn,
                     self.dialect,
-                    [(r.id, i.id) for r, i in zip(rows, inserted, strict=True)],
+                    [(rows[i].id, job.id) for i, job in zip(taken, inserted, strict=True)],
                     now,
                 )
                 table.prune(conn, self.dialect, now - 86400.0)
@@ -111,8 +120,24 @@ class Relay:
             self._end(conn, "ROLLBACK")
             raise
         self._end(conn, "COMMIT")
-        self.relayed += len(rows)
-        return len(rows)
+        self._hold(len(rows) - len(taken), refused)
+        self.relayed += len(taken)
+        return len(taken)
+
+    def _hold(self, held: int, refused: OverloadedError | None) -> None:
+        """Remember that `held` staged jobs were held back by a backlog bound (for `run`); a
+        warning when that starts, debug lines while it lasts."""
+        level = logging.DEBUG if self.held else logging.WARNING
+        self.held = held
+        self.retry_after = 0.0 if refused is None or not held else refused.retry_after
+        if held and refused is not None:
+            log.log(
+                level,
+                "%d staged jobs held back in the outbox: %s; trying again in %.0fs",
+                held,
+                refused,
+                refused.retry_after,
+            )
 
     def _end(self, conn: Any, how: str) -> None:
         if self.dialect == "postgres":
@@ -137,7 +162,9 @@ class Relay:
                 log.warning("relay failed (%s); retrying", exc)
                 self.close()
                 moved = 0
-            if moved < self.batch:
+            if self.retry_after > 0:  # a backlog bound held staged jobs back
+                self._stop.wait(max(interval, self.retry_after))
+            elif moved < self.batch:
                 self._stop.wait(interval)
 
     def stop(self) -> None:

@@ -28,7 +28,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from offload._errors import ConfigurationError, OverloadedError
+from offload._errors import ConfigurationError, InvalidRuleError, OverloadedError
+from offload._text import advice, label_problem, shown, text_problem
 from offload.dispatch._rules import Rule, RuleSet, Subject, parse_where, shed_reason
 from offload.dispatch._shedding import (
     Candidate,
@@ -201,37 +202,64 @@ class Admission:
         return {key: row.depth for key, row in self._depths.items()}
 
     # --- the check --------------------------------------------------------------------
-    def admit(self, jobs: Sequence[NewJob]) -> list[NewJob]:
-        """The jobs to insert: refused as a batch when over a backlog bound (OverloadedError),
-        and marked to be stored shed when they match a blackhole rule."""
+    def admit(self, jobs: Sequence[NewJob], count: bool = True) -> list[NewJob]:
+        """The jobs to insert: refused as a batch when over a backlog bound (OverloadedError,
+        counted in the store's `refused` counter unless `count` is false), and marked to be
+        stored shed when they match a blackhole rule."""
+        refused = self._refusal(jobs)
+        if refused is not None:
+            if count:
+                self._count_refused(len(jobs))
+            raise refused
+        return self._apply_rules(jobs)
+
+    def admit_each(self, jobs: Sequence[NewJob]) -> tuple[list[int], OverloadedError | None]:
+        """For a producer that can hold jobs back instead of failing (the outbox relay): the
+        positions of the jobs that fit their bounds, in order, counting those taken before,
+        and the refusal of the others (None when all fit). Admit the fitting ones with
+        `admit` after this, for the rules; nothing is counted as refused here."""
+        refused = self._refusal(jobs)
+        if refused is None:
+            return list(range(len(jobs))), None
+        depths = {key: row.depth for key, row in self._depths.items()}
+        used: dict[tuple[str, str], int] = {}
+        taken: list[int] = []
+        for i, job in enumerate(jobs):
+            wanted = needed([_candidate(job)], self.queue_bounds)
+            if all(
+                refusal({key: (bound, used.get(key, 0) + 1)}, depths) is None
+                for key, (bound, _) in wanted.items()
+            ):
+                taken.append(i)
+                for key in wanted:
+                    used[key] = used.get(key, 0) + 1
+        return taken, refused
+
+    def _refusal(self, jobs: Sequence[NewJob]) -> OverloadedError | None:
+        """Why this batch would pass a backlog bound, or None when it fits (or none applies)."""
         bounded = self.queue_bounds or any(
             j.policy is not None and j.policy.max_backlog is not None for j in jobs
         )
-        candidates = [
-            Candidate(
-                j.queue,
-                j.kind,
-                None if j.policy is None else j.policy.max_backlog,
-                j.policy is not None and j.policy.critical,
-            )
-            for j in jobs
-            if bounded
-        ]
-        wanted = needed(candidates, self.queue_bounds)
-        if wanted:
-            bounds = [BacklogBound(b.scope, b.name, b.limit) for b, _ in wanted.values()]
-            refused = refusal(wanted, self._backlog(bounds))
-            if refused is not None:
-                self._count_refused(len(jobs))
-                row = self._depths.get((refused.bound.scope, refused.bound.name))
-                age = 0.0 if row is None else max(time.time() - row.counted_at, 0.0)
-                retry = max(1.0, 2 * self.app.config.maintenance_interval)
-                raise OverloadedError(
-                    refused.message(age),
-                    retry_after=retry,
-                    scope=refused.bound.label,
-                    bound=refused.bound.limit,
-                )
+        if not bounded:
+            return None
+        wanted = needed([_candidate(j) for j in jobs], self.queue_bounds)
+        if not wanted:
+            return None
+        bounds = [BacklogBound(b.scope, b.name, b.limit) for b, _ in wanted.values()]
+        refused = refusal(wanted, self._backlog(bounds))
+        if refused is None:
+            return None
+        row = self._depths.get((refused.bound.scope, refused.bound.name))
+        age = 0.0 if row is None else max(time.time() - row.counted_at, 0.0)
+        retry = max(1.0, 2 * self.app.config.maintenance_interval)
+        return OverloadedError(
+            refused.message(age),
+            retry_after=retry,
+            scope=refused.bound.label,
+            bound=refused.bound.limit,
+        )
+
+    def _apply_rules(self, jobs: Sequence[NewJob]) -> list[NewJob]:
         rules = self.rules()
         if not rules:
             return list(jobs)
@@ -270,6 +298,16 @@ class Admission:
                 log.debug("could not record %d refused enqueues", n, exc_info=True)
 
 
+def _candidate(job: NewJob) -> Candidate:
+    policy = job.policy
+    return Candidate(
+        job.queue,
+        job.kind,
+        None if policy is None else policy.max_backlog,
+        policy is not None and policy.critical,
+    )
+
+
 # --- app.rules ------------------------------------------------------------------------------
 class RuleBook:
     """Blackhole rules of an application's store, changed at run time: `app.rules`.
@@ -303,8 +341,17 @@ class RuleBook:
                 "a rule needs a kind, a where expression, or both; one that matches every job "
                 "would stop all work (give where='true == true' if that is really meant)"
             )
+        if kind is not None:
+            problem = label_problem(kind)
+            if problem is not None:
+                raise InvalidRuleError(
+                    f"a rule's kind {shown(kind)} {problem}; no job type has such a name"
+                )
         if not isinstance(reason, str):
             raise ConfigurationError("a rule's reason must be text")
+        problem = text_problem(reason)
+        if problem is not None:
+            raise InvalidRuleError(f"a rule's reason holds {problem}: {advice(problem)}")
         condition = parse_where(where)
         rule = self.app.store.rule_add(
             NewRule(

@@ -13,8 +13,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from offload._errors import ConfigurationError, InvalidArgumentsError
-from offload._payload import MAX_INT, MIN_INT, check_json
+from offload._errors import ConfigurationError, InvalidArgumentsError, PayloadDecodeError
+from offload._payload import MAX_INT, MIN_INT, arg_path, check_json
 
 _SIMPLE: dict[Any, tuple[type, ...]] = {
     int: (int,),
@@ -56,6 +56,7 @@ class Signature:
         self._positional = tuple(p.name for p in params if p.kind in positional)
         self._keyword = frozenset(p.name for p in params if p.kind in keyword)
         self._required = frozenset(self.required)
+        self._var_keyword = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
         needed_kw = any(p.kind is p.KEYWORD_ONLY and p.name in self._required for p in params)
         needed_pos = sum(1 for p in params if p.kind in positional and p.name in self._required)
         self._min_positional = len(self._positional) + 1 if needed_kw else needed_pos
@@ -150,7 +151,7 @@ class Signature:
         out = {}
         for key, value in arguments.items():
             where = f"argument {key!r} of {self.name}()"
-            value = check_json(value, where)
+            value = check_json(value, where, path=arg_path(key))
             hint = self.hints.get(key)
             param = self.sig.parameters.get(key)
             if hint is not None and param is not None:
@@ -171,27 +172,74 @@ class Signature:
         return out
 
     def call_args(self, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-        """Positional and keyword arguments to call the function with stored arguments."""
+        """Positional and keyword arguments to call the function with stored arguments.
+
+        Stored arguments that do not fit this signature raise before the function runs (see
+        `mismatch`); arguments that are not an object raise `PayloadDecodeError`."""
+        if not isinstance(arguments, dict):
+            raise PayloadDecodeError(
+                f"the stored arguments of {self.name} are not an object of name: value "
+                f"(got a {type(arguments).__name__})"
+            )
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         positional = True  # stays true while every earlier positional parameter was given
+        used = 0
         for param in self.sig.parameters.values():
             present = param.name in arguments
-            value: Any = arguments.get(param.name)
-            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-                if present and positional:
-                    args.append(value)
-                elif present:
-                    kwargs[param.name] = value
-                else:
+            if not present:
+                if param.name in self._required:
+                    raise self.mismatch(arguments)
+                if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
                     positional = False
-            elif param.kind is param.VAR_POSITIONAL and present:
+                continue
+            used += 1
+            value: Any = arguments[param.name]
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                if positional:
+                    args.append(value)
+                else:
+                    kwargs[param.name] = value
+            elif param.kind is param.VAR_POSITIONAL:
                 args.extend(value)
-            elif param.kind is param.VAR_KEYWORD and present:
+            elif param.kind is param.VAR_KEYWORD:
                 kwargs.update(value)
-            elif present:
+            else:
                 kwargs[param.name] = value
+        if used < len(arguments):  # names this signature has no parameter for
+            if self._var_keyword is None:
+                raise self.mismatch(arguments)
+            params = self.sig.parameters
+            kwargs.update((k, v) for k, v in arguments.items() if k not in params)
         return args, kwargs
+
+    def mismatch(self, arguments: dict[str, Any]) -> InvalidArgumentsError:
+        """The error for stored arguments that do not fit this signature: the job was enqueued
+        by a producer of another version of its job type (a newer one that adds an argument
+        this worker's function does not take, or an older one that leaves out an argument it
+        requires). The one place that decides what such a job meets; today the attempt fails
+        with this error, naming the argument, and is retried with the job type's backoff, so
+        that the job runs once a worker whose version fits claims it (docs/stored-data.md)."""
+        params = self.sig.parameters
+        unknown = [k for k in arguments if k not in params]
+        if unknown and self._var_keyword is None:
+            key = unknown[0]
+            takes = ", ".join(params) or "no arguments"
+            return InvalidArgumentsError(
+                f"{self.name}() got argument {key!r}, which this worker's version of it does "
+                f"not take (it takes {takes}): a producer of another version enqueued it; it "
+                f"is retried, and runs once a worker whose version takes {key!r} claims it",
+                key,
+            )
+        missing = [k for k in self.required if k not in arguments]
+        key = missing[0] if missing else "?"
+        return InvalidArgumentsError(
+            f"{self.name}() is missing required argument {key!r}: a producer of another "
+            "version enqueued it without; it is retried, and runs once a worker whose "
+            f"version does not require {key!r} claims it (give a new argument a default, so "
+            "that jobs enqueued before it existed still run)",
+            key,
+        )
 
 
 def _exact_types(hint: Any) -> frozenset[type] | None:

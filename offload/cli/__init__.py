@@ -10,6 +10,7 @@ import logging
 
 import click
 
+from offload import __version__
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._jobs import jobs
@@ -22,7 +23,7 @@ from offload.cli._worker import worker
 
 
 @click.group()
-@click.version_option(package_name="offload")
+@click.version_option(__version__, "-V", "--version", prog_name="offload")
 def main() -> None:
     """offload: background jobs on SQLite or PostgreSQL."""
     # The connection pool logs every failed connection attempt; without this, Python's

@@ -2,7 +2,9 @@
 
 Exit codes follow the usual convention: 0 success, 1 a failure (a job that failed, an unknown
 id, a store that cannot be reached), 2 a usage error (a bad option value, an unknown job type,
-arguments that don't fit the job). Errors are one line on stderr, starting with "Error:".
+arguments that don't fit the job), 3 a damaged store (a restart cannot help; the supervisor of
+`offload worker --processes N` never restarts a child that exits 2 or 3). Errors are one line
+on stderr, starting with "Error:".
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from offload._errors import (
     InvalidArgumentsError,
     JobNotFoundError,
     OffloadError,
+    StoreCorruptError,
     StoreError,
     UnknownJobError,
 )
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
-from offload.store import Store
+from offload.store import Store, verify_store
+from offload.worker._supervisor import EXIT_DAMAGED, EXIT_USAGE
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,7 +40,6 @@ F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 class Failure(click.ClickException):
@@ -49,6 +52,12 @@ class UsageFailure(click.ClickException):
     """The command was asked for something that cannot be: exit 2, one line, no usage dump."""
 
     exit_code = EXIT_USAGE
+
+
+class DamagedStore(click.ClickException):
+    """The store's file is damaged: exit 3, one line naming the file and the damage."""
+
+    exit_code = EXIT_DAMAGED
 
 
 def _is_driver_error(exc: BaseException) -> bool:
@@ -72,6 +81,8 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise UsageFailure(str(exc)) from exc
         except JobNotFoundError as exc:
             raise Failure(str(exc)) from exc
+        except StoreCorruptError as exc:
+            raise DamagedStore(str(exc)) from exc
         except (StoreError, OffloadError) as exc:
             raise Failure(str(exc)) from exc
         except Exception as exc:
@@ -82,15 +93,15 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+URL_HELP = (
+    "Store URL for this command (sqlite:///path.db, a file path, or postgresql://…), overriding "
+    "the app's [default: the URL in the app's code, else $OFFLOAD_URL, else ./offload.db]"
+)
+
+
 def url_option(fn: F) -> F:
-    """`--url`, falling back to `$OFFLOAD_URL`, then `./offload.db`."""
-    return click.option(
-        "--url",
-        metavar="URL",
-        envvar="OFFLOAD_URL",
-        show_envvar=True,
-        help="Store URL: sqlite:///path.db, a file path, or postgresql://… [default: ./offload.db]",
-    )(fn)
+    """`--url`: this command's store, overriding the app's URL and `$OFFLOAD_URL`."""
+    return click.option("--url", metavar="URL", help=URL_HELP)(fn)
 
 
 def app_option(fn: F) -> F:
@@ -127,15 +138,22 @@ def opened_app(
     say so instead of showing an empty, freshly created database. The user's app migrates on
     first use if its settings say so, unless `auto_migrate` is False (`offload migrate`).
     """
-    app = load_app(app_path, url) if app_path else Offload(url, auto_migrate=False)
+    app = load_app(app_path, url) if app_path else load_app(None, url, auto_migrate=False)
     if not auto_migrate and app.config.auto_migrate:
         app.config = replace(app.config, auto_migrate=False)
     try:
+        verify_store(app.config.url)  # a damaged file: one line and exit 3, before any write
         if require_schema:
             check_store(app)
         yield app
     finally:
         app.close()
+
+
+_WHICH_STORE = (
+    "Name your app's store with --app myapp:app (it uses the URL in your code), --url URL or "
+    "$OFFLOAD_URL"
+)
 
 
 def check_store(app: Offload) -> Store:
@@ -146,12 +164,12 @@ def check_store(app: Offload) -> Store:
     store = app.store
     if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
         raise Failure(
-            f"no store at {where}: the file {store.path} does not exist (give --url or set "
-            "$OFFLOAD_URL; `offload migrate` creates one)"
+            f"no store at {where}: the file {store.path} does not exist. {_WHICH_STORE}; "
+            "`offload migrate` creates one"
         )
     if store.schema_version() == 0:
         raise Failure(
-            f"the store at {where} has no offload tables; run `offload migrate --url ...` "
-            "or start a worker first"
+            f"the store at {where} has no offload tables. {_WHICH_STORE}; `offload migrate` "
+            "creates them, and so does a worker"
         )
     return store

@@ -357,6 +357,7 @@ def demo(url: str | None, job_count: int, seconds: float, processes: int, as_jso
     JSON and the live view to stderr.
     """
     stream = sys.stderr if as_json else sys.stdout
+    os.environ.pop("OFFLOAD_URL", None)  # ignored, as --help says: no warning about it either
     url = url or _fresh_default_file()
     app = load_app(DEMO_APP, url)
     run = _Run(app, url, tempfile.mkdtemp(prefix="offload-demo-"))

@@ -17,7 +17,7 @@ from typing import Any
 
 from offload import Offload
 
-app = Offload("./offload-demo.db", lease_seconds=5.0, maintenance_interval=0.2)
+app = Offload(lease_seconds=5.0, maintenance_interval=0.2)  # its store: `offload demo --url`
 
 QUEUES = ("emails", "media", "webhooks", "billing", "reports")
 CRON = "* * * * * */2"  # every 2 seconds (six fields, seconds last)

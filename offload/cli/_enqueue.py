@@ -17,6 +17,7 @@ from offload._app import Offload
 from offload.cli._common import Failure, UsageFailure, friendly_errors, json_option, url_option
 from offload.cli._load import load_app
 from offload.cli._output import LiveLine, job_dict, last_error, print_json, to_json_text
+from offload.store import verify_store
 from offload.store._contract import FINAL_STATES, JobRecord
 
 
@@ -163,6 +164,7 @@ def enqueue(
         }
         call = app.call(kind, **{k: v for k, v in options.items() if v is not None})
         prepared = call.prepare_named(arguments)
+        verify_store(app.config.url)  # a damaged file: one line and exit 3
         job = app.enqueue_many([prepared])[0]
         if wait is None:
             if as_json:

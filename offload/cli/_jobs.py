@@ -148,9 +148,9 @@ def _describe(r: JobRecord) -> str:
         ("timeout", "-" if r.timeout is None else f"{r.timeout:g}s"),
         ("tenant", r.tenant or "-"),
         ("unique key", r.unique_key or "-"),
-        ("args", _json_block(r.args)),
-        ("meta", _json_block(r.meta)),
-        ("result", _json_block(r.result) if r.state == "completed" else "-"),
+        ("args", _field(r, "args")),
+        ("meta", _field(r, "meta")),
+        ("result", _field(r, "result") if r.state == "completed" else "-"),
         ("result ttl", f"{r.result_ttl:g}s"),
         ("inserted", iso(r.inserted_at)),
         ("scheduled", iso(r.scheduled_at)),
@@ -159,23 +159,37 @@ def _describe(r: JobRecord) -> str:
         ("expires", iso(r.expires_at) or "-"),
         ("lease", lease),
     ]
+    for name in r.undecodable:  # text fields (a kind, a queue) whose bytes are not UTF-8
+        if name not in ("args", "meta", "result", "errors"):
+            fields.append((name.replace("_", " "), _field(r, name)))
     lines = [click.style(f"job {r.id}", bold=True)]
     for name, value in fields:
         text = str(value).replace("\n", "\n" + " " * 14)
         lines.append(f"  {name:<11} {text}")
-    lines.append(f"  {'errors':<11} {len(r.errors) or '-'}")
+    errors = _field(r, "errors") if "errors" in r.undecodable else len(r.errors) or "-"
+    lines.append(f"  {'errors':<11} {str(errors).replace(chr(10), chr(10) + ' ' * 14)}")
     for entry in r.errors:
         kind = entry.get("kind", "error")
-        lines.append(
-            f"    attempt {entry.get('attempt', '?')} at {iso(entry.get('at'))} ({kind}): "
-            f"{entry.get('error', '')}"
-        )
+        at = entry.get("at")
+        when = iso(float(at)) if isinstance(at, (int, float)) else at
+        error = entry.get("error")
+        if not isinstance(error, str):  # an entry of another shape: shown as the data it is
+            error = json.dumps(entry, ensure_ascii=False, default=str)
+        lines.append(f"    attempt {entry.get('attempt', '?')} at {when} ({kind}): {error}")
         tb = str(entry.get("traceback") or "").rstrip().splitlines()
         if len(tb) > _TRACEBACK_LINES:
             lines.append(f"      … {len(tb) - _TRACEBACK_LINES} earlier lines (--json has all)")
             tb = tb[-_TRACEBACK_LINES:]
         lines.extend(f"      | {t}" for t in tb)
     return "\n".join(lines)
+
+
+def _field(r: JobRecord, name: str) -> str:
+    """A field's value, or, when its stored data cannot be decoded, why and its raw text."""
+    bad = r.undecodable.get(name)
+    if bad is None:
+        return _json_block(getattr(r, name))
+    return f"cannot be decoded: {bad.error}\nraw: {bad.raw}"
 
 
 def _json_block(value: Any) -> str:

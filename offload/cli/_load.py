@@ -5,20 +5,25 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Any
 
 import click
 
 from offload._app import Offload
 
 
-def load_app(path: str | None, url: str | None) -> Offload:
+def load_app(path: str | None, url: str | None, **settings: Any) -> Offload:
     """Import `module:attr` (the current folder is importable), or make a bare app.
 
-    A bare app (no path) serves commands that need no job code: `jobs`, `stats`, `migrate`.
-    `url` overrides the app's store URL.
+    A bare app (no path) serves commands that need no job code: `jobs`, `stats`, `migrate`;
+    `settings` are its `Offload(...)` options. `url` (a command's `--url`) overrides the app's
+    store URL, with a warning when it replaces one given in code or in `$OFFLOAD_URL`.
     """
     if not path:
-        return Offload(url)
+        bare = Offload(**settings)
+        if url:
+            bare.config = bare.config.with_url_override(url)
+        return bare
     module_name, _, attr = path.partition(":")
     if not module_name:
         raise click.BadParameter(f"{path!r} should look like 'myapp:app'", param_hint="APP")
@@ -46,8 +51,6 @@ def load_app(path: str | None, url: str | None) -> Offload:
             f"{path!r} is not an Offload application (got {type(app).__name__})",
             param_hint="APP",
         )
-    if url and url != app.config.url:
-        from dataclasses import replace
-
-        app.config = replace(app.config, url=url)
+    if url:
+        app.config = app.config.with_url_override(url)
     return app

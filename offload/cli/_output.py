@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from offload._config import mask_url
 from offload.store._contract import JobRecord
 
 _TIME_FIELDS = (
@@ -49,22 +49,28 @@ def iso(ts: float | None, precision: str = "milliseconds") -> str | None:
 
 def safe_url(url: str) -> str:
     """A store URL fit to print: any password is masked."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return mask_url(url)
 
 
 def job_dict(record: JobRecord) -> dict[str, Any]:
-    """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`."""
+    """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`. A stored
+    field that cannot be decoded is null (the errors list empty) and named in `undecodable`
+    with why and the start of its stored text."""
     out = dataclasses.asdict(record)
     for name in _TIME_FIELDS:
         out[name] = iso(out[name])
-    out["errors"] = [{**e, "at": iso(e.get("at"))} for e in record.errors]
+    out["errors"] = [{**e, "at": _entry_time(e.get("at"))} for e in record.errors]
+    for name in record.undecodable:
+        if name in ("args", "meta", "result"):
+            out[name] = None
     return out
+
+
+def _entry_time(at: Any) -> Any:
+    """An error entry's time as ISO, or as stored when it is not a time."""
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        return iso(float(at))
+    return at
 
 
 def print_json(value: Any, *, compact: bool = False) -> None:
@@ -94,7 +100,13 @@ def state_label(state: str) -> str:
 
 def last_error(record: JobRecord) -> str:
     """The message of a job's most recent failed attempt, or ''."""
-    return str(record.errors[-1].get("error", "")) if record.errors else ""
+    if "errors" in record.undecodable:
+        return "(errors list cannot be decoded)"
+    if not record.errors:
+        return ""
+    last = record.errors[-1]
+    error = last.get("error")
+    return error if isinstance(error, str) else json.dumps(last, ensure_ascii=False, default=str)
 
 
 def is_tty(stream: TextIO) -> bool:

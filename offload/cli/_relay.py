@@ -10,13 +10,16 @@ from types import FrameType
 import click
 
 from offload._outbox import Relay
+from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
+from offload.cli._output import safe_url
+from offload.store import verify_store
 
 
 @click.command("relay")
 @click.argument("app_path", metavar="APP", required=False)
 @click.option("--source", required=True, help="URL of the application database with the outbox.")
-@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@url_option
 @click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100_000))
 @click.option(
     "--interval",
@@ -26,6 +29,7 @@ from offload.cli._load import load_app
     help="Seconds between polls when nothing is staged.",
 )
 @click.option("--once", is_flag=True, help="Relay what is staged now, then exit.")
+@friendly_errors
 def relay(
     app_path: str | None, source: str, url: str | None, batch: int, interval: float, once: bool
 ) -> None:
@@ -39,6 +43,7 @@ def relay(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     app = load_app(app_path, url)
+    verify_store(app.config.url)  # a damaged file: one line and exit 3
     r = Relay(app, source, batch)
     if once:
         total = 0
@@ -53,7 +58,7 @@ def relay(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    click.echo(f"relaying from {source} to {app.config.url}", err=True)
+    click.echo(f"relaying from {safe_url(source)} to {safe_url(app.config.url)}", err=True)
     r.run(interval)
     r.close()
     click.echo(f"relayed {r.relayed} jobs", err=True)

@@ -8,7 +8,9 @@ import sys
 
 import click
 
+from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
+from offload.store import verify_store
 
 
 def is_loopback(host: str) -> bool:
@@ -27,7 +29,7 @@ def is_loopback(host: str) -> bool:
 @click.option(
     "--port", default=8750, show_default=True, type=click.IntRange(0, 65535), help="Port."
 )
-@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@url_option
 @click.option(
     "--tokens-file",
     type=click.Path(dir_okay=False),
@@ -67,6 +69,7 @@ def is_loopback(host: str) -> bool:
 )
 @click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from loopback proxies.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@friendly_errors
 def server(
     app_path: str | None,
     host: str,
@@ -124,6 +127,7 @@ def server(
             "with --tokens-file or $OFFLOAD_TOKENS."
         )
     app = load_app(app_path, url)
+    verify_store(app.config.url)  # a damaged file: one line and exit 3
     try:
         asgi = create_app(app, config=config)
     except ConfigurationError as exc:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
 import click
 
+from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
+from offload.cli._output import safe_url
 
 
 @click.command("worker")
 @click.argument("app_path", metavar="APP")
-@click.option("--url", envvar="OFFLOAD_URL", help="Store URL (default: the app's).")
+@url_option
 @click.option(
     "-q",
     "--queues",
@@ -64,6 +67,7 @@ from offload.cli._load import load_app
 @click.option(
     "-v", "--verbose", count=True, help="More logging: -v for debug (the default is info)."
 )
+@friendly_errors
 def worker(
     app_path: str,
     url: str | None,
@@ -108,7 +112,13 @@ def worker(
             argv += ["--url", url]
         if no_maintenance:
             argv.append("--no-maintenance")
-        load_app(app_path, url)  # fail here, once, if the app cannot be imported
+        from offload._errors import StoreFullError
+        from offload.store import verify_store
+
+        # Fail here, once, if the app cannot be imported or the store is damaged; a store that
+        # refuses writes is waited for by each worker process.
+        with contextlib.suppress(StoreFullError):
+            verify_store(load_app(app_path, url).config.url)
         sys.exit(Supervisor(processes, argv).run())
     from offload.worker import Worker, watch_supervisor
 
@@ -119,7 +129,8 @@ def worker(
             f"note: no job type of this app uses queue(s) {', '.join(unknown_queues)}", err=True
         )
     click.echo(
-        f"offload worker: {app.config.url} queues={','.join(names)} concurrency={concurrency}",
+        f"offload worker: {safe_url(app.config.url)} queues={','.join(names)} "
+        f"concurrency={concurrency}",
         err=True,
     )
     process = Worker(

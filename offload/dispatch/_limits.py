@@ -12,12 +12,19 @@ candidates in claim order, skipping a key once it is saturated: later pages of c
 fetched with the saturated keys excluded, and the scan stops after `max_scan` rows, so a claim
 never spins on a saturated key (a saturated key with a huge backlog at the head of a queue
 costs each claim up to `max_scan` rows of index, and jobs behind that many wait for it).
+
+A waiting job starts as soon as its key allows: a finished job of a key wakes the workers of
+its queue (the store notifies), and a claim that skipped a key for want of rate tokens knows
+when the next one is due (`Plan.next_start`), so its worker wakes then (`Alarm`), not at its
+next poll.
 """
 
 from __future__ import annotations
 
 import math
 import string
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -257,6 +264,7 @@ class KeyState:
     head: frozenset[int]
     rate: float | None
     tokens: float | None  # refilled to now, before this claim takes any
+    period: float = 1.0
 
 
 def effective(row: KeyRow) -> tuple[int | None, float | None]:
@@ -297,7 +305,7 @@ def key_state(row: KeyRow, now: float) -> KeyState:
         allowance = by_tokens if allowance is None else min(allowance, by_tokens)
     if row.fifo:
         allowance = len(row.head) if allowance is None else min(allowance, len(row.head))
-    return KeyState(row.key, allowance, row.fifo, row.head, rate, tokens)
+    return KeyState(row.key, allowance, row.fifo, row.head, rate, tokens, row.period or 1.0)
 
 
 @dataclass(slots=True)
@@ -309,6 +317,21 @@ class Plan:
     states: dict[str, KeyState] = field(default_factory=dict)
     saturated: set[str] = field(default_factory=set)
     scanned: int = 0
+
+    def next_start(self) -> float | None:
+        """Seconds until a key this claim saw saturated may start a job again without a job of
+        its own finishing: the next rate token of a key short of tokens. None when only running
+        jobs hold keys back (their ends wake the workers) or a key's row could not be read (held
+        by another claim, whose end wakes them too)."""
+        waits = []
+        for key in self.saturated:
+            st = self.states.get(key)
+            if st is None or st.rate is None or st.tokens is None or st.rate <= 0:
+                continue
+            left = st.tokens - self.taken[key]
+            if left < 1 - _EPS:
+                waits.append((1 - left) * st.period / st.rate)
+        return min(waits) if waits else None
 
     def token_updates(self) -> list[tuple[str, float]]:
         """(key, tokens left) for every rate-limited key this claim took from."""
@@ -389,3 +412,33 @@ def plan(
             if left is not None and left <= 0:
                 out.saturated.add(key)
     return out
+
+
+class Alarm:
+    """When this process's workers should look for limited jobs again without a wake-up from
+    the store: the earliest `next_start` its claims reported (thread-safe, monotonic time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._at = math.inf
+
+    def set(self, seconds: float | None) -> None:
+        """Ring in `seconds` (an earlier time already set wins); None leaves it as it is."""
+        if seconds is None:
+            return
+        at = time.monotonic() + max(seconds, 0.0)
+        with self._lock:
+            self._at = min(self._at, at)
+
+    def left(self) -> float:
+        """Seconds until it rings (0: due now; inf: not set)."""
+        with self._lock:
+            return max(self._at - time.monotonic(), 0.0)
+
+    def take(self) -> bool:
+        """True once when due (and clears it)."""
+        with self._lock:
+            if time.monotonic() < self._at:
+                return False
+            self._at = math.inf
+            return True

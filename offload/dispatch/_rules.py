@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offload._errors import InvalidRuleError
+from offload._text import advice, text_problem
 
 MAX_LENGTH = 2000
 MAX_NODES = 400
@@ -90,8 +91,9 @@ def parse_where(text: str | None) -> Condition:
         raise InvalidRuleError(
             f"where expression is too long ({len(source)} characters, at most {MAX_LENGTH})"
         )
-    if "\x00" in source:
-        raise InvalidRuleError("where expression contains a NUL character")
+    problem = text_problem(source)
+    if problem is not None:
+        raise InvalidRuleError(f"where expression holds {problem}: {advice(problem)}")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
@@ -189,6 +191,9 @@ class _Compiler:
                     raise self.refuse(top, "a field in brackets must be a string or an integer")
                 if isinstance(key.value, str) and key.value.startswith("__"):
                     raise self.refuse(top, f"field name {key.value!r} is not allowed")
+                if isinstance(key.value, str) and text_problem(key.value) is not None:
+                    problem = text_problem(key.value)
+                    raise self.refuse(top, f"a field name with {problem} never matches")
                 path.append(key.value)
             node = node.value
         assert isinstance(node, ast.Name)
@@ -212,6 +217,8 @@ class _Compiler:
             value = node.value
             if isinstance(value, float) and not math.isfinite(value):
                 raise self.refuse(node, "numbers must be finite")
+            if isinstance(value, str) and text_problem(value) is not None:
+                raise self.refuse(node, f"a string with {text_problem(value)} never matches")
             if value is None or isinstance(value, bool | int | float | str):
                 return value
             raise self.refuse(node, f"{type(value).__name__} values are not JSON")
@@ -233,6 +240,8 @@ class _Compiler:
                     raise self.refuse(node, "object keys must be strings")
                 if not isinstance(key.value, str):
                     raise self.refuse(node, "object keys must be strings")
+                if text_problem(key.value) is not None:
+                    raise self.refuse(node, f"a key with {text_problem(key.value)} never matches")
                 out[key.value] = self.literal(item)
             return out
         raise self.refuse(node, self._what(node))

@@ -4,17 +4,22 @@ The store records each schedule's last fired tick and advances it in the same tr
 the insert, only forward, so a tick fires once even if two leaders overlapped. After downtime
 a schedule fires once for the most recent missed tick, not once per missed tick. A schedule
 seen for the first time fires from its next tick on, unless a tick fell within the last
-`grace` seconds.
+`grace` seconds. A tick's job is made like any enqueue of its type (its options, dispatch
+fields and policy) and admitted like one: a tick that a backlog bound refuses is held back and
+tried again at every run until it is admitted or the next tick comes (refused once in the
+counter, logged once); a blackhole rule stores it `shed`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from offload._app import Offload
 from offload._cron import previous_tick
+from offload._errors import OverloadedError
 from offload.maintenance._duty import Duty
-from offload.store._contract import CronTick, NewJob
+from offload.store._contract import CronTick
 
 log = logging.getLogger("offload.maintenance")
 
@@ -25,6 +30,9 @@ class Scheduler(Duty):
     def __init__(self, every: float, grace: float = 5.0) -> None:
         super().__init__(every)
         self.grace = grace
+        # Ticks a backlog bound refused, by schedule: tried again at every run (counted and
+        # logged once) until admitted or the next tick comes.
+        self._held: dict[str, float] = {}
 
     def run(self, app: Offload) -> int:
         if not app.schedules:
@@ -39,20 +47,21 @@ class Scheduler(Duty):
                 continue
             if last is None and now - tick > max(self.grace, 2 * self.every):
                 continue
+            held = self._held.get(schedule.name) == tick  # refused by a bound before
             job_type = app.job_type(schedule.job)
-            opts = job_type.options_
-            new = NewJob(
-                kind=job_type.name,
-                queue=opts.queue,
-                args=schedule.args,
-                priority=opts.priority,
-                max_attempts=opts.max_attempts,
-                delivery=opts.delivery,
-                timeout=opts.timeout,
-                result_ttl=opts.result_ttl,
+            new = replace(
+                job_type.prepare_plain(schedule.args).new,
                 unique_key=f"cron:{schedule.name}:{tick:.0f}",
                 meta={"cron": schedule.name, "tick": tick},
             )
+            try:  # backlog bounds and blackhole rules, as for every enqueue
+                (new,) = app.admission.admit([new], count=not held)
+            except OverloadedError as exc:
+                if not held:
+                    log.warning("cron %s: tick %s held back: %s", schedule.name, tick, exc)
+                self._held[schedule.name] = tick
+                continue
+            self._held.pop(schedule.name, None)
             if store.cron_fire(CronTick(schedule.name, tick, new)):
                 fired += 1
                 log.info("cron %s fired for tick %s", schedule.name, tick)

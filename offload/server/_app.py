@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -18,10 +21,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offload._app import Offload
+from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
 from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _rules_api, _worker_api
 from offload.server._auth import host_allowed
 from offload.server._config import ServerConfig, Token
-from offload.server._context import Call, Server, api
+from offload.server._context import Call, Server, api, store_problem
 from offload.server._http import json_response
 from offload.server._problems import Problem, problem_response
 
@@ -108,16 +112,48 @@ async def openapi(request: Request) -> Response:
     return json_response(server.openapi)
 
 
+class WriteProbe:
+    """Whether the store takes writes. Learned by writing (one counter increment,
+    `health_probes`) at most once per `every` seconds however often /healthz is asked, waited
+    for at most `timeout` seconds (a write queued behind a long one is slow, not refused); and
+    from the server's own calls that the store refused and that have not succeeded since: an
+    enqueue may need room that the probe's small write does not (a PostgreSQL page with space
+    left, say)."""
+
+    def __init__(self, server: Server, every: float = 5.0, timeout: float = 2.0) -> None:
+        self.server = server
+        self.every = every
+        self.timeout = timeout
+        self._at = -math.inf
+
+    async def refused(self) -> StoreFullError | StoreCorruptError | None:
+        """Why the store does not take writes now, if it does not."""
+        if time.monotonic() - self._at >= self.every:
+            self._at = time.monotonic()
+            probe = self.server.run(self.server.app.store.counter_add, "health_probes", 1)
+            # Refused: `run` remembers it. Slow or busy: what is known stands.
+            with contextlib.suppress(
+                StoreFullError, StoreCorruptError, StoreBusyError, TimeoutError
+            ):
+                await asyncio.wait_for(probe, self.timeout)
+        return self.server.refused_recently()
+
+
 async def health(request: Request) -> Response:
     server: Server = request.app.state.offload
     try:
         await server.run(server.app.store.now)
         await server.run(server.app.store.schema_version)
+        refused = await request.app.state.write_probe.refused()
+    except (StoreFullError, StoreCorruptError) as exc:  # opening the store failed already
+        return problem_response(store_problem(exc), request.url.path)
     except Exception:  # noqa: BLE001 - any failure means "not healthy"
         return problem_response(
             Problem("store-unavailable", "the store does not answer", headers={"Retry-After": "5"}),
             request.url.path,
         )
+    if refused is not None:
+        return problem_response(store_problem(refused), request.url.path)
     return json_response({"status": "ok", "store": server.app.store.engine})
 
 
@@ -190,5 +226,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.offload = server
+    app.state.write_probe = WriteProbe(server)
     app.add_middleware(_Guard, server=server)
     return app

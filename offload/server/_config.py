@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from offload._errors import ConfigurationError
+from offload.dispatch._shedding import check_bound
 
 # Roles, weakest first; each role may do everything the ones before it may.
 ROLES = ("read", "enqueue", "worker", "admin")
@@ -23,8 +24,9 @@ MIN_TOKEN_LENGTH = 16
 
 
 def valid_name(value: str) -> bool:
-    """A queue or job-kind name as the HTTP API accepts it."""
-    return bool(_NAME.match(value))
+    """A queue or job-kind name as the HTTP API accepts it: the whole string matches (a `$`
+    alone would let `"default\\n"` through as a queue of its own that shows as "default")."""
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,8 @@ class ExternalKind:
     """A job kind that workers outside this Python application run (over the HTTP protocol).
 
     The application declares no function for it, so its arguments are any JSON object and its
-    options are these.
+    options are these. `max_backlog` bounds its backlog as `@app.job(max_backlog=...)` does
+    for a declared type; the app's queue bounds (`Offload(max_backlog=...)`) apply as well.
     """
 
     name: str
@@ -53,6 +56,7 @@ class ExternalKind:
     max_attempts: int = 20
     timeout: float | None = None
     result_ttl: float = 86400.0
+    max_backlog: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class ServerConfig:
                     f"external kind {kind.name!r} on queue {kind.queue!r}: names must match "
                     f"{NAME_PATTERN}"
                 )
+            check_bound(kind.max_backlog, f"external kind {kind.name!r}: max_backlog")
         if not 0 < self.max_wait <= 3600:
             raise ConfigurationError("max_wait must be within (0, 3600] seconds")
         if self.max_body_bytes is not None and self.max_body_bytes < 1024:

@@ -26,7 +26,9 @@ from offload._errors import (
     OffloadError,
     PayloadTooLargeError,
     StoreBusyError,
+    StoreCorruptError,
     StoreError,
+    StoreFullError,
     UnknownJobError,
 )
 from offload.server._auth import Auth, Principal, same_origin
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("offload.server")
 T = TypeVar("T")
 BODY_OVERHEAD = 64 * 1024
+STORE_FULL_RETRY_AFTER = 30  # seconds: freeing disk space takes people, not milliseconds
 
 
 class Server:
@@ -64,6 +67,9 @@ class Server:
         self.operations: dict[str, dict[str, Any]] = {}
         # HTTP workers this process saw: when first, and when it last recorded them
         self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        # Store calls refused for want of space or a damaged file, until they succeed again
+        self._refused: dict[Callable[..., Any], tuple[float, StoreFullError | StoreCorruptError]]
+        self._refused = {}
 
     def worker_seen(self, worker: str) -> float | None:
         """When this process first saw an HTTP worker, if its record is due for a refresh
@@ -80,8 +86,32 @@ class Server:
         self._seen.pop(worker, None)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking store call off the event loop."""
-        return await self.app.bridge(fn, *args)
+        """Run a blocking store call off the event loop, remembering whether the store refused
+        it (`refused_recently`)."""
+        try:
+            result = await self.app.bridge(fn, *args)
+        except (StoreFullError, StoreCorruptError) as exc:
+            now = time.monotonic()
+            self._refused = {  # those too old to count go: this stays small
+                f: seen
+                for f, seen in self._refused.items()
+                if now - seen[0] < STORE_FULL_RETRY_AFTER
+            }
+            self._refused[fn] = (now, exc)
+            raise
+        if self._refused:
+            self._refused.pop(fn, None)
+        return result
+
+    def refused_recently(
+        self, within: float = STORE_FULL_RETRY_AFTER
+    ) -> StoreFullError | StoreCorruptError | None:
+        """The latest refusal, within `within` seconds, of a store call that has not succeeded
+        since (an enqueue refused for a full disk stays unwritable until an enqueue goes
+        through, or `within` passes)."""
+        now = time.monotonic()
+        recent = [(at, exc) for at, exc in self._refused.values() if now - at < within]
+        return max(recent, key=lambda pair: pair[0])[1] if recent else None
 
     @property
     def seen_within(self) -> float:
@@ -156,6 +186,19 @@ def api(
     return wrap
 
 
+def store_problem(exc: StoreFullError | StoreCorruptError) -> Problem:
+    """A store that refuses writes (503, retry later) or is damaged (503, no retry helps).
+    The detail names no file or host: the server's log has the full message."""
+    log.warning("%s", exc)
+    if isinstance(exc, StoreFullError):
+        return Problem(
+            "store-full",
+            "the store cannot take writes: its disk is full; nothing was stored, try again later",
+            headers={"Retry-After": str(STORE_FULL_RETRY_AFTER)},
+        )
+    return Problem("store-damaged", "the store's file is damaged; the server log says more")
+
+
 def to_problem(exc: BaseException) -> Problem:
     """The problem document for an exception raised while serving."""
     if isinstance(exc, Problem):
@@ -177,6 +220,8 @@ def to_problem(exc: BaseException) -> Problem:
         return Problem("overloaded", str(exc), headers={"Retry-After": seconds})
     if isinstance(exc, StoreBusyError):
         return Problem("overloaded", str(exc), headers={"Retry-After": "2"})
+    if isinstance(exc, StoreFullError | StoreCorruptError):
+        return store_problem(exc)
     if isinstance(exc, StoreError):
         log.warning("store error: %s", exc)
         return Problem(

@@ -44,6 +44,40 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
+def _short(value: Any, n: int = 90) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def error_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry of a job's errors list as the pages show it, whatever it holds: entries are
+    data (a hand-edited or foreign row may hold anything), so missing or odd fields read as
+    text and nothing named in them is ever looked up."""
+    error = entry.get("error")
+    if not isinstance(error, str):
+        error = json.dumps(entry if error is None else error, ensure_ascii=False, default=str)
+    at = entry.get("at")
+    return {
+        "kind": str(entry.get("kind", "error")),
+        "error": error,
+        "traceback": str(entry.get("traceback") or ""),
+        "at": float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else None,
+    }
+
+
+def last_error(record: JobRecord) -> str:
+    """The message of a job's last failed attempt for a list, or why its errors are unreadable."""
+    if "errors" in record.undecodable:
+        return "(errors list cannot be decoded)"
+    return error_view(record.errors[-1])["error"] if record.errors else ""
+
+
+def last_error_at(record: JobRecord) -> float | None:
+    """When a job's last attempt failed, or when it finished if that is not recorded."""
+    at = error_view(record.errors[-1])["at"] if record.errors else None
+    return record.finished_at if at is None else float(at)
+
+
 def templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -57,7 +91,9 @@ def templates() -> Jinja2Templates:
     env.filters["when"] = _stats.when
     env.filters["ago"] = _stats.ago
     env.filters["duration"] = _stats.duration
-    env.filters["short"] = lambda text, n=90: text if len(text) <= n else text[: n - 1] + "…"
+    env.filters["short"] = _short
+    env.filters["last_error"] = last_error
+    env.filters["last_error_at"] = last_error_at
     return Jinja2Templates(env=env)
 
 
@@ -220,6 +256,7 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
         {
             "page": "jobs",
             "job": record,
+            "errors": [error_view(e) for e in record.errors],
             "now": now,
             "timeline": _stats.timeline(record),
             "can_retry": record.state in RETRYABLE_STATES,

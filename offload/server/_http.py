@@ -173,9 +173,10 @@ def job_resource(record: JobRecord) -> dict[str, Any]:
         "crashes": record.crashes,
         "delivery": record.delivery,
         "timeout": record.timeout,
-        "args": record.args,
-        "meta": record.meta,
+        "args": None if "args" in record.undecodable else record.args,
+        "meta": None if "meta" in record.undecodable else record.meta,
         "errors": [error_entry(e) for e in record.errors],
+        "undecodable": undecodable(record),
         "unique_key": record.unique_key,
         "worker": record.lease_owner if record.state == "running" else None,
         "lease_expires_at": iso(record.lease_expires_at) if record.state == "running" else None,
@@ -185,6 +186,12 @@ def job_resource(record: JobRecord) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "links": links,
     }
+
+
+def undecodable(record: JobRecord) -> dict[str, dict[str, str]]:
+    """The stored fields of a job that cannot be decoded, by name: why, and the start of the
+    stored text (such a field shows as null, or as no errors); empty for a sound row."""
+    return {name: {"error": u.error, "raw": u.raw} for name, u in record.undecodable.items()}
 
 
 def error_entry(entry: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
-from offload._jobs import PreparedJob
-from offload._payload import check_json, check_size
+from offload._errors import InvalidArgumentsError, PayloadTooLargeError
+from offload._payload import check_json, free_args_json
 from offload.server._catalog import kind_rows, queue_rows
 from offload.server._config import valid_name
 from offload.server._context import Call, Server, api
@@ -23,10 +23,12 @@ from offload.server._http import (
     path_id,
     query_params,
     read_json,
+    undecodable,
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
 from offload.store._contract import FINAL_STATES, JobFilter, JobRecord, NewJob
+from offload.store._policy import JobPolicy
 
 OPTION_FIELDS = ("queue", "priority", "delay", "run_at", "max_attempts", "timeout", "meta")
 
@@ -85,13 +87,16 @@ async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord |
 
 
 def _result_document(record: JobRecord) -> dict[str, Any]:
-    return {
+    document = {
         "id": record.id,
         "kind": record.kind,
         "state": record.state,
         "result": record.result,
         "finished_at": iso(record.finished_at),
     }
+    if "result" in record.undecodable:  # shown as null, with why and its stored text
+        document["undecodable"] = {"result": undecodable(record)["result"]}
+    return document
 
 
 def _result_or_417(record: JobRecord | None, job_id: int) -> Response:
@@ -122,8 +127,10 @@ async def _get(call: Call, job_id: int) -> JobRecord:
     return record
 
 
-def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> PreparedJob | NewJob:
-    """A declared job type's prepared job, or a NewJob for a kind run elsewhere."""
+def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> NewJob:
+    """The job to store: a declared job type's, checked against its signature, or one of a
+    kind run elsewhere, whose arguments are any JSON object (checked alike: plain JSON that
+    every engine stores, within the payload limit)."""
     kind: str = body["kind"]
     args: dict[str, Any] = body.get("args", {})
     options: dict[str, Any] = {k: body[k] for k in OPTION_FIELDS if k in body}
@@ -134,7 +141,7 @@ def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> Pr
     if "queue" in options and not valid_name(options["queue"]):
         raise Problem("invalid-options", f"queue {options['queue']!r} is not a valid name")
     if kind in server.app.jobs:
-        return server.app.call(kind, **options).prepare_named(args)
+        return server.app.call(kind, **options).prepare_named(args).new
     external = server.config.external(kind)
     if external is None and not (server.config.allow_undeclared and valid_name(kind)):
         known = sorted({*server.app.jobs, *(k.name for k in server.config.external_kinds)})
@@ -144,10 +151,10 @@ def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> Pr
             "in the app, or start the server with --external-kind NAME[=QUEUE]",
             kind=kind,
         )
-    checked = check_json(args, f"arguments of {kind}")
-    check_size(checked, kind, server.app.config.max_payload_bytes)
-    meta = check_json(options.get("meta", {}), "meta")
+    checked, text = free_args_json(args, kind, server.app.config.max_payload_bytes)
+    meta = check_json(options.get("meta", {}), "meta", path="meta")
     at = options.get("at")
+    bound = external.max_backlog if external else None
     return NewJob(
         kind=kind,
         queue=options.get("queue", external.queue if external else "default"),
@@ -160,18 +167,23 @@ def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> Pr
         unique_key=unique_key,
         result_ttl=external.result_ttl if external else 86400.0,
         meta=meta,
+        policy=None if bound is None else JobPolicy(max_backlog=bound),
+        args_json=text,
     )
 
 
 def _enqueue(
     server: Server, body: dict[str, Any], unique_key: str | None
 ) -> tuple[int, bool, NewJob]:
-    prepared = _prepare(server, body, unique_key)
-    if isinstance(prepared, PreparedJob):
-        handle = server.app.enqueue_many([prepared])[0]
-        return handle.id, handle.duplicate, prepared.new
-    inserted = server.app.store.job_insert_many([prepared])[0]
-    return inserted.id, inserted.duplicate, prepared
+    """Check and store one job through the app's one door for every enqueue path, so that
+    backlog bounds and blackhole rules apply to declared and external kinds alike."""
+    try:
+        new = _prepare(server, body, unique_key)
+    except InvalidArgumentsError as exc:  # name the place at fault in the problem, too
+        slug = "payload-too-large" if isinstance(exc, PayloadTooLargeError) else "invalid-arguments"
+        raise Problem(slug, str(exc), argument=exc.argument, path=exc.path) from None
+    handle = server.app.admit_and_store([new])[0]
+    return handle.id, handle.duplicate, new
 
 
 # --- endpoints -------------------------------------------------------------------------

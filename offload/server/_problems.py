@@ -14,6 +14,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from offload._text import first_surrogate
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
@@ -169,6 +171,21 @@ _CATALOGUE = [
         "Store unavailable",
         "The store could not be reached or failed; retry after Retry-After seconds.",
     ),
+    ProblemType(
+        "store-full",
+        503,
+        "Store full",
+        "The store cannot take writes: the disk holding it is full (or the database server "
+        "lacks a resource). Nothing of the request was stored; retry after Retry-After "
+        "seconds, once its operators have freed space.",
+    ),
+    ProblemType(
+        "store-damaged",
+        503,
+        "Store damaged",
+        "The store's file failed its integrity check or reads as malformed. Retrying will not "
+        "help until its operators restore it from a backup.",
+    ),
     ProblemType("internal-error", 500, "Internal error", "An unexpected error; see server logs."),
 ]
 CATALOGUE: dict[str, ProblemType] = {p.slug: p for p in _CATALOGUE}
@@ -206,8 +223,11 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     for key, value in problem.extra.items():
         if value is not None:
             body[key] = value
+    text = json.dumps(body, ensure_ascii=False)
+    if first_surrogate(text) is not None:  # a detail quoting bad input: escape, never fail
+        text = json.dumps(body)
     return Response(
-        json.dumps(body, ensure_ascii=False),
+        text,
         status_code=problem.status,
         headers=problem.headers,
         media_type=PROBLEM_MEDIA_TYPE,

@@ -25,7 +25,27 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 @lru_cache(maxsize=256)
 def _pattern(expr: str) -> re.Pattern[str]:
-    return re.compile(expr)
+    """A schema pattern with JSON Schema's (ECMA-262's) meaning of `$`: the end of the text.
+    Python's `$` also matches before a final newline, which would let `"default\\n"` pass
+    `^[a-z]+$`; each `$` outside a character class becomes `\\Z`."""
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(expr):
+        c = expr[i]
+        if c == "\\":
+            out.append(expr[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = "\\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
 
 
 def _type_ok(value: Any, expected: str) -> bool:
@@ -38,8 +58,8 @@ def _type_ok(value: Any, expected: str) -> bool:
 
 def parse_datetime(text: str) -> datetime | None:
     """An RFC 3339 date-time with a time zone, or None."""
-    if not re.match(
-        r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", text
+    if not re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", text
     ):
         return None
     try:

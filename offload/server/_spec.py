@@ -125,6 +125,18 @@ ERROR_ENTRY: Spec = {
     },
 }
 
+UNDECODABLE: Spec = {
+    "type": "object",
+    "description": "Stored fields that cannot be decoded (a damaged row, or data written by "
+    "something other than offload), by name: why, and the start of the stored text. Such a "
+    "field reads as null (the errors list as empty). See docs/stored-data.md.",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["error", "raw"],
+        "properties": {"error": {"type": "string"}, "raw": {"type": "string"}},
+    },
+}
+
 COMPONENTS: Spec = {
     "JsonValue": {
         "description": "Any JSON value offload stores: integers within 64 bits, finite "
@@ -147,6 +159,11 @@ COMPONENTS: Spec = {
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "instance": {"type": "string"},
+            "argument": {"type": "string", "description": "The argument at fault"},
+            "path": {
+                "type": "string",
+                "description": "Where in the data the fault is, e.g. args.items[2].name",
+            },
         },
         "additionalProperties": True,
     },
@@ -164,9 +181,15 @@ COMPONENTS: Spec = {
             "crashes": {"type": "integer"},
             "delivery": {"type": "string", "enum": ["at_least_once", "at_most_once"]},
             "timeout": {"type": "number", "nullable": True},
-            "args": {"type": "object"},
-            "meta": {"type": "object"},
+            "args": {
+                "type": "object",
+                "nullable": True,
+                "description": "null when the stored arguments cannot be decoded "
+                "(`undecodable` says why).",
+            },
+            "meta": {"type": "object", "nullable": True},
             "errors": {"type": "array", "items": ERROR_ENTRY},
+            "undecodable": UNDECODABLE,
             "unique_key": {"type": "string", "nullable": True},
             "worker": {"type": "string", "nullable": True},
             "lease_expires_at": NULLABLE_TIME,
@@ -198,6 +221,7 @@ COMPONENTS: Spec = {
             "state": {"type": "string", "enum": ["completed"]},
             "result": {"nullable": True},
             "finished_at": NULLABLE_TIME,
+            "undecodable": UNDECODABLE,
         },
     },
     "QueueList": {

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from offload._backoff import Exponential
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
 from offload._payload import check_json, check_size
+from offload._text import label_problem, printable, shown
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, read_json
 from offload.server._problems import Problem
@@ -43,6 +44,9 @@ from offload.store._contract import (
     WorkerInfo,
 )
 
+# A worker's host name: one line of text (no control character; `_checked_host` also refuses a
+# lone surrogate, which a schema cannot say).
+HOST: Spec = {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
 WORKER_ID: Spec = {
     "type": "string",
     "pattern": "^[A-Za-z0-9_.:@/-]{1,200}$",
@@ -77,7 +81,7 @@ def fetch_schema(server: Server) -> Spec:
             "wait": {"type": "number", "minimum": 0, "maximum": server.config.max_wait},
             "lease_seconds": LEASE_SECONDS,
             "running": {"type": "integer", "minimum": 0, "maximum": 100_000},
-            "host": {"type": "string", "maxLength": 200},
+            "host": HOST,
             "pid": {"type": "integer", "minimum": 0, "maximum": 2**31},
         },
     }
@@ -93,7 +97,7 @@ HEARTBEAT: Spec = {
         "queues": {"type": "array", "items": NAME, "maxItems": 50},
         "lease_seconds": LEASE_SECONDS,
         "running": {"type": "integer", "minimum": 0, "maximum": 100_000},
-        "host": {"type": "string", "maxLength": 200},
+        "host": HOST,
         "pid": {"type": "integer", "minimum": 0, "maximum": 2**31},
     },
 }
@@ -227,6 +231,16 @@ def _beat(call: Call, body: dict[str, Any]) -> None:
     call.app.tally.flush(call.app.store)  # HTTP workers' failed attempts, with their beat
 
 
+def _checked_host(body: dict[str, Any]) -> dict[str, Any]:
+    """The body, refused (422) when its `host` is not a one-line label: a NUL (which
+    PostgreSQL cannot store), another control character, or a lone surrogate."""
+    host = body.get("host")
+    problem = None if host is None else label_problem(host)
+    if host is not None and problem is not None:
+        raise Problem("invalid-request", f"body.host {shown(host)} {problem}; send the host name")
+    return body
+
+
 def _token(text: str) -> int:
     value = int(text)
     if value >= 2**63:
@@ -259,7 +273,7 @@ def _claim(server: Server, params: ClaimParams) -> list[ClaimedJob]:
 @api("workerFetch", "worker")
 async def fetch(call: Call) -> Response:
     server = call.server
-    body = await read_json(call.request, server.max_body, fetch_schema(server))
+    body = _checked_host(await read_json(call.request, server.max_body, fetch_schema(server)))
     queues: list[str] = list(dict.fromkeys(body["queues"]))
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     params = ClaimParams(queues, body.get("limit", 1), body["worker"], lease)
@@ -292,7 +306,7 @@ async def fetch(call: Call) -> Response:
 
 @api("workerHeartbeat", "worker")
 async def heartbeat(call: Call) -> Response:
-    body = await read_json(call.request, call.server.max_body, HEARTBEAT)
+    body = _checked_host(await read_json(call.request, call.server.max_body, HEARTBEAT))
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     lost = await call.server.run(call.app.store.job_heartbeat, leases, lease)
@@ -305,12 +319,13 @@ async def complete(call: Call) -> Response:
     body = await read_json(call.request, call.server.max_body, COMPLETE)
     result = body.get("result")
     try:
-        result = check_json(result, "result")
+        result = check_json(result, "the result", path="result")
         check_size({"result": result}, "result", call.app.config.max_payload_bytes)
     except PayloadTooLargeError:
         raise
-    except InvalidArgumentsError as exc:
-        raise Problem("invalid-request", str(exc)) from None
+    except InvalidArgumentsError as exc:  # InvalidTextError too: the same refusal as a
+        # Python worker's (whose attempt then fails), named with its path
+        raise Problem("invalid-request", str(exc), path=exc.path) from None
     done = Completion(body["id"], _token(body["token"]), result)
     outcome = await call.server.run(call.app.store.job_complete_many, [done])
     if not outcome.applied:
@@ -338,7 +353,9 @@ async def fail(call: Call) -> Response:
             job_type = call.app.jobs.get(record.kind)
             backoff = job_type.options_.backoff if job_type else _default_backoff
             retry_in = float(backoff(record.attempt))
-    failure = Failure(job_id, token, body["error"], body.get("traceback", ""), retry_in)
+    # Diagnostics: a NUL or a lone surrogate is replaced (U+FFFD) on every engine, not refused.
+    error, trace = printable(body["error"]), printable(body.get("traceback", ""))
+    failure = Failure(job_id, token, error, trace, retry_in)
     outcome = await call.server.run(call.app.store.job_fail_many, [failure])
     if not outcome.applied:
         call.server.counters.stale.inc()

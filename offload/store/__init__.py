@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
+from offload._config import DEFAULT_URL
 from offload._errors import ConfigurationError
 from offload.store._contract import Store
-
-DEFAULT_URL = "./offload.db"
 
 
 def resolve_url(url: str | None) -> str:
@@ -37,4 +36,23 @@ def open_store(url: str | None = None) -> Store:
     )
 
 
-__all__ = ["Store", "open_store", "resolve_url", "DEFAULT_URL"]
+def verify_store(url: str | None = None) -> None:
+    """Check the store at `url` before a worker or a command uses it, without creating or
+    migrating anything. On SQLite: what a missing write-ahead log lost, then a bounded
+    `PRAGMA quick_check` of the file (`?integrity_check=off` in the URL skips it for a huge
+    file); a damaged file raises `StoreCorruptError`, a full disk `StoreFullError`.
+    PostgreSQL guards its own pages: nothing to check here."""
+    resolved = resolve_url(url)
+    scheme = resolved.split(":", 1)[0].lower() if "://" in resolved else ""
+    if scheme not in ("", "sqlite"):
+        return
+    from offload.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(resolved)
+    try:
+        store.check_integrity()
+    finally:
+        store.close()
+
+
+__all__ = ["Store", "open_store", "resolve_url", "verify_store", "DEFAULT_URL"]

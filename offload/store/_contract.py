@@ -77,8 +77,19 @@ class Inserted:
 
 
 @dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A stored field that cannot be decoded: what is wrong with it (`error`, naming the field
+    and why) and the start of what the store holds (`raw`, bounded), for readers to show."""
+
+    error: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobRecord:
-    """One job row as the store holds it."""
+    """One job row as the store holds it. A field that cannot be decoded (store/_codec.py)
+    holds its empty value (`{}`, `[]` or None) and is named in `undecodable`; every other
+    field reads normally."""
 
     id: int
     kind: str
@@ -108,6 +119,7 @@ class JobRecord:
     order_key: float = 0.0  # its place in its lane (offload/dispatch/_ordering.py)
     deadline: float | None = None  # scheduled_at + slo, when its type has an SLO
     limit_key: str | None = None
+    undecodable: dict[str, Undecodable] = field(default_factory=dict)  # field name -> why
 
 
 @dataclass(frozen=True, slots=True)

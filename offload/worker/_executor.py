@@ -35,8 +35,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from offload._errors import JobTimeoutError
+from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
 from offload._payload import check_json
+from offload._text import printable
 from offload.dispatch._adaptive import Throttled
 from offload.store._contract import ClaimedJob
 
@@ -79,10 +80,13 @@ class _Running:
 
 
 def _format_error(exc: BaseException) -> tuple[str, str]:
+    """The error line and traceback head of an attempt, as text every engine stores: a NUL or
+    a lone surrogate in them (e.g. from a message quoting bad input) is replaced by U+FFFD,
+    so that one job's error cannot fail the batch of acknowledgements it rides in."""
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     text = "".join(lines)
     head = "\n".join(text.splitlines()[-_TRACEBACK_LINES:])
-    return f"{type(exc).__name__}: {exc}", head
+    return printable(f"{type(exc).__name__}: {exc}"), printable(head)
 
 
 class Executor:
@@ -406,7 +410,10 @@ class Executor:
             return self._unknown(job)
         try:
             fn = job_type.function()
-            args, kwargs = job_type.signature.call_args(job.args)
+            try:
+                args, kwargs = job_type.signature.call_args(job.args)
+            except (InvalidArgumentsError, PayloadDecodeError) as exc:
+                return self._unbound(job, exc)
             result = fn(*args, **kwargs)
             return self._success(entry, result)
         except JobTimeoutError:
@@ -420,7 +427,11 @@ class Executor:
         entry.started = time.monotonic()
         try:
             fn = job_type.function()
-            args, kwargs = job_type.signature.call_args(job.args)
+            try:
+                args, kwargs = job_type.signature.call_args(job.args)
+            except (InvalidArgumentsError, PayloadDecodeError) as exc:
+                self._finish(entry, self._unbound(job, exc))
+                return
             result = await asyncio.wait_for(fn(*args, **kwargs), job.timeout)
             outcome = self._success(entry, result)
         except TimeoutError:
@@ -441,12 +452,21 @@ class Executor:
         )
 
     def _success(self, entry: _Running, result: Any) -> Outcome:
+        """A completion, or a failed attempt when the result cannot be stored (not JSON, or a
+        string with a NUL or a lone surrogate: `InvalidTextError`). Checked here, per job, so
+        that the batch of acknowledgements this one rides in stays good for the others."""
         try:
-            value = check_json(result, f"the result of {entry.job.kind}()")
+            value = check_json(result, f"the result of {entry.job.kind}()", path="result")
         except Exception as exc:
             error, tb = _format_error(exc)
             return Outcome(entry.job, False, error=error, traceback=tb)
         return Outcome(entry.job, True, result=value)
+
+    def _unbound(self, job: ClaimedJob, exc: Exception) -> Outcome:
+        """Stored arguments that do not fit this worker's version of the job type
+        (`Signature.mismatch`): a failed attempt, retried with the job type's backoff. No
+        traceback: the job's code never ran."""
+        return Outcome(job, False, error=f"{type(exc).__name__}: {exc}")
 
     def _unknown(self, job: ClaimedJob) -> Outcome:
         return Outcome(

@@ -13,6 +13,15 @@ running or waiting, are renewed by a heartbeat thread; when heartbeats keep fail
 lease the worker stops claiming, since its jobs may already be rescued elsewhere, and waiting
 jobs whose lease may have run out are dropped, not started.
 
+A store that fails (down, restarting, out of connections) is tried again after pauses of at
+most a second, with few log lines (`_outage.py`), from the first contact on: a worker started
+before its database waits for it. After SIGTERM nothing waits on the store past the grace
+period (and a second to write what it can): a worker stops on time during an outage too.
+A store that refuses writes (`StoreFullError`: a full disk) is waited for with a growing,
+capped pause and a log line at a capped rate (`_refusals.py`); the worker resumes by itself
+once space is freed. A damaged store (`StoreCorruptError`) stops the worker: `run()` raises it,
+since no retry or restart can help.
+
 If the process dies, the store charges the crash only to jobs whose start it recorded
 (docs/crashes.md). Each cycle records the start of the jobs that began at least `RECORD_AFTER`
 ago and still run (shorter ones are acknowledged instead, so that recording costs nothing while
@@ -36,6 +45,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from offload._app import Offload
+from offload._errors import ConfigurationError, StoreCorruptError, StoreError, StoreFullError
 from offload._loop import BackgroundLoop
 from offload.maintenance import Maintenance
 from offload.store._contract import (
@@ -50,6 +60,8 @@ from offload.store._contract import (
 )
 from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
+from offload.worker._outage import Outage, within
+from offload.worker._refusals import Refusals
 from offload.worker._shedding import ClaimGate
 
 log = logging.getLogger("offload.worker")
@@ -58,6 +70,7 @@ LIMITED_HOLD = 10.0  # seconds without prefetch after claiming jobs with a limit
 SHORT_JOB = 0.1  # prefetch only while recent jobs ran this long or less, on average (seconds)
 RECORD_AFTER = 0.05  # seconds a job begun from the buffer runs before its start is recorded
 ISOLATED_PATIENCE = 1.0  # seconds an isolated job waits beside busy slots before handing back
+CLEANUP = 1.0  # seconds past the grace for what a stopping worker still writes to the store
 
 
 class _Heartbeat(BackgroundLoop):
@@ -67,6 +80,7 @@ class _Heartbeat(BackgroundLoop):
         super().__init__(worker.app.config.heartbeat_interval)
         self.worker = worker
         self.last_ok = time.monotonic()
+        self.outage = Outage(log, "heartbeat")
 
     def tick(self) -> None:
         w = self.worker
@@ -78,12 +92,18 @@ class _Heartbeat(BackgroundLoop):
             w.app.store.worker_beat(w.info(len(leases)))
         except Exception as exc:
             silent = time.monotonic() - self.last_ok
-            log.warning("heartbeat failed (%s); last success %.1fs ago", exc, silent)
+            if isinstance(exc, StoreCorruptError):
+                w.fail(exc)
+            elif isinstance(exc, StoreFullError):
+                w.refusals.refused(exc, "heartbeat")
+            else:
+                self.outage.failed(exc)
             if silent >= w.app.config.lease_seconds and not w.claim_paused:
                 log.error("heartbeats failed for a whole lease: this worker stops claiming")
                 w.claim_paused = True
             return
         self.last_ok = time.monotonic()
+        self.outage.succeeded()
         try:  # failed and retried attempts since the last beat, for the store's totals
             w.app.tally.flush(w.app.store)
         except Exception as exc:
@@ -155,6 +175,8 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.started_at = time.time()
         self.claim_paused = False
+        self.refusals = Refusals()  # writes the store refused (a full disk): wait, don't spin
+        self.fatal: StoreCorruptError | None = None  # why the worker had to stop, if it did
         self._wake = threading.Event()
         self._acks: list[Outcome] = []
         self._acks_since = 0.0  # when the oldest waiting acknowledgement came
@@ -164,6 +186,8 @@ class Worker:
         self._claimed_at = -math.inf
         self._wakeup: _Wakeup | None = None
         self._stopping = False
+        self._stop_at: float | None = None  # monotonic time of the first stop()
+        self._outage = Outage(log, "claim")
         self._signals = 0
         self.executor = Executor(app, concurrency, self._on_done, self._wake.set)
         self.heartbeat = _Heartbeat(self)
@@ -192,8 +216,25 @@ class Worker:
     # --- control ----------------------------------------------------------------------
     def stop(self) -> None:
         """Stop claiming and finish running jobs within the grace period."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
         self._stopping = True
         self._wake.set()
+
+    def fail(self, exc: StoreCorruptError) -> None:
+        """Stop for good: the store is damaged, so nothing the worker does can be recorded;
+        `run()` raises `exc` once the loop has stopped."""
+        if self.fatal is None:
+            self.fatal = exc
+            log.error("stopping: %s", exc)
+        self.stop()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less if the worker is told to stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._wake.wait(left)
+            self._wake.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
@@ -204,9 +245,22 @@ class Worker:
                 self.grace,
             )
             self.stop()
+            # Past grace and cleanup, a call blocked on an unreachable store (a connection
+            # attempt, a silent server) must not keep the process: leases recover its jobs.
+            overdue = threading.Timer(self.grace + CLEANUP + 1.0, self._overdue)
+            overdue.daemon = True
+            overdue.start()
             return
         log.warning("second signal: stopping at once")
         self._release_now()
+        os._exit(1)
+
+    def _overdue(self) -> None:
+        log.error(
+            "still stopping %.0fs after the signal (the store does not answer): exiting; "
+            "jobs still held are run again once their lease expires",
+            self.grace + CLEANUP + 1.0,
+        )
         os._exit(1)
 
     def _release_now(self) -> None:
@@ -267,8 +321,9 @@ class Worker:
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        store = self.app.store
-        store.worker_beat(self.info(0))
+        store = self._reach_store()
+        if store is None:  # stopped before the store ever answered or took writes
+            return
         wakeup = self._wakeup = _Wakeup(store.listener(self.queues), self)
         wakeup.start()
         self.heartbeat.start()
@@ -286,6 +341,38 @@ class Worker:
             wakeup.running = False
             wakeup.resume.set()
             self._shutdown()
+        if self.fatal is not None:
+            raise self.fatal
+
+    def _reach_store(self) -> Store | None:
+        """The store once it is checked (`verify_store`: a damaged file raises
+        StoreCorruptError here) and this worker is registered in it, trying again while it is
+        unavailable (down, starting, out of connections) or refuses writes (a full disk); None
+        when stopped first. A store that no retry can cure (a wrong database or user, a
+        damaged file) raises."""
+        from offload.store import verify_store
+
+        outage = Outage(log, "reaching the store")
+        checked = False
+        while not self._stopping:
+            try:
+                if not checked:
+                    verify_store(self.app.config.url)
+                    checked = True
+                store = self.app.store  # opened, and migrated if the app says so
+                store.worker_beat(self.info(0))
+            except (ConfigurationError, StoreCorruptError):
+                raise
+            except StoreFullError as exc:
+                self._pause(self.refusals.refused(exc, "starting"))
+                continue
+            except StoreError as exc:
+                self._wake.wait(outage.failed(exc))
+                continue
+            outage.succeeded()
+            self.refusals.accepted()
+            return store
+        return None
 
     def _loop(self) -> None:
         while not self._stopping:
@@ -420,17 +507,29 @@ class Worker:
         try:
             got = self.app.store.job_ack_claim(done, failed, claim, durable, started)
         except Exception as exc:
-            if outcomes:
-                log.warning("acknowledging %d jobs failed (%s); will retry", len(outcomes), exc)
+            if isinstance(exc, StoreCorruptError):
+                self.fail(exc)  # nothing can be recorded any more: stop, don't retry
+                return None
+            doing = (
+                f"acknowledging {len(outcomes)} jobs"
+                if outcomes
+                else f"recording {len(records)} jobs' start"
+                if records
+                else None
+            )
+            if outcomes:  # kept for the next turn
                 with self._acks_lock:
                     self._acks[:0] = outcomes
                     self._acks_since = time.monotonic()
-            elif claim is not None:
-                log.warning("claim failed (%s); trying again", exc)
-            else:
-                log.warning("recording %d jobs' start failed (%s); will retry", len(records), exc)
-            time.sleep(min(self.poll_interval, 0.2 if outcomes or records else 0.5))
+            if isinstance(exc, StoreFullError):
+                self._pause(self.refusals.refused(exc, "acknowledging and claiming"))
+                return None
+            pause = self._outage.failed(exc, doing)
+            if not self._stopping:
+                self._wake.wait(min(self.poll_interval, pause))
             return None
+        self._outage.succeeded()
+        self.refusals.accepted()
         if records:
             self.executor.recorded(records, got.not_started)
             self.recorded += len(records)
@@ -464,17 +563,22 @@ class Worker:
             self._ack_claim(outcomes, None)
 
     def _shutdown(self) -> None:
+        if self.fatal is not None:
+            self._abandon()
+            return
         store = self.app.store
+        deadline = (self._stop_at or time.monotonic()) + self.grace
+        cleanup = deadline + CLEANUP  # nothing waits on the store past this
         unstarted = self.executor.take_unstarted()
         if unstarted:
-            store.job_release_many([Lease(j.id, j.lease_token) for j in unstarted])
-        deadline = time.monotonic() + self.grace
+            leases = [Lease(j.id, j.lease_token) for j in unstarted]
+            within(cleanup, "release unstarted jobs", lambda: store.job_release_many(leases))
         while self.executor.busy() and time.monotonic() < deadline:
             self._flush()
             self.executor.check_timeouts()
             self._wake.wait(min(0.1, max(deadline - time.monotonic(), 0)))
             self._wake.clear()
-        self._flush()
+        within(cleanup, "acknowledge finished jobs", self._flush)
         leftover = self.executor.abandon_running()
         if leftover:
             log.warning(
@@ -482,16 +586,18 @@ class Worker:
                 len(leftover),
                 self.grace,
             )
-            _put_back(store, leftover)
-        self.heartbeat.stop()
+            within(cleanup, "put back running jobs", lambda: _put_back(store, leftover))
+        left = max(cleanup - time.monotonic(), 0.1)
+        self.heartbeat.stop(left)
         if self.maintenance is not None:
-            self.maintenance.stop()
+            self.maintenance.stop(max(cleanup - time.monotonic(), 0.1))
         self.executor.close()
-        try:
+
+        def deregister() -> None:
             self.app.tally.flush(store)
             store.worker_remove(self.id)
-        except Exception:
-            log.debug("could not deregister worker", exc_info=True)
+
+        within(cleanup, "deregister the worker", deregister, quiet=True)
         log.info(
             "worker %s stopped: %d completed, %d failed, %d stale, %d starts recorded",
             self.id,
@@ -499,6 +605,24 @@ class Worker:
             self.failed,
             self.stale,
             self.recorded,
+        )
+
+    def _abandon(self) -> None:
+        """Stop without the store (it is damaged): nothing held can be released or recorded,
+        so running jobs are left to end with the process."""
+        running = len(self.executor.running_jobs())
+        self.executor.take_unstarted()
+        self.heartbeat.stop()
+        if self.maintenance is not None:
+            self.maintenance.stop()
+        self.executor.close()
+        log.error(
+            "worker %s stopped on a damaged store: %d completed, %d failed, %d running jobs "
+            "abandoned",
+            self.id,
+            self.completed,
+            self.failed,
+            running,
         )
 
 

@@ -1,4 +1,11 @@
-"""Runs N worker processes, forwards signals to them and restarts any that die."""
+"""Runs N worker processes, forwards signals to them and restarts any that die.
+
+A child that exits with a permanent failure (exit 2: a usage or configuration error; exit 3:
+the store is damaged) is not restarted, since it would fail the same way: the supervisor stops
+the others and exits with that code. Any other death is restarted after a pause that doubles
+each time a child dies within `STABLE_AFTER` seconds of its start, up to 30 s, and is back to
+half a second only for a child that had run that long: a crash loop slows down and stays slow.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -15,12 +23,23 @@ from offload.worker._lifeline import child_env
 
 log = logging.getLogger("offload.supervisor")
 
+EXIT_USAGE = 2  # a bad option, app or configuration: the same command fails the same way
+EXIT_DAMAGED = 3  # the store is damaged (StoreCorruptError): restore it, then start again
+PERMANENT = {
+    EXIT_USAGE: "its command line or configuration is wrong",
+    EXIT_DAMAGED: "the store is damaged",
+}
+FIRST_PAUSE = 0.5  # seconds before restarting a child that died
+MAX_PAUSE = 30.0
+STABLE_AFTER = 10.0  # seconds a child must have run for its death to reset the pause
+
 
 class Supervisor:
     """Starts `processes` copies of `offload worker ... --processes 1` and keeps them alive.
 
     A child that exits while the supervisor is not stopping is restarted after a short pause
-    that grows when children keep dying, so a crash loop does not spin the machine. Children
+    that grows while it keeps dying soon after its start, so a crash loop does not spin the
+    machine; one that exits with a permanent failure (`PERMANENT`) stops them all. Children
     stop by themselves when the supervisor dies (worker/_lifeline.py): each gets the read end
     of a pipe whose write end only the supervisor holds.
     """
@@ -29,6 +48,10 @@ class Supervisor:
         self.processes = processes
         self.child_argv = list(child_argv)
         self.children: list[subprocess.Popen[bytes] | None] = [None] * processes
+        self.started_at = [0.0] * processes  # monotonic: each slot's latest start
+        self.pauses = [FIRST_PAUSE] * processes  # each slot's next restart pause
+        self.restart_at: dict[int, float] = {}  # slot -> monotonic time of its restart
+        self.exit_code = 0
         self._stopping = False
         self._signals = 0
         self._changed = threading.Event()
@@ -50,6 +73,7 @@ class Supervisor:
             pass_fds=(self._lifeline,),
             env={**os.environ, **child_env(self._lifeline)},
         )
+        self.started_at[slot] = time.monotonic()
         log.info("started worker process %d (pid %d)", slot, self.children[slot].pid)  # type: ignore[union-attr]
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -69,32 +93,48 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_signal)  # the terminal closed: pass it on
         for slot in range(self.processes):
             self._spawn(slot)
-        pause = 0.5
         while True:
-            alive = 0
             for slot, child in enumerate(self.children):
-                if child is None:
-                    continue
-                code = child.poll()
-                if code is None:
-                    alive += 1
-                    continue
-                if self._stopping:
+                if child is not None and (code := child.poll()) is not None:
                     self.children[slot] = None
-                    continue
-                log.warning(
-                    "worker process %d exited with %s; restarting in %.1fs", slot, code, pause
-                )
-                self._changed.wait(pause)
-                pause = min(pause * 2, 30.0)
-                if self._stopping:  # stopped while waiting: a new child would never be told
-                    self.children[slot] = None
-                    continue
-                self._spawn(slot)
-                alive += 1
-            if self._stopping and alive == 0:
-                return 0
-            if not self._stopping and alive == self.processes:
-                pause = max(pause / 2, 0.5)
-            self._changed.wait(0.2)
+                    if not self._stopping:
+                        self._exited(slot, code)
+            if self._stopping:
+                self.restart_at.clear()
+                if all(child is None for child in self.children):
+                    return self.exit_code
+            now = time.monotonic()
+            for slot, at in list(self.restart_at.items()):
+                if at <= now and not self._stopping:  # a child started now would not be told
+                    del self.restart_at[slot]
+                    self._spawn(slot)
+            wait = min([0.2, *(at - now for at in self.restart_at.values())])
+            self._changed.wait(max(wait, 0.0))
             self._changed.clear()
+
+    def _exited(self, slot: int, code: int) -> None:
+        """A child died while the supervisor runs: restart it later, or stop everything if
+        a restart cannot help."""
+        if code in PERMANENT:
+            log.error(
+                "worker process %d exited with %d (%s): a restart cannot fix that; stopping",
+                slot,
+                code,
+                PERMANENT[code],
+            )
+            self.exit_code = code
+            self._on_signal(signal.SIGTERM, None)
+            return
+        lived = time.monotonic() - self.started_at[slot]
+        if lived >= STABLE_AFTER:
+            self.pauses[slot] = FIRST_PAUSE
+        pause = self.pauses[slot]
+        self.pauses[slot] = min(pause * 2, MAX_PAUSE)
+        log.warning(
+            "worker process %d exited with %s after %.1fs; restarting in %.1fs",
+            slot,
+            code,
+            lived,
+            pause,
+        )
+        self.restart_at[slot] = time.monotonic() + pause

@@ -27,3 +27,8 @@ def greet(name: str, punctuation: str = "!") -> str:
 def explode(reason: str = "boom") -> None:
     """Always fails, so it ends dead after its single attempt."""
     raise RuntimeError(reason)
+
+
+@app.job(queue="bounded", max_backlog=1)
+def bounded() -> None:
+    """A job type whose backlog is bounded at one job: the next enqueue is refused."""

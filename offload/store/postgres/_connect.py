@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from offload._errors import ConfigurationError
+from offload._errors import ConfigurationError, StoreError, StoreUnavailableError
 
 DEFAULT_SCHEMA = "offload"
 # Lower-case identifiers only; at most 55 characters so that the notification channel
@@ -18,16 +19,35 @@ DEFAULT_SCHEMA = "offload"
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,54}")
 
 
-_POOL_KEYS = ("pool_min", "pool_max", "pool_timeout")
+_POOL_KEYS = ("pool_min", "pool_max", "pool_timeout", "answer_timeout")
+
+# What offload asks of libpq for its own connections unless the URL gives the key itself: a
+# connection attempt gives up after 5 s (a mistyped or unreachable host fails fast, with
+# libpq's reason), and TCP keepalives and a TCP user timeout make a peer that vanished without
+# closing (a crashed host, a cut network) a broken connection within about 30 s, even on an
+# idle one such as the LISTEN connection.
+CONNECT_DEFAULTS = {
+    "connect_timeout": "5",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",  # milliseconds
+}
 
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """Each process's connection pool: `?pool_min=1&pool_max=10&pool_timeout=30` in the URL."""
+    """Each process's connection pool and its patience, from the URL:
+    `?pool_min=1&pool_max=10&pool_timeout=30&answer_timeout=30`."""
 
-    min_size: int = 1
+    min_size: int = 1  # idle connections kept open at least
     max_size: int = 10
-    timeout: float = 30.0  # seconds an operation waits for a free connection
+    timeout: float = 30.0  # seconds an operation waits for one of max_size busy connections
+    # Seconds offload waits for any one answer of the server before it gives the connection up
+    # as dead (a half-open connection, a server that stopped answering) and opens another;
+    # 0 waits for ever. It must exceed the longest statement offload runs (migrations excepted).
+    answer_timeout: float = 30.0
 
 
 def pool_settings(url: str, default: PoolSettings = PoolSettings()) -> PoolSettings:
@@ -41,24 +61,75 @@ def pool_settings(url: str, default: PoolSettings = PoolSettings()) -> PoolSetti
         if key not in query:
             continue
         text = query[key]
+        seconds = key in ("pool_timeout", "answer_timeout")
         try:
-            value = float(text) if key == "pool_timeout" else int(text)
+            value = float(text) if seconds else int(text)
         except ValueError:
             value = -1
-        if not value > 0 or value != value or value == float("inf"):
-            kind = "a number of seconds above 0" if key == "pool_timeout" else "a whole number ≥ 1"
+        lowest_ok = key == "answer_timeout" and value == 0  # 0: no answer timeout
+        if not (value > 0 or lowest_ok) or value != value or value == float("inf"):
+            kind = "a number of seconds above 0" if seconds else "a whole number ≥ 1"
+            if key == "answer_timeout":
+                kind = "a number of seconds (0: wait for ever)"
             raise ConfigurationError(f"{key}={text!r} in {redact(url)!r}: give {kind}")
         values[key] = value
     settings = PoolSettings(
         int(values.get("pool_min", default.min_size)),
         int(values.get("pool_max", default.max_size)),
         values.get("pool_timeout", default.timeout),
+        values.get("answer_timeout", default.answer_timeout),
     )
     if settings.max_size < settings.min_size:
         raise ConfigurationError(
             f"pool_max={settings.max_size} is below pool_min={settings.min_size} in {redact(url)!r}"
         )
     return settings
+
+
+def connect_options(conninfo: str) -> dict[str, str]:
+    """The keyword arguments that add offload's CONNECT_DEFAULTS to a libpq URL, leaving out
+    every key the URL (or the environment's PGCONNECT_TIMEOUT) sets itself."""
+    given = conninfo_to_dict(conninfo)
+    out = {k: v for k, v in CONNECT_DEFAULTS.items() if k not in given}
+    if "connect_timeout" in out and os.environ.get("PGCONNECT_TIMEOUT"):
+        del out["connect_timeout"]
+    if str(given.get("host", "")).startswith("/"):  # a Unix socket: no TCP to tune
+        for key in ("keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"):
+            out.pop(key, None)
+        out.pop("tcp_user_timeout", None)
+    return out
+
+
+# Reasons a connection attempt gives that no retry can cure: the server exists and refused the
+# database or the user, or the name of the host means nothing.
+_MISCONFIGURED = (
+    "does not exist",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "failed to resolve host",
+    "could not translate host name",
+    "invalid connection option",
+    "invalid URI query parameter",
+    "invalid integer value",
+    "invalid value for parameter",
+)
+
+
+def connect_error(exc: Exception, where: str, connected_before: bool) -> StoreError:
+    """The error for a failed connection attempt, with libpq's reason on one line: a
+    ConfigurationError for a reason no retry can cure when this process never connected
+    (a wrong database, user, password or host), else StoreUnavailableError (down, restarting,
+    out of connections, unreachable: the caller backs off and tries again)."""
+    cause = " ".join(str(exc).split())
+    message = f"cannot connect to PostgreSQL at {where}: {cause}"
+    if not connected_before and any(reason in cause for reason in _MISCONFIGURED):
+        return MisconfiguredStoreError(message)
+    return StoreUnavailableError(message)
+
+
+class MisconfiguredStoreError(ConfigurationError, StoreUnavailableError):
+    """The URL names a database, user, password or host that cannot work: fix the URL.
+    A ConfigurationError (commands exit with a usage error) and a StoreUnavailableError."""
 
 
 def redact(url: str) -> str:

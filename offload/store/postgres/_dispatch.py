@@ -7,7 +7,9 @@ the rows of their keys locked with SKIP LOCKED too (a key another claim holds co
 saturated for this one, so claims never wait on each other), the keys' running jobs counted in
 a statement of their own (its snapshot sees every claim that held those keys before), then the
 choice (offload/dispatch/_limits.py) and the updates. A queue whose claims went that way keeps
-going that way until a claim sees no limited job among its candidates.
+going that way until a claim sees no limited job among its candidates. A claim that skipped
+jobs for want of rate tokens sets the store's alarm, which wakes this process's listener when
+the next token is due; a finished limited job notifies its queue (queries.sql).
 """
 
 from __future__ import annotations
@@ -122,6 +124,13 @@ class PostgresDispatch(DispatchOps):
         else:
             self._run("lane_advance", lambda c: c.execute(query, params))
 
+    def _limit_alarm(self) -> limits.Alarm:
+        """When this process's listeners wake for jobs a claim skipped for a rate limit."""
+        alarm: limits.Alarm | None = getattr(self, "_alarm", None)
+        if alarm is None:
+            alarm = self._alarm = limits.Alarm()
+        return alarm
+
     def _limited_queues(self) -> set[str]:
         found: set[str] | None = getattr(self, "_limited", None)
         if found is None:
@@ -174,6 +183,7 @@ class PostgresDispatch(DispatchOps):
                 return rows
 
             plan = limits.plan(queues, params.limit, fetch, load, now)
+            self._limit_alarm().set(plan.next_start())
             if plan.states or plan.saturated:
                 self._limited_queues().update(queues)
             else:  # no limited job in sight any more: plain claims again

@@ -11,17 +11,21 @@ Times are double precision epoch seconds, as the contract speaks them, stamped b
 machine the same clock. Statements that make jobs available `pg_notify` the store's channel once
 per queue; listeners LISTEN on a connection of their own.
 
-A connection lost under an operation (a restarted server, `pg_terminate_backend`) is dropped, the
-pool's other idle connections are checked, and the operation is retried once when that is safe:
-reads, and writes that are fenced or guarded by state so that running them twice changes nothing
-more (a retried acknowledgement that had in fact committed counts as stale). Other writes are
-retried only when the server reported that it aborted them; otherwise they raise `StoreError`,
-since they may or may not have been applied.
+Connections come from a pool of the engine's own (`_pool.py`), which connects in the caller's
+thread: an operation while the server is down or out of connections fails at once with
+`StoreUnavailableError` naming libpq's reason, and the first one after it answers again
+connects. A connection lost under an operation (a restarted server, `pg_terminate_backend`, no
+answer within the answer timeout) is dropped with the pool's other idle connections, and the
+operation is retried once when that is safe: reads, and writes that are fenced or guarded by
+state so that running them twice changes nothing more (a retried acknowledgement that had in
+fact committed counts as stale). Other writes are retried only when the server reported that it
+aborted them; otherwise they raise `StoreError`, since they may or may not have been applied.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -31,10 +35,9 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool, PoolTimeout
 
-from offload._errors import StoreError
-from offload.store._codec import dumps
+from offload._errors import StoreError, StoreUnavailableError
+from offload.store._codec import CLAIM_ROUNDS, dumps, read, report_buried
 from offload.store._contract import (
     AckClaim,
     AckResult,
@@ -65,13 +68,16 @@ from offload.store.postgres._connect import (
     redact,
 )
 from offload.store.postgres._dispatch import PostgresDispatch
+from offload.store.postgres._errors import refused
 from offload.store.postgres._listener import NotifyListener
 from offload.store.postgres._policy import PostgresPolicy
+from offload.store.postgres._pool import AnswerTimeoutConnection, Pool
 from offload.store.postgres._totals import PostgresTotals
 from offload.store.postgres._values import json_text, lenient_json_text, plain_text
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
+log = logging.getLogger("offload.store")
 _JSONB_LIMIT = 200_000_000  # characters of a batch's JSON: a jsonb value holds < 256 MB
 _INSERT_CHUNK = 10_000  # rows per insert statement; bigger batches take several, in one transaction
 
@@ -93,18 +99,21 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 30.0,
+        answer_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.conninfo, self.schema = parse_url(url, schema)
-        pool = pool_settings(url, PoolSettings(min_size, max_size, timeout))  # the URL's win
+        given = PoolSettings(min_size, max_size, timeout, answer_timeout)
+        self.pool_settings = pool = pool_settings(url, given)  # the URL's win
         self.min_size, self.max_size, self.timeout = pool.min_size, pool.max_size, pool.timeout
+        self.answer_timeout = pool.answer_timeout
         self.channel = f"offload_{self.schema}"
         self._where = redact(url)
         self._q = {name: self._expand(text) for name, text in queries("postgres").items()}
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._pool: ConnectionPool[Conn] | None = None
-        self._orphans: list[ConnectionPool[Conn]] = []
+        self._pool: Pool | None = None
+        self._orphans: list[Pool] = []
         self._closed = False
 
     def _expand(self, text: str) -> str:
@@ -114,7 +123,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         return text.replace("{schema}", schema).replace("{channel}", channel)
 
     # --- connections -------------------------------------------------------------------
-    def _current_pool(self) -> ConnectionPool[Conn]:
+    def _current_pool(self) -> Pool:
         with self._lock:
             if self._closed:
                 raise StoreError(f"the store on {self._where} is closed")
@@ -124,16 +133,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     self._orphans.append(self._pool)
                 self._pool, self._pid = None, os.getpid()
             if self._pool is None:
-                self._pool = ConnectionPool(
-                    self.conninfo,
-                    min_size=self.min_size,
-                    max_size=self.max_size,
-                    timeout=self.timeout,
-                    kwargs={"autocommit": True},
-                    name=f"offload-{self.schema}",
-                    open=False,
-                )
-                self._pool.open(wait=False)
+                self._pool = Pool(self.conninfo, self.pool_settings, self._where)
             return self._pool
 
     def _run(
@@ -155,22 +155,24 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                         return body(conn)
                     with conn.transaction():
                         return body(conn)
-            except PoolTimeout as exc:
-                raise StoreError(
-                    f"no connection to PostgreSQL at {self._where} within {self.timeout:g}s "
-                    f"({what}): is the server up and reachable? ({exc})"
-                ) from exc
             except psycopg.OperationalError as exc:
+                if (full := refused(exc, self._where, what)) is not None:
+                    raise full from exc
                 if conn is None or not conn.broken:
                     raise
+                pool.discard_idle()
                 aborted = exc.sqlstate is not None and exc.sqlstate.startswith("57")
                 if attempt == 2 or not (idempotent or aborted):
-                    unknown = "" if idempotent or aborted else "; it may or may not have applied"
+                    cause = " ".join(str(exc).split())
+                    if idempotent or aborted:
+                        raise StoreUnavailableError(
+                            f"the connection to PostgreSQL at {self._where} was lost during "
+                            f"{what}: {cause}"
+                        ) from exc
                     raise StoreError(
                         f"the connection to PostgreSQL at {self._where} was lost during "
-                        f"{what}{unknown}: {exc}"
+                        f"{what}; it may or may not have applied: {cause}"
                     ) from exc
-                pool.check()
         raise AssertionError("unreachable")
 
     def _one(self, conn: Conn, name: str, params: dict[str, Any] | None = None) -> Any:
@@ -194,6 +196,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         )
 
         def body(c: Conn) -> list[int]:
+            if isinstance(c, AnswerTimeoutConnection):
+                c.answer_timeout = 0  # a migration may take long (the pool resets it)
             c.execute(self._q["migrate_lock"], {"key": key})
             if not self._one(c, "schema_exists")[0]:
                 c.execute(self._q["schema_create"])
@@ -227,8 +231,14 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     def now(self) -> float:
         return float(self._scalar("clock"))
 
+    def oldest_transaction_age(self) -> float:
+        """Seconds since the oldest transaction holding a snapshot in this database began (0:
+        none). A long one keeps vacuum from removing the dead rows that every finished job
+        leaves, so claims slowly read more of them: watch it (docs/postgres.md)."""
+        return float(self._scalar("oldest_transaction"))
+
     def listener(self, queues: Sequence[str]) -> Listener:
-        return NotifyListener(self.conninfo, self._q["listen"], queues, self._where)
+        return NotifyListener(self._current_pool(), self._q["listen"], queues, self._limit_alarm())
 
     # --- jobs --------------------------------------------------------------------------
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
@@ -242,6 +252,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                         return self._insert(own, jobs)
                 return self._insert(own, jobs)
             except psycopg.OperationalError as exc:
+                if (full := refused(exc, self._where, "the enqueue")) is not None:
+                    raise full from exc
                 if not own.broken:
                     raise
                 raise StoreError(
@@ -272,6 +284,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     return await self._insert_async(own, jobs)
             return await self._insert_async(own, jobs)
         except psycopg.OperationalError as exc:
+            if (full := refused(exc, self._where, "the enqueue")) is not None:
+                raise full from exc
             if not own.broken:
                 raise
             raise StoreError(f"the caller's connection was lost while enqueuing: {exc}") from exc
@@ -361,6 +375,28 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         durable: bool = True,
         started: Sequence[Lease] = (),
     ) -> AckClaim:
+        acked, buried = self._ack_claim(done, failed, claim, durable, started)
+        for _ in range(CLAIM_ROUNDS - 1):
+            # The claim made rows dead (undecodable data): claim again for their places, so
+            # that a short claim still means that the queues ran dry.
+            if claim is None or not buried or len(acked.claimed) >= claim.limit:
+                break
+            taken = len(acked.claimed)
+            start = None if claim.start is None else max(claim.start - taken, 0)
+            rest = replace(claim, limit=claim.limit - taken, start=start)
+            more, buried = self._ack_claim((), (), rest, durable, ())
+            acked = replace(acked, claimed=acked.claimed + more.claimed)
+        return acked
+
+    def _ack_claim(
+        self,
+        done: Sequence[Completion],
+        failed: Sequence[Failure],
+        claim: ClaimParams | None,
+        durable: bool,
+        started: Sequence[Lease],
+    ) -> tuple[AckClaim, int]:
+        """One round of `job_ack_claim`; with how many rows the claim made dead."""
         queues = [] if claim is None or claim.limit <= 0 else list(dict.fromkeys(claim.queues))
         plain = bool(queues) and self._limited_queues().isdisjoint(queues)
         token = secrets.randbits(62)
@@ -376,7 +412,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                 "everything": claim.start is None,
             }
         acks = bool(done or failed)
-        complete, fail = _complete_params(done), _fail_params(failed)
+        complete = _complete_params(done, self.channel)
+        fail = _fail_params(failed, self.channel)
         start = _lease_params(started)
 
         q = self._q
@@ -421,17 +458,19 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         fails = AckResult(b, len(failed) - b)
         lost = [lease.id for lease in started if lease.id not in kept]
         if claim is None or not queues:
-            return AckClaim(completed, fails, [], lost)
-        return AckClaim(completed, fails, self._claimed(claim, queues, token, plain, rows), lost)
+            return AckClaim(completed, fails, [], lost), 0
+        claimed, buried = self._claimed(claim, queues, token, plain, rows)
+        return AckClaim(completed, fails, claimed, lost), buried
 
     def _claimed(
         self, params: ClaimParams, queues: list[str], token: int, plain: bool, rows: list[Any]
-    ) -> list[ClaimedJob]:
+    ) -> tuple[list[ClaimedJob], int]:
         """The jobs of a claim from the rows `job_claim` returned (plain), topped up through
-        limits when candidates with limit keys were left out (_dispatch.py)."""
+        limits when candidates with limit keys were left out (_dispatch.py); and how many rows
+        it made dead instead."""
         if plain:
-            if rows:  # column 17: candidates it left for the claim through limits
-                limited = bool(rows[0][17])
+            if rows:  # column 18: candidates it left for the claim through limits
+                limited = bool(rows[0][18])
                 self._after_plain_claim(queues, rows, limited, len(rows) < params.limit)
                 if limited and len(rows) < params.limit:
                     # Whatever the plain claim took counts against the slots to start.
@@ -442,42 +481,60 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     )
                     rows += self._claim_limited(rest, token, self._q["clock"])
             elif not self._scalar("job_claim_probe", {"queues": queues}):
-                return []
+                return [], 0
         if not rows:  # limit keys (or other claims) in the way: claim through limits
             rows = self._claim_limited(params, token, self._q["clock"])
+        # Column 17: why the claim made a row dead instead of taking it (its stored data has
+        # the wrong shape); it committed with the claim.
+        buried = [(r[0], r[1], f"PayloadDecodeError: {r[17]}") for r in rows if r[17] is not None]
+        if buried:
+            rows = [r for r in rows if r[17] is None]
+            self._count_buried(len(buried))
         rows.sort(key=lambda r: (-r[11], r[12], r[0]))
-        return [
-            ClaimedJob(
-                r[0],  # id
-                r[1],  # kind
-                r[2],  # queue
-                r[3],  # args
-                r[4],  # meta
-                r[5],  # attempt
-                r[6],  # max_attempts
-                r[7],  # delivery
-                r[8],  # timeout
-                r[9],  # lease_token
-                r[10],  # result_ttl
-                r[15],  # tenant
-                bool(r[16]),  # expired: past expires_at at the claim (_policy.py)
-                r[13],  # limit_key
-                r[18],  # started: its start recorded by this claim
-                r[19],  # isolated
-            )
-            for r in rows
-        ]
+        jobs = report_buried(
+            [
+                ClaimedJob(
+                    r[0],  # id
+                    r[1],  # kind
+                    r[2],  # queue
+                    r[3],  # args
+                    r[4],  # meta
+                    r[5],  # attempt
+                    r[6],  # max_attempts
+                    r[7],  # delivery
+                    r[8],  # timeout
+                    r[9],  # lease_token
+                    r[10],  # result_ttl
+                    r[15],  # tenant
+                    bool(r[16]),  # expired: past expires_at at the claim (_policy.py)
+                    r[13],  # limit_key
+                    r[19],  # started: its start recorded by this claim
+                    r[20],  # isolated
+                )
+                for r in rows
+            ],
+            buried,
+        )
+        return jobs, len(buried)
+
+    def _count_buried(self, n: int) -> None:
+        """Count jobs a claim made dead for their undecodable data (the claim has committed:
+        a failure here must not lose the jobs it took)."""
+        try:
+            self.counter_add("undecodable", n)
+        except (StoreError, psycopg.Error) as exc:
+            log.warning("could not count %d undecodable jobs (%s)", n, exc)
 
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
             return AckResult(0, 0)
-        applied = int(self._scalar("job_complete", _complete_params(done)))
+        applied = int(self._scalar("job_complete", _complete_params(done, self.channel)))
         return AckResult(applied, len(done) - applied)
 
     def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
         if not failed:
             return AckResult(0, 0)
-        applied = int(self._scalar("job_fail", _fail_params(failed)))
+        applied = int(self._scalar("job_fail", _fail_params(failed, self.channel)))
         return AckResult(applied, len(failed) - applied)
 
     def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
@@ -618,8 +675,9 @@ def _lease_params(leases: Sequence[Lease]) -> dict[str, Any]:
     return {"ids": [lease.id for lease in leases], "tokens": [lease.token for lease in leases]}
 
 
-def _complete_params(done: Sequence[Completion]) -> dict[str, Any]:
+def _complete_params(done: Sequence[Completion], channel: str) -> dict[str, Any]:
     return {
+        "channel": channel,
         "ids": [d.id for d in done],
         "tokens": [d.token for d in done],
         "results": [None if d.result is None else lenient_json_text(d.result) for d in done],
@@ -627,8 +685,9 @@ def _complete_params(done: Sequence[Completion]) -> dict[str, Any]:
     }
 
 
-def _fail_params(failed: Sequence[Failure]) -> dict[str, Any]:
+def _fail_params(failed: Sequence[Failure], channel: str) -> dict[str, Any]:
     return {
+        "channel": channel,
         "ids": [f.id for f in failed],
         "tokens": [f.token for f in failed],
         "errors": [plain_text(f.error) for f in failed],
@@ -776,12 +835,15 @@ def _row_head(j: NewJob) -> str:
 
 
 def _record(r: Sequence[Any]) -> JobRecord:
+    """A row of job_get or job_list; its jsonb fields, decoded by psycopg, are checked for
+    shape by store/_codec.py, which names any that is wrong."""
+    values, undecodable = read(
+        {"args": r[3], "meta": r[4], "errors": r[13], "result": r[19]}, decoded=True
+    )
     return JobRecord(
         id=r[0],
         kind=r[1],
         queue=r[2],
-        args=r[3],
-        meta=r[4],
         tenant=r[5],
         state=r[6],
         priority=r[7],
@@ -790,13 +852,11 @@ def _record(r: Sequence[Any]) -> JobRecord:
         crashes=r[10],
         delivery=r[11],
         timeout=r[12],
-        errors=r[13],
         scheduled_at=r[14],
         unique_key=r[15],
         lease_owner=r[16],
         lease_token=r[17],
         lease_expires_at=r[18],
-        result=r[19],
         result_ttl=r[20],
         inserted_at=r[21],
         attempted_at=r[22],
@@ -805,4 +865,6 @@ def _record(r: Sequence[Any]) -> JobRecord:
         deadline=r[25],
         limit_key=r[26],
         expires_at=r[27],
+        undecodable=undecodable,
+        **values,
     )

@@ -51,23 +51,48 @@ SELECT k.key,
 FROM unnest(%(keys)s::text[], %(n)s::integer[]) AS k(key, n)
 
 -- name: job_claim_ids
--- Starts are recorded as in job_claim. Its columns are job_claim's, with 0 for the count of
--- limited candidates.
+-- As job_claim in queries.sql: a job whose arguments or meta are not a JSON object ends dead
+-- here (column 17 says why), and starts are recorded as there. Its columns are job_claim's,
+-- with 0 for the count of limited candidates.
+WITH picked AS MATERIALIZED (
+    SELECT j.id, ids.rank,
+           CASE WHEN jsonb_typeof(j.args) <> 'object'
+                THEN 'arguments are a JSON ' || jsonb_typeof(j.args) || ', not an object; '
+                     || 'stored text begins ' || quote_literal(left(j.args::text, 60))
+                WHEN jsonb_typeof(j.meta) <> 'object'
+                THEN 'meta is a JSON ' || jsonb_typeof(j.meta) || ', not an object; '
+                     || 'stored text begins ' || quote_literal(left(j.meta::text, 60))
+           END AS problem
+    FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS ids(id, rank)
+    JOIN {schema}.offload_jobs AS j ON j.id = ids.id
+    WHERE j.state = 'available'
+)
 UPDATE {schema}.offload_jobs AS j
-SET state = 'running', attempt = j.attempt + 1, lease_owner = %(worker_id)s,
-    lease_token = %(token)s, lease_expires_at = {schema}.offload_now() + %(lease_seconds)s,
+SET state = CASE WHEN picked.problem IS NULL THEN 'running' ELSE 'dead' END,
+    attempt = j.attempt + 1,
+    lease_owner = CASE WHEN picked.problem IS NULL THEN %(worker_id)s::text END,
+    lease_token = %(token)s,
+    lease_expires_at = CASE WHEN picked.problem IS NULL
+                            THEN {schema}.offload_now() + %(lease_seconds)s END,
     attempted_at = {schema}.offload_now(),
+    finished_at = CASE WHEN picked.problem IS NULL THEN j.finished_at
+                       ELSE {schema}.offload_now() END,
+    errors = CASE WHEN picked.problem IS NULL THEN j.errors
+                  ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                      'attempt', j.attempt + 1, 'at', {schema}.offload_now(),
+                      'error', 'PayloadDecodeError: ' || picked.problem, 'traceback', '',
+                      'kind', 'undecodable')) END,
     held_token = CASE WHEN %(everything)s::boolean
                            OR (picked.rank <= %(start)s::bigint AND NOT j.isolated
                                AND j.delivery <> 'at_least_once') THEN NULL
                       ELSE %(token)s END
-FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS picked(id, rank)
+FROM picked
 WHERE j.id = picked.id AND j.state = 'available'
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
           j.order_key - coalesce(j.slo, 0), j.tenant,
-          j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(), 0,
-          j.held_token IS NULL, j.isolated
+          j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
+          picked.problem, 0, j.held_token IS NULL, j.isolated
 
 -- name: limit_take
 UPDATE {schema}.offload_limits AS l SET tokens = t.tokens, refilled_at = %(now)s

@@ -41,6 +41,16 @@ VALUES (%(version)s, %(name)s, extract(epoch FROM clock_timestamp())::double pre
 -- name: clock
 SELECT extract(epoch FROM clock_timestamp())::double precision
 
+-- name: oldest_transaction
+-- Seconds since the oldest transaction open in this database began, among those holding a
+-- snapshot (backend_xmin: they keep vacuum from removing dead rows of the jobs table), this
+-- connection excepted; 0 when there is none. Other roles' sessions count only for a superuser
+-- or a member of pg_read_all_stats.
+SELECT coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0)::double precision
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND backend_xmin IS NOT NULL AND xact_start IS NOT NULL
+
 -- name: listen
 LISTEN {channel}
 
@@ -266,12 +276,25 @@ SELECT unique_key, id FROM {schema}.offload_jobs WHERE unique_key = ANY(%(keys)s
 -- the at-most-once jobs among the first %(start)s in claim order, those that go straight into
 -- free slots (isolated jobs excepted: they record their start before they begin), and the
 -- others are held: a worker records their start once they have begun.
+-- A job whose arguments or meta are not a JSON object (a foreign writer's, or a hand-edited
+-- row: jsonb holds only valid JSON, so its shape is all that can be wrong) ends dead here in
+-- the claim's own statement, with the error store/_codec.py words for it (column 17: the
+-- problem; such a row is not handed out), so that it never holds anything else up.
+-- Columns 17-20: the problem, the candidates left for limits, started, isolated.
 WITH picked AS MATERIALIZED (
-    SELECT c.id, c.limit_key,
+    SELECT c.id, c.limit_key, c.problem,
            row_number() OVER (ORDER BY c.priority DESC, c.order_key, c.id) AS rank
     FROM unnest(%(queues)s::text[]) AS q(queue)
     CROSS JOIN LATERAL (
-        SELECT id, priority, order_key, limit_key FROM {schema}.offload_jobs
+        SELECT id, priority, order_key, limit_key,
+               CASE WHEN jsonb_typeof(args) <> 'object'
+                    THEN 'arguments are a JSON ' || jsonb_typeof(args) || ', not an object; '
+                         || 'stored text begins ' || quote_literal(left(args::text, 60))
+                    WHEN jsonb_typeof(meta) <> 'object'
+                    THEN 'meta is a JSON ' || jsonb_typeof(meta) || ', not an object; '
+                         || 'stored text begins ' || quote_literal(left(meta::text, 60))
+               END AS problem
+        FROM {schema}.offload_jobs
         WHERE state = 'available' AND queue = q.queue
         ORDER BY priority DESC, order_key, id
         LIMIT %(limit)s
@@ -281,9 +304,20 @@ WITH picked AS MATERIALIZED (
     LIMIT %(limit)s
 )
 UPDATE {schema}.offload_jobs AS j
-SET state = 'running', attempt = j.attempt + 1, lease_owner = %(worker_id)s,
-    lease_token = %(token)s, lease_expires_at = {schema}.offload_now() + %(lease_seconds)s,
+SET state = CASE WHEN picked.problem IS NULL THEN 'running' ELSE 'dead' END,
+    attempt = j.attempt + 1,
+    lease_owner = CASE WHEN picked.problem IS NULL THEN %(worker_id)s::text END,
+    lease_token = %(token)s,
+    lease_expires_at = CASE WHEN picked.problem IS NULL
+                            THEN {schema}.offload_now() + %(lease_seconds)s END,
     attempted_at = {schema}.offload_now(),
+    finished_at = CASE WHEN picked.problem IS NULL THEN j.finished_at
+                       ELSE {schema}.offload_now() END,
+    errors = CASE WHEN picked.problem IS NULL THEN j.errors
+                  ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                      'attempt', j.attempt + 1, 'at', {schema}.offload_now(),
+                      'error', 'PayloadDecodeError: ' || picked.problem, 'traceback', '',
+                      'kind', 'undecodable')) END,
     held_token = CASE WHEN %(everything)s::boolean
                            OR (picked.rank <= %(start)s::bigint AND NOT j.isolated
                                AND j.delivery <> 'at_least_once') THEN NULL
@@ -294,6 +328,7 @@ RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.de
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
           j.order_key - coalesce(j.slo, 0), j.tenant,
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
+          picked.problem,
           (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL),
           j.held_token IS NULL, j.isolated
 
@@ -335,7 +370,7 @@ done AS (
         lease_owner = NULL, lease_expires_at = NULL
     FROM locked
     WHERE j.id = locked.id
-    RETURNING j.id
+    RETURNING j.id, j.queue, j.limit_key
 ),
 stale AS (
     INSERT INTO {schema}.offload_counters AS c (name, value)
@@ -343,7 +378,11 @@ stale AS (
     HAVING %(n)s::bigint - count(*) > 0
     ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value
 )
-SELECT count(*) FROM done
+-- A finished job with a limit key freed a slot (or moved a FIFO key's head): wake the workers
+-- of its queue, whose jobs of that key may be waiting for it (offload/dispatch/_limits.py).
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify(%(channel)s, q.queue))
+        FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_fail
 -- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds.
@@ -374,7 +413,7 @@ done AS (
             'traceback', f.traceback, 'kind', 'error'))
     FROM locked AS f
     WHERE j.id = f.id
-    RETURNING j.id
+    RETURNING j.id, j.queue, j.limit_key
 ),
 stale AS (
     INSERT INTO {schema}.offload_counters AS c (name, value)
@@ -382,7 +421,9 @@ stale AS (
     HAVING %(n)s::bigint - count(*) > 0
     ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value
 )
-SELECT count(*) FROM done
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify(%(channel)s, q.queue))
+        FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_heartbeat
 WITH locked AS MATERIALIZED (
@@ -684,7 +725,9 @@ GROUP BY state
 UNION ALL
 -- A retryable job became so when its last attempt failed: the time of its last error entry.
 SELECT 'retryable', count(*) FROM {schema}.offload_jobs
-WHERE state = 'retryable' AND (errors -> -1 ->> 'at')::double precision >= %(since)s
+WHERE state = 'retryable'
+  AND CASE WHEN jsonb_typeof(errors -> -1 -> 'at') = 'number'
+           THEN (errors -> -1 ->> 'at')::double precision >= %(since)s END
 
 -- name: leader_acquire
 INSERT INTO {schema}.offload_leaders AS l (name, owner, expires_at)

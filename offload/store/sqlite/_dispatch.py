@@ -3,6 +3,8 @@ promotion, limits at claim, adaptive reports and SLO attainment.
 
 Every write runs under `BEGIN IMMEDIATE`, so reading a lane's clock or a key's row and writing
 it back within one transaction is atomic: the policy itself runs in Python (offload/dispatch/).
+A claim that skipped jobs for want of rate tokens has the doorbell ring this process's
+listeners when the next token is due (_doorbell.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from offload.store._sql import queries
 
 if TYPE_CHECKING:
     from offload.store._contract import NewJob
+    from offload.store.sqlite._doorbell import Doorbell
 
 T = TypeVar("T")
 _FIRST = (2**62, 0.0, 0)  # a position before every candidate (priority is within +-1000)
@@ -36,6 +39,7 @@ class SQLiteDispatch(DispatchOps):
     """Dispatch operations on top of the SQLite engine's connections and transactions."""
 
     if TYPE_CHECKING:
+        _doorbell: Doorbell
 
         def _tx(self, body: Callable[[sqlite3.Connection], T], conn: Any = None) -> T: ...
         def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]: ...
@@ -148,6 +152,9 @@ class SQLiteDispatch(DispatchOps):
         plan = limits.plan(queues, limit, fetch, load, now, first=first)
         for key, tokens in plan.token_updates():
             c.execute(d["limit_take"], (tokens, now, key))
+        # Jobs skipped for want of rate tokens: wake this process's listeners when one is due
+        # (a finished job's commit wakes them for a freed slot already: PRAGMA data_version).
+        self._doorbell.ring_in(plan.next_start())
         return plan
 
     def _key_row(self, c: sqlite3.Connection, row: Sequence[Any]) -> limits.KeyRow:

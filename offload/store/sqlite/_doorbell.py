@@ -5,21 +5,27 @@ file named after it in `<database>-wake/`; a process that commits available jobs
 byte to every marked socket. The `PRAGMA data_version` poll stays as the fallback for commits
 that ring no bell (an application's own transaction). Sockets live in Linux's abstract
 namespace (no path length limit, gone with their process); elsewhere there is no doorbell.
+
+A token of a rate limit comes back with time, not with a commit: a claim that skipped jobs for
+want of one asks the doorbell to ring this process's own listeners when it is due (`ring_in`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import secrets
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
 _RELIST_SECONDS = 1.0  # a folder's mtime is coarse: look again at least this often
 _SENDER: socket.socket | None = None
+_RINGER_IDLE = 60.0  # seconds the thread of timed rings waits for work before it ends
 
 
 def _sender() -> socket.socket:
@@ -46,6 +52,10 @@ class Doorbell:
         )
         self._names: list[str] = []
         self._seen: tuple[int, float] = (-1, 0.0)
+        self._own: set[str] = set()  # this process's bells (see ring_in)
+        self._timer = threading.Condition()
+        self._ring_at = math.inf  # monotonic time of the next ring of our own bells
+        self._timer_pid = 0  # the process whose thread rings them
 
     def address(self, name: str) -> bytes:
         return self._prefix + b"-" + name.encode()
@@ -82,6 +92,47 @@ class Doorbell:
             except OSError:
                 continue  # a ring is a hint: the listener's poll catches what it misses
 
+    def ring_in(self, seconds: float | None) -> None:
+        """Ring this process's own listeners in `seconds` (the earliest time asked for wins;
+        None asks nothing), from a thread of the doorbell's own; never blocks or raises."""
+        if seconds is None or not supported():
+            return
+        at = time.monotonic() + max(seconds, 0.0)
+        with self._timer:
+            if at >= self._ring_at and self._timer_pid == os.getpid():
+                return
+            self._ring_at = at
+            if self._timer_pid != os.getpid():  # none yet, or forked: the thread stayed behind
+                self._timer_pid = os.getpid()
+                ringer = threading.Thread(target=self._ring_own, name="offload-doorbell")
+                ringer.daemon = True
+                ringer.start()
+            self._timer.notify()
+
+    def _ring_own(self) -> None:
+        sock = _sender()
+        while True:
+            with self._timer:
+                left = self._ring_at - time.monotonic()
+                if left == math.inf:
+                    self._timer.wait(_RINGER_IDLE)
+                    if self._ring_at == math.inf:  # idle: the next ring_in starts a thread
+                        self._timer_pid = 0
+                        return
+                    continue
+                if left > 0:
+                    self._timer.wait(left)
+                    continue
+                self._ring_at = math.inf
+                names = list(self._own)
+            for name in names:
+                try:
+                    sock.sendto(b"!", self.address(name))
+                except BlockingIOError:
+                    continue  # rung already
+                except OSError:
+                    self._own.discard(name)  # closed since
+
     def _forget(self, name: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(self.folder, name))
@@ -101,6 +152,7 @@ class Doorbell:
             Path(marker).touch(exist_ok=False)
         except OSError:
             return None
+        self._own.add(name)
         return Bell(sock, marker)
 
 

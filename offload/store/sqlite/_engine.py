@@ -2,13 +2,15 @@
 
 One connection per thread, WAL mode, `BEGIN IMMEDIATE` for every write so that writers queue on
 the busy handler instead of failing half-way; a lock held past the busy timeout is retried and
-only then surfaces as `StoreBusyError`. The clock is this machine's, which every process using
-the file shares.
+only then surfaces as `StoreBusyError`. A damaged file surfaces as `StoreCorruptError` and a full
+disk as `StoreFullError` (`_errors.py`), never as a raw driver error. The clock is this
+machine's, which every process using the file shares.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import secrets
 import select
@@ -16,14 +18,24 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from offload._errors import ConfigurationError, StoreBusyError
+from offload._errors import ConfigurationError, PayloadDecodeError, StoreBusyError
 from offload.dispatch._limits import Candidate, claim_order
 from offload.dispatch._ordering import Arrival
-from offload.store._codec import dumps, error_entry, loads
+from offload.store._codec import (
+    CLAIM_ROUNDS,
+    decode,
+    dumps,
+    error_entry,
+    loads,
+    read,
+    report_buried,
+    text,
+)
 from offload.store._contract import (
     AckClaim,
     AckResult,
@@ -47,17 +59,20 @@ from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._doorbell import Bell, Doorbell
+from offload.store.sqlite._errors import CHECK_MODES, lost_wal_pages, quick_check, translate
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._totals import SQLiteTotals
 
 T = TypeVar("T")
+log = logging.getLogger("offload.store")
 _NO_ACK = AckResult(0, 0)
 _SYNC_LEVELS = ("off", "normal", "full", "extra")
 _BELL_POLL_INTERVAL = 0.01  # with a doorbell, the data_version poll is only a fallback
 
 
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
-    """The file path and options of a `sqlite:///path?synchronous=full` URL or a plain path."""
+    """The file path and options of a `sqlite:///path?synchronous=full&integrity_check=off`
+    URL or a plain path."""
     if not url.startswith("sqlite:"):
         return url, {}
     parsed = urlparse(url)
@@ -131,6 +146,13 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                 f"synchronous={synchronous!r} in {url!r}: choose one of {', '.join(_SYNC_LEVELS)}"
             )
         self.synchronous = synchronous
+        integrity_check = options.get("integrity_check", "quick").lower()
+        if integrity_check not in CHECK_MODES:
+            raise ConfigurationError(
+                f"integrity_check={integrity_check!r} in {url!r}: choose one of "
+                f"{', '.join(CHECK_MODES)}"
+            )
+        self.integrity_check = integrity_check
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self._q = queries("sqlite")
@@ -151,19 +173,65 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
             self._pid = os.getpid()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
-            )
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection in WAL mode with the URL's durability; a damaged file or a full
+        disk raises its typed error here already."""
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+        )
+        try:
             conn.execute(f"PRAGMA busy_timeout = {int(min(self.busy_timeout, 5.0) * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise ConfigurationError(f"SQLite file {self.path!r} cannot use WAL mode ({mode})")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                self._raise_typed(exc)
+            raise
         return conn
+
+    def _raise_typed(self, exc: sqlite3.Error) -> None:
+        """Raise the typed error for `exc` if it has one (the caller re-raises `exc` if not)."""
+        typed = translate(exc, self.path)
+        if typed is not None:
+            raise typed from exc
+
+    def check_integrity(self) -> None:
+        """Before a worker or a command uses the file: say what a lost write-ahead log took
+        with it, then run a bounded `PRAGMA quick_check` (unless the URL says
+        `integrity_check=off`). A damaged file raises `StoreCorruptError`; a file that does not
+        exist yet has nothing to check."""
+        if not os.path.exists(self.path):
+            return
+        lost = lost_wal_pages(self.path)
+        if lost:
+            log.warning(
+                "the write-ahead log of %s (%s-wal) is missing: %d committed pages that were "
+                "not yet copied into the file are lost, so the last transactions before the "
+                "stop (jobs enqueued, claimed or finished then) are undone; checking the file",
+                self.path,
+                self.path,
+                lost,
+            )
+        if self.integrity_check == "off":
+            return
+        conn = self._connect()
+        try:
+            quick_check(conn, self.path)
+        except sqlite3.Error as exc:
+            self._raise_typed(exc)
+            raise
+        finally:
+            conn.close()
 
     def _retrying(self, work: Callable[[], T]) -> T:
         """Run `work`, retrying while the database is locked, up to the busy timeout."""
@@ -172,9 +240,12 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         while True:
             try:
                 return work()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
+                self._raise_typed(exc)
                 message = str(exc)
-                if "locked" not in message and "busy" not in message:
+                if not isinstance(exc, sqlite3.OperationalError) or (
+                    "locked" not in message and "busy" not in message
+                ):
                     raise
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
@@ -194,10 +265,14 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         own.execute("BEGIN IMMEDIATE")
         try:
             yield own
+            own.execute("COMMIT")
         except BaseException:
-            own.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may leave the transaction open, or SQLite may have
+            # rolled it back already: either way none of it stays, and the connection is free.
+            if own.in_transaction:
+                with suppress(sqlite3.Error):
+                    own.execute("ROLLBACK")
             raise
-        own.execute("COMMIT")
 
     def _tx(self, body: Callable[[sqlite3.Connection], T], conn: Any = None) -> T:
         def run() -> T:
@@ -205,7 +280,11 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                 return body(c)
 
         if conn is not None:
-            return run()
+            try:
+                return run()
+            except sqlite3.Error as exc:
+                self._raise_typed(exc)
+                raise
         return self._retrying(run)
 
     def _rung(self, result: T, ring: bool) -> T:
@@ -257,7 +336,14 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         return time.time()
 
     def listener(self, queues: Sequence[str]) -> Listener:
-        return _DataVersionListener(self.path, self.poll_interval, self._doorbell.bell())
+        bell = self._doorbell.bell()
+        try:
+            return _DataVersionListener(self.path, self.poll_interval, bell)
+        except sqlite3.Error as exc:
+            if bell is not None:
+                bell.close()
+            self._raise_typed(exc)
+            raise
 
     # --- jobs --------------------------------------------------------------------------
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
@@ -328,11 +414,16 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
     def job_claim(self, params: ClaimParams) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
             return []
-        conn = self._conn()
         probe = self._q["job_claim_any"]  # outside the write lock: an empty queue takes none
-        if not any(conn.execute(probe, (q,)).fetchone() for q in params.queues):
+        if not any(self._read(probe, (q,)) for q in params.queues):
             return []
-        return self._tx(lambda c: self._claim(c, params, self.now()))
+        buried: list[tuple[int, str, str]] = []
+
+        def body(c: sqlite3.Connection) -> list[ClaimedJob]:
+            buried.clear()  # a busy database runs the body again
+            return self._claim(c, params, self.now(), buried)
+
+        return report_buried(self._tx(body), buried)
 
     def job_ack_claim(
         self,
@@ -345,14 +436,20 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         if not done and not failed and not started:
             return AckClaim(_NO_ACK, _NO_ACK, [] if claim is None else self.job_claim(claim))
 
+        buried: list[tuple[int, str, str]] = []
+
         def body(c: sqlite3.Connection) -> AckClaim:
+            buried.clear()  # a busy database runs the body again
             now = self.now()
             a = self._complete(c, done, now)
             b = self._fail(c, failed, now)
             lost = self._start(c, started)
-            return AckClaim(a, b, [] if claim is None else self._claim(c, claim, now), lost)
+            claimed = [] if claim is None else self._claim(c, claim, now, buried)
+            return AckClaim(a, b, claimed, lost)
 
-        return self._tx(body)
+        acked = self._tx(body)
+        report_buried(acked.claimed, buried)
+        return acked
 
     def job_start_many(self, leases: Sequence[Lease]) -> list[int]:
         if not leases:
@@ -366,7 +463,36 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         kept = {row[0] for row in c.execute(self._q["job_start"], (batch,))}
         return [lease.id for lease in leases if lease.id not in kept]
 
-    def _claim(self, c: sqlite3.Connection, params: ClaimParams, now: float) -> list[ClaimedJob]:
+    def _claim(
+        self,
+        c: sqlite3.Connection,
+        params: ClaimParams,
+        now: float,
+        buried: list[tuple[int, str, str]],
+    ) -> list[ClaimedJob]:
+        """Claim in the transaction of `c`. A claimed row that cannot be decoded ends dead in
+        this same transaction (appended to `buried`, for the caller to log once committed),
+        and every other one is handed out; the claim goes on for the places such rows took,
+        so that a short claim still means that the queues ran dry."""
+        jobs: list[ClaimedJob] = []
+        for _ in range(CLAIM_ROUNDS):
+            seen = len(buried)
+            rest = params
+            if jobs:
+                start = None if params.start is None else max(params.start - len(jobs), 0)
+                rest = replace(params, limit=params.limit - len(jobs), start=start)
+            jobs += self._claim_once(c, rest, now, buried)
+            if len(buried) == seen or len(jobs) >= params.limit:
+                break
+        return jobs
+
+    def _claim_once(
+        self,
+        c: sqlite3.Connection,
+        params: ClaimParams,
+        now: float,
+        buried: list[tuple[int, str, str]],
+    ) -> list[ClaimedJob]:
         if params.limit <= 0 or not params.queues:
             return []
         candidates_sql = self._q["job_claim_candidates"]
@@ -393,7 +519,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
             return []
         token = secrets.randbits(62)
         starting = ids if params.start is None else ids[: max(params.start, 0)]
-        claimed = c.execute(
+        cursor = c.execute(
             self._q["job_claim_update"],
             (
                 params.worker_id,
@@ -404,30 +530,29 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                 dumps(starting) if starting else "[]",
                 params.start is None,  # every job starts at once, isolated ones too
             ),
-        ).fetchall()
+        )
+        try:
+            claimed = cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+            # A TEXT column holds bytes that are not UTF-8. The update is done (SQLite applies
+            # it at the first step): read the claimed rows again with such columns as blobs.
+            claimed = c.execute(self._q["job_claim_raw"], (dumps(ids), token)).fetchall()
         self._advance_lanes(c, claimed, limited, len(claimed) < params.limit)
         claimed.sort(key=lambda r: (-r[11], r[12], r[0]))
-        return [
-            ClaimedJob(
-                r[0],  # id
-                r[1],  # kind
-                r[2],  # queue
-                loads(r[3]),  # args
-                {} if r[4] == "{}" else loads(r[4]),  # meta, most often empty
-                r[5],  # attempt
-                r[6],  # max_attempts
-                r[7],  # delivery
-                r[8],  # timeout
-                r[9],  # lease_token
-                r[10],  # result_ttl
-                r[15],  # tenant
-                r[16] is not None and r[16] <= now,  # expired (_policy.py)
-                r[13],  # limit_key
-                bool(r[17]),  # started: its start recorded by this claim
-                bool(r[18]),  # isolated
-            )
-            for r in claimed
-        ]
+        jobs = []
+        for r in claimed:
+            try:
+                jobs.append(_claimed(r, now))
+            except PayloadDecodeError as exc:
+                error = f"PayloadDecodeError: {exc}"
+                entry = error_entry(0, now, error, "", "undecodable")
+                c.execute(self._q["job_dead_undecodable"], (now, entry, r[0], token))
+                buried.append((r[0], _kind_of(r[1]), error))
+        if len(jobs) < len(claimed):
+            c.execute(self._q["counter_add"], ("undecodable", len(claimed) - len(jobs)))
+        return jobs
 
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
@@ -648,34 +773,73 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
+def _claimed(r: Sequence[Any], now: float) -> ClaimedJob:
+    """A claimed row as a job to run; `PayloadDecodeError` when a field cannot be decoded (text
+    columns may come as bytes: see `job_claim_raw`)."""
+    return ClaimedJob(
+        r[0],  # id
+        text("kind", r[1]),  # type: ignore[arg-type]  # NOT NULL
+        r[2],  # queue: matched the claim's queue name, so it is text
+        decode("args", r[3]),
+        {} if r[4] == "{}" else decode("meta", r[4]),  # meta, most often empty
+        r[5],  # attempt
+        r[6],  # max_attempts
+        text("delivery", r[7]),  # type: ignore[arg-type]  # NOT NULL
+        r[8],  # timeout
+        r[9],  # lease_token
+        r[10],  # result_ttl
+        text("tenant", r[15]),
+        r[16] is not None and r[16] <= now,  # expired (_policy.py)
+        text("limit_key", r[13]),
+        bool(r[17]),  # started: its start recorded by this claim
+        bool(r[18]),  # isolated
+    )
+
+
+def _kind_of(stored: object) -> str:
+    """A job type name for a log line, whatever the column holds."""
+    if isinstance(stored, bytes):
+        return stored.decode("utf-8", "replace")
+    return str(stored)
+
+
 def _record(r: Sequence[Any]) -> JobRecord:
+    """A row of job_get or job_list, its text columns as blobs (store/_codec.py decodes them,
+    and names any field it cannot decode)."""
+    values, undecodable = read(
+        {
+            "kind": r[1],
+            "queue": r[2],
+            "args": r[3],
+            "meta": r[4],
+            "tenant": r[5],
+            "state": r[6],
+            "delivery": r[11],
+            "errors": r[13],
+            "unique_key": r[15],
+            "lease_owner": r[16],
+            "result": r[19],
+            "limit_key": r[26],
+        },
+        decoded=False,
+    )
     return JobRecord(
         id=r[0],
-        kind=r[1],
-        queue=r[2],
-        args=loads(r[3]),
-        meta=loads(r[4]),
-        tenant=r[5],
-        state=r[6],
         priority=r[7],
         attempt=r[8],
         max_attempts=r[9],
         crashes=r[10],
-        delivery=r[11],
         timeout=r[12],
-        errors=loads(r[13]),
         scheduled_at=r[14],
-        unique_key=r[15],
-        lease_owner=r[16],
         lease_token=r[17],
         lease_expires_at=r[18],
-        result=loads(r[19]),
         result_ttl=r[20],
         inserted_at=r[21],
         attempted_at=r[22],
         finished_at=r[23],
         order_key=r[24],
         deadline=r[25],
-        limit_key=r[26],
         expires_at=r[27],
+        undecodable=undecodable,
+        **values,
     )

@@ -40,9 +40,15 @@ RETURNING state
 UPDATE offload_jobs
 SET state = 'shed', attempt = max(attempt - 1, 0), finished_at = :now, lease_owner = NULL,
     lease_expires_at = NULL,
-    errors = json_insert(errors, '$[#]', json_object(
-        'attempt', attempt, 'at', :now, 'error', :reason, 'traceback', '', 'kind', 'shed',
-        'rule', :rule)),
+    errors = json_insert(
+        CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
+             THEN errors
+             ELSE json_array(json_object(
+                 'error', 'earlier error entries could not be decoded; raw holds their stored text',
+                 'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
+        '$[#]', json_object(
+            'attempt', attempt, 'at', :now, 'error', :reason, 'traceback', '', 'kind', 'shed',
+            'rule', :rule)),
     meta = CASE WHEN :rule IS NULL THEN meta ELSE json_set(meta, '$.shed_rule', :rule) END
 WHERE id = :id AND lease_token = :token AND state = 'running'
 
@@ -50,9 +56,15 @@ WHERE id = :id AND lease_token = :token AND state = 'running'
 -- One bounded batch, found through the partial index on expires_at.
 UPDATE offload_jobs
 SET state = 'shed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL,
-    errors = json_insert(errors, '$[#]', json_object(
-        'attempt', attempt, 'at', :now, 'error', :reason, 'traceback', '', 'kind', 'shed',
-        'rule', NULL))
+    errors = json_insert(
+        CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
+             THEN errors
+             ELSE json_array(json_object(
+                 'error', 'earlier error entries could not be decoded; raw holds their stored text',
+                 'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
+        '$[#]', json_object(
+            'attempt', attempt, 'at', :now, 'error', :reason, 'traceback', '', 'kind', 'shed',
+            'rule', NULL))
 WHERE id IN (
     SELECT id FROM offload_jobs INDEXED BY offload_jobs_expires
     WHERE expires_at IS NOT NULL AND state IN ('scheduled', 'available', 'retryable')

@@ -65,6 +65,33 @@ RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout,
           result_ttl, priority, order_key, limit_key, order_key - coalesce(slo, 0), tenant,
           expires_at, held_token IS NULL, isolated
 
+-- name: job_claim_raw
+-- The rows a claim just took (its ids and lease token), as `job_claim_update` returns them but
+-- with the text columns that may hold bytes that are not UTF-8 as blobs: sqlite3 refuses to
+-- fetch such TEXT, and the claim must still hand out every other job (store/_codec.py).
+SELECT id, CAST(kind AS BLOB), queue, CAST(args AS BLOB), CAST(meta AS BLOB), attempt,
+       max_attempts, CAST(delivery AS BLOB), timeout, lease_token, result_ttl, priority,
+       order_key, CAST(limit_key AS BLOB), order_key - coalesce(slo, 0), CAST(tenant AS BLOB),
+       expires_at, held_token IS NULL, isolated
+FROM offload_jobs
+WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +state = 'running'
+
+-- name: job_dead_undecodable
+-- A claimed job whose stored data cannot be decoded ends dead in its claim's transaction,
+-- fenced by its lease token, its stored data left as it was for inspection. An errors column
+-- that is not a JSON array is kept as the text of a first entry instead of failing the whole
+-- transaction (the same guard is in every statement that appends an error entry).
+UPDATE offload_jobs
+SET state = 'dead', finished_at = ?1, lease_owner = NULL, lease_expires_at = NULL,
+    errors = json_insert(
+        CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
+             THEN errors
+             ELSE json_array(json_object(
+                 'error', 'earlier error entries could not be decoded; raw holds their stored text',
+                 'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
+        '$[#]', json_set(json(?2), '$.attempt', attempt))
+WHERE id = ?3 AND lease_token = ?4 AND state = 'running'
+
 -- name: job_complete
 -- One statement per batch: ?2 is a JSON array of [id, lease token, result as JSON text or
 -- null]. SQLite walks the array and finds each job by rowid (`+state` keeps the state index
@@ -90,8 +117,13 @@ SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
                     ELSE a.retry_at + offload_jobs.slo END,
     finished_at = CASE WHEN a.retry_at IS NULL THEN ?1 ELSE offload_jobs.finished_at END,
     lease_owner = NULL, lease_expires_at = NULL,
-    errors = json_insert(offload_jobs.errors, '$[#]',
-                         json_set(json(a.entry), '$.attempt', offload_jobs.attempt))
+    errors = json_insert(
+        CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
+             THEN errors
+             ELSE json_array(json_object(
+                 'error', 'earlier error entries could not be decoded; raw holds their stored text',
+                 'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
+        '$[#]', json_set(json(a.entry), '$.attempt', offload_jobs.attempt))
 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
              json_extract(value, '$[2]') AS retry_at, json_extract(value, '$[3]') AS entry
       FROM json_each(?2)) AS a
@@ -161,7 +193,13 @@ WHERE id = ? AND state = 'running'
 UPDATE offload_jobs
 SET state = 'available', attempt = max(attempt - 1, 0), crashes = crashes + 1, isolated = 1,
     lease_owner = NULL, lease_expires_at = NULL, scheduled_at = ?,
-    errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt)),
+    errors = json_insert(
+        CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
+             THEN errors
+             ELSE json_array(json_object(
+                 'error', 'earlier error entries could not be decoded; raw holds their stored text',
+                 'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
+        '$[#]', json_set(json(?), '$.attempt', attempt)),
     order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
         SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
         WHERE h.state = 'available' AND h.queue = offload_jobs.queue
@@ -173,7 +211,14 @@ WHERE id = ? AND state = 'running'
 -- name: job_rescue_dead
 UPDATE offload_jobs
 SET state = 'dead', crashes = crashes + 1, finished_at = ?, lease_owner = NULL,
-    lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json_set(json(?), '$.attempt', attempt))
+    lease_expires_at = NULL,
+    errors = json_insert(
+        CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
+             THEN errors
+             ELSE json_array(json_object(
+                 'error', 'earlier error entries could not be decoded; raw holds their stored text',
+                 'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
+        '$[#]', json_set(json(?), '$.attempt', attempt))
 WHERE id = ? AND state = 'running'
 
 -- name: job_next_due
@@ -181,17 +226,24 @@ SELECT min(scheduled_at) FROM offload_jobs INDEXED BY offload_jobs_due
 WHERE state IN ('scheduled', 'retryable')
 
 -- name: job_get
-SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
-       delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
-       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
-       order_key, deadline, limit_key, expires_at
+-- Text columns come as blobs, decoded by the engine (store/_codec.py): a field that cannot be
+-- decoded (bytes that are not UTF-8, text that is not JSON) must not make the row unreadable.
+SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(meta AS BLOB),
+       CAST(tenant AS BLOB), CAST(state AS BLOB), priority, attempt, max_attempts, crashes,
+       CAST(delivery AS BLOB), timeout, CAST(errors AS BLOB), scheduled_at,
+       CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
+       CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
+       deadline, CAST(limit_key AS BLOB), expires_at
 FROM offload_jobs WHERE id = ?
 
 -- name: job_list
-SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
-       delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
-       lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
-       order_key, deadline, limit_key, expires_at
+-- Text columns as blobs, as in job_get.
+SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(meta AS BLOB),
+       CAST(tenant AS BLOB), CAST(state AS BLOB), priority, attempt, max_attempts, crashes,
+       CAST(delivery AS BLOB), timeout, CAST(errors AS BLOB), scheduled_at,
+       CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
+       CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
+       deadline, CAST(limit_key AS BLOB), expires_at
 FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
@@ -246,7 +298,9 @@ GROUP BY state
 -- name: job_retryable_since
 -- A retryable job became so when its last attempt failed: the time of its last error entry.
 SELECT count(*) FROM offload_jobs INDEXED BY offload_jobs_due
-WHERE state IN ('scheduled', 'retryable') AND state = 'retryable' AND json_extract(errors, '$[#-1].at') >= ?
+WHERE state IN ('scheduled', 'retryable') AND state = 'retryable'
+  AND CASE WHEN json_valid(errors) AND json_type(errors, '$[#-1].at') IN ('integer', 'real')
+           THEN json_extract(errors, '$[#-1].at') END >= ?
 
 -- name: leader_acquire
 INSERT INTO offload_leaders (name, owner, expires_at) VALUES (?, ?, ?)
