@@ -44,8 +44,8 @@ from offload.cli._output import safe_url
     default=None,
     type=click.IntRange(0, 100_000),
     help="Jobs claimed ahead of free slots per process while jobs are short (default: four "
-    "times the concurrency). Prefetched jobs share the fate of their process: 0 for jobs that "
-    "may crash it.",
+    "times the concurrency; none while a queue holds an at-most-once job type). A crash of the "
+    "process is charged only to the jobs that had started (docs/crashes.md).",
 )
 @click.option(
     "--grace",
@@ -120,7 +120,7 @@ def worker(
         with contextlib.suppress(StoreFullError):
             verify_store(load_app(app_path, url).config.url)
         sys.exit(Supervisor(processes, argv).run())
-    from offload.worker import Worker
+    from offload.worker import Worker, watch_supervisor
 
     app = load_app(app_path, url)
     unknown_queues = [q for q in names if q not in {j.options_.queue for j in app.jobs.values()}]
@@ -133,7 +133,7 @@ def worker(
         f"concurrency={concurrency}",
         err=True,
     )
-    Worker(
+    process = Worker(
         app,
         names,
         concurrency,
@@ -141,4 +141,6 @@ def worker(
         grace=grace,
         poll_interval=poll_interval,
         maintenance=not no_maintenance,
-    ).run()
+    )
+    watch_supervisor(process.stop)  # a child of `--processes N`: stop when the supervisor dies
+    process.run()

@@ -124,17 +124,32 @@ class JobRecord:
 
 @dataclass(frozen=True, slots=True)
 class ClaimParams:
-    """Which queues to claim from, how many jobs, for whom and for how long."""
+    """Which queues to claim from, how many jobs, for whom and for how long.
+
+    `start` says how many of the jobs go straight into free slots (the first `start` in claim
+    order). Of those, the claim records the start of the at-most-once ones, which may not run
+    twice (isolated ones excepted: they record it themselves before they begin). The others are
+    held unstarted until `job_ack_claim` records their start, which a worker does once they
+    have begun. A lost worker is charged a crash only for jobs recorded as started (see
+    `job_rescue_expired`). None: the claim records every job's start (a claimer that runs what
+    it takes, and knows nothing of this).
+    """
 
     queues: Sequence[str]
     limit: int
     worker_id: str
     lease_seconds: float
+    start: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimedJob:
-    """What a worker needs to run one claimed job and to acknowledge it."""
+    """What a worker needs to run one claimed job and to acknowledge it.
+
+    Treat it as immutable. It is not declared frozen for the reason `NewJob` is not: one is
+    built per claimed job, on the drain's hot path, and a frozen dataclass's `__init__` sets each
+    of its 16 fields through `object.__setattr__`, several times the cost of the plain one.
+    """
 
     id: int
     kind: str
@@ -150,6 +165,8 @@ class ClaimedJob:
     tenant: str | None = None  # for blackhole rules on `tenant`
     expired: bool = False  # past its expires_at by the store's clock at the claim: shed it
     limit_key: str | None = None  # the limit key it counts against (adaptive reports name it)
+    started: bool = True  # the claim recorded its start (ClaimParams.start); else it is held
+    isolated: bool = False  # held by a lost worker once: it must run alone in its process
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,19 +207,23 @@ class AckResult:
 
 @dataclass(frozen=True, slots=True)
 class AckClaim:
-    """What `job_ack_claim` did: the completions and failures applied, and the jobs claimed."""
+    """What `job_ack_claim` did: the completions and failures applied, the jobs claimed, and
+    the jobs whose start could not be recorded because their lease was lost."""
 
     completed: AckResult
     failed: AckResult
     claimed: list[ClaimedJob]
+    not_started: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class RescueResult:
-    """Jobs whose lease expired: put back to run again, or made dead."""
+    """Jobs whose lease expired: put back to run again, or made dead. `uncharged` counts the
+    jobs among `requeued` whose start was never recorded: put back without a crash counted."""
 
     requeued: int
     dead: int
+    uncharged: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,21 +341,29 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
         failed: Sequence[Failure],
         claim: ClaimParams | None,
         durable: bool = True,
+        started: Sequence[Lease] = (),
     ) -> AckClaim:
         """A worker's cycle: complete and fail jobs as `job_complete_many` and `job_fail_many`
-        do, then claim as `job_claim` does (nothing when `claim` is None). Engines run it in
-        one transaction, so that a cycle costs one commit. `durable=False` says that every job
-        acknowledged here and every job the claim may take is at-least-once: the engine may
-        then commit without waiting for its log to reach the disk (a crash of the database may
-        lose the cycle: its jobs run again, which at-least-once allows). This default runs the
-        three operations one after the other."""
+        do, record the start of held jobs as `job_start_many` does, then claim as `job_claim`
+        does (nothing when `claim` is None). Engines run it in one transaction, so that a cycle
+        costs one commit. `durable=False` says that every job acknowledged or started here and
+        every job the claim may take is at-least-once: the engine may then commit without
+        waiting for its log to reach the disk (a crash of the database may lose the cycle: its
+        jobs run again, which at-least-once allows). This default runs the operations one after
+        the other."""
         a = self.job_complete_many(done)
         b = self.job_fail_many(failed)
-        return AckClaim(a, b, [] if claim is None else self.job_claim(claim))
+        lost = self.job_start_many(started)
+        return AckClaim(a, b, [] if claim is None else self.job_claim(claim), lost)
 
     @abc.abstractmethod
     def job_heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> list[int]:
         """Extend leases; return the ids whose lease was lost (stale token or not running)."""
+
+    @abc.abstractmethod
+    def job_start_many(self, leases: Sequence[Lease]) -> list[int]:
+        """Record that held jobs (claimed unstarted, see `ClaimParams.start`) have started;
+        return the ids whose lease was lost (stale token or not running)."""
 
     @abc.abstractmethod
     def job_release_many(self, leases: Sequence[Lease]) -> int:
@@ -342,8 +371,13 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
 
     @abc.abstractmethod
     def job_rescue_expired(self, max_crashes: int) -> RescueResult:
-        """Rescue running jobs whose lease expired: requeue, or dead when at-most-once or
-        when they crashed their worker `max_crashes` times."""
+        """Rescue running jobs whose lease expired, whose worker was lost. A job recorded as
+        started is charged a crash (an error entry of kind "crash") and runs isolated from then
+        on: at-least-once, it goes back to available, or dead once it has crashed its worker
+        `max_crashes` times; at-most-once, it is dead ("abandoned"), since it may have had
+        effects. A job held but never recorded as started goes back to available uncharged;
+        an at-least-once one runs isolated from then on too, since it may have started in the
+        moments before its worker's last cycle. Either way the attempt is given back."""
 
     @abc.abstractmethod
     def job_promote_due(self) -> int:

@@ -6,6 +6,15 @@ busy wait in a local buffer (the worker's prefetch) and start as slots free up, 
 trip through the worker's loop. A buffered job whose lease may have run out (heartbeats failed)
 is dropped instead of started, since it may be rescued and running elsewhere already.
 
+Crash accounting (docs/crashes.md): the store charges a lost worker's crash only to the jobs
+whose start it recorded. At-least-once jobs begin unrecorded; `to_record` reports those that have
+run a little while for the worker's next cycle to record. Two kinds of job have their start
+recorded before they begin, so that the store never takes a job that ran for one that did not:
+at-most-once jobs (the claim records those that go straight into free slots; one it held waits
+for the worker's cycle), and isolated jobs (ones a lost worker held before). An isolated job runs
+alone: once it reaches the head of the buffer nothing else starts, and it begins when the jobs
+running beside it are done.
+
 A job past its timeout is reported as a timed-out failure at once: async
 jobs are cancelled, and a sync job's thread is told to stop (an exception raised into it at
 its next Python instruction) and replaced, so the worker keeps its full capacity either way.
@@ -63,6 +72,11 @@ class _Running:
     thread: threading.Thread | None = None
     future: Any = None
     reported: bool = False  # changed under the executor's lock
+    recorded: bool = False  # the store has recorded its start (by the claim, or a cycle)
+    alone: bool = False  # isolated: it runs alone, its start recorded before it begins
+    strict: bool = False  # at-most-once: its start is recorded before it begins
+    requested: bool = False  # waits for the worker's cycle to record its start, then begins
+    begun_at: float = 0.0  # time.monotonic() when it began
 
 
 def _format_error(exc: BaseException) -> tuple[str, str]:
@@ -78,16 +92,27 @@ def _format_error(exc: BaseException) -> tuple[str, str]:
 class Executor:
     """A fixed number of slots running jobs of one application, and the jobs waiting for one."""
 
-    def __init__(self, app: Offload, concurrency: int, on_done: Callable[[Outcome], None]) -> None:
+    def __init__(
+        self,
+        app: Offload,
+        concurrency: int,
+        on_done: Callable[[Outcome], None],
+        on_record: Callable[[], None] = lambda: None,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.app = app
         self.concurrency = concurrency
         self.on_done = on_done
+        self.on_record = on_record  # a job waits for its start to be recorded (`to_record`)
         self._tasks: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
         self._running: dict[int, _Running] = {}  # every job held: running or waiting
         self._waiting: collections.deque[_Running] = collections.deque()
         self._active = 0  # slots taken
+        self._alone: _Running | None = None  # an isolated job running, or about to
+        self._isolated = 0  # isolated jobs held
+        self._requests: list[_Running] = []  # waiting for their start to be recorded
+        self._unrecorded: dict[int, _Running] = {}  # begun, start not recorded: oldest first
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._threads_short = True  # start (or replace) threads at the next sync job
@@ -113,18 +138,168 @@ class Executor:
         with self._lock:
             return [r.job for r in self._running.values()]
 
+    def startable(self) -> int:
+        """How many jobs submitted now would begin at once: the claim records their start."""
+        with self._lock:
+            if self._alone is not None or self._waiting:
+                return 0
+            return self.concurrency - self._active
+
+    def isolating(self) -> bool:
+        """Whether an isolated job is held: nothing new is claimed until it has run. (Read
+        without the lock, as the loop asks at every turn: a count changed under it.)"""
+        return self._isolated > 0
+
     # --- running ----------------------------------------------------------------------
     def submit(self, job: ClaimedJob, lease_until: float = math.inf) -> None:
         """Start a claimed job, or keep it until a slot is free. `lease_until` is the
-        `time.monotonic()` after which its lease may have expired unless renewed."""
-        entry = _Running(job, time.monotonic(), lease_until)
+        `time.monotonic()` after which its lease may have expired unless renewed. A job whose
+        start the claim recorded takes a free slot at once (the claim counted on one)."""
+        entry = _Running(job, time.monotonic(), lease_until, recorded=job.started)
+        ready: list[_Running] = []
+        if job.isolated:
+            entry.alone = True
+        if job.delivery != "at_least_once":
+            entry.strict = True
         with self._lock:
             self._running[job.id] = entry
-            if self._active >= self.concurrency:
+            if entry.alone:
+                self._isolated += 1
+            elif self._active >= self.concurrency:  # every slot busy: it waits its turn
                 self._waiting.append(entry)
                 return
-            self._active += 1
-        self._start(entry)
+            elif entry.recorded and self._alone is None:
+                self._active += 1
+                ready = [entry]
+            if not ready:
+                self._waiting.append(entry)
+                ready = self._next_locked()
+        if ready:
+            self._begin(ready)
+
+    def _next_locked(self) -> list[_Running]:
+        """Take slots for the waiting jobs that may begin now (under the lock), in order: an
+        isolated job at the head waits for every slot to be free, then runs alone; a job whose
+        start must be recorded first is handed to the worker's cycle (`to_record`)."""
+        ready: list[_Running] = []
+        waiting = self._waiting
+        while waiting and self._alone is None:
+            head = waiting[0]
+            if head.alone:
+                if self._active > 0:
+                    break  # the jobs running beside it finish first; nothing new starts
+                waiting.popleft()
+                self._alone = head
+                self._active += 1
+                if head.recorded:
+                    ready.append(head)
+                else:
+                    self._request(head)
+                break
+            if self._active >= self.concurrency:
+                break
+            if head.recorded:
+                waiting.popleft()
+                self._active += 1
+                ready.append(head)
+            elif head.strict:
+                if not head.requested:
+                    self._request(head)
+                break
+            else:  # it begins now: its start is recorded by a later cycle
+                waiting.popleft()
+                self._active += 1
+                ready.append(head)
+                head.begun_at = time.monotonic()
+                self._unrecorded[head.job.id] = head
+        return ready
+
+    def _request(self, entry: _Running) -> None:
+        entry.requested = True
+        self._requests.append(entry)
+        self.on_record()
+
+    def to_record(self, begun_before: float) -> list[ClaimedJob]:
+        """Jobs whose start the worker's next cycle records: those waiting for it to begin,
+        and those begun from the buffer before `begun_before` (monotonic) and still running
+        (a job that ends sooner is acknowledged instead)."""
+        with self._lock:
+            out = [r.job for r in self._requests]
+            for entry in self._unrecorded.values():  # in the order they began
+                if entry.begun_at >= begun_before:
+                    break
+                out.append(entry.job)
+        return out
+
+    def record_due(self) -> float | None:
+        """The time.monotonic() at which the first job still running unrecorded began (None
+        when there is none); -inf when a job waits for its record to begin."""
+        with self._lock:
+            if self._requests:
+                return -math.inf
+            for entry in self._unrecorded.values():
+                return entry.begun_at
+            return None
+
+    def recorded(self, jobs: Collection[ClaimedJob], lost: Collection[int] = ()) -> None:
+        """The store recorded the start of `jobs`, except `lost` ones (their lease was lost:
+        those that wait are dropped). Jobs waiting for their record begin."""
+        gone = set(lost)
+        ids = {j.id for j in jobs}
+        with self._lock:
+            for job_id in ids:
+                self._unrecorded.pop(job_id, None)  # a lost one's result is discarded anyway
+                entry = self._running.get(job_id)
+                if entry is not None and job_id not in gone:
+                    entry.recorded = True
+            ready: list[_Running] = []
+            keep: list[_Running] = []
+            for entry in self._requests:
+                if entry.job.id not in ids:
+                    keep.append(entry)
+                    continue
+                entry.requested = False
+                if entry.job.id in gone:
+                    self._drop_locked(entry)
+                elif entry is self._alone:
+                    ready.append(entry)  # its slot is taken already
+            self._requests = keep
+            ready += self._next_locked()
+        self._begin(ready)
+
+    def _drop_locked(self, entry: _Running) -> None:
+        """Forget a held job that must not begin (under the lock)."""
+        entry.reported = True
+        self._running.pop(entry.job.id, None)
+        self._unrecorded.pop(entry.job.id, None)
+        if entry.alone:
+            self._isolated -= 1
+        if entry is self._alone:
+            self._alone = None
+            self._active -= 1
+        else:
+            try:
+                self._waiting.remove(entry)
+            except ValueError:
+                pass
+
+    def waiting_alone(self, since: float) -> list[ClaimedJob]:
+        """Isolated jobs waiting (since before `since`, monotonic) for the jobs beside them to
+        finish: the worker may hand them back to an idle worker."""
+        with self._lock:
+            return [r.job for r in self._waiting if r.alone and r.started < since]
+
+    def take_back(self, ids: Collection[int]) -> list[ClaimedJob]:
+        """Remove waiting jobs that have not begun (to release them)."""
+        taken = []
+        with self._lock:
+            for entry in list(self._waiting):
+                if entry.job.id in ids and not entry.requested:
+                    self._drop_locked(entry)
+                    taken.append(entry.job)
+            ready = self._next_locked()
+        self._begin(ready)
+        return taken
 
     def renew(self, until: float, lost: Collection[int] = ()) -> None:
         """Leases were extended to `until` (monotonic), except those of `lost` jobs, which
@@ -136,25 +311,42 @@ class Executor:
                 elif not entry.begun:
                     entry.lease_until = -math.inf
 
-    def _start(self, entry: _Running, inline: bool = False) -> _Running | None:
-        """Run an entry in the slot it was given; a waiting one past its lease is dropped and
-        its slot goes to the next. With `inline`, a sync job is returned for the calling job
-        thread to run itself (no hand-over to another thread)."""
-        while entry.lease_until <= time.monotonic():
-            log.warning(
-                "job %s (%s) waited past its lease for a slot: not started (it is rescued and "
-                "runs elsewhere)",
-                entry.job.id,
-                entry.job.kind,
-            )
-            with self._lock:
-                self.dropped += 1
-                entry.reported = True
-                self._running.pop(entry.job.id, None)
-                if not self._waiting:
+    def _begin(self, ready: list[_Running], inline: bool = False) -> _Running | None:
+        """Run entries in the slots they were given; with `inline`, the first sync one is
+        returned for the calling job thread to run itself (no hand-over to another thread)."""
+        mine: _Running | None = None
+        todo = ready  # grows when a dropped entry's slot goes to the next
+        i = 0
+        while i < len(todo):
+            entry = todo[i]
+            i += 1
+            if entry.lease_until <= time.monotonic():
+                log.warning(
+                    "job %s (%s) waited past its lease for a slot: not started (it is rescued "
+                    "and runs elsewhere)",
+                    entry.job.id,
+                    entry.job.kind,
+                )
+                with self._lock:
+                    self.dropped += 1
+                    entry.reported = True
+                    self._running.pop(entry.job.id, None)
+                    self._unrecorded.pop(entry.job.id, None)
+                    if entry.alone:
+                        self._isolated -= 1
+                    if entry is self._alone:
+                        self._alone = None
                     self._active -= 1
-                    return None
-                entry = self._waiting.popleft()
+                    todo.extend(self._next_locked())
+                continue
+            got = self._start(entry, inline and mine is None)
+            if got is not None:
+                mine = got
+        return mine
+
+    def _start(self, entry: _Running, inline: bool = False) -> _Running | None:
+        """Run an entry in the slot it was given. With `inline`, a sync job is returned for the
+        calling job thread to run itself (no hand-over to another thread)."""
         entry.begun = True
         job_type = self.app.jobs.get(entry.job.kind)
         if job_type is not None and job_type.is_async:
@@ -302,15 +494,19 @@ class Executor:
             if entry.reported:
                 return False, None
             entry.reported = True
-            self._running.pop(entry.job.id, None)
-            following = self._waiting.popleft() if self._waiting else None
-            if following is None:
-                self._active -= 1
+            job_id = entry.job.id
+            self._running.pop(job_id, None)
+            if not entry.recorded:
+                self._unrecorded.pop(job_id, None)
+            self._active -= 1
+            if entry.alone:
+                self._isolated -= 1
+                if entry is self._alone:
+                    self._alone = None
+            ready = self._next_locked()
         outcome.duration = time.monotonic() - entry.started
         self.on_done(outcome)
-        if following is None:
-            return True, None
-        return True, self._start(following, inline)
+        return True, self._begin(ready, inline) if ready else None
 
     # --- timeouts ---------------------------------------------------------------------
     def check_timeouts(self) -> float | None:
@@ -360,10 +556,18 @@ class Executor:
         with self._lock:
             waiting = list(self._waiting)
             self._waiting.clear()
+            self._requests.clear()
+            alone = self._alone
+            if alone is not None and not alone.begun:
+                waiting.append(alone)
+                self._alone = None
+                self._active -= 1
         for entry in waiting:
             with self._lock:
                 entry.reported = True
                 self._running.pop(entry.job.id, None)
+                if entry.alone:
+                    self._isolated -= 1
             taken.append(entry.job)
         while True:
             try:
@@ -375,7 +579,12 @@ class Executor:
             with self._lock:
                 handed.reported = True
                 self._running.pop(handed.job.id, None)
+                self._unrecorded.pop(handed.job.id, None)
                 self._active -= 1
+                if handed.alone:
+                    self._isolated -= 1
+                if handed is self._alone:
+                    self._alone = None
             taken.append(handed.job)
         return taken
 
@@ -386,6 +595,10 @@ class Executor:
             entries = list(self._running.values())
             self._running.clear()
             self._waiting.clear()
+            self._requests.clear()
+            self._unrecorded.clear()
+            self._alone = None
+            self._isolated = 0
         for entry in entries:
             with self._lock:
                 if entry.reported:

@@ -21,6 +21,14 @@ A store that refuses writes (`StoreFullError`: a full disk) is waited for with a
 capped pause and a log line at a capped rate (`_refusals.py`); the worker resumes by itself
 once space is freed. A damaged store (`StoreCorruptError`) stops the worker: `run()` raises it,
 since no retry or restart can help.
+
+If the process dies, the store charges the crash only to jobs whose start it recorded
+(docs/crashes.md). Each cycle records the start of the jobs that began at least `RECORD_AFTER`
+ago and still run (shorter ones are acknowledged instead, so that recording costs nothing while
+jobs are short); a claim records the start of the at-most-once jobs that go straight into free
+slots, and jobs of at-most-once types are never claimed ahead. A job that a lost worker held runs
+isolated: alone in the process, its start recorded before it begins, nothing claimed until it has
+run; a worker still busy with others hands it back when another worker of its queue is idle.
 """
 
 from __future__ import annotations
@@ -60,6 +68,8 @@ log = logging.getLogger("offload.worker")
 ACK_DELAY = 0.005  # seconds an acknowledgement may wait for company when no claim is due
 LIMITED_HOLD = 10.0  # seconds without prefetch after claiming jobs with a limit key
 SHORT_JOB = 0.1  # prefetch only while recent jobs ran this long or less, on average (seconds)
+RECORD_AFTER = 0.05  # seconds a job begun from the buffer runs before its start is recorded
+ISOLATED_PATIENCE = 1.0  # seconds an isolated job waits beside busy slots before handing back
 CLEANUP = 1.0  # seconds past the grace for what a stopping worker still writes to the store
 
 
@@ -98,6 +108,10 @@ class _Heartbeat(BackgroundLoop):
             w.app.tally.flush(w.app.store)
         except Exception as exc:
             log.warning("recording failed attempts' totals failed (%s); kept for later", exc)
+        try:
+            w.hand_back_isolated()
+        except Exception as exc:
+            log.warning("handing isolated jobs back failed (%s); they stay here", exc)
         if w.claim_paused:
             log.info("heartbeats work again: this worker claims again")
             w.claim_paused = False
@@ -175,13 +189,14 @@ class Worker:
         self._stop_at: float | None = None  # monotonic time of the first stop()
         self._outage = Outage(log, "claim")
         self._signals = 0
-        self.executor = Executor(app, concurrency, self._on_done)
+        self.executor = Executor(app, concurrency, self._on_done, self._wake.set)
         self.heartbeat = _Heartbeat(self)
         self.gate = ClaimGate(app)  # sheds expired jobs and those matching blackhole rules
         self.maintenance = Maintenance(app, self.id) if maintenance else None
         self.completed = 0
         self.failed = 0
         self.stale = 0
+        self.recorded = 0  # starts recorded by cycles (jobs still running after RECORD_AFTER)
         # Cycles may commit without waiting for the disk when every job type of these queues
         # is at-least-once (a lost cycle only runs its jobs again); see docs/postgres.md.
         mine = [t for t in app.jobs.values() if t.options_.queue in self.queues]
@@ -264,6 +279,21 @@ class Worker:
         """Jobs may be waiting in the store (from the listener)."""
         self._hinted = True
         self._wake.set()
+
+    def hand_back_isolated(self) -> None:
+        """Give isolated jobs that have waited `ISOLATED_PATIENCE` for this process's other
+        jobs to finish back to the store when another worker of their queue is idle: it runs
+        them at once, while this one would keep them waiting (from the heartbeat thread)."""
+        stalled = self.executor.waiting_alone(time.monotonic() - ISOLATED_PATIENCE)
+        if not stalled:
+            return
+        store = self.app.store
+        peers = store.worker_list(2 * self.app.config.heartbeat_interval)
+        idle = {q for p in peers if p.id != self.id and p.running == 0 for q in p.queues}
+        back = self.executor.take_back({j.id for j in stalled if j.queue in idle})
+        if back:
+            store.job_release_many([Lease(j.id, j.lease_token) for j in back])
+            log.info("handed isolated jobs %s back for an idle worker", [j.id for j in back])
 
     def _on_done(self, outcome: Outcome) -> None:
         avg = self._run_time
@@ -359,6 +389,9 @@ class Worker:
             with self._acks_lock:
                 if self._acks:  # acks waiting for company: not longer than ACK_DELAY
                     wait = min(wait, max(self._acks_since + ACK_DELAY - time.monotonic(), 0))
+            begun = self.executor.record_due()
+            if begun is not None:  # a start to record: at once, or once the job runs on
+                wait = min(wait, max(begun + RECORD_AFTER - time.monotonic(), 0))
             self._wake.wait(wait)
 
     def _ahead(self) -> int:
@@ -366,9 +399,10 @@ class Worker:
         round trip does not matter, and jobs held here would wait while other workers idle.
         None when job types of these queues declare a limit, nor for a while after jobs with a
         limit key came: a held job counts against its key as if it ran (its rate token is
-        spent, its concurrency taken) while it waits here."""
-        if self._run_time > SHORT_JOB or self._limited:
-            return 0
+        spent, its concurrency taken) while it waits here. None either when one of them is
+        at-most-once: a held one could only start after a round trip to record its start."""
+        if self._run_time > SHORT_JOB or self._limited or not self._at_least_once:
+            return 0  # at-most-once jobs are never claimed ahead: see the module's docstring
         if time.monotonic() < self._plain_since:
             return 0
         return self.prefetch
@@ -380,8 +414,8 @@ class Worker:
 
     def _want(self) -> int:
         """How many jobs to claim now (0: none)."""
-        if self.claim_paused:
-            return 0
+        if self.claim_paused or self.executor.isolating():
+            return 0  # an isolated job runs alone: nothing new until it has run
         held = self.executor.held()
         if held > self._low_water():
             return 0
@@ -397,26 +431,34 @@ class Worker:
         """One turn: acknowledge and claim in one store operation when either is due; True
         when another turn should follow at once."""
         want = self._want()
+        records = self.executor.to_record(time.monotonic() - RECORD_AFTER)
         with self._acks_lock:
             outcomes = self._acks
             due = bool(outcomes) and (
                 want > 0
+                or bool(records)
                 or len(outcomes) >= self._ack_batch()
                 or time.monotonic() - self._acks_since >= ACK_DELAY
                 or self._stopping
             )
-            if due or want > 0:
+            if due or want > 0 or records:
                 self._acks = []
             else:
                 outcomes = []
-        if not due and want == 0:
+        if not due and want == 0 and not records:
             return False
         claim = None
         if want > 0:
             self._hinted = False
             self._claimed_at = time.monotonic()
-            claim = ClaimParams(self.queues, want, self.id, self.app.config.lease_seconds)
-        claimed = self._ack_claim(outcomes, claim)
+            claim = ClaimParams(
+                self.queues,
+                want,
+                self.id,
+                self.app.config.lease_seconds,
+                start=self.executor.startable(),
+            )
+        claimed = self._ack_claim(outcomes, claim, records)
         if claimed is None:
             return False
         if claim is None:
@@ -437,10 +479,14 @@ class Worker:
         return (full or len(jobs) < len(claimed)) and self._want() > 0
 
     def _ack_claim(
-        self, outcomes: list[Outcome], claim: ClaimParams | None
+        self,
+        outcomes: list[Outcome],
+        claim: ClaimParams | None,
+        records: Sequence[ClaimedJob] = (),
     ) -> list[ClaimedJob] | None:
-        """Write outcomes and claim in one store operation; None when it failed (the outcomes
-        are kept for the next turn)."""
+        """Write outcomes, record the start of `records` and claim, in one store operation;
+        None when it failed (the outcomes are kept for the next turn, the records are made
+        again)."""
         done, failed = to_acks(self.app, outcomes)  # backoff, or Throttled's retry_after
         for o in outcomes:
             if not o.ok and o.error:
@@ -449,19 +495,28 @@ class Worker:
                     "job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, o.error
                 )
         durable = not (
-            self._at_least_once and all(o.job.delivery == "at_least_once" for o in outcomes)
+            self._at_least_once
+            and all(o.job.delivery == "at_least_once" for o in outcomes)
+            and all(j.delivery == "at_least_once" for j in records)
         )
         if claim is not None and any(o.job.limit_key is not None for o in outcomes):
             # Adaptive limits learn from these outcomes before the claim reads the limits.
-            acked = self._ack_claim(outcomes, None)
+            acked = self._ack_claim(outcomes, None, records)
             return None if acked is None else self._ack_claim([], claim)
+        started = [Lease(j.id, j.lease_token) for j in records]
         try:
-            got = self.app.store.job_ack_claim(done, failed, claim, durable)
+            got = self.app.store.job_ack_claim(done, failed, claim, durable, started)
         except Exception as exc:
             if isinstance(exc, StoreCorruptError):
                 self.fail(exc)  # nothing can be recorded any more: stop, don't retry
                 return None
-            doing = f"acknowledging {len(outcomes)} jobs" if outcomes else None
+            doing = (
+                f"acknowledging {len(outcomes)} jobs"
+                if outcomes
+                else f"recording {len(records)} jobs' start"
+                if records
+                else None
+            )
             if outcomes:  # kept for the next turn
                 with self._acks_lock:
                     self._acks[:0] = outcomes
@@ -475,6 +530,9 @@ class Worker:
             return None
         self._outage.succeeded()
         self.refusals.accepted()
+        if records:
+            self.executor.recorded(records, got.not_started)
+            self.recorded += len(records)
         self._acked(outcomes, failed, got.completed, got.failed)
         return got.claimed
 
@@ -541,11 +599,12 @@ class Worker:
 
         within(cleanup, "deregister the worker", deregister, quiet=True)
         log.info(
-            "worker %s stopped: %d completed, %d failed, %d stale",
+            "worker %s stopped: %d completed, %d failed, %d stale, %d starts recorded",
             self.id,
             self.completed,
             self.failed,
             self.stale,
+            self.recorded,
         )
 
     def _abandon(self) -> None:

@@ -10,6 +10,7 @@ half a second only for a child that had run that long: a crash loop slows down a
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
+
+from offload.worker._lifeline import child_env
 
 log = logging.getLogger("offload.supervisor")
 
@@ -36,7 +39,9 @@ class Supervisor:
 
     A child that exits while the supervisor is not stopping is restarted after a short pause
     that grows while it keeps dying soon after its start, so a crash loop does not spin the
-    machine; one that exits with a permanent failure (`PERMANENT`) stops them all.
+    machine; one that exits with a permanent failure (`PERMANENT`) stops them all. Children
+    stop by themselves when the supervisor dies (worker/_lifeline.py): each gets the read end
+    of a pipe whose write end only the supervisor holds.
     """
 
     def __init__(self, processes: int, child_argv: Sequence[str]) -> None:
@@ -50,13 +55,24 @@ class Supervisor:
         self._stopping = False
         self._signals = 0
         self._changed = threading.Event()
+        self._lifeline: int | None = None  # the read end of the pipe children watch
+        self._lifeline_end: int | None = None  # its write end, never written to
 
     def _spawn(self, slot: int) -> None:
         cmd = [sys.executable, "-m", "offload", *self.child_argv]
+        if self._lifeline is None:
+            # Not inheritable (PEP 446): the write end stays with this process alone, so that
+            # the children see end of file when it is gone, however it ends.
+            self._lifeline, self._lifeline_end = os.pipe()
         # A process group of its own: a terminal's Ctrl-C (sent to the whole foreground group)
         # reaches the supervisor only, which forwards it once; two copies would be read as the
         # second signal that stops a worker at once.
-        self.children[slot] = subprocess.Popen(cmd, process_group=0)
+        self.children[slot] = subprocess.Popen(
+            cmd,
+            process_group=0,
+            pass_fds=(self._lifeline,),
+            env={**os.environ, **child_env(self._lifeline)},
+        )
         self.started_at[slot] = time.monotonic()
         log.info("started worker process %d (pid %d)", slot, self.children[slot].pid)  # type: ignore[union-attr]
 

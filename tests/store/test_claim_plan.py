@@ -25,7 +25,7 @@ def test_sqlite_claim_update_goes_by_rowid(store: Store) -> None:
     with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
         plan = conn.execute(
             "EXPLAIN QUERY PLAN " + store._q["job_claim_update"],  # type: ignore[attr-defined]
-            ("w", 1, 0.0, 0.0, json.dumps([1, 2, 3])),
+            ("w", 1, 0.0, 0.0, json.dumps([1, 2, 3]), json.dumps([1]), 0),
         ).fetchall()
     text = "\n".join(str(row[-1]) for row in plan)
     assert "offload_jobs_state_kind" not in text, text
@@ -37,7 +37,15 @@ def test_postgres_claim_uses_the_claim_index_before_analyze(store: Store) -> Non
         return
     _fill(store, 1000)
     q = store._q["job_claim"]  # type: ignore[attr-defined]
-    args = {"queues": ["default"], "limit": 32, "worker_id": "w", "token": 1, "lease_seconds": 60.0}
+    args = {
+        "queues": ["default"],
+        "limit": 32,
+        "worker_id": "w",
+        "token": 1,
+        "lease_seconds": 60.0,
+        "start": 4,
+        "everything": False,
+    }
     with psycopg.connect(store.conninfo, autocommit=True) as conn:  # type: ignore[attr-defined]
         never = conn.execute(
             "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL FROM pg_stat_user_tables "
@@ -57,9 +65,10 @@ def test_sqlite_batched_acks_go_by_rowid(store: Store) -> None:
         return
     _fill(store, 2000)
     with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
-        for name in ("job_complete", "job_fail", "job_heartbeat"):
+        for name in ("job_complete", "job_fail", "job_heartbeat", "job_start"):
             sql = store._q[name]  # type: ignore[attr-defined]
-            plan = conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, "[]")).fetchall()
+            params = ("[]",) if name == "job_start" else (0.0, "[]")
+            plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
             text = "\n".join(str(row[-1]) for row in plan)
             assert "SCAN json_each" in text and "INTEGER PRIMARY KEY" in text, (name, text)
             assert "SCAN offload_jobs" not in text and "state_kind" not in text, (name, text)

@@ -1,8 +1,9 @@
 """Property-based: any sequence of job-state operations keeps the store consistent with a model.
 
-Hypothesis drives inserts, claims, acknowledgements (fresh and stale), heartbeats, rescues,
-promotions, retries and cancels against a real engine and checks each job's state against a
-model of the lifecycle in DESIGN.md after every step.
+Hypothesis drives inserts, claims, acknowledgements (fresh and stale), heartbeats, starts
+recorded, rescues, promotions, retries and cancels against a real engine and checks each job's
+state against a model of the lifecycle in DESIGN.md after every step (and the crash accounting
+of docs/crashes.md: a rescue charges only jobs whose start was recorded).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class StoreModel(RuleBasedStateMachine):
         self.tokens: dict[int, int] = {}  # running jobs: their current token
         self.old_tokens: dict[int, int] = {}  # a token that no longer holds
         self.crashes: dict[int, int] = {}
+        self.started: dict[int, bool] = {}  # running jobs: whether their start is recorded
+        self.isolated: dict[int, bool] = {}
         self.stale_expected = 0
         self.stale_base = self.store.counters().get("stale_acks", 0)
         self.queue = f"q{uuid.uuid4().hex[:8]}"  # each example sees only its own jobs
@@ -67,22 +70,43 @@ class StoreModel(RuleBasedStateMachine):
             self.max_attempts[ins.id] = max_attempts
             self.delivery[ins.id] = delivery
             self.crashes[ins.id] = 0
+            self.isolated[ins.id] = False
 
-    @rule(limit=st.integers(1, 3), expired=st.booleans())
-    def claim(self, limit: int, expired: bool) -> None:
+    @rule(
+        limit=st.integers(1, 3),
+        expired=st.booleans(),
+        start=st.none() | st.integers(0, 3),
+    )
+    def claim(self, limit: int, expired: bool, start: int | None) -> None:
         got = self.store.job_claim(
-            ClaimParams([self.queue], limit, "w", -1.0 if expired else 600.0)
+            ClaimParams([self.queue], limit, "w", -1.0 if expired else 600.0, start=start)
         )
         available = sorted(i for i, s in self.state.items() if s == "available")
         assert len(got) == min(limit, len(available))
         assert {j.id for j in got} <= set(available)
-        for j in got:
+        for rank, j in enumerate(got):
             self.state[j.id] = "running"
             self.attempts[j.id] += 1
             assert j.attempt == self.attempts[j.id]
             if j.id in self.tokens:
                 self.old_tokens[j.id] = self.tokens[j.id]
             self.tokens[j.id] = j.lease_token
+            assert j.isolated == self.isolated[j.id]
+            # Recorded at the claim: every start for a claimer that says nothing; else the
+            # at-most-once jobs that go straight into free slots, isolated ones excepted.
+            self.started[j.id] = start is None or (
+                rank < start and self.delivery[j.id] == "at_most_once" and not j.isolated
+            )
+            assert j.started == self.started[j.id], (j, start, rank)
+
+    @rule(data=st.data())
+    def record_start(self, data: st.DataObject) -> None:
+        held = [j for j in self._running() if not self.started[j]]
+        if not held:
+            return
+        job = data.draw(st.sampled_from(held))
+        assert self.store.job_start_many([Lease(job, self.tokens[job])]) == []
+        self.started[job] = True
 
     def _running(self) -> list[int]:
         return sorted(i for i, s in self.state.items() if s == "running")
@@ -131,12 +155,19 @@ class StoreModel(RuleBasedStateMachine):
         for job, rec in before.items():
             assert rec is not None
             if rec.lease_expires_at is not None and rec.lease_expires_at < self.store.now():
-                self.crashes[job] += 1
-                if self.delivery[job] == "at_most_once" or self.crashes[job] >= 2:
-                    self.state[job] = "dead"
-                else:
+                if not self.started[job]:  # held, never started: back uncharged
                     self.state[job] = "available"
                     self.attempts[job] -= 1
+                    if self.delivery[job] == "at_least_once":
+                        self.isolated[job] = True
+                else:
+                    self.crashes[job] += 1
+                    self.isolated[job] = True
+                    if self.delivery[job] == "at_most_once" or self.crashes[job] >= 2:
+                        self.state[job] = "dead"
+                    else:
+                        self.state[job] = "available"
+                        self.attempts[job] -= 1
                 self.old_tokens[job] = self.tokens.pop(job)
 
     @rule()
@@ -177,6 +208,7 @@ class StoreModel(RuleBasedStateMachine):
             assert actual == expected, (job, actual, expected)
             if actual == "running":
                 assert rec.lease_token == self.tokens[job]
+            assert (rec.crashes, rec.attempt) == (self.crashes[job], self.attempts[job])
         stale = self.store.counters().get("stale_acks", 0) - self.stale_base
         assert stale == self.stale_expected
 

@@ -195,6 +195,8 @@ class PostgresDispatch(DispatchOps):
                 "worker_id": params.worker_id,
                 "token": token,
                 "lease_seconds": float(params.lease_seconds),
+                "start": len(plan.chosen) if params.start is None else max(params.start, 0),
+                "everything": params.start is None,
             }
             claimed = c.execute(d["job_claim_ids"], claim).fetchall()
             taken = plan.token_updates()

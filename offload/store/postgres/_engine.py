@@ -373,16 +373,19 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         failed: Sequence[Failure],
         claim: ClaimParams | None,
         durable: bool = True,
+        started: Sequence[Lease] = (),
     ) -> AckClaim:
-        acked, buried = self._ack_claim(done, failed, claim, durable)
+        acked, buried = self._ack_claim(done, failed, claim, durable, started)
         for _ in range(CLAIM_ROUNDS - 1):
             # The claim made rows dead (undecodable data): claim again for their places, so
             # that a short claim still means that the queues ran dry.
             if claim is None or not buried or len(acked.claimed) >= claim.limit:
                 break
-            rest = replace(claim, limit=claim.limit - len(acked.claimed))
-            more, buried = self._ack_claim((), (), rest, durable)
-            acked = AckClaim(acked.completed, acked.failed, acked.claimed + more.claimed)
+            taken = len(acked.claimed)
+            start = None if claim.start is None else max(claim.start - taken, 0)
+            rest = replace(claim, limit=claim.limit - taken, start=start)
+            more, buried = self._ack_claim((), (), rest, durable, ())
+            acked = replace(acked, claimed=acked.claimed + more.claimed)
         return acked
 
     def _ack_claim(
@@ -391,6 +394,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         failed: Sequence[Failure],
         claim: ClaimParams | None,
         durable: bool,
+        started: Sequence[Lease],
     ) -> tuple[AckClaim, int]:
         """One round of `job_ack_claim`; with how many rows the claim made dead."""
         queues = [] if claim is None or claim.limit <= 0 else list(dict.fromkeys(claim.queues))
@@ -404,22 +408,27 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                 "worker_id": claim.worker_id,
                 "token": token,
                 "lease_seconds": float(claim.lease_seconds),
+                "start": _start_count(claim),
+                "everything": claim.start is None,
             }
         acks = bool(done or failed)
         complete = _complete_params(done, self.channel)
         fail = _fail_params(failed, self.channel)
+        start = _lease_params(started)
 
         q = self._q
 
-        def one(c: Conn) -> tuple[int, int, list[Any]]:
+        def one(c: Conn) -> tuple[int, int, list[Any], set[int]]:
             """A lone statement: it commits by itself (autocommit), one round trip."""
             if done:
-                return int(self._one(c, "job_complete", complete)[0]), 0, []
+                return int(self._one(c, "job_complete", complete)[0]), 0, [], set()
             if failed:
-                return 0, int(self._one(c, "job_fail", fail)[0]), []
-            return 0, 0, c.execute(q["job_claim"], args).fetchall()
+                return 0, int(self._one(c, "job_fail", fail)[0]), [], set()
+            if started:
+                return 0, 0, [], {r[0] for r in c.execute(q["job_start"], start)}
+            return 0, 0, c.execute(q["job_claim"], args).fetchall(), set()
 
-        def cycle(c: Conn) -> tuple[int, int, list[Any]]:
+        def cycle(c: Conn) -> tuple[int, int, list[Any], set[int]]:
             """Several statements in one transaction, pipelined: BEGIN, the statements and
             COMMIT cost two round trips, and the cycle one commit."""
             with c.pipeline(), c.transaction():
@@ -428,26 +437,30 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     c.execute(q["async_commit"])
                 ca = c.execute(q["job_complete"], complete) if done else None
                 cb = c.execute(q["job_fail"], fail) if failed else None
+                cs = c.execute(q["job_start"], start) if started else None
                 cc = c.execute(q["job_claim"], args) if args else None
                 a = 0 if ca is None else int(ca.fetchone()[0])  # type: ignore[index]
                 b = 0 if cb is None else int(cb.fetchone()[0])  # type: ignore[index]
-                return a, b, [] if cc is None else cc.fetchall()
+                kept = set() if cs is None else {r[0] for r in cs.fetchall()}
+                return a, b, [] if cc is None else cc.fetchall(), kept
 
         a = b = 0
         rows: list[Any] = []
-        if acks or args:
-            several = int(bool(done)) + int(bool(failed)) + int(bool(args)) > 1
-            a, b, rows = self._run(
-                "job_ack_claim" if acks else "job_claim",
-                cycle if several or not durable else one,
+        kept: set[int] = set()
+        if acks or args or started:
+            several = int(bool(done)) + int(bool(failed)) + int(bool(started)) + int(bool(args))
+            a, b, rows, kept = self._run(
+                "job_ack_claim" if acks or started else "job_claim",
+                cycle if several > 1 or not durable else one,
                 idempotent=False,
             )
         completed = AckResult(a, len(done) - a)
         fails = AckResult(b, len(failed) - b)
+        lost = [lease.id for lease in started if lease.id not in kept]
         if claim is None or not queues:
-            return AckClaim(completed, fails, []), 0
+            return AckClaim(completed, fails, [], lost), 0
         claimed, buried = self._claimed(claim, queues, token, plain, rows)
-        return AckClaim(completed, fails, claimed), buried
+        return AckClaim(completed, fails, claimed, lost), buried
 
     def _claimed(
         self, params: ClaimParams, queues: list[str], token: int, plain: bool, rows: list[Any]
@@ -460,7 +473,12 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                 limited = bool(rows[0][18])
                 self._after_plain_claim(queues, rows, limited, len(rows) < params.limit)
                 if limited and len(rows) < params.limit:
-                    rest = replace(params, limit=params.limit - len(rows))
+                    # Whatever the plain claim took counts against the slots to start.
+                    rest = replace(
+                        params,
+                        limit=params.limit - len(rows),
+                        start=None if params.start is None else max(params.start - len(rows), 0),
+                    )
                     rows += self._claim_limited(rest, token, self._q["clock"])
             elif not self._scalar("job_claim_probe", {"queues": queues}):
                 return [], 0
@@ -490,6 +508,8 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
                     r[15],  # tenant
                     bool(r[16]),  # expired: past expires_at at the claim (_policy.py)
                     r[13],  # limit_key
+                    r[19],  # started: its start recorded by this claim
+                    r[20],  # isolated
                 )
                 for r in rows
             ],
@@ -528,6 +548,12 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
         kept = {(r[0], r[1]) for r in self._rows("job_heartbeat", params)}
         return [lease.id for lease in leases if (lease.id, lease.token) not in kept]
 
+    def job_start_many(self, leases: Sequence[Lease]) -> list[int]:
+        if not leases:
+            return []
+        kept = {r[0] for r in self._rows("job_start", _lease_params(leases))}
+        return [lease.id for lease in leases if lease.id not in kept]
+
     def job_release_many(self, leases: Sequence[Lease]) -> int:
         if not leases:
             return 0
@@ -541,7 +567,7 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     def job_rescue_expired(self, max_crashes: int) -> RescueResult:
         params = {"max_crashes": int(max_crashes), "channel": self.channel}
         row = self._run("job_rescue_expired", lambda c: self._one(c, "job_rescue_expired", params))
-        return RescueResult(int(row[0]), int(row[1]))
+        return RescueResult(int(row[0]), int(row[1]), int(row[3]))
 
     def job_promote_due(self) -> int:
         return int(self._scalar("job_promote_due", {"channel": self.channel}))
@@ -638,6 +664,15 @@ class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     def _rows_none(self, name: str, params: dict[str, Any], idempotent: bool = True) -> None:
         query = self._q[name]
         self._run(name, lambda c: c.execute(query, params), idempotent=idempotent)
+
+
+def _start_count(claim: ClaimParams) -> int:
+    """How many of a claim's jobs go straight into free slots (ClaimParams.start)."""
+    return int(claim.limit if claim.start is None else max(claim.start, 0))
+
+
+def _lease_params(leases: Sequence[Lease]) -> dict[str, Any]:
+    return {"ids": [lease.id for lease in leases], "tokens": [lease.token for lease in leases]}
 
 
 def _complete_params(done: Sequence[Completion], channel: str) -> dict[str, Any]:

@@ -51,19 +51,21 @@ SELECT k.key,
 FROM unnest(%(keys)s::text[], %(n)s::integer[]) AS k(key, n)
 
 -- name: job_claim_ids
--- As job_claim in queries.sql, a job whose arguments or meta are not a JSON object ends dead
--- here (column 18 says why).
+-- As job_claim in queries.sql: a job whose arguments or meta are not a JSON object ends dead
+-- here (column 17 says why), and starts are recorded as there. Its columns are job_claim's,
+-- with 0 for the count of limited candidates.
 WITH picked AS MATERIALIZED (
-    SELECT id,
-           CASE WHEN jsonb_typeof(args) <> 'object'
-                THEN 'arguments are a JSON ' || jsonb_typeof(args) || ', not an object; '
-                     || 'stored text begins ' || quote_literal(left(args::text, 60))
-                WHEN jsonb_typeof(meta) <> 'object'
-                THEN 'meta is a JSON ' || jsonb_typeof(meta) || ', not an object; '
-                     || 'stored text begins ' || quote_literal(left(meta::text, 60))
+    SELECT j.id, ids.rank,
+           CASE WHEN jsonb_typeof(j.args) <> 'object'
+                THEN 'arguments are a JSON ' || jsonb_typeof(j.args) || ', not an object; '
+                     || 'stored text begins ' || quote_literal(left(j.args::text, 60))
+                WHEN jsonb_typeof(j.meta) <> 'object'
+                THEN 'meta is a JSON ' || jsonb_typeof(j.meta) || ', not an object; '
+                     || 'stored text begins ' || quote_literal(left(j.meta::text, 60))
            END AS problem
-    FROM {schema}.offload_jobs
-    WHERE id = ANY(%(ids)s::bigint[]) AND state = 'available'
+    FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS ids(id, rank)
+    JOIN {schema}.offload_jobs AS j ON j.id = ids.id
+    WHERE j.state = 'available'
 )
 UPDATE {schema}.offload_jobs AS j
 SET state = CASE WHEN picked.problem IS NULL THEN 'running' ELSE 'dead' END,
@@ -79,14 +81,18 @@ SET state = CASE WHEN picked.problem IS NULL THEN 'running' ELSE 'dead' END,
                   ELSE j.errors || jsonb_build_array(jsonb_build_object(
                       'attempt', j.attempt + 1, 'at', {schema}.offload_now(),
                       'error', 'PayloadDecodeError: ' || picked.problem, 'traceback', '',
-                      'kind', 'undecodable')) END
+                      'kind', 'undecodable')) END,
+    held_token = CASE WHEN %(everything)s::boolean
+                           OR (picked.rank <= %(start)s::bigint AND NOT j.isolated
+                               AND j.delivery <> 'at_least_once') THEN NULL
+                      ELSE %(token)s END
 FROM picked
 WHERE j.id = picked.id AND j.state = 'available'
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
           j.order_key - coalesce(j.slo, 0), j.tenant,
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
-          picked.problem
+          picked.problem, 0, j.held_token IS NULL, j.isolated
 
 -- name: limit_take
 UPDATE {schema}.offload_limits AS l SET tokens = t.tokens, refilled_at = %(now)s

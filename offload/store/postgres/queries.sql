@@ -271,13 +271,19 @@ SELECT unique_key, id FROM {schema}.offload_jobs WHERE unique_key = ANY(%(keys)s
 -- with SKIP LOCKED so that concurrent claims pass each other; the best `limit` of those win.
 -- This claim takes only those without a limit key; its last column counts the others, and the
 -- engine then claims through limits (_dispatch.py). Column 15 is the start tag (order_key -
--- slo), for the lanes' clocks (dispatch/_ordering.py).
+-- slo), for the lanes' clocks (dispatch/_ordering.py). Every job's start is recorded now
+-- (held_token NULL) when %(everything)s (a claimer that runs what it takes); else only that of
+-- the at-most-once jobs among the first %(start)s in claim order, those that go straight into
+-- free slots (isolated jobs excepted: they record their start before they begin), and the
+-- others are held: a worker records their start once they have begun.
 -- A job whose arguments or meta are not a JSON object (a foreign writer's, or a hand-edited
 -- row: jsonb holds only valid JSON, so its shape is all that can be wrong) ends dead here in
--- the claim's own statement, with the error store/_codec.py words for it (column 18: the
+-- the claim's own statement, with the error store/_codec.py words for it (column 17: the
 -- problem; such a row is not handed out), so that it never holds anything else up.
+-- Columns 17-20: the problem, the candidates left for limits, started, isolated.
 WITH picked AS MATERIALIZED (
-    SELECT c.id, c.limit_key, c.problem
+    SELECT c.id, c.limit_key, c.problem,
+           row_number() OVER (ORDER BY c.priority DESC, c.order_key, c.id) AS rank
     FROM unnest(%(queues)s::text[]) AS q(queue)
     CROSS JOIN LATERAL (
         SELECT id, priority, order_key, limit_key,
@@ -311,7 +317,11 @@ SET state = CASE WHEN picked.problem IS NULL THEN 'running' ELSE 'dead' END,
                   ELSE j.errors || jsonb_build_array(jsonb_build_object(
                       'attempt', j.attempt + 1, 'at', {schema}.offload_now(),
                       'error', 'PayloadDecodeError: ' || picked.problem, 'traceback', '',
-                      'kind', 'undecodable')) END
+                      'kind', 'undecodable')) END,
+    held_token = CASE WHEN %(everything)s::boolean
+                           OR (picked.rank <= %(start)s::bigint AND NOT j.isolated
+                               AND j.delivery <> 'at_least_once') THEN NULL
+                      ELSE %(token)s END
 FROM picked
 WHERE j.id = picked.id AND j.state = 'available' AND picked.limit_key IS NULL
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
@@ -319,7 +329,8 @@ RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.de
           j.order_key - coalesce(j.slo, 0), j.tenant,
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
           picked.problem,
-          (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL)
+          (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL),
+          j.held_token IS NULL, j.isolated
 
 -- name: generic_plan
 -- For a worker's cycle: its statements, prepared on each pooled connection, keep one plan each
@@ -429,6 +440,22 @@ FROM (SELECT DISTINCT id FROM locked) AS locked
 WHERE j.id = locked.id
 RETURNING j.id, j.lease_token
 
+-- name: job_start
+-- Held jobs that have started: their start is recorded (held_token NULL). Returns the ids
+-- recorded; the others' lease was lost.
+WITH locked AS MATERIALIZED (
+    SELECT j.id FROM {schema}.offload_jobs AS j
+    JOIN unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS input(id, token)
+      ON j.id = input.id AND j.lease_token = input.token
+    WHERE j.state = 'running'
+    ORDER BY j.id
+    FOR UPDATE OF j
+)
+UPDATE {schema}.offload_jobs AS j SET held_token = NULL
+FROM (SELECT DISTINCT id FROM locked) AS locked
+WHERE j.id = locked.id
+RETURNING j.id
+
 -- name: job_release
 WITH locked AS MATERIALIZED (
     SELECT j.id FROM {schema}.offload_jobs AS j
@@ -455,27 +482,35 @@ SELECT (SELECT count(*) FROM done),
        (SELECT count(pg_notify(%(channel)s, q.queue)) FROM (SELECT DISTINCT queue FROM done) AS q)
 
 -- name: job_rescue_expired
--- At-most-once jobs, and jobs that crashed their worker `max_crashes` times, end dead; the
--- others go back to available without counting the attempt. Crashes are counted apart.
+-- Jobs whose start was recorded are charged a crash (counted apart from attempts, with an
+-- error entry) and run isolated from then on: at-most-once ones, and those that crashed their
+-- worker `max_crashes` times, end dead; the others go back to available without counting the
+-- attempt. Jobs held unstarted (held_token stands for the current claim only when it equals
+-- lease_token) go back uncharged, isolated from then on when at-least-once (they may have
+-- started in the moments before their worker's last cycle).
 WITH expired AS MATERIALIZED (
-    SELECT id,
-           CASE WHEN delivery = 'at_most_once' THEN 'abandoned'
+    SELECT id, unstarted,
+           CASE WHEN unstarted THEN NULL
+                WHEN delivery = 'at_most_once' THEN 'abandoned'
                 WHEN crashes + 1 >= %(max_crashes)s THEN
                     'abandoned: its worker was lost ' || (crashes + 1)::text
                     || ' times while running it (a job that crashes its worker is stopped here)'
            END AS dead_reason
-    FROM {schema}.offload_jobs
-    WHERE state = 'running' AND lease_expires_at < {schema}.offload_now()
-    ORDER BY lease_expires_at
-    LIMIT 1000
-    FOR UPDATE SKIP LOCKED
+    FROM (SELECT id, delivery, crashes, lease_expires_at,
+                 coalesce(held_token = lease_token, false) AS unstarted
+          FROM {schema}.offload_jobs
+          WHERE state = 'running' AND lease_expires_at < {schema}.offload_now()
+          ORDER BY lease_expires_at
+          LIMIT 1000
+          FOR UPDATE SKIP LOCKED) AS x
 ),
 done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = CASE WHEN e.dead_reason IS NULL THEN 'available' ELSE 'dead' END,
         attempt = CASE WHEN e.dead_reason IS NULL THEN greatest(j.attempt - 1, 0)
                        ELSE j.attempt END,
-        crashes = j.crashes + 1,
+        crashes = j.crashes + CASE WHEN e.unstarted THEN 0 ELSE 1 END,
+        isolated = j.isolated OR NOT e.unstarted OR j.delivery = 'at_least_once',
         scheduled_at = CASE WHEN e.dead_reason IS NULL THEN {schema}.offload_now()
                             ELSE j.scheduled_at END,
         order_key = CASE WHEN e.dead_reason IS NOT NULL THEN j.order_key ELSE
@@ -487,13 +522,14 @@ done AS (
         finished_at = CASE WHEN e.dead_reason IS NULL THEN j.finished_at
                            ELSE {schema}.offload_now() END,
         lease_owner = NULL, lease_expires_at = NULL,
-        errors = j.errors || jsonb_build_array(jsonb_build_object(
-            'attempt', j.attempt, 'at', {schema}.offload_now(),
-            'error', coalesce(e.dead_reason, 'worker lost: lease expired'),
-            'traceback', '', 'kind', 'crash'))
+        errors = CASE WHEN e.unstarted THEN j.errors ELSE j.errors || jsonb_build_array(
+            jsonb_build_object(
+                'attempt', j.attempt, 'at', {schema}.offload_now(),
+                'error', coalesce(e.dead_reason, 'worker lost: lease expired'),
+                'traceback', '', 'kind', 'crash')) END
     FROM expired AS e
     WHERE j.id = e.id AND j.state = 'running'
-    RETURNING j.state, j.queue
+    RETURNING j.state, j.queue, e.unstarted
 ),
 counted AS (
     INSERT INTO {schema}.offload_counters AS c (name, value)
@@ -508,7 +544,8 @@ counted AS (
 SELECT (SELECT count(*) FROM done WHERE state = 'available'),
        (SELECT count(*) FROM done WHERE state = 'dead'),
        (SELECT count(pg_notify(%(channel)s, q.queue))
-        FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') AS q)
+        FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') AS q),
+       (SELECT count(*) FROM done WHERE unstarted)
 
 -- name: job_promote_due
 -- Scheduled jobs get their fair-queuing tags now, as `job_insert` gives them to jobs available

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from offload._errors import ConfigurationError, PayloadDecodeError, StoreBusyError
-from offload.dispatch._limits import Candidate
+from offload.dispatch._limits import Candidate, claim_order
 from offload.dispatch._ordering import Arrival
 from offload.store._codec import (
     CLAIM_ROUNDS,
@@ -431,8 +431,9 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         failed: Sequence[Failure],
         claim: ClaimParams | None,
         durable: bool = True,
+        started: Sequence[Lease] = (),
     ) -> AckClaim:
-        if not done and not failed:
+        if not done and not failed and not started:
             return AckClaim(_NO_ACK, _NO_ACK, [] if claim is None else self.job_claim(claim))
 
         buried: list[tuple[int, str, str]] = []
@@ -442,11 +443,25 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
             now = self.now()
             a = self._complete(c, done, now)
             b = self._fail(c, failed, now)
-            return AckClaim(a, b, [] if claim is None else self._claim(c, claim, now, buried))
+            lost = self._start(c, started)
+            claimed = [] if claim is None else self._claim(c, claim, now, buried)
+            return AckClaim(a, b, claimed, lost)
 
         acked = self._tx(body)
         report_buried(acked.claimed, buried)
         return acked
+
+    def job_start_many(self, leases: Sequence[Lease]) -> list[int]:
+        if not leases:
+            return []
+        return self._tx(lambda c: self._start(c, leases))
+
+    def _start(self, c: sqlite3.Connection, leases: Sequence[Lease]) -> list[int]:
+        if not leases:
+            return []
+        batch = dumps([[lease.id, lease.token] for lease in leases])
+        kept = {row[0] for row in c.execute(self._q["job_start"], (batch,))}
+        return [lease.id for lease in leases if lease.id not in kept]
 
     def _claim(
         self,
@@ -462,7 +477,10 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         jobs: list[ClaimedJob] = []
         for _ in range(CLAIM_ROUNDS):
             seen = len(buried)
-            rest = params if not jobs else replace(params, limit=params.limit - len(jobs))
+            rest = params
+            if jobs:
+                start = None if params.start is None else max(params.start - len(jobs), 0)
+                rest = replace(params, limit=params.limit - len(jobs), start=start)
             jobs += self._claim_once(c, rest, now, buried)
             if len(buried) == seen or len(jobs) >= params.limit:
                 break
@@ -492,7 +510,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         if limited:  # limits: see dispatch/_limits.py
             pages = {q: [Candidate(*r) for r in rows] for q, rows in first.items()}
             chosen = self._plan_claim(c, queues, params.limit, now, pages).chosen
-            ids = [x.id for x in chosen]
+            ids = [x.id for x in sorted(chosen, key=claim_order)]
         else:
             if len(queues) > 1:
                 pool = heapq.nsmallest(params.limit, pool, key=lambda r: (-r[2], r[3], r[0]))
@@ -500,9 +518,18 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         if not ids:
             return []
         token = secrets.randbits(62)
+        starting = ids if params.start is None else ids[: max(params.start, 0)]
         cursor = c.execute(
             self._q["job_claim_update"],
-            (params.worker_id, token, now + params.lease_seconds, now, dumps(ids)),
+            (
+                params.worker_id,
+                token,
+                now + params.lease_seconds,
+                now,
+                dumps(ids),
+                dumps(starting) if starting else "[]",
+                params.start is None,  # every job starts at once, isolated ones too
+            ),
         )
         try:
             claimed = cursor.fetchall()
@@ -598,11 +625,15 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
 
         def body(c: sqlite3.Connection) -> RescueResult:
             now = self.now()
-            requeued = dead = 0
-            for job_id, delivery, crashes, _attempt in c.execute(
+            requeued = dead = uncharged = 0
+            for job_id, delivery, crashes, _attempt, unstarted in c.execute(
                 q["job_rescue_select"], (now,)
             ).fetchall():
-                if delivery == "at_most_once":
+                if unstarted:  # held, its start never recorded: no crash to charge
+                    n = c.execute(q["job_rescue_unstarted"], (now, job_id)).rowcount
+                    requeued += n
+                    uncharged += n
+                elif delivery == "at_most_once":
                     entry = error_entry(0, now, "abandoned", "", "crash")
                     dead += c.execute(q["job_rescue_dead"], (now, entry, job_id)).rowcount
                 elif crashes + 1 >= max_crashes:
@@ -619,7 +650,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                 c.execute(q["counter_add"], ("rescued", requeued))
             if dead:
                 c.execute(q["counter_add"], ("abandoned", dead))
-            return RescueResult(requeued, dead)
+            return RescueResult(requeued, dead, uncharged)
 
         result = self._tx(body)
         return self._rung(result, result.requeued > 0)
@@ -760,6 +791,8 @@ def _claimed(r: Sequence[Any], now: float) -> ClaimedJob:
         text("tenant", r[15]),
         r[16] is not None and r[16] <= now,  # expired (_policy.py)
         text("limit_key", r[13]),
+        bool(r[17]),  # started: its start recorded by this claim
+        bool(r[18]),  # isolated
     )
 
 

@@ -49,14 +49,21 @@ SELECT 1 FROM offload_jobs WHERE state = 'available' AND queue = ? LIMIT 1
 
 -- name: job_claim_update
 -- `+state` keeps the planner on the rowid look-ups of the id list: with an index on state it
--- would otherwise scan every available job to test each against the list.
+-- would otherwise scan every available job to test each against the list. Every job's start
+-- is recorded now (held_token NULL) when ?7 is 1 (a claimer that runs what it takes); else only
+-- that of the at-most-once jobs among ?6, those that go straight into free slots (isolated jobs
+-- excepted: they record their start before they begin), and the others are held: a worker
+-- records their start once they have begun.
 UPDATE offload_jobs
-SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_token = ?,
-    lease_expires_at = ?, attempted_at = ?
-WHERE id IN (SELECT value FROM json_each(?)) AND +state = 'available'
+SET state = 'running', attempt = attempt + 1, lease_owner = ?1, lease_token = ?2,
+    lease_expires_at = ?3, attempted_at = ?4,
+    held_token = CASE WHEN ?7 OR (delivery <> 'at_least_once' AND isolated = 0
+                                  AND id IN (SELECT value FROM json_each(?6)))
+                      THEN NULL ELSE ?2 END
+WHERE id IN (SELECT value FROM json_each(?5)) AND +state = 'available'
 RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout, lease_token,
           result_ttl, priority, order_key, limit_key, order_key - coalesce(slo, 0), tenant,
-          expires_at
+          expires_at, held_token IS NULL, isolated
 
 -- name: job_claim_raw
 -- The rows a claim just took (its ids and lease token), as `job_claim_update` returns them but
@@ -65,7 +72,7 @@ RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout,
 SELECT id, CAST(kind AS BLOB), queue, CAST(args AS BLOB), CAST(meta AS BLOB), attempt,
        max_attempts, CAST(delivery AS BLOB), timeout, lease_token, result_ttl, priority,
        order_key, CAST(limit_key AS BLOB), order_key - coalesce(slo, 0), CAST(tenant AS BLOB),
-       expires_at
+       expires_at, held_token IS NULL, isolated
 FROM offload_jobs
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +state = 'running'
 
@@ -132,6 +139,16 @@ WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
   AND +offload_jobs.state = 'running'
 RETURNING offload_jobs.id
 
+-- name: job_start
+-- ?1: a JSON array of [id, lease token] of held jobs that have started; returns those whose
+-- start was recorded (the others' lease was lost).
+UPDATE offload_jobs SET held_token = NULL
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
+      FROM json_each(?1)) AS a
+WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
+  AND +offload_jobs.state = 'running'
+RETURNING offload_jobs.id
+
 -- name: job_release
 -- A job going back to available keeps its place in virtual time, or takes its lane's head's
 -- when that is ahead, so that the head never goes back (offload/dispatch/_ordering.py); the
@@ -148,14 +165,33 @@ SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
 -- name: job_rescue_select
-SELECT id, delivery, crashes, attempt FROM offload_jobs INDEXED BY offload_jobs_lease
+-- The last column says whether the job was held unstarted by its lost worker (held_token
+-- stands for the current claim only when it equals lease_token).
+SELECT id, delivery, crashes, attempt, coalesce(held_token = lease_token, 0)
+FROM offload_jobs INDEXED BY offload_jobs_lease
 WHERE state = 'running' AND lease_expires_at < ?
 ORDER BY lease_expires_at
 LIMIT 1000
 
+-- name: job_rescue_unstarted
+-- A held job whose start was never recorded goes back without a crash counted or an error
+-- entry; at-least-once, it runs isolated from then on (it may have started in the moments
+-- before its worker's last cycle).
+UPDATE offload_jobs
+SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
+    lease_expires_at = NULL, scheduled_at = ?,
+    isolated = CASE WHEN delivery = 'at_least_once' THEN 1 ELSE isolated END,
+    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
+        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
+        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
+          AND h.priority = offload_jobs.priority
+        ORDER BY h.priority DESC, h.order_key, h.id
+        LIMIT 1), order_key - coalesce(slo, 0)))
+WHERE id = ? AND state = 'running'
+
 -- name: job_rescue_requeue
 UPDATE offload_jobs
-SET state = 'available', attempt = max(attempt - 1, 0), crashes = crashes + 1,
+SET state = 'available', attempt = max(attempt - 1, 0), crashes = crashes + 1, isolated = 1,
     lease_owner = NULL, lease_expires_at = NULL, scheduled_at = ?,
     errors = json_insert(
         CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
