@@ -117,6 +117,36 @@ class Ledger:
         self.note("ok", key, job.id)
         return job.id
 
+    def enqueue_many(
+        self,
+        app: Offload,
+        kind: str,
+        keys: Iterable[str],
+        *,
+        call_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[int] | None:
+        """`enqueue` for many keys in one transaction (`app.enqueue_many`): their ids, or
+        None when it raised (every key `info` or `fail`, as `enqueue` records one)."""
+        keys = list(keys)
+        call = app.call(kind, **(call_options or {}))
+        prepared = [call.prepare(key=key, **kwargs) for key in keys]
+        for key in keys:
+            self.note("invoke", key)
+        try:
+            jobs = app.enqueue_many(prepared)
+        except StoreError:
+            for key in keys:
+                self.note("info", key)
+            return None
+        except Exception:
+            for key in keys:
+                self.note("fail", key)
+            raise
+        for key, job in zip(keys, jobs, strict=True):
+            self.note("ok", key, job.id)
+        return [job.id for job in jobs]
+
 
 @dataclass
 class Verdict:

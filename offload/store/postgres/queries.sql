@@ -519,16 +519,19 @@ reserved AS (
     RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added AS base
 ),
 tagged AS (
+    -- Every due job, its start tag when scheduled (null when retryable). One row per job, so
+    -- that the update below finds each by its id: a join of the update with a window over
+    -- the due jobs was planned as a nested loop that ran the window once per job (quadratic).
     SELECT due.id,
-           r.base + sum(due.stride) OVER (PARTITION BY r.queue, r.priority, r.kind, r.tenant
+           r.base + sum(due.stride) OVER (PARTITION BY due.state, due.queue, due.priority,
+                                                       due.kind, due.tenant
                                           ORDER BY due.scheduled_at, due.id) - due.stride
                AS start_tag,
            due.slo
     FROM due
-    JOIN reserved AS r
-      ON r.queue = due.queue AND r.priority = due.priority AND r.kind = due.kind
-     AND r.tenant = due.tenant
-    WHERE due.state = 'scheduled'
+    LEFT JOIN reserved AS r
+      ON due.state = 'scheduled' AND r.queue = due.queue AND r.priority = due.priority
+     AND r.kind = due.kind AND r.tenant = due.tenant
 ),
 done AS (
     UPDATE {schema}.offload_jobs AS j
@@ -538,9 +541,8 @@ done AS (
             WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
             ORDER BY h.priority DESC, h.order_key, h.id
             LIMIT 1)) + coalesce(j.slo, 0))
-    FROM due
-    LEFT JOIN tagged AS t ON t.id = due.id
-    WHERE j.id = due.id AND j.state IN ('scheduled', 'retryable')
+    FROM tagged AS t
+    WHERE j.id = t.id AND j.state IN ('scheduled', 'retryable')
     RETURNING j.queue
 )
 SELECT (SELECT count(*) FROM done),
