@@ -136,6 +136,7 @@ def test_churn_through_one_store_levels_off(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_a_million_jobs_through_one_store_level_off(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:

@@ -94,6 +94,7 @@ def test_jobs_due_at_one_instant_run_once_each_on_every_worker(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_ten_thousand_jobs_due_at_one_instant_with_eight_workers(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:
