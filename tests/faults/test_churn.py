@@ -8,7 +8,7 @@ leader's pruner does every minute, here after every round) and measures the stor
   again, so the file stops growing);
 - PostgreSQL: `pg_total_relation_size` of the jobs table with its indexes. Deleted and updated
   rows' space is reused once vacuumed; the test server runs without autovacuum, so the test
-  runs a plain `VACUUM` after each round, as autovacuum would (it is on by default).
+  runs `VACUUM (ANALYZE)` after each round, as autovacuum would (it is on by default).
 
 A sample of the jobs (every `sample`-th) writes the ledger; the others are `quiet` jobs whose
 count the store's totals check. The sizes are reported (`record_figures`); the assertion is
@@ -50,7 +50,7 @@ def app(store_url: str) -> Iterator[Offload]:
 
 def _size(app: Offload) -> int:
     """Bytes the store's jobs take: the SQLite file's pages, or the PostgreSQL jobs table
-    with its indexes (after a plain VACUUM, standing in for autovacuum)."""
+    with its indexes (after a VACUUM (ANALYZE), standing in for autovacuum)."""
     store = app.store
     if store.engine == "sqlite":
         with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
@@ -59,7 +59,7 @@ def _size(app: Offload) -> int:
         return int(pages * page)
     table = f'"{store.schema}".offload_jobs'  # type: ignore[attr-defined]
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"VACUUM {table}")
+        conn.execute(f"VACUUM (ANALYZE) {table}")
         row = conn.execute("SELECT pg_total_relation_size(%s::regclass)", [table]).fetchone()
     assert row is not None
     return int(row[0])
