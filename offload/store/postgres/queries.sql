@@ -596,25 +596,29 @@ UPDATE {schema}.offload_jobs SET state = 'cancelled', finished_at = {schema}.off
 WHERE id = %(id)s AND state IN ('scheduled', 'available', 'retryable')
 
 -- name: job_prune
+-- Each delete takes the ids it locked as one array, computed once (an InitPlan). Joined to
+-- the delete instead, the locking subquery ran for minutes of CPU when the leader pruned while
+-- workers were finishing a batch of 20,000 jobs (tests/faults/test_churn.py, a million jobs):
+-- the maintenance thread hung, and its successor's prune with it.
 WITH completed AS (
     DELETE FROM {schema}.offload_jobs
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT id FROM {schema}.offload_jobs
         WHERE state = 'completed' AND finished_at + result_ttl < {schema}.offload_now()
         LIMIT 10000
         FOR UPDATE SKIP LOCKED
-    )
+    ))
     RETURNING queue, kind, state, attempt
 ),
 final AS (
     DELETE FROM {schema}.offload_jobs
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT id FROM {schema}.offload_jobs
         WHERE state IN ('dead', 'cancelled', 'shed')
           AND finished_at < {schema}.offload_now() - %(dead_older_than)s
         LIMIT 10000
         FOR UPDATE SKIP LOCKED
-    )
+    ))
     RETURNING queue, kind, state, attempt
 ),
 gone AS (
