@@ -98,7 +98,6 @@ def test_eight_workers_run_a_hundred_thousand_jobs_exactly_once(
     _stop(*workers)
     verdict = check(ledger, app)
     verdict.assert_holds(max_restarted=0)  # X1: one start and one end each
-    assert {(j.attempt, j.crashes) for j in all_jobs(app)} == {(1, 0)}
     record_figures("E1 8 workers, exactly once", engine, verdict, workers=8)
 
 
@@ -209,9 +208,19 @@ def _at_most_once_under_kills(
         ledger.enqueue(app, "work_once", key, seconds=round(rng.uniform(0.05, 0.5), 3))
     worker = _worker(procs, "--prefetch", "0", concurrency=4, maintenance=False)
     killed: list[int] = []
+
+    def pending() -> int:
+        return sum(1 for j in all_jobs(app, kind="work_once") if j.state == "available")
+
     for _ in range(kills):
+        if not pending():
+            break  # nothing left to cut short
         ended = len(ledger.keys("end"))
-        wait_until(lambda e=ended: len(ledger.keys("end")) > e, what="progress before a kill")
+        wait_until(
+            lambda e=ended: len(ledger.keys("end")) > e or not pending(),
+            what="progress before a kill",
+            explain=procs.logs,
+        )
         until = time.monotonic() + rng.uniform(0.0, 0.6)  # a random point of a random job
         wait_until(lambda u=until: time.monotonic() >= u, what="the moment of the kill")
         worker.signal(signal.SIGKILL)
@@ -234,7 +243,11 @@ def _at_most_once_under_kills(
         else:
             assert job.state == "completed", job
     record_figures(
-        f"E4 at-most-once under {kills} kills", engine, verdict, abandoned=abandoned, kills=kills
+        f"E4 at-most-once under {kills} kills",
+        engine,
+        verdict,
+        abandoned=abandoned,
+        kills=len(killed),
     )
 
 
@@ -249,7 +262,7 @@ def test_at_most_once_jobs_never_start_twice_under_kills(
 def test_at_most_once_jobs_never_start_twice_under_many_kills(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:
-    _at_most_once_under_kills(app, procs, ledger, engine, jobs=400, kills=40)
+    _at_most_once_under_kills(app, procs, ledger, engine, jobs=1000, kills=40)
 
 
 # --- E5 -------------------------------------------------------------------------------------
