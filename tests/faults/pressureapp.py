@@ -24,7 +24,7 @@ def make_app(url: str | None = None) -> Offload:
     )
 
     @app.job()
-    def work(key: str, seconds: float = 0.01) -> int:
+    def work(key: str, seconds: float = 0.02) -> int:
         note(workdir(), "start", key)
         time.sleep(seconds)
         note(workdir(), "end", key)

@@ -4,8 +4,9 @@ at `BOUND` available jobs. Past the bound an enqueue is refused with `Overloaded
 too) and nothing of it is stored; every job that was accepted runs, and the store's `refused`
 counter equals the refusals the producers saw: nothing is buffered and dropped silently.
 
-A bound is a shedding threshold, not an exact quota: depths are read at most once a second,
-so a burst may overshoot it by what the producers enqueue meanwhile (`offload/_policy.py`).
+A bound is a shedding threshold, not an exact quota: depths are read at most once a second
+(here every 0.1 s) and recounted by the leader every maintenance interval, so a burst may
+overshoot it by what the producers enqueue meanwhile (`offload/_policy.py`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def app(store_url: str) -> Iterator[Offload]:
 def test_producers_past_a_backlog_bound_are_refused_and_nothing_accepted_is_lost(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path, engine: str
 ) -> None:
-    producers, per_producer = 4, 250
+    producers, per_producer = 3, 300
     worker = procs.worker(concurrency=2, app=PRESSURE_APP)
     worker.wait_log("running queues")
     names = [f"p{i}" for i in range(producers)]

@@ -132,7 +132,7 @@ def _churn(
 def test_churn_through_one_store_levels_off(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:
-    _churn(app, procs, ledger, engine, total=20_000, batch=2_000, sample=10)
+    _churn(app, procs, ledger, engine, total=10_000, batch=1_000, sample=10)
 
 
 @pytest.mark.slow

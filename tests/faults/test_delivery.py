@@ -269,7 +269,7 @@ def test_at_most_once_jobs_never_start_twice_under_many_kills(
 def test_eight_processes_racing_on_unique_keys_make_one_job_each(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path, engine: str
 ) -> None:
-    racers, rounds = 8, 100
+    racers, rounds = 8, 50
     names = [f"r{i}" for i in range(racers)]
     started = [
         procs.start(["-m", "tests.faults._racer", n, str(rounds)], name=f"racer-{n}") for n in names

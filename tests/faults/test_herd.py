@@ -90,7 +90,7 @@ def _herd(
 def test_jobs_due_at_one_instant_run_once_each_on_every_worker(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:
-    _herd(app, procs, ledger, engine, jobs=2000, workers=4, lead=3.0)
+    _herd(app, procs, ledger, engine, jobs=1000, workers=3, lead=2.0)
 
 
 @pytest.mark.slow
