@@ -1,4 +1,11 @@
-"""The maintenance loop: every process runs one, only the elected leader does the duties."""
+"""The maintenance loop: every process runs one, only the elected leader does the duties.
+
+The leader also watches the store's clock against its own monotonic clock. When the store's
+clock steps forward (NTP correcting a machine's clock; on SQLite the store's clock is the
+machine's), every lease looks that much nearer its end, and live workers' leases would be
+taken for expired: the rescuer then waits one lease, in which every live worker renews its
+leases on the new clock, so that only the jobs of workers that really stopped are rescued.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +38,12 @@ class Maintenance(BackgroundLoop):
         self.owner = owner
         self.ttl = max(5 * interval, 5.0)
         self.is_leader = False
+        # The store's clock and the monotonic clock at the last leader tick, and the
+        # monotonic time before which the rescuer waits after a jump of the store's clock.
+        self._clock: tuple[float, float] | None = None
+        self._rescue_from = 0.0
+        config = app.config
+        self.jump = max((config.lease_seconds - config.heartbeat_interval) / 2, 0.1)
         self.duties: list[Duty] = [
             Promoter(interval),
             Rescuer(interval),
@@ -48,16 +61,51 @@ class Maintenance(BackgroundLoop):
                 "%s %s maintenance leadership", self.owner, "took" if self.is_leader else "lost"
             )
         if not self.is_leader:
+            self._clock = None
             return
         now = time.monotonic()
+        self._watch_clock(now)
         for duty in self.duties:
             if now < duty.next_at:
+                continue
+            if isinstance(duty, Rescuer) and now < self._rescue_from:
                 continue
             duty.next_at = now + duty.every
             try:
                 duty.run(self.app)
             except Exception:
                 log.exception("maintenance duty %s failed", duty.name)
+
+    def _watch_clock(self, now: float) -> None:
+        """Notice a step of the store's clock since the last tick (see the module's doc)."""
+        try:
+            store_now = self.app.store.now()
+        except Exception:
+            log.debug("could not read the store's clock", exc_info=True)
+            self._clock = None
+            return
+        last, self._clock = self._clock, (store_now, now)
+        if last is None:
+            return
+        step = store_now - (last[0] + (now - last[1]))
+        lease = self.app.config.lease_seconds
+        if step > self.jump:
+            self._rescue_from = now + lease
+            log.warning(
+                "the store's clock jumped %.1fs forward: rescuing expired leases waits %.0fs "
+                "for live workers to renew theirs; delayed and retrying jobs come due %.1fs "
+                "early",
+                step,
+                lease,
+                step,
+            )
+        elif step < -self.jump:
+            log.warning(
+                "the store's clock jumped %.1fs back: delayed and retrying jobs and cron "
+                "schedules wait %.1fs longer",
+                -step,
+                -step,
+            )
 
     def run_all_once(self) -> None:
         """Run every duty now, leader or not (for tests and `drain`)."""

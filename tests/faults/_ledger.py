@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,13 +84,30 @@ class Ledger:
     def pids(self, event: str, key: str) -> list[int]:
         return [x.pid for x in self.lines() if (x.event, x.key) == (event, key)]
 
-    def enqueue(self, app: Offload, kind: str, key: str, **kwargs: Any) -> int | None:
+    def times(self, event: str, key: str) -> list[float]:
+        """When `key` had `event`, in `time.monotonic()` seconds (one clock for every process
+        of the machine, whatever its wall clock says)."""
+        return [x.mono_ns / 1e9 for x in self.lines() if (x.event, x.key) == (event, key)]
+
+    def enqueue(
+        self,
+        app: Offload,
+        kind: str,
+        key: str,
+        *,
+        call_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> int | None:
         """Enqueue `kind(key=key, **kwargs)` with the producer's ledger lines around it; the
         job id, or None when the enqueue raised (recorded as `fail`, or `info` when the store
-        may have committed it)."""
+        may have committed it). `call_options` are per-call options (`delay`, `unique_key`,
+        `max_attempts` ...), as `app.call(kind, **call_options)` takes them."""
         self.note("invoke", key)
         try:
-            job = app.enqueue(kind, key=key, **kwargs)
+            if call_options:
+                job = app.call(kind, **call_options).enqueue(key=key, **kwargs)
+            else:
+                job = app.enqueue(kind, key=key, **kwargs)
         except StoreError:
             self.note("info", key)
             return None
@@ -99,6 +116,36 @@ class Ledger:
             raise
         self.note("ok", key, job.id)
         return job.id
+
+    def enqueue_many(
+        self,
+        app: Offload,
+        kind: str,
+        keys: Iterable[str],
+        *,
+        call_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[int] | None:
+        """`enqueue` for many keys in one transaction (`app.enqueue_many`): their ids, or
+        None when it raised (every key `info` or `fail`, as `enqueue` records one)."""
+        keys = list(keys)
+        call = app.call(kind, **(call_options or {}))
+        prepared = [call.prepare(key=key, **kwargs) for key in keys]
+        for key in keys:
+            self.note("invoke", key)
+        try:
+            jobs = app.enqueue_many(prepared)
+        except StoreError:
+            for key in keys:
+                self.note("info", key)
+            return None
+        except Exception:
+            for key in keys:
+                self.note("fail", key)
+            raise
+        for key, job in zip(keys, jobs, strict=True):
+            self.note("ok", key, job.id)
+        return [job.id for job in jobs]
 
 
 @dataclass

@@ -596,16 +596,19 @@ reserved AS (
     RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added AS base
 ),
 tagged AS (
+    -- Every due job, its start tag when scheduled (null when retryable). One row per job, so
+    -- that the update below finds each by its id: a join of the update with a window over
+    -- the due jobs was planned as a nested loop that ran the window once per job (quadratic).
     SELECT due.id,
-           r.base + sum(due.stride) OVER (PARTITION BY r.queue, r.priority, r.kind, r.tenant
+           r.base + sum(due.stride) OVER (PARTITION BY due.state, due.queue, due.priority,
+                                                       due.kind, due.tenant
                                           ORDER BY due.scheduled_at, due.id) - due.stride
                AS start_tag,
            due.slo
     FROM due
-    JOIN reserved AS r
-      ON r.queue = due.queue AND r.priority = due.priority AND r.kind = due.kind
-     AND r.tenant = due.tenant
-    WHERE due.state = 'scheduled'
+    LEFT JOIN reserved AS r
+      ON due.state = 'scheduled' AND r.queue = due.queue AND r.priority = due.priority
+     AND r.kind = due.kind AND r.tenant = due.tenant
 ),
 done AS (
     UPDATE {schema}.offload_jobs AS j
@@ -615,9 +618,8 @@ done AS (
             WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
             ORDER BY h.priority DESC, h.order_key, h.id
             LIMIT 1)) + coalesce(j.slo, 0))
-    FROM due
-    LEFT JOIN tagged AS t ON t.id = due.id
-    WHERE j.id = due.id AND j.state IN ('scheduled', 'retryable')
+    FROM tagged AS t
+    WHERE j.id = t.id AND j.state IN ('scheduled', 'retryable')
     RETURNING j.queue
 )
 SELECT (SELECT count(*) FROM done),
@@ -671,25 +673,29 @@ UPDATE {schema}.offload_jobs SET state = 'cancelled', finished_at = {schema}.off
 WHERE id = %(id)s AND state IN ('scheduled', 'available', 'retryable')
 
 -- name: job_prune
+-- Each delete takes the ids it locked as one array, computed once (an InitPlan). Joined to
+-- the delete instead, the locking subquery ran for minutes of CPU when the leader pruned while
+-- workers were finishing a batch of 20,000 jobs (tests/faults/test_churn.py, a million jobs):
+-- the maintenance thread hung, and its successor's prune with it.
 WITH completed AS (
     DELETE FROM {schema}.offload_jobs
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT id FROM {schema}.offload_jobs
         WHERE state = 'completed' AND finished_at + result_ttl < {schema}.offload_now()
         LIMIT 10000
         FOR UPDATE SKIP LOCKED
-    )
+    ))
     RETURNING queue, kind, state, attempt
 ),
 final AS (
     DELETE FROM {schema}.offload_jobs
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT id FROM {schema}.offload_jobs
         WHERE state IN ('dead', 'cancelled', 'shed')
           AND finished_at < {schema}.offload_now() - %(dead_older_than)s
         LIMIT 10000
         FOR UPDATE SKIP LOCKED
-    )
+    ))
     RETURNING queue, kind, state, attempt
 ),
 gone AS (
