@@ -47,3 +47,15 @@ def store(store_url: str) -> Iterator[Store]:
 def sqlite_url(tmp_path: Path) -> str:
     """A URL of an empty SQLite store, for tests of SQLite-only behaviour."""
     return f"sqlite:///{tmp_path / 'offload.db'}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave tests marked `slow` (soaks, a million jobs) out of a run that names no marker
+    expression: `python3 -m pytest` (CI) runs the quick ones, `-m slow` the others and
+    `-m "slow or not slow"` all of them (docs/reliability.md)."""
+    if config.option.markexpr:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]

@@ -42,7 +42,6 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from types import FrameType
 
 from offload._app import Offload
 from offload._errors import ConfigurationError, StoreCorruptError, StoreError, StoreFullError
@@ -63,6 +62,7 @@ from offload.worker._executor import Executor, Outcome
 from offload.worker._outage import Outage, within
 from offload.worker._refusals import Refusals
 from offload.worker._shedding import ClaimGate
+from offload.worker._signals import SignalRelay
 
 log = logging.getLogger("offload.worker")
 ACK_DELAY = 0.005  # seconds an acknowledgement may wait for company when no claim is due
@@ -236,7 +236,8 @@ class Worker:
             self._wake.wait(left)
             self._wake.clear()
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+    def _on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGINT, on the signal relay's thread (worker/_signals.py)."""
         self._signals += 1
         if self._signals == 1:
             log.warning(
@@ -319,8 +320,7 @@ class Worker:
     def run(self, install_signals: bool = True) -> None:
         """Run until stopped; returns after a graceful shutdown."""
         if install_signals and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._on_signal)
-            signal.signal(signal.SIGINT, self._on_signal)
+            SignalRelay(self._on_signal, signal.SIGTERM, signal.SIGINT)
         store = self._reach_store()
         if store is None:  # stopped before the store ever answered or took writes
             return

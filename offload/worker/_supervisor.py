@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from types import FrameType
 
 from offload.worker._lifeline import child_env
+from offload.worker._signals import SignalRelay
 
 log = logging.getLogger("offload.supervisor")
 
@@ -76,21 +76,22 @@ class Supervisor:
         self.started_at[slot] = time.monotonic()
         log.info("started worker process %d (pid %d)", slot, self.children[slot].pid)  # type: ignore[union-attr]
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+    def _on_signal(self, signum: int) -> None:
+        """A signal to pass on to the children, on the signal relay's thread
+        (worker/_signals.py). A closed terminal (SIGHUP) stops them as SIGTERM does."""
         self._signals += 1
         self._stopping = True
+        passed = signal.SIGTERM if signum == signal.SIGHUP else signum
         for child in self.children:
             if child is not None and child.poll() is None:
                 try:
-                    child.send_signal(signum)
+                    child.send_signal(passed)
                 except ProcessLookupError:
                     pass
         self._changed.set()
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGHUP, self._on_signal)  # the terminal closed: pass it on
+        SignalRelay(self._on_signal, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         for slot in range(self.processes):
             self._spawn(slot)
         while True:
@@ -123,7 +124,7 @@ class Supervisor:
                 PERMANENT[code],
             )
             self.exit_code = code
-            self._on_signal(signal.SIGTERM, None)
+            self._on_signal(signal.SIGTERM)
             return
         lived = time.monotonic() - self.started_at[slot]
         if lived >= STABLE_AFTER:

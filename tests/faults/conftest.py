@@ -2,8 +2,8 @@
 starter that kills what is left, and the ledger with its checker (`_ledger.py`).
 
 Fault tests marked `slow` (soaks, a million jobs) are left out of a run that names no marker
-expression, so that `python3 -m pytest` (CI) runs the quick ones; `-m slow` runs the others
-and `-m "slow or not slow"` all of them (docs/reliability.md).
+expression (tests/conftest.py), so that `python3 -m pytest` (CI) runs the quick ones; `-m slow`
+runs the others and `-m "slow or not slow"` all of them (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -56,22 +56,6 @@ def ledger(workdir: Path) -> Ledger:
 @pytest.fixture
 def engine(store_url: str) -> str:
     return "sqlite" if store_url.startswith("sqlite") else "postgres"
-
-
-FAULTS = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.option.markexpr:
-        return
-    slow = [
-        item
-        for item in items
-        if item.get_closest_marker("slow") is not None and FAULTS in item.path.parents
-    ]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item not in slow]
 
 
 @pytest.hookimpl(wrapper=True)
