@@ -25,8 +25,9 @@ since no retry or restart can help.
 If the process dies, the store charges the crash only to jobs whose start it recorded
 (docs/crashes.md). Each cycle records the start of the jobs that began at least `RECORD_AFTER`
 ago and still run (shorter ones are acknowledged instead, so that recording costs nothing while
-jobs are short); a claim records the start of the at-most-once jobs that go straight into free
-slots, and jobs of at-most-once types are never claimed ahead. A job that a lost worker held runs
+jobs are short); an at-most-once job begins only once a cycle has recorded its start (so a
+crash between the claim and that moment gives it back, uncharged), and jobs of at-most-once
+types are never claimed ahead. A job that a lost worker held runs
 isolated: alone in the process, its start recorded before it begins, nothing claimed until it has
 run; a worker still busy with others hands it back when another worker of its queue is idle.
 """
@@ -456,7 +457,9 @@ class Worker:
                 want,
                 self.id,
                 self.app.config.lease_seconds,
-                start=self.executor.startable(),
+                # Record no start in the claim: a job lost between the claim and its first
+                # line must go back uncharged; at-most-once ones begin once a cycle recorded it.
+                start=0,
             )
         claimed = self._ack_claim(outcomes, claim, records)
         if claimed is None:
