@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
-from offload._payload import check_json, check_size
 from offload._text import label_problem, printable, shown
+from offload.jobs._payload import check_json, check_size
 from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, read_json
@@ -46,8 +46,8 @@ from offload.store._contract import (
 from offload.store._dispatch import LimitReport
 
 if TYPE_CHECKING:
-    from offload._app import Offload
-    from offload._jobs import JobType
+    from offload.app._offload import Offload
+    from offload.jobs._type import JobType
 
 # A worker's host name: one line of text (no control character; `_checked_host` also refuses a
 # lone surrogate, which a schema cannot say).

@@ -16,7 +16,7 @@ from offload._errors import (
 from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 _ENDED = ("completed", "dead", "cancelled", "shed")
 _FIRST_PAUSE = 0.002  # seconds between looks at a waited-for job, growing 1.5x per look
