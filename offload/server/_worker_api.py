@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from offload.app._offload import Offload
     from offload.jobs._type import JobType
 
+log = logging.getLogger("offload.server")
+
 # A worker's host name: one line of text (no control character; `_checked_host` also refuses a
 # lone surrogate, which a schema cannot say).
 HOST: Spec = {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
@@ -69,8 +71,6 @@ LEASE_SECONDS: Spec = {
     "maximum": 3600,
     "description": "How long a claim lasts without a heartbeat (default: the app's).",
 }
-log = logging.getLogger("offload.server")
-
 MAX_ERROR = 10_000
 MAX_TRACEBACK = 64_000
 MAX_DELAY = 30 * 86400  # seconds: the longest retry delay a fail call may name
@@ -433,7 +433,7 @@ async def _report_limit(
     limit = job_type.options_.limit if job_type is not None else None
     adaptive = limit.adaptive if limit is not None else None
     signal = limit_signal(ok=ok, throttled=throttled, duration=None, adaptive=adaptive)
-    if signal is None:
+    if signal is None or not (signal.ok or signal.throttled or signal.slow):  # nothing to tell
         return
     report = LimitReport(key, signal.ok, signal.throttled, signal.slow)
     try:  # the outcome is recorded already: a failed report must not turn it into an error
