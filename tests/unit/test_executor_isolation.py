@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from offload import Offload
 from offload.store._contract import ClaimedJob
 from offload.worker import Executor, Outcome
+from tests._wait import eventually
 
 
 class Jobs:
@@ -99,11 +100,8 @@ def _job(
     )
 
 
-def _wait(cond: object, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def _wait(cond: Callable[[], object], limit: float = 5.0) -> None:
+    eventually(cond, timeout=limit, interval=0.005)
 
 
 def test_begun_jobs_are_recorded_once_they_have_run_a_while(ex: Executor, jobs: Jobs) -> None:

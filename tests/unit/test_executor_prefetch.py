@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from offload import Offload
 from offload.store._contract import ClaimedJob
 from offload.worker import Executor, Outcome
+from tests._wait import eventually
 
 
 @pytest.fixture
@@ -44,11 +46,8 @@ def _job(n: int, kind: str = "work") -> ClaimedJob:
     return ClaimedJob(n, kind, "default", {"n": n}, {}, 1, 3, "at_least_once", None, 7, 60.0)
 
 
-def _wait(cond: object, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def _wait(cond: Callable[[], object], limit: float = 5.0) -> None:
+    eventually(cond, timeout=limit, interval=0.005)
 
 
 def test_jobs_beyond_the_slots_wait_and_run_in_order(app: Offload) -> None:
