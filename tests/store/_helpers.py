@@ -89,7 +89,7 @@ def between(low: float, value: float | None, high: float) -> bool:
 
 
 def wait_for_clock(store: Store, moment: float, limit: float = 10.0) -> None:
-    """Spin until the store's clock has passed `moment` (the behaviour under test is the
+    """Wait until the store's clock has passed `moment` (the behaviour under test is the
     passing of time itself, so there is nothing to synchronise on)."""
     eventually(
         lambda: store.now() > moment,
