@@ -4,6 +4,7 @@ checks it all."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,3 +102,33 @@ def test_an_import_against_the_layers_breaks_a_contract(
     done = lint_imports(tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert broken in done.stdout, done.stdout
+
+
+def layout_table_names(readme: str) -> set[str]:
+    """The files and folders of `offload/` named in the first column of the README's layout
+    table; a bare `_x.py` in a cell lies beside the path that starts the cell."""
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    named: set[str] = set()
+    for row in section.splitlines():
+        if not row.startswith("| `offload/"):
+            continue
+        folder = ""
+        for path in re.findall(r"`([^`]+)`", row.split(" | ", 1)[0]):
+            if path.startswith("offload/"):
+                folder = "offload/"
+                named.add(path.removeprefix("offload/").rstrip("/"))
+            else:
+                named.add((folder + path).removeprefix("offload/"))
+    return named
+
+
+def test_the_readme_layout_table_matches_the_tree() -> None:
+    """Every module and package at the root of `offload/` has its row, and every row names
+    something that is there (`__init__.py`, the public names, is told of in the text)."""
+    tree = {
+        entry.name
+        for entry in (ROOT / "offload").iterdir()
+        if (entry.suffix == ".py" and entry.name != "__init__.py")
+        or (entry.is_dir() and (entry / "__init__.py").exists())
+    }
+    assert layout_table_names((ROOT / "README.md").read_text("utf-8")) == tree
