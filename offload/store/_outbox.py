@@ -9,7 +9,6 @@ Session, which is unwrapped to its driver connection. The relay opens the databa
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,6 +163,8 @@ def open_source(url: str) -> Source:
         create_table(conn)
         conn.commit()
         return Source("postgres", conn)
+    import sqlite3
+
     from offload.store.sqlite._engine import sqlite_path
 
     path, _ = sqlite_path(url)
