@@ -4,7 +4,9 @@ threads leave it free for every other async call."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
+from typing import Any
 
 from offload import Offload
 from offload.store._contract import ClaimParams, Completion
@@ -23,10 +25,21 @@ def test_waiters_leave_the_bridge_free_for_other_calls(tmp_path: Path) -> None:
         job = await app.enqueue_async("answer")  # also starts the bridge
         assert app._bridge is not None
         threads = app._bridge._max_workers
-        waiters = [
-            asyncio.create_task(app.get_job(job.id).result_async()) for _ in range(threads + 4)
-        ]
-        await asyncio.sleep(0)  # every waiter takes its first look at the job
+        n = threads + 4
+        loop = asyncio.get_running_loop()
+        looked = asyncio.Event()  # set once every waiter has looked at the job at least once
+        looks = itertools.count(1)
+        job_get = app.store.job_get
+
+        def counted(job_id: int) -> Any:
+            if next(looks) == n:
+                loop.call_soon_threadsafe(looked.set)
+            return job_get(job_id)
+
+        handles = [app.get_job(job.id) for _ in range(n)]
+        app.store.job_get = counted  # type: ignore[method-assign]
+        waiters = [asyncio.create_task(h.result_async()) for h in handles]
+        await asyncio.wait_for(looked.wait(), GUARD)
 
         # Another async call completes while every waiter still waits.
         other = await asyncio.wait_for(app.enqueue_async("answer"), GUARD)
