@@ -27,9 +27,10 @@ from typing import Any, Self, TypeVar
 import psycopg
 from psycopg import pq, sql
 
-from offload._errors import StoreError, StoreUnavailableError
+from offload._errors import ConfigurationError, StoreError, StoreUnavailableError
 from offload.dispatch._limits import Alarm
 from offload.dispatch._ordering import ClockWrites
+from offload.store._contract import Store
 from offload.store._sql import queries
 from offload.store.postgres._connect import (
     PoolSettings,
@@ -143,17 +144,28 @@ class PostgresCore:
         binding = Binding(conn, owned=True)
         committing = False
         try:
-            with lease:
+            try:
                 try:
                     try:
                         yield self._bound_to(binding)
                     finally:
                         binding.open = False
                 except BaseException as exc:
-                    tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
+                    if not conn.broken:  # else the server rolled it back already
+                        tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
                     raise
+                if conn.broken:  # lost under the block, which went on: nothing of it stayed
+                    raise psycopg.OperationalError("the connection was lost")
+                if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                    tx.__exit__(None, None, None)  # the server answers COMMIT with ROLLBACK
+                    raise StoreError(
+                        "the transaction was rolled back: a statement in it failed, and "
+                        "nothing of the transaction was stored"
+                    )
                 committing = True
                 tx.__exit__(None, None, None)  # COMMIT
+            finally:
+                lease.__exit__(None, None, None)  # the connection goes back (lost: away)
         except psycopg.OperationalError as exc:
             if (full := refused(exc, self._where, "the transaction")) is not None:
                 raise full from exc
@@ -205,7 +217,15 @@ class PostgresCore:
         `Connection` or `Session` on the psycopg driver, whose transaction is begun): every
         operation runs in the caller's transaction, and the caller commits or rolls back. On
         a connection in autocommit mode with no transaction open, each operation commits by
-        itself. A connection of another driver is a ConfigurationError."""
+        itself. A connection of another driver is a ConfigurationError. An executor of this
+        engine (`transaction()`'s, another `bind()`'s) binds to its transaction."""
+        if isinstance(conn, PostgresCore):
+            return self if conn._binding is None else self._bound_to(conn._binding)
+        if isinstance(conn, Store):
+            raise ConfigurationError(
+                f"cannot run the PostgreSQL store in a transaction of the {conn.engine} store "
+                f"on {redact(conn.url)}: run operations of one store on its own executors"
+            )
         return self._bound_to(Binding(caller_connection(conn), owned=False))
 
     def _bound_to(self, binding: Binding) -> Self:
