@@ -141,6 +141,7 @@ def test_a_nested_transaction_joins_and_an_ended_one_refuses_work(pg: Store) -> 
             assert inner is tx
             job_id = insert_one(inner)
         assert pg.job_get(job_id) is None  # the inner block did not commit
+        assert pg.bind(tx) is tx  # binding the open transaction joins it too
     assert get(pg, job_id).state == "available"
     with pytest.raises(StoreError, match="ended"):
         tx.job_get(job_id)
@@ -191,6 +192,8 @@ def test_bind_refuses_another_driver_naming_both(pg: Store, tmp_path: Path) -> N
     with sqlite3.connect(tmp_path / "app.db") as other:
         with pytest.raises(ConfigurationError, match=r"PostgreSQL store.*SQLite.*sqlite3"):
             pg.bind(other)
+    with pytest.raises(ConfigurationError, match="not a transaction"):
+        pg.bind(pg)
 
 
 def test_a_wake_up_is_delivered_only_at_the_commit(pg: Store) -> None:

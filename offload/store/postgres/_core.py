@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import psycopg
 from psycopg import pq, sql
@@ -218,14 +218,10 @@ class PostgresCore:
         operation runs in the caller's transaction, and the caller commits or rolls back. On
         a connection in autocommit mode with no transaction open, each operation commits by
         itself. A connection of another driver is a ConfigurationError. An executor of this
-        engine (`transaction()`'s, another `bind()`'s) binds to its transaction."""
-        if isinstance(conn, PostgresCore):
-            return self if conn._binding is None else self._bound_to(conn._binding)
+        store in a transaction is returned as it is (the operations join its transaction); any
+        other Store is a ConfigurationError naming it."""
         if isinstance(conn, Store):
-            raise ConfigurationError(
-                f"cannot run the PostgreSQL store in a transaction of the {conn.engine} store "
-                f"on {redact(conn.url)}: run operations of one store on its own executors"
-            )
+            return cast(Self, _joined(self, conn))
         return self._bound_to(Binding(caller_connection(conn), owned=False))
 
     def _bound_to(self, binding: Binding) -> Self:
@@ -391,3 +387,20 @@ def _idle_autocommit(conn: Conn) -> bool:
     """Whether a connection would commit each statement by itself (autocommit, no
     transaction open)."""
     return conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+
+def _joined(store: PostgresCore, conn: Store) -> Store:
+    """For `bind`: `conn` itself when it is an executor of `store`'s database in a transaction;
+    else a ConfigurationError that names it."""
+    if conn.engine != store.engine or conn.url != store.url:
+        raise ConfigurationError(
+            f"a transaction of the {conn.engine} store at {redact(conn.url)!r} cannot be used "
+            f"with the PostgreSQL store at {store._where!r}: open it with this store's "
+            "transaction()"
+        )
+    if not getattr(conn, "in_transaction", False):
+        raise ConfigurationError(
+            "a store is not a transaction: pass the executor that `with store.transaction() "
+            "as tx:` yields, or a connection of your own"
+        )
+    return conn
