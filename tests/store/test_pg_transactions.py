@@ -223,3 +223,26 @@ def test_a_connection_lost_inside_a_transaction_keeps_nothing(pg: Store) -> None
     assert pg.job_get(job_id) is None
     assert "lost" not in pg.counters()
     assert insert_one(pg) > 0  # the store carries on with a new connection
+
+
+def test_bind_takes_a_sqlalchemy_session_on_psycopg(pg: Store) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy.orm import Session
+
+    parts = urlparse(pg.url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
+    url = urlunparse(parts._replace(scheme="postgresql+psycopg", query=query))
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with Session(engine) as session:
+            [dropped] = pg.bind(session).job_insert_many([new_job(unique_key="s")])
+            session.rollback()
+        with Session(engine) as session:
+            tx = pg.bind(session)
+            [kept] = tx.job_insert_many([new_job(unique_key="s")])
+            assert pg.job_get(kept.id) is None
+            session.commit()
+    finally:
+        engine.dispose()
+    assert pg.job_get(dropped.id) is None
+    assert get(pg, kept.id).state == "available"

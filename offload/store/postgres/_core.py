@@ -45,9 +45,6 @@ from offload.store.postgres._pool import Pool
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 _FILES = ("queries", "dispatch", "policy", "totals")  # the named statements of every family
-# Settings an operation asks for its own transaction only (queries.sql): on a bound executor
-# they would outlast the operation and change the rest of a transaction the engine does not own.
-_HINTS = frozenset({"generic_plan", "async_commit"})
 
 
 class Retry(StoreError):
@@ -127,45 +124,47 @@ class PostgresCore:
         commits when the block ends and rolls back when it raises. On an executor already in
         a transaction, yields that executor (the block joins it)."""
         binding = self._binding
-        if binding is not None:
-            conn = binding.conn
-            if binding.owned or not _idle_autocommit(conn):
-                yield self
-                return
-            # A caller's connection in autocommit with no transaction open: open one on it.
+        if binding is None:
+            with self._pooled_transaction() as executor:
+                yield executor
+        elif binding.owned or not _idle_autocommit(binding.conn):
+            yield self
+        else:  # a caller's connection in autocommit, no transaction open: open one on it
             try:
-                with conn.transaction():
+                with binding.conn.transaction():
                     yield self
             except psycopg.OperationalError as exc:
                 raise self._lost(exc, binding, "the transaction") from exc
-            return
+
+    @contextlib.contextmanager
+    def _pooled_transaction(self) -> Iterator[Self]:
+        """`transaction()` on the store itself: one pooled connection held from BEGIN to
+        COMMIT (or ROLLBACK). A lost connection keeps nothing of the block (the server rolls
+        it back): StoreUnavailableError; lost during the COMMIT itself, the outcome is
+        unknown: StoreError."""
         pool = self._current_pool()
         lease, conn, tx = self._begin(pool)
         binding = Binding(conn, owned=True)
         committing = False
         try:
             try:
-                try:
-                    try:
-                        yield self._bound_to(binding)
-                    finally:
-                        binding.open = False
-                except BaseException as exc:
-                    if not conn.broken:  # else the server rolled it back already
-                        tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
-                    raise
-                if conn.broken:  # lost under the block, which went on: nothing of it stayed
-                    raise psycopg.OperationalError("the connection was lost")
-                if conn.info.transaction_status == pq.TransactionStatus.INERROR:
-                    tx.__exit__(None, None, None)  # the server answers COMMIT with ROLLBACK
-                    raise StoreError(
-                        "the transaction was rolled back: a statement in it failed, and "
-                        "nothing of the transaction was stored"
-                    )
-                committing = True
-                tx.__exit__(None, None, None)  # COMMIT
-            finally:
-                lease.__exit__(None, None, None)  # the connection goes back (lost: away)
+                yield self._bound_to(binding)
+            except BaseException as exc:
+                binding.open = False
+                if not conn.broken:  # else the server rolled it back already
+                    tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
+                raise
+            binding.open = False
+            if conn.broken:  # lost under the block, which went on regardless
+                raise psycopg.OperationalError("the connection was lost")
+            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                tx.__exit__(None, None, None)  # the server answers this COMMIT with ROLLBACK
+                raise StoreError(
+                    "the transaction was rolled back: a statement in it failed, and nothing "
+                    "of the transaction was stored"
+                )
+            committing = True
+            tx.__exit__(None, None, None)  # COMMIT
         except psycopg.OperationalError as exc:
             if (full := refused(exc, self._where, "the transaction")) is not None:
                 raise full from exc
@@ -182,6 +181,8 @@ class PostgresCore:
                 f"the connection to PostgreSQL at {self._where} was lost inside a transaction; "
                 f"nothing of it was stored: {cause}"
             ) from exc
+        finally:
+            lease.__exit__(None, None, None)  # the connection goes back (lost: away)
 
     def _begin(
         self, pool: Pool
@@ -355,8 +356,9 @@ class PostgresCore:
         )
 
     def _hint(self, c: Conn, name: str) -> None:
-        """Apply a transaction-local setting of queries.sql (`_HINTS`) in an operation's own
-        transaction; skipped on a bound executor, whose transaction belongs to someone else."""
+        """Apply a transaction-local setting of queries.sql (`generic_plan`, `async_commit`)
+        in an operation's own transaction. Skipped on a bound executor: there it would outlast
+        the operation and change the rest of a transaction that is not the operation's."""
         if self._binding is None:
             c.execute(self._q[name])
 
