@@ -71,11 +71,13 @@ class Shared:
 @dataclass
 class Binding:
     """The connection an executor is bound to. `owned`: a pooled connection held for a store
-    transaction (else a caller's); `open` turns False when the transaction ends."""
+    transaction (else a caller's); `open` turns False when the transaction ends. `lock` runs
+    one operation at a time on it (async code may call the executor from several threads)."""
 
     conn: Conn
     owned: bool
     open: bool = True
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 class PostgresCore:
@@ -324,7 +326,7 @@ class PostgresCore:
             )
         conn = binding.conn
         try:
-            with contextlib.ExitStack() as stack:
+            with binding.lock, contextlib.ExitStack() as stack:
                 if pipeline:
                     stack.enter_context(conn.pipeline())
                 if not binding.owned and _idle_autocommit(conn):
