@@ -30,6 +30,7 @@ from tests._engines import drop_schema, make_url
 from ._helpers import get, insert_one, new_job
 
 psycopg = pytest.importorskip("psycopg")
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
