@@ -38,6 +38,7 @@ from offload._jobs import JobCall, JobType, PreparedJob
 from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
+from offload.worker._context import JobContext, current_job
 
 __all__ = [
     "Adaptive",
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidTextError",
     "Job",
     "JobCall",
+    "JobContext",
     "JobFailedError",
     "JobNotFoundError",
     "JobTimeoutError",
@@ -69,4 +71,5 @@ __all__ = [
     "Throttled",
     "Unique",
     "UnknownJobError",
+    "current_job",
 ]
