@@ -30,7 +30,7 @@ from offload._policy import Admission, RuleBook
 from offload._tally import Tally
 from offload.dispatch._shedding import queue_bounds
 from offload.store import Store, open_store
-from offload.store._contract import NewJob
+from offload.store._contract import NewJob, joined
 from offload.store._outbox import Staged
 
 T = TypeVar("T")
@@ -151,9 +151,9 @@ class Offload:
         `app.enqueue_many(..., connection=tx)` and `offload.current_job().complete(tx)` run.
         Everything commits when the block ends and rolls back when it raises. A block opened
         inside another one of this app (in the same thread or task) joins it."""
-        joined = _OPEN.get()
-        if joined is not None and joined[0] is self:
-            yield joined[1]
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:
+            yield open_tx[1]
             return
         enqueued: list[Job] = []
         with self.store.transaction() as tx:
@@ -170,9 +170,9 @@ class Offload:
         """`transaction` for async code: the transaction is opened, committed or rolled back
         on the app's bridge threads, and `tx` is used with the async API
         (`await job.options(connection=tx).enqueue_async(...)`) or through `app.bridge`."""
-        joined = _OPEN.get()
-        if joined is not None and joined[0] is self:
-            yield joined[1]
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:
+            yield open_tx[1]
             return
         store = self._store if self._store is not None else await self.bridge(lambda: self.store)
         opened = store.transaction()
@@ -317,15 +317,19 @@ class Offload:
         stored) and blackhole rules (stored `shed`) apply alike to all of them. Cron ticks are
         admitted by the same `Admission` inside the tick's own transaction."""
         news = self.admission.admit(jobs)
-        inserted = self.store.job_insert_many(news, conn=connection)
+        executor = None if connection is None else joined(self.store, connection)
+        if executor is not None:  # a store transaction (`with app.transaction() as tx`)
+            inserted = executor.job_insert_many(news)
+        else:
+            inserted = self.store.job_insert_many(news, conn=connection)
         handles = [Job(self, i.id, i.duplicate) for i in inserted]
         if connection is None:
             if self.after_enqueue is not None:
                 self.after_enqueue(handles)
         else:
-            joined = _OPEN.get()
-            if joined is not None and joined[1] is connection:  # seen once `tx` commits
-                joined[2].extend(handles)
+            open_tx = _OPEN.get()
+            if open_tx is not None and open_tx[1] is connection:  # seen once `tx` commits
+                open_tx[2].extend(handles)
         return handles
 
     async def enqueue_many_async(
