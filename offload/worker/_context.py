@@ -20,7 +20,9 @@ from offload.store._contract import ClaimedJob, Completion, Store
 if TYPE_CHECKING:
     from offload._app import Offload
 
-_CURRENT: ContextVar[JobContext | None] = ContextVar("offload_current_job", default=None)
+# The running job as a cell [app, claimed job, its JobContext once asked for]: the executor sets
+# one per run, and the context object is only made when the job's code asks for it.
+CURRENT: ContextVar[list[Any] | None] = ContextVar("offload_current_job", default=None)
 
 
 class JobContext:
@@ -78,23 +80,28 @@ class JobContext:
 def current_job() -> JobContext:
     """The job running in this thread or task (`offload.current_job()` in a job's code);
     ConfigurationError outside a running job."""
-    ctx = _CURRENT.get()
-    if ctx is None:
+    cell = CURRENT.get()
+    if cell is None:
         raise ConfigurationError(
             "offload.current_job() is only available while a job runs (in the job's function, "
             "on a worker or in offload.testing's drain or inline mode)"
         )
+    ctx: JobContext | None = cell[2]
+    if ctx is None:
+        ctx = cell[2] = JobContext(cell[0], cell[1])
     return ctx
 
 
-def enter(ctx: JobContext) -> Any:
-    """Make `ctx` the current job; returns the token for `leave`."""
-    return _CURRENT.set(ctx)
+def cell(app: Offload, job: ClaimedJob) -> list[Any]:
+    """The cell the executor sets in `CURRENT` for one run of `job`."""
+    return [app, job, None]
 
 
-def leave(token: Any) -> None:
-    """Restore the current job as it was before `enter`."""
-    _CURRENT.reset(token)
+def completed(run: list[Any]) -> JobContext | None:
+    """The context of a run whose job called `complete` (its transaction may have rolled
+    back), else None."""
+    ctx: JobContext | None = run[2]
+    return ctx if ctx is not None and ctx.completed else None
 
 
 def settled(ctx: JobContext) -> bool:

@@ -415,8 +415,8 @@ class Executor:
         job_type = self.app.jobs.get(job.kind)
         if job_type is None:
             return self._unknown(job)
-        ctx = JobContext(self.app, job)
-        token = context.enter(ctx)  # offload.current_job() in the job's code
+        run = [self.app, job, None]  # context.cell, made here: it is on every job's path
+        token = context.CURRENT.set(run)  # offload.current_job() in the job's code
         try:
             fn = job_type.function()
             try:
@@ -430,8 +430,8 @@ class Executor:
         except Exception as exc:
             outcome = self._failure(job, exc)
         finally:
-            context.leave(token)
-        if ctx.completed:
+            context.CURRENT.reset(token)
+        if run[2] is not None and (ctx := context.completed(run)) is not None:
             outcome.settled = _settled(ctx)
         return outcome
 
@@ -439,8 +439,8 @@ class Executor:
         job = entry.job
         job_type = self.app.jobs[job.kind]
         entry.started = time.monotonic()
-        ctx = JobContext(self.app, job)
-        context.enter(ctx)  # this task's own context: nothing to restore after
+        run = context.cell(self.app, job)
+        context.CURRENT.set(run)  # in this task's own context: nothing to restore after
         try:
             fn = job_type.function()
             try:
@@ -454,7 +454,7 @@ class Executor:
             outcome = self._timeout(entry)
         except Exception as exc:
             outcome = self._failure(job, exc)
-        if ctx.completed:  # a store read: not on the event loop
+        if (ctx := context.completed(run)) is not None:  # a store read: not on the loop
             outcome.settled = await asyncio.get_running_loop().run_in_executor(None, _settled, ctx)
         self._finish(entry, outcome)
 
