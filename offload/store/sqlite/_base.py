@@ -156,11 +156,8 @@ class SQLiteBase(Store):
 
     # --- connections -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():  # forked: connections of the parent are not ours
-            self._local = threading.local()
-            self._all = []
-            self._spare = []
-            self._pid = os.getpid()
+        if self._pid != os.getpid():
+            self._forked()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -168,6 +165,13 @@ class SQLiteBase(Store):
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _forked(self) -> None:
+        """In a forked child: the connections of the parent are not ours to use."""
+        self._local = threading.local()
+        self._all = []
+        self._spare = []
+        self._pid = os.getpid()
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection in WAL mode with the URL's durability; a damaged file or a full
@@ -352,7 +356,8 @@ class SQLiteBase(Store):
     def _take_connection(self) -> sqlite3.Connection:
         """A connection for one store transaction, apart from the threads' own, so that the
         store's one-shot operations never run inside a transaction left open meanwhile."""
-        self._conn()  # resets the connections after a fork
+        if self._pid != os.getpid():
+            self._forked()
         with self._lock:
             if self._spare:
                 return self._spare.pop()
