@@ -19,7 +19,6 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from offload._app import Offload
 from offload._errors import (
     ConfigurationError,
     InvalidArgumentsError,
@@ -29,6 +28,7 @@ from offload._errors import (
     StoreError,
     UnknownJobError,
 )
+from offload.app._offload import Offload
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
 from offload.store import Store, verify_store

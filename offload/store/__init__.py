@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from offload._config import DEFAULT_URL
 from offload._errors import ConfigurationError
+from offload.app._config import DEFAULT_URL
 from offload.store._contract import Store
 
 

@@ -27,19 +27,6 @@ from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._totals import TotalsOps
 
-STATES = (
-    "scheduled",
-    "available",
-    "running",
-    "completed",
-    "retryable",
-    "dead",
-    "cancelled",
-    "shed",
-)
-FINAL_STATES = ("completed", "dead", "cancelled", "shed")
-DELIVERIES = ("at_least_once", "at_most_once")
-
 
 @dataclass(slots=True)
 class NewJob:

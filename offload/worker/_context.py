@@ -14,11 +14,11 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import ConfigurationError, StoreError
-from offload._payload import check_json
+from offload.jobs._payload import check_json
 from offload.store._contract import ClaimedJob, Completion, Store
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 # The running job as a cell [app, claimed job, its JobContext once asked for]: the executor sets
 # one per run, and the context object is only made when the job's code asks for it.

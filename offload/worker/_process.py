@@ -44,9 +44,9 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from offload._app import Offload
 from offload._errors import ConfigurationError, StoreCorruptError, StoreError, StoreFullError
 from offload._loop import BackgroundLoop
+from offload.app._offload import Offload
 from offload.maintenance import Maintenance
 from offload.store._contract import (
     AckResult,

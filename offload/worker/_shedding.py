@@ -15,13 +15,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from offload._policy import RULES_REFRESH
+from offload.app._admission import RULES_REFRESH
 from offload.dispatch._rules import RuleSet, Subject, shed_reason
 from offload.store._contract import ClaimedJob
 from offload.store._policy import EXPIRED_REASON, Shed
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 log = logging.getLogger("offload.worker")
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from offload import Offload
-from offload._outbox import Relay, create_table
+from offload.app._outbox import Relay, create_table
 from offload.store._contract import JobFilter
 from tests._engines import PG_URL
 from tests._engines import need_postgres as _need_postgres

@@ -28,8 +28,8 @@ from offload.store._policy import JobPolicy
 from offload.store.sqlite._engine import sqlite_path
 
 if TYPE_CHECKING:
-    from offload._app import Offload
-    from offload._jobs import PreparedJob
+    from offload.app._offload import Offload
+    from offload.jobs._type import PreparedJob
 
 log = logging.getLogger("offload.relay")
 

@@ -43,8 +43,8 @@ from offload.store._contract import NewJob
 from offload.store._policy import REFUSED_COUNTER, Backlog, BacklogBound, JobPolicy, NewRule
 
 if TYPE_CHECKING:
-    from offload._app import Offload
-    from offload._signature import Signature
+    from offload.app._offload import Offload
+    from offload.jobs._signature import Signature
 
 log = logging.getLogger("offload")
 
