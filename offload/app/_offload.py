@@ -106,7 +106,13 @@ class Offload:
     # --- the store --------------------------------------------------------------------
     @property
     def store(self) -> Store:
-        """The store, opened (and migrated, unless auto_migrate=False) on first use."""
+        """The store, opened (and migrated, unless auto_migrate=False) on first use. Inside
+        `with app.transaction() as tx:` (in that thread or task) it is `tx`: whatever the app
+        reads or writes there (admission's backlog counts, a handle's refresh) joins the
+        transaction, instead of waiting for the lock it holds (SQLite)."""
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:
+            return open_tx[1]
         if self._store is None:
             with self._lock:
                 if self._store is None:

@@ -177,3 +177,22 @@ def test_inline_mode_runs_jobs_enqueued_in_a_transaction_once_it_commits(app: Of
         app.enqueue_many([note.prepare(2)], connection=tx)
         assert ran == []  # not committed yet
     assert sorted(ran) == [1, 2]
+
+
+def test_inside_a_transaction_the_app_reads_and_writes_in_it(store_url: str) -> None:
+    # A backlog bound makes admission count (and record) the backlog at the first enqueue:
+    # inside the block that write joins the transaction instead of waiting for its lock.
+    app = Offload(store_url, max_backlog={"default": 100})
+
+    @app.job()
+    def note(n: int) -> None: ...
+
+    try:
+        with app.transaction() as tx:
+            assert app.store is tx
+            job = note.options(connection=tx).enqueue(1)
+            assert job.refresh().record.state == "available"  # its own write, seen in it
+        assert app.store is not tx
+        assert job.refresh().record.args == {"n": 1}
+    finally:
+        app.close()
