@@ -329,13 +329,12 @@ class Offload:
         else:
             inserted = self.store.job_insert_many(news, conn=connection)
         handles = [Job(self, i.id, i.duplicate) for i in inserted]
-        if connection is None:
-            if self.after_enqueue is not None:
-                self.after_enqueue(handles)
-        else:
-            open_tx = _OPEN.get()
-            if open_tx is not None and open_tx[1] is connection:  # seen once `tx` commits
-                open_tx[2].extend(handles)
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:  # inside `with app.transaction()`
+            if connection is None or connection is open_tx[1]:
+                open_tx[2].extend(handles)  # committed with the block: seen then
+        elif connection is None and self.after_enqueue is not None:
+            self.after_enqueue(handles)
         return handles
 
     async def enqueue_many_async(

@@ -196,3 +196,13 @@ def test_inside_a_transaction_the_app_reads_and_writes_in_it(store_url: str) -> 
         assert job.refresh().record.args == {"n": 1}
     finally:
         app.close()
+
+
+def test_an_enqueue_without_connection_inside_a_transaction_joins_it(app: Offload) -> None:
+    ship = app.job_type("ship")
+    with pytest.raises(Boom), app.transaction():
+        ship.enqueue(1)
+        raise Boom
+    with app.transaction():
+        ship.enqueue(2)
+    assert follow_ups(app) == [{"order": 2}]
