@@ -32,13 +32,13 @@ from offload._errors import (
     StoreUnavailableError,
     UnknownJobError,
 )
+from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
 from offload.app._offload import Offload, Schedule
 from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.jobs._type import JobCall, JobType, PreparedJob
-from offload.worker._context import JobContext, current_job
 
 __all__ = [
     "Adaptive",

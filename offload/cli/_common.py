@@ -10,7 +10,6 @@ on stderr, starting with "Error:".
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -158,13 +157,11 @@ _WHICH_STORE = (
 
 def check_store(app: Offload) -> Store:
     """The app's store, or a Failure when there is no offload schema at its URL."""
-    from offload.store.sqlite import SQLiteStore
-
     where = safe_url(app.config.url)
     store = app.store
-    if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
+    if not store.exists():
         raise Failure(
-            f"no store at {where}: the file {store.path} does not exist. {_WHICH_STORE}; "
+            f"no store at {where}: there is no database there yet. {_WHICH_STORE}; "
             "`offload migrate` creates one"
         )
     if store.schema_version() == 0:

@@ -13,7 +13,6 @@ from offload._backoff import BackoffFn, as_backoff
 from offload._errors import ConfigurationError, InvalidArgumentsError, InvalidTextError
 from offload._states import DELIVERIES
 from offload._text import advice, name_problem, shown, text_problem
-from offload.app._admission import POLICY_OPTIONS, job_policy, policy_option
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.jobs._dispatch import (
@@ -23,6 +22,7 @@ from offload.jobs._dispatch import (
     dispatch_option,
 )
 from offload.jobs._payload import args_json, check_json
+from offload.jobs._policy import POLICY_OPTIONS, job_policy, policy_option
 from offload.jobs._signature import Signature
 from offload.store._contract import NewJob
 

@@ -452,6 +452,13 @@ class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, DispatchOps, TotalsOps,
     def schema_version(self) -> int:
         """The highest migration applied to this database (0 when none)."""
 
+    def exists(self) -> bool:
+        """Whether this store's database is there, asked without creating it (a SQLite file
+        is made by its first connection), so that a command that only reads can say that no
+        store is there instead of making an empty one. A database server always has one; its
+        offload tables may still be missing (`schema_version`)."""
+        return True
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close every connection this store holds."""

@@ -15,7 +15,7 @@ for the worker's cycle), and isolated jobs (ones a lost worker held before). An 
 alone: once it reaches the head of the buffer nothing else starts, and it begins when the jobs
 running beside it are done.
 
-The running job's context (`offload.current_job()`, worker/_context.py) is set around each run.
+The running job's context (`offload.current_job()`, app/_context.py) is set around each run.
 A job that completed itself in a store transaction ends in an outcome marked `settled`, which
 the worker does not acknowledge.
 
@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
 from offload._text import printable
+from offload.app import _context as context
+from offload.app._context import JobContext
 from offload.dispatch._adaptive import Throttled
 from offload.jobs._payload import check_json
 from offload.store._contract import ClaimedJob
-from offload.worker import _context as context
-from offload.worker._context import JobContext
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
