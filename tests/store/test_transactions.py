@@ -195,66 +195,53 @@ def test_idle_workers_are_woken_once_the_transaction_commits(store: Store) -> No
 
 
 # --- SQLite ----------------------------------------------------------------------------
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Store:
-    s = open_store(sqlite_url)
-    s.migrate()
-    return s
-
-
+@pytest.mark.engine("sqlite")
 @pytest.mark.skipif(not supported(), reason="the doorbell uses Linux sockets")
-def test_sqlite_rings_the_doorbell_after_the_commit_not_before(sqlite_store: Store) -> None:
-    path = sqlite_store.url.removeprefix("sqlite:///")
-    bell = Doorbell(path).bell()
+def test_sqlite_rings_the_doorbell_after_the_commit_not_before(store: Store) -> None:
+    bell = Doorbell(store.url.removeprefix("sqlite:///")).bell()
     assert bell is not None
     try:
-        with sqlite_store.transaction() as tx:
+        with store.transaction() as tx:
             insert_one(tx)
             assert not select.select([bell], [], [], 0)[0]
         assert select.select([bell], [], [], WAKES_WITHIN)[0]
     finally:
         bell.close()
-        sqlite_store.close()
 
 
-def test_sqlite_store_operations_go_on_beside_an_open_transaction(sqlite_store: Store) -> None:
-    try:
-        with sqlite_store.transaction() as tx:
-            insert_one(tx)
-            # Reads of the store's own connections are not held up by the open transaction.
-            assert sqlite_store.job_list(JobFilter()) == []
-            assert sqlite_store.counters() == {}
-        assert len(_jobs(sqlite_store)) == 1
-    finally:
-        sqlite_store.close()
+@pytest.mark.engine("sqlite")
+def test_sqlite_store_operations_go_on_beside_an_open_transaction(store: Store) -> None:
+    with store.transaction() as tx:
+        insert_one(tx)
+        # Reads of the store's own connections are not held up by the open transaction.
+        assert store.job_list(JobFilter()) == []
+        assert store.counters() == {}
+    assert len(_jobs(store)) == 1
 
 
-def test_sqlite_transaction_that_ended_refuses_more_work(sqlite_store: Store) -> None:
-    try:
-        with sqlite_store.transaction() as tx:
-            insert_one(tx)
-        with pytest.raises(StoreError, match="has ended"):
-            tx.job_insert_many([NewJob("k", "default", {})])
-        assert len(_jobs(sqlite_store)) == 1
-    finally:
-        sqlite_store.close()
+@pytest.mark.engine("sqlite")
+def test_sqlite_transaction_that_ended_refuses_more_work(store: Store) -> None:
+    with store.transaction() as tx:
+        insert_one(tx)
+    with pytest.raises(StoreError, match="has ended"):
+        tx.job_insert_many([NewJob("k", "default", {})])
+    assert len(_jobs(store)) == 1
 
 
-def test_sqlite_bind_takes_a_sqlalchemy_session(sqlite_store: Store) -> None:
+@pytest.mark.engine("sqlite")
+def test_sqlite_bind_takes_a_sqlalchemy_session(store: Store) -> None:
     sqlalchemy = pytest.importorskip("sqlalchemy")
     from sqlalchemy.orm import Session
 
-    path = sqlite_store.url.removeprefix("sqlite:///")
-    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    engine = sqlalchemy.create_engine(f"sqlite:///{store.url.removeprefix('sqlite:///')}")
     try:
         with Session(engine) as session:
-            [inserted] = sqlite_store.job_insert_many([new_job()], conn=session)
+            [inserted] = store.job_insert_many([new_job()], conn=session)
             session.rollback()
-        assert sqlite_store.job_get(inserted.id) is None
+        assert store.job_get(inserted.id) is None
         with Session(engine) as session:
-            [inserted] = sqlite_store.bind(session).job_insert_many([new_job()])
+            [inserted] = store.bind(session).job_insert_many([new_job()])
             session.commit()
-        assert get(sqlite_store, inserted.id).state == "available"
+        assert get(store, inserted.id).state == "available"
     finally:
         engine.dispose()
-        sqlite_store.close()
