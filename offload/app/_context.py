@@ -76,6 +76,11 @@ class JobContext:
             )
         self._done = True
 
+    async def complete_async(self, tx: Store, result: Any = None) -> None:
+        """`complete` for async code (an async job in `app.transaction_async()`), on the
+        app's bridge threads."""
+        await self.app.bridge(self.complete, tx, result)
+
 
 def current_job() -> JobContext:
     """The job running in this thread or task (`offload.current_job()` in a job's code);

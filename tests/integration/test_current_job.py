@@ -132,7 +132,7 @@ def test_an_async_job_completes_itself_in_an_async_transaction(app: Offload) -> 
         job = offload.current_job()
         async with app.transaction_async() as tx:
             await ship.options(connection=tx).enqueue_async(order)
-            await app.bridge(job.complete, tx, {"charged": order})
+            await job.complete_async(tx, {"charged": order})
 
     handle = charge.enqueue(3)
     assert drain(app, ["default"]).completed == 1
