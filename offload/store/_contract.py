@@ -472,14 +472,15 @@ class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, DispatchOps, TotalsOps,
         """A wake-up source for workers of these queues."""
 
     # --- executors ---------------------------------------------------------------------
+    @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[Store]:
         """Open one store transaction and yield an executor on it: every operation called on
         the executor (a Store with the same interface) runs in it; the transaction commits
         when the block ends and rolls back when it raises. Wake-ups of idle workers happen
         after the commit. On an executor already in a transaction, yields that executor
         (the block joins the open transaction, which its opener commits)."""
-        raise NotImplementedError(f"the {self.engine} store has no store transactions yet")
 
+    @abc.abstractmethod
     def bind(self, conn: Any) -> Store:
         """An executor on a caller's own open connection or transaction (a sqlite3 or psycopg
         connection, a SQLAlchemy Connection or Session on either): every operation runs in the
@@ -487,7 +488,6 @@ class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, DispatchOps, TotalsOps,
         the jobs at their next poll). An executor of this store already in a transaction is
         returned as it is. A connection of another engine's driver, or another store's
         executor, raises ConfigurationError naming both."""
-        raise NotImplementedError(f"the {self.engine} store cannot bind a connection yet")
 
 
 def joined(store: Store, conn: Any) -> Store | None:
