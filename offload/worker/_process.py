@@ -491,7 +491,9 @@ class Worker:
         """Write outcomes, record the start of `records` and claim, in one store operation;
         None when it failed (the outcomes are kept for the next turn, the records are made
         again)."""
-        done, failed = to_acks(self.app, outcomes)  # backoff, or Throttled's retry_after
+        # A job that completed itself in a store transaction is acknowledged already.
+        acks = [o for o in outcomes if not o.settled]
+        done, failed = to_acks(self.app, acks)  # backoff, or Throttled's retry_after
         for o in outcomes:
             if not o.ok and o.error:
                 job = o.job
@@ -543,7 +545,7 @@ class Worker:
     def _acked(
         self, outcomes: list[Outcome], failed: list[Failure], a: AckResult, b: AckResult
     ) -> None:
-        self.completed += a.applied
+        self.completed += a.applied + sum(o.settled for o in outcomes)
         self.failed += b.applied
         if not outcomes:
             return
