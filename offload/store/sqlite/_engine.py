@@ -376,7 +376,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                     j.unique_key,
                     j.result_ttl,
                     now,
-                    0.0,  # order_key: set below, or when promoted
+                    None,  # start_tag: set below, or when promoted
                     j.slo,
                     None if j.stride == 1.0 else j.stride,
                     None if j.slo is None else at + j.slo,  # deadline
@@ -389,7 +389,7 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
 
         def body(c: sqlite3.Connection) -> list[Inserted]:
             for i, t in zip(tagged, self._tag(c, arrivals), strict=True):
-                rows[i][14] = t.order_key
+                rows[i][14] = t.start
             if limited:
                 self._declare_limits(c, jobs, now)
             if not unique:
