@@ -59,7 +59,7 @@ LISTEN {channel}
 -- every input row (inserted, or skipped as a duplicate of a unique key) maps back to it.
 -- Jobs available at once get their fair-queuing start tags here (dispatch/_ordering.py): each
 -- flow (lane, kind, tenant) of the batch reserves the virtual time its jobs need
--- (offload_reserve: finish = max(finish, lane clock) + sum of strides; the row lock orders
+-- (offload_reserve_flows: finish = max(finish, lane clock) + sum of strides; the row lock orders
 -- concurrent batches), and its jobs take consecutive start tags from the base in the order
 -- they became due. Scheduled jobs are tagged when promoted.
 WITH input AS MATERIALIZED (
@@ -84,14 +84,14 @@ demand AS (
     GROUP BY 1, 2, 3, 4
 ),
 reserved AS (
-    -- Each flow's base (offload_reserve), the flows as arrays aggregated in one pass.
+    -- Each flow's base (offload_reserve_flows), the flows as arrays aggregated in one pass.
     SELECT r.* FROM (
         SELECT array_agg(queue) AS queue, array_agg(priority) AS priority,
                array_agg(kind) AS kind, array_agg(tenant) AS tenant, array_agg(added) AS added
         FROM demand
     ) AS d
-    CROSS JOIN LATERAL {schema}.offload_reserve(d.queue, d.priority, d.kind, d.tenant,
-                                                d.added) AS r
+    CROSS JOIN LATERAL {schema}.offload_reserve_flows(d.queue, d.priority, d.kind, d.tenant,
+                                                      d.added) AS r
     WHERE d.queue IS NOT NULL
 ),
 tagged AS (
@@ -157,9 +157,9 @@ demand AS (
          WITH ORDINALITY AS d(queue, priority, kind, tenant, added, flow)
 ),
 reserved AS (
-    SELECT * FROM {schema}.offload_reserve(%(flow_queue)s::text[], %(flow_priority)s::integer[],
-                                           %(flow_kind)s::text[], %(flow_tenant)s::text[],
-                                           %(flow_added)s::double precision[])
+    SELECT * FROM {schema}.offload_reserve_flows(
+        %(flow_queue)s::text[], %(flow_priority)s::integer[], %(flow_kind)s::text[],
+        %(flow_tenant)s::text[], %(flow_added)s::double precision[])
 ),
 bases AS (
     SELECT d.flow, r.base
@@ -190,11 +190,6 @@ ORDER BY i.ord
 -- name: job_insert_one
 -- One job available at once without a unique key (a single enqueue): job_insert_rows for one
 -- row, with plain parameters instead of JSON and arrays.
-WITH reserved AS (
-    SELECT base FROM {schema}.offload_reserve(
-        ARRAY[%(queue)s::text], ARRAY[%(priority)s::integer], ARRAY[%(kind)s::text],
-        ARRAY[%(flow_tenant)s::text], ARRAY[%(stride)s::double precision])
-)
 INSERT INTO {schema}.offload_jobs (kind, queue, args, meta, tenant, state, priority,
                                    max_attempts, delivery, timeout, scheduled_at, result_ttl,
                                    inserted_at, slo, stride, deadline, limit_key, start_tag)
@@ -202,8 +197,7 @@ SELECT %(kind)s, %(queue)s, %(args)s::jsonb, %(meta)s::jsonb, %(tenant)s, 'avail
        %(priority)s, %(max_attempts)s, %(delivery)s, %(timeout)s,
        {schema}.offload_now() + %(delay)s, %(result_ttl)s, {schema}.offload_now(), %(slo)s,
        nullif(%(stride)s, 1), {schema}.offload_now() + %(delay)s + %(slo)s, %(limit_key)s,
-       r.base
-FROM reserved AS r
+       {schema}.offload_reserve(%(queue)s, %(priority)s, %(kind)s, %(flow_tenant)s, %(stride)s)
 RETURNING id, pg_notify(%(channel)s, queue)
 
 -- name: job_ids_by_unique
@@ -507,14 +501,14 @@ demand AS (
     GROUP BY 1, 2, 3, 4
 ),
 reserved AS (
-    -- Each flow's base (offload_reserve), the flows as arrays aggregated in one pass.
+    -- Each flow's base (offload_reserve_flows), the flows as arrays aggregated in one pass.
     SELECT r.* FROM (
         SELECT array_agg(queue) AS queue, array_agg(priority) AS priority,
                array_agg(kind) AS kind, array_agg(tenant) AS tenant, array_agg(added) AS added
         FROM demand
     ) AS d
-    CROSS JOIN LATERAL {schema}.offload_reserve(d.queue, d.priority, d.kind, d.tenant,
-                                                d.added) AS r
+    CROSS JOIN LATERAL {schema}.offload_reserve_flows(d.queue, d.priority, d.kind, d.tenant,
+                                                      d.added) AS r
     WHERE d.queue IS NOT NULL
 ),
 tagged AS (

@@ -35,33 +35,65 @@ SELECT l.queue, l.priority, l.clock,
         LIMIT 1)
 FROM offload_lanes AS l;
 
--- The reservation of virtual time by flows (a job type and tenant in a lane), one row per
--- flow: each flow's lane row is made if missing, then its finish tag moves on to
--- max(finish, the lane's virtual clock) + added, in flow order (the flow rows' locks order
--- concurrent reservations). Returns each flow's base: the start tag of its first job, from
--- which its jobs take consecutive start tags.
-CREATE FUNCTION offload_reserve(flow_queue text[], flow_priority integer[], flow_kind text[],
-                                flow_tenant text[], flow_added double precision[])
-    RETURNS TABLE (queue text, priority integer, kind text, tenant text,
-                   base double precision)
-    LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-    INSERT INTO offload_lanes AS l (queue, priority)
-    SELECT DISTINCT d.queue, d.priority
-    FROM unnest(flow_queue, flow_priority) AS d (queue, priority)
-    ORDER BY 1, 2
+-- The reservation of virtual time by one flow (a job type and tenant in a lane): the lane's row
+-- is made if missing, then the flow's finish tag moves on to max(finish, the lane's virtual
+-- clock) + added (the flow row's lock orders concurrent reservations). Returns the flow's base:
+-- the start tag of its first job, from which its jobs take consecutive start tags. PL/pgSQL,
+-- so that its statements are planned once per connection rather than at every enqueue; made
+-- with the schema written into its statements, which run on callers' connections whatever
+-- their search_path.
+DO $migration$
+BEGIN
+    EXECUTE format($function$
+CREATE FUNCTION %1$I.offload_reserve(lane_queue text, lane_priority integer, flow_kind text,
+                                     flow_tenant text, added double precision)
+    RETURNS double precision
+    LANGUAGE plpgsql VOLATILE
+AS $body$
+DECLARE
+    base double precision;
+BEGIN
+    INSERT INTO %1$I.offload_lanes (queue, priority)
+    VALUES (lane_queue, lane_priority)
     ON CONFLICT (queue, priority) DO NOTHING;
-    INSERT INTO offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
-    SELECT d.queue, d.priority, d.kind, d.tenant, v.clock, d.added, v.clock + d.added
-    FROM unnest(flow_queue, flow_priority, flow_kind, flow_tenant, flow_added)
-         AS d (queue, priority, kind, tenant, added)
-    CROSS JOIN LATERAL (
-        SELECT greatest(max(h.clock), max(h.head), 0) AS clock FROM offload_lane_heads AS h
-        WHERE h.queue = d.queue AND h.priority = d.priority
-    ) AS v
-    ORDER BY 1, 2, 3, 4
+    INSERT INTO %1$I.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
+    SELECT lane_queue, lane_priority, flow_kind, flow_tenant, v.clock, offload_reserve.added,
+           v.clock + offload_reserve.added
+    FROM (SELECT greatest(max(h.clock), max(h.head), 0) AS clock
+          FROM %1$I.offload_lane_heads AS h
+          WHERE h.queue = lane_queue AND h.priority = lane_priority) AS v
     ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
     SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
         added = excluded.added
-    RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added;
-END;
+    RETURNING f.finish - f.added INTO base;
+    RETURN base;
+END
+$body$
+$function$, current_schema());
+
+    -- The reservations of a batch's flows (arrays, one element per flow), in flow order so
+    -- that concurrent batches lock flow rows in one order; all of them are made before the
+    -- first row comes back.
+    EXECUTE format($function$
+CREATE FUNCTION %1$I.offload_reserve_flows(flow_queue text[], flow_priority integer[],
+                                           flow_kind text[], flow_tenant text[],
+                                           flow_added double precision[])
+    RETURNS TABLE (queue text, priority integer, kind text, tenant text,
+                   base double precision)
+    LANGUAGE plpgsql VOLATILE
+AS $body$
+DECLARE
+    added double precision;
+BEGIN
+    FOR queue, priority, kind, tenant, added IN
+        SELECT * FROM unnest(flow_queue, flow_priority, flow_kind, flow_tenant, flow_added)
+        ORDER BY 1, 2, 3, 4
+    LOOP
+        base := %1$I.offload_reserve(queue, priority, kind, tenant, added);
+        RETURN NEXT;
+    END LOOP;
+END
+$body$
+$function$, current_schema());
+END
+$migration$;
