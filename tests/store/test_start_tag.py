@@ -10,6 +10,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
+
 from offload.store import open_store
 from offload.store._contract import Lease, Store
 from offload.store._sql import migrations, queries
@@ -87,9 +89,8 @@ def test_sqlite_lane_heads_and_put_backs_read_the_claim_index(sqlite_url: str) -
             assert "SCAN offload_jobs" not in plan and "state_kind" not in plan, (name, plan)
 
 
+@pytest.mark.engine("postgres")
 def test_postgres_lane_heads_read_the_claim_index_before_analyze(store: Store) -> None:
-    if store.engine != "postgres":
-        return
     import psycopg
 
     store.job_insert_many([new_job(args={"i": i}) for i in range(1000)])
