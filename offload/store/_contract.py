@@ -175,13 +175,17 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A failed attempt. `retry_in` None makes the job dead; otherwise it retries after it."""
+    """A failed attempt. `retry_in` None makes the job dead; otherwise it retries after it.
+    `throttled` gives the attempt back (the job's attempt number goes back by one, as for a
+    release) and records the error entry with the kind `throttled`: the downstream pushed
+    back, the job did nothing wrong (offload/outcome.py decides when)."""
 
     id: int
     token: int
     error: str
     traceback: str = ""
     retry_in: float | None = None
+    throttled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
 from offload._text import printable
-from offload.dispatch._adaptive import Throttled
 from offload.jobs._payload import check_json
+from offload.outcome import throttle_of
 from offload.store._contract import ClaimedJob
 
 if TYPE_CHECKING:
@@ -445,8 +445,7 @@ class Executor:
         job_type = self.app.jobs.get(job.kind)
         limit = job_type.options_.limit if job_type is not None else None
         adaptive = limit.adaptive if limit is not None else None
-        throttled = isinstance(exc, Throttled) or (adaptive is not None and adaptive.throttles(exc))
-        retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+        throttled, retry_after = throttle_of(exc, adaptive)  # the outcome policy's call
         return Outcome(
             job, False, error=error, traceback=tb, throttled=throttled, retry_after=retry_after
         )

@@ -49,6 +49,7 @@ from offload._loop import BackgroundLoop
 from offload.app._claim_gate import ClaimGate
 from offload.app._offload import Offload
 from offload.maintenance import Maintenance
+from offload.outcome import interrupted
 from offload.store._contract import (
     AckResult,
     ClaimedJob,
@@ -630,12 +631,9 @@ class Worker:
 
 
 def _put_back(store: Store, jobs: Sequence[ClaimedJob]) -> None:
-    """Give up jobs that started but did not finish before the worker stops: at-least-once
-    ones run again (no attempt counted); at-most-once ones may have had effects, so they are
-    dead, never run twice."""
-    again = [j for j in jobs if j.delivery == "at_least_once"]
-    store.job_release_many([Lease(j.id, j.lease_token) for j in again])
-    once = [j for j in jobs if j.delivery != "at_least_once"]
-    store.job_fail_many(
-        [Failure(j.id, j.lease_token, "abandoned: interrupted by worker shutdown") for j in once]
-    )
+    """Give up jobs that started but did not finish before the worker stops, as the outcome
+    policy says (`offload.outcome.interrupted`): at-least-once ones run again (no attempt
+    counted); at-most-once ones may have had effects, so they are dead, never run twice."""
+    again, dead = interrupted(jobs)
+    store.job_release_many(again)
+    store.job_fail_many(dead)

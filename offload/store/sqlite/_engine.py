@@ -588,7 +588,10 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
                     f.id,
                     f.token,
                     None if f.retry_in is None else now + f.retry_in,
-                    error_entry(0, now, f.error, f.traceback, "error"),
+                    error_entry(
+                        0, now, f.error, f.traceback, "throttled" if f.throttled else "error"
+                    ),
+                    int(f.throttled),
                 ]
                 for f in failed
             ]
