@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from offload._errors import ConfigurationError, UnknownJobError
@@ -28,6 +29,7 @@ from offload.jobs._type import (
     PreparedJob,
     build_options,
     check_kind_name,
+    seconds,
 )
 from offload.store import Store, open_store
 from offload.store._contract import NewJob, joined
@@ -73,6 +75,7 @@ class Offload:
         dead_retention: float = 7 * 86400.0,
         auto_migrate: bool = True,
         max_backlog: Mapping[str, int] | None = None,
+        max_run_time: float | timedelta | None = None,
     ) -> None:
         store_url, source = resolve_store_url(url)
         self.config = Config(
@@ -87,6 +90,7 @@ class Offload:
             maintenance_interval=maintenance_interval,
             dead_retention=dead_retention,
             auto_migrate=auto_migrate,
+            max_run_time=seconds(max_run_time, "max_run_time"),
         ).validate()
         self.jobs: dict[str, JobType] = {}
         self.schedules: dict[str, Schedule] = {}
@@ -223,7 +227,9 @@ class Offload:
 
         Options: queue, priority (higher runs first), max_attempts, backoff (seconds or a
         function of the attempt), timeout, delivery ('at_least_once' or 'at_most_once'),
-        result_ttl; `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
+        result_ttl; max_run_time (how long one run should take; the app's default when not
+        given) and owner (the team that owns the job type), docs/run-time.md;
+        `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
         unique jobs (docs/scheduling.md): expires, critical, max_backlog, unique=Unique(...).
         """
 
