@@ -25,6 +25,7 @@ from offload._errors import ConfigurationError
 from offload.dispatch._limits import LimitSpec
 from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
+from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
 
 
@@ -435,7 +436,16 @@ class AdminOps(abc.ABC):
         """All named counters."""
 
 
-class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, DispatchOps, TotalsOps, abc.ABC):
+class Store(
+    JobOps,
+    MaintenanceOps,
+    AdminOps,
+    PolicyOps,
+    DispatchOps,
+    TotalsOps,
+    RunTimeOps,
+    abc.ABC,
+):
     """The storage contract. Engines subclass it; nothing above it sees SQL.
 
     A Store is also an executor: the store itself runs each operation in a transaction of its
