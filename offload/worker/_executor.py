@@ -126,6 +126,7 @@ class Executor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._closed = False
+        self.on_loop: Callable[[asyncio.AbstractEventLoop], None] | None = None  # _runtime.py
         self.dropped = 0  # waiting jobs dropped because their lease may have run out
 
     # --- capacity ---------------------------------------------------------------------
@@ -565,6 +566,8 @@ class Executor:
             self._loop_thread.start()
             ready.wait()
             self._loop = loop
+            if self.on_loop is not None:  # the loop watchdog (worker/_runtime.py)
+                self.on_loop(loop)
         return self._loop
 
     def take_unstarted(self) -> list[ClaimedJob]:
