@@ -20,6 +20,7 @@ from offload.app._admission import Admission, RuleBook
 from offload.app._config import Config, resolve_store_url
 from offload.app._cron import validate_cron
 from offload.app._handle import Job
+from offload.app._overruns import Overruns
 from offload.app._tally import Tally
 from offload.dispatch._shedding import queue_bounds
 from offload.jobs._type import (
@@ -103,6 +104,8 @@ class Offload:
         self.rules = RuleBook(self)
         # Failed and retried attempts for the store's totals, flushed in batches (_tally.py).
         self.tally = Tally()
+        # Kinds that keep overrunning max_run_time: their new jobs order last (_overruns.py).
+        self.overruns = Overruns(self)
 
     def __repr__(self) -> str:
         return f"<Offload {self.config.url} jobs={len(self.jobs)}>"

@@ -59,6 +59,9 @@ class NewJob:
     stride: float = 1.0
     limit_key: str | None = None
     limit: LimitSpec | None = None
+    # Virtual time added to the job's start tag, not to its flow's (dispatch/_ordering.py:
+    # OVERRUN_PENALTY for a kind that keeps overrunning its max_run_time).
+    penalty: float = 0.0
     # `args` as the compact JSON text the store keeps, when the producer made it already (at
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None

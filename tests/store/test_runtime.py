@@ -3,8 +3,11 @@ and event-loop blocks) add up per kind, on every engine."""
 
 from __future__ import annotations
 
+from offload.dispatch._ordering import OVERRUN_PENALTY
 from offload.store._contract import Store
 from offload.store._runtime import RunTimeReport
+
+from ._helpers import claim, get, insert, new_job
 
 
 def test_an_empty_store_has_no_reports(store: Store) -> None:
@@ -66,3 +69,21 @@ def test_reports_join_a_store_transaction(store: Store) -> None:
     except RuntimeError:
         pass
     assert store.kind_runtimes() == []
+
+
+def test_a_penalized_job_orders_after_the_others_of_its_lane(store: Store) -> None:
+    """The overrun penalty (dispatch/_ordering.py) on every insert path: one job, a batch, and
+    a batch with a unique key or a schedule (the column arrays on PostgreSQL)."""
+    for batch in (
+        [new_job("slow", penalty=OVERRUN_PENALTY)],
+        [new_job("slow", penalty=OVERRUN_PENALTY), new_job("slow", penalty=OVERRUN_PENALTY)],
+        [new_job("slow", penalty=OVERRUN_PENALTY, unique_key="u"), new_job("x", delay=60.0)],
+    ):
+        waiting = insert(store, *[new_job("quick") for _ in range(3)])
+        slow = insert(store, *batch)
+        later = insert(store, *[new_job("quick") for _ in range(2)])  # the head is a quick one
+        penalized = [i for i, j in zip(slow, batch, strict=True) if j.penalty]
+        taken = [j.id for j in claim(store, limit=10)]
+        assert taken == waiting + later + penalized
+        # the penalty is the job's: the flow's own jobs after it are not pushed back
+        assert get(store, penalized[0]).order_key >= OVERRUN_PENALTY
