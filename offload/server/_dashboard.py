@@ -28,6 +28,7 @@ from offload.server._context import Server, to_problem
 from offload.server._http import iso, path_id, query_params, read_body
 from offload.server._problems import CATALOGUE, Problem, problem_response
 from offload.store._contract import JobFilter, JobRecord
+from offload.store._runtime import OVERRUN_WINDOW
 
 HERE = Path(__file__).parent
 RETRYABLE_STATES = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
@@ -38,6 +39,7 @@ NAV = (
     ("queues", "/ui/queues", "Queues"),
     ("schedules", "/ui/schedules", "Schedules"),
     ("workers", "/ui/workers", "Workers"),
+    ("runtime", "/ui/run-time", "Run time"),
 )
 
 
@@ -315,6 +317,19 @@ async def workers_page(server: Server, request: Request, principal: Principal) -
     return render(server, request, principal, "workers.html", {"page": "workers", **data})
 
 
+@page("dashboardRunTime")
+async def runtime_page(server: Server, request: Request, principal: Principal) -> Response:
+    """Long-running, non-interruptible job types: overruns of max_run_time and event-loop
+    blocks by kind, with their owner (docs/run-time.md)."""
+
+    def load() -> dict[str, Any]:
+        store = server.app.store
+        return {"kinds": store.kind_runtimes(), "now": store.now(), "window": OVERRUN_WINDOW}
+
+    data = await server.run(load)
+    return render(server, request, principal, "runtime.html", {"page": "runtime", **data})
+
+
 # --- buttons ---------------------------------------------------------------------------
 async def _act(server: Server, request: Request, principal: Principal, action: str) -> Response:
     fields = await read_form(server, request)
@@ -433,6 +448,7 @@ ROUTES = [
     Route("/ui/queues", queues_page, methods=["GET"]),
     Route("/ui/schedules", schedules_page, methods=["GET"]),
     Route("/ui/workers", workers_page, methods=["GET"]),
+    Route("/ui/run-time", runtime_page, methods=["GET"]),
     Route("/ui/login", login_form, methods=["GET"]),
     Route("/ui/login", login, methods=["POST"]),
     Route("/ui/logout", logout, methods=["POST"]),
