@@ -238,6 +238,7 @@ class LoopWatchdog(threading.Thread):
         self.interval = interval
         self._stop = threading.Event()
         self._loop_thread: int | None = None
+        self.blocked_since: float | None = None  # time.monotonic() while the loop is held
 
     def stop(self) -> None:
         self._stop.set()
@@ -256,9 +257,11 @@ class LoopWatchdog(threading.Thread):
                 return  # the loop is closed: the worker is stopping
             if not done.wait(self.threshold):
                 culprits = self._culprits()
+                self.blocked_since = sent
                 while not done.wait(self.interval):
                     if self._stop.is_set() or not self.loop.is_running():
                         return
+                self.blocked_since = None
                 self.monitor.blocked(culprits, time.monotonic() - sent)
             self._stop.wait(self.interval)
 
