@@ -29,7 +29,9 @@ def over_csv(
     row with more or fewer fields than the header is an error naming its offset. The file may
     grow between runs but must not otherwise change.
     """
-    if "\n".encode(encoding) != b"\n":
+    encoder = codecs.getincrementalencoder(encoding)()
+    encoder.encode("a")  # past any byte order mark
+    if encoder.encode("\n") != b"\n":
         raise ValueError(
             f"{_NAME}: encoding {encoding!r} does not write a newline as one byte; use an "
             "ASCII-compatible encoding such as utf-8"
