@@ -142,7 +142,7 @@ def test_over_csv_reads_quoted_newlines_and_resumes_mid_file_from_a_path(tmp_pat
 
 
 def test_over_csv_options_blank_lines_and_a_last_row_without_newline() -> None:
-    data = "a;b\n1;2\n\n3;4".encode()
+    data = b"a;b\n1;2\n\n3;4"
     full = list(over_csv(io.BytesIO(data), delimiter=";"))
     assert full == [({"a": "1", "b": "2"}, 8), ({"a": "3", "b": "4"}, len(data))]
     assert list(over_csv(io.BytesIO(data), cursor=8, delimiter=";")) == full[1:]
