@@ -122,7 +122,7 @@ def resume_everywhere(db: Db, **kwargs: Any) -> list[tuple[dict[str, Any], Any]]
     return full
 
 
-@pytest.mark.parametrize("page_size", [1, 7, 100])
+@pytest.mark.parametrize("page_size", [1, 7])
 def test_a_table_by_its_primary_key_resumes_from_every_cursor(db: Db, page_size: int) -> None:
     full = resume_everywhere(db, table=db.table, page_size=page_size)
     assert [row["id"] for row, _ in full] == sorted(IDS)
@@ -247,6 +247,59 @@ def test_rows_of_a_psycopg_async_connection() -> None:
                 await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
     asyncio.run(run())
+
+
+def test_timestamp_and_uuid_keys_on_postgresql() -> None:
+    """Keys psycopg returns as datetime and UUID go into the cursor as text and compare back
+    against their columns, through psycopg and through a SQLAlchemy Table alike."""
+    need_postgres()
+    import psycopg
+    import sqlalchemy as sa
+    from sqlalchemy.dialects.postgresql import UUID
+
+    schema = f"it_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            conn.execute(
+                f"CREATE TABLE {schema}.ev AS SELECT n AS id, gen_random_uuid() AS ref, "
+                "timestamptz '2026-01-01 00:00+00' + (n / 3) * interval '1.5 second' AS made "
+                "FROM generate_series(1, 20) AS n"
+            )
+            for key in (("made", "id"), "ref"):
+                full = list(over_rows(conn, table=f"{schema}.ev", key=key, page_size=3))
+                assert len(full) == 20
+                for k in range(1, 21):
+                    cursor = json.loads(json.dumps(full[k - 1][1]))
+                    assert (
+                        list(over_rows(conn, table=f"{schema}.ev", key=key, cursor=cursor))
+                        == full[k:]
+                    )
+            engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+            ev = sa.Table(
+                "ev",
+                sa.MetaData(),
+                sa.Column("id", sa.Integer),
+                sa.Column("ref", UUID(as_uuid=True)),
+                sa.Column("made", sa.DateTime(timezone=True)),
+                schema=schema,
+            )
+            try:
+                with engine.connect() as alchemy:
+                    for key in (("made", "id"), "ref"):
+                        full = list(over_rows(alchemy, table=ev, key=key, page_size=3))
+                        for k in range(1, 21):
+                            cursor = json.loads(json.dumps(full[k - 1][1]))
+                            assert (
+                                list(over_rows(alchemy, table=ev, key=key, cursor=cursor))
+                                == full[k:]
+                            )
+                    with pytest.raises(CursorError, match="does not read as datetime"):
+                        list(over_rows(alchemy, table=ev, key=("made", "id"), cursor=["soon", 1]))
+            finally:
+                engine.dispose()
+        finally:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def test_an_unknown_connection_is_refused() -> None:
