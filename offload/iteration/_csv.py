@@ -26,8 +26,9 @@ def over_csv(
     header's names to the row's fields, and `offset` is the byte offset just after the row,
     where a run resumes by seeking. `source` is a path or a binary file that can seek.
     `fmtparams` go to `csv.reader` (`delimiter`, `quotechar`...). Blank lines are skipped; a
-    row with more or fewer fields than the header is an error naming its offset. The file may
-    grow between runs but must not otherwise change.
+    row with more or fewer fields than the header is an error naming its offset. Lines end
+    with `\\n` or `\\r\\n`. The file may grow between runs but must not otherwise change. The
+    arguments are checked at once; the cursor when the first row is asked for.
     """
     encoder = codecs.getincrementalencoder(encoding)()
     encoder.encode("a")  # past any byte order mark
@@ -36,15 +37,25 @@ def over_csv(
             f"{_NAME}: encoding {encoding!r} does not write a newline as one byte; use an "
             "ASCII-compatible encoding such as utf-8"
         )
+    if not isinstance(source, str | os.PathLike) and not (
+        hasattr(source, "seek") and hasattr(source, "readline")
+    ):
+        raise TypeError(f"{_NAME}: source must be a path or a binary file, not {describe(source)}")
+    csv.reader([], **fmtparams)  # refuses unknown or wrong options now
+    return _open_rows(source, cursor, encoding, fmtparams)
+
+
+def _open_rows(
+    source: str | os.PathLike[str] | IO[bytes],
+    cursor: int | None,
+    encoding: str,
+    fmtparams: dict[str, Any],
+) -> Iterator[tuple[dict[str, str], int]]:
     with ExitStack() as stack:
         if isinstance(source, str | os.PathLike):
             file: IO[bytes] = stack.enter_context(open(source, "rb"))  # noqa: SIM115
-        elif hasattr(source, "seek") and hasattr(source, "readline"):
-            file = source
         else:
-            raise TypeError(
-                f"{_NAME}: source must be a path or a binary file, not {describe(source)}"
-            )
+            file = source
         yield from _rows(file, cursor, encoding, fmtparams)
 
 
