@@ -59,6 +59,7 @@ from offload.store._contract import (
 )
 from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
+from offload.store.postgres._admin import PostgresAdmin
 from offload.store.postgres._connect import (
     PoolSettings,
     async_caller_connection,
@@ -86,7 +87,7 @@ class _UniqueRace(StoreError):
     """The job holding a unique key vanished between the insert and the look-up of its id."""
 
 
-class PostgresStore(PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
+class PostgresStore(PostgresAdmin, PostgresPolicy, PostgresDispatch, PostgresTotals, Store):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""
 
     engine = "postgres"

@@ -1,0 +1,126 @@
+"""The SQLite engine's job search and bulk retry, cancel and discard (mixed into SQLiteStore).
+
+A bulk operation walks the matching jobs by id in batches: each batch picks its ids and changes
+them in one `BEGIN IMMEDIATE` transaction, so the writer lock is held for one batch at a time
+and workers claim and finish jobs between batches (offload/store/_admin.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from offload.store._admin import (
+    BATCH,
+    AdminOps,
+    BulkResult,
+    JobMatch,
+    check_action,
+    check_batch,
+)
+from offload.store._codec import dumps
+from offload.store._sql import queries
+from offload.store._totals import row_events, summed
+
+if TYPE_CHECKING:
+    from offload.store._contract import JobRecord
+
+T = TypeVar("T")
+
+
+@cache
+def _queries() -> dict[str, str]:
+    """The admin queries with the `match` fragment put in."""
+    named = queries("sqlite", "admin")
+    match = named["match"]
+    return {name: sql.replace("{match}", match) for name, sql in named.items()}
+
+
+def match_params(match: JobMatch, states: Sequence[str] | None) -> dict[str, Any]:
+    """The named parameters of the `match` fragment (`states` instead of the match's own)."""
+    return {
+        "states": None if states is None else dumps(list(states)),
+        "kind": match.kind,
+        "queue": match.queue,
+        "inserted_since": match.inserted_since,
+        "inserted_until": match.inserted_until,
+        "finished_since": match.finished_since,
+        "finished_until": match.finished_until,
+        "args": match.args_contain,
+        "error": match.error_contain,
+    }
+
+
+class SQLiteAdmin(AdminOps):
+    """Search and bulk operations on top of the SQLite engine's connections and transactions."""
+
+    if TYPE_CHECKING:
+
+        def _tx(self, body: Callable[[sqlite3.Connection], T], conn: Any = None) -> T: ...
+        def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]: ...
+        def _rung(self, result: T, ring: bool) -> T: ...
+        def now(self) -> float: ...
+        def job_get(self, job_id: int) -> JobRecord | None: ...
+
+    def job_search(
+        self, match: JobMatch, limit: int = 50, before_id: int | None = None
+    ) -> list[JobRecord]:
+        params = match_params(match, match.states)
+        params["limit"] = int(limit)
+        params["before_id"] = None if before_id is None else int(before_id)
+        ids = [row[0] for row in self._read(_queries()["search_page"], params)]
+        found = (self.job_get(i) for i in ids)
+        return [r for r in found if r is not None]  # one discarded meanwhile is left out
+
+    def job_bulk(
+        self, action: str, match: JobMatch, *, dry_run: bool = False, batch: int = BATCH
+    ) -> BulkResult:
+        check_action(action)
+        check_batch(batch)
+        acting = match.states_for(action)
+        if not acting:  # asked for states the action does not apply to
+            return BulkResult(action, dry_run, 0)
+        q = _queries()
+        params = match_params(match, acting)
+        params["upto"] = self._read(q["last_id"])[0][0]
+        if dry_run:
+            return BulkResult(action, True, int(self._read(q["bulk_count"], params)[0][0]))
+        params["batch"] = batch
+        params["after"] = 0
+        total = 0
+        while True:
+            picked, changed = self._tx(lambda c: self._bulk_batch(c, action, params))
+            total += changed
+            if action == "retry" and changed:
+                self._rung(None, True)  # jobs became available: wake the workers
+            if len(picked) < batch:
+                return BulkResult(action, False, total)
+            params["after"] = picked[-1]
+
+    def _bulk_batch(
+        self, c: sqlite3.Connection, action: str, params: dict[str, Any]
+    ) -> tuple[list[int], int]:
+        """Pick the next batch and act on it, in the caller's transaction: the ids picked
+        and how many jobs changed."""
+        q = _queries()
+        picked = [row[0] for row in c.execute(q["bulk_ids"], params)]
+        if not picked:
+            return picked, 0
+        args = {"ids": dumps(picked), "states": params["states"], "now": self.now()}
+        if action == "discard":
+            gone = c.execute(q["bulk_discard"], args).fetchall()
+            self._keep_counted(c, gone)
+            return picked, len(gone)
+        sql = q["bulk_retry"] if action == "retry" else q["bulk_cancel"]
+        return picked, c.execute(sql, args).rowcount
+
+    def _keep_counted(self, c: sqlite3.Connection, gone: Iterable[Sequence[Any]]) -> None:
+        """Add what discarded rows (queue, kind, state, attempt) had counted to the totals, in
+        the transaction that deleted them (offload/store/_totals.py)."""
+        deltas = summed(e for q, k, s, a in gone for e in row_events(q, k, s, 1, int(a)))
+        if deltas:
+            c.executemany(
+                _queries()["totals_add"], [(d.queue, d.kind, d.event, d.value) for d in deltas]
+            )
