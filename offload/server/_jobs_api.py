@@ -1,5 +1,5 @@
-"""REST resources for jobs: create, read, wait for, list, retry, cancel, discard; queues and
-kinds."""
+"""REST resources for jobs: create, read, wait for, list, retry, cancel, discard (one, or every
+job a filter matches); queues and kinds."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
 from offload._payload import check_json, free_args_json
+from offload.server._bulk import BULK_BODY, match_from_body, result_document
 from offload.server._catalog import kind_rows, queue_rows
 from offload.server._config import valid_name
 from offload.server._context import Call, Server, api
@@ -27,7 +28,8 @@ from offload.server._http import (
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
-from offload.store._contract import FINAL_STATES, JobFilter, JobRecord, NewJob
+from offload.store._admin import BulkResult, JobMatch
+from offload.store._contract import FINAL_STATES, JobFilter, JobRecord, NewJob, Store
 from offload.store._policy import JobPolicy
 
 OPTION_FIELDS = ("queue", "priority", "delay", "run_at", "max_attempts", "timeout", "meta")
@@ -313,6 +315,20 @@ async def discard_job(call: Call) -> Response:
     return Response(status_code=204)
 
 
+def _bulk(store: Store, action: str, match: JobMatch, dry_run: bool) -> BulkResult:
+    return store.job_bulk(action, match, dry_run=dry_run)
+
+
+@api("bulkJobs", "admin")
+async def bulk_jobs(call: Call) -> Response:
+    """Retry, cancel or discard every job a filter matches (or count them: `dry_run`)."""
+    body = await read_json(call.request, call.server.max_body, BULK_BODY)
+    match = match_from_body(body)
+    dry_run = bool(body.get("dry_run", False))
+    result = await call.server.run(_bulk, call.app.store, body["action"], match, dry_run)
+    return json_response(result_document(result))
+
+
 @api("listQueues", "read")
 async def list_queues(call: Call) -> Response:
     return json_response({"queues": await call.server.run(queue_rows, call.server)})
@@ -328,6 +344,7 @@ async def list_kinds(call: Call) -> Response:
 ROUTES = [
     Route("/jobs", create_job, methods=["POST"]),
     Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/bulk", bulk_jobs, methods=["POST"]),
     Route("/jobs/{job_id:int}", get_job, methods=["GET"]),
     Route("/jobs/{job_id:int}", discard_job, methods=["DELETE"]),
     Route("/jobs/{job_id:int}/result", get_result, methods=["GET"]),

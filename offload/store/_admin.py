@@ -13,11 +13,11 @@ match. Jobs inserted after it began are left alone. Each engine implements these
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from offload._errors import ConfigurationError
+from offload._text import text_problem
 
 if TYPE_CHECKING:
     from offload.store._contract import JobRecord
@@ -72,7 +72,7 @@ class JobMatch:
                 raise ConfigurationError(
                     f"unknown job state {unknown[0]!r}: choose from {', '.join(STATES)}"
                 )
-        for name in ("args_contain", "error_contain"):
+        for name in ("kind", "queue", "args_contain", "error_contain"):
             text = getattr(self, name)
             if text is None:
                 continue
@@ -80,14 +80,11 @@ class JobMatch:
                 raise ConfigurationError(f"{name} must be a non-empty text")
             if len(text) > MAX_TEXT:
                 raise ConfigurationError(
-                    f"{name} is {len(text)} characters long; search for at most {MAX_TEXT}"
+                    f"{name} is {len(text)} characters long; give at most {MAX_TEXT}"
                 )
-            if "\x00" in text:
-                raise ConfigurationError(f"{name} holds a NUL character, which no job holds")
-        for name in ("kind", "queue"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or "\x00" in value):
-                raise ConfigurationError(f"{name} must be a text without NUL characters")
+            problem = text_problem(text)
+            if problem is not None:
+                raise ConfigurationError(f"{name} holds {problem}, which no job holds")
         for name in ("inserted_since", "inserted_until", "finished_since", "finished_until"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value != value):
@@ -162,8 +159,3 @@ class AdminOps(abc.ABC):
         """Retry, cancel or discard (`action`) every job that matches and that the action
         applies to (see APPLIES_TO), as `job_retry`, `job_cancel` and `job_discard` do, at
         most `batch` jobs per transaction. A dry run changes nothing and counts them."""
-
-
-def ids_param(ids: Sequence[int]) -> list[int]:
-    """Job ids as plain ints, for binding."""
-    return [int(i) for i in ids]
