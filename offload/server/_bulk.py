@@ -16,10 +16,16 @@ from offload.store._contract import STATES
 TEXT: Spec = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 _TIMES = ("inserted_since", "inserted_until", "finished_since", "finished_until")
 
+_MATCHING = ("states", "kind", "queue", *_TIMES, "args_contain", "error_contain")
 BULK_BODY: Spec = {
     "type": "object",
     "required": ["action"],
     "additionalProperties": False,
+    # at least one filter, or "all": true (the endpoint says which is missing)
+    "anyOf": [
+        *({"required": [name]} for name in _MATCHING),
+        {"required": ["all"], "properties": {"all": {"enum": [True]}}},
+    ],
     "properties": {
         "action": {"type": "string", "enum": list(BULK_ACTIONS)},
         "states": {

@@ -58,12 +58,12 @@ async def confirm_page(server: Server, request: Request, principal: Principal) -
     action = _action(q.get("action"))
     filters = {name: q.get(name, "") for name in FILTERS}
     match = match_of(filters)
-    if match.empty:
-        raise Problem("invalid-parameter", "choose a filter first: bulk actions need one")
     acting = match.states_for(action)
 
     def load() -> tuple[int, list[JobRecord], float]:
         store = server.app.store
+        if match.empty:  # the page says to choose a filter first
+            return 0, [], store.now()
         count = store.job_bulk(action, match, dry_run=True).count
         sample: list[JobRecord] = []
         if count and acting:
@@ -85,6 +85,7 @@ async def confirm_page(server: Server, request: Request, principal: Principal) -
             "now": now,
             "filters": filters,
             "applies_to": APPLIES_TO[action],
+            "unfiltered": match.empty,
             "back": "/ui/jobs?" + query_of(filters),
         },
     )
@@ -136,7 +137,10 @@ def operations() -> dict[tuple[str, str], Spec]:
             "operationId": "dashboardBulkConfirm",
             "summary": "Confirm a bulk retry, cancel or discard: the count and the first jobs",
             "tags": ["dashboard"],
-            "parameters": [query("action", action, "What to do to them."), *filters],
+            "parameters": [
+                {**query("action", action, "What to do to them."), "required": True},
+                *filters,
+            ],
             "responses": {
                 "200": {
                     "description": "The page",
