@@ -235,6 +235,8 @@ def test_bulk_by_time_and_queue(store: Store) -> None:
         ({"args_contain": "x" * (MAX_TEXT + 1)}, f"at most {MAX_TEXT}"),
         ({"error_contain": "a\x00b"}, "NUL"),
         ({"kind": "a\x00"}, "NUL"),
+        ({"queue": "\ud800"}, "lone surrogate"),
+        ({"kind": ""}, "non-empty"),
     ],
 )
 def test_a_bad_filter_is_refused_with_its_reason(fields: dict[str, Any], words: str) -> None:
