@@ -116,6 +116,37 @@ def query_of(filters: dict[str, Any], **extra: Any) -> str:
     return urlencode({**{k: v for k, v in filters.items() if v}, **extra})
 
 
+SEARCH_NAMES = ("args_contain", "error_contain", *_TIMES)
+
+
+def search_params() -> list[Spec]:
+    """The query parameters of `GET /jobs` that search beyond state, queue and kind."""
+    props = BULK_BODY["properties"]
+    return [query(name, props[name], props[name]["description"]) for name in SEARCH_NAMES]
+
+
+def search_from_query(q: dict[str, Any]) -> JobMatch | None:
+    """The JobMatch of `GET /jobs` when it searches (text or times), else None: the plain
+    list serves it."""
+    if not any(name in q for name in SEARCH_NAMES):
+        return None
+    fields: dict[str, Any] = {
+        name: q[name] for name in ("kind", "queue", "args_contain", "error_contain") if name in q
+    }
+    if q.get("state"):
+        fields["states"] = tuple(dict.fromkeys(q["state"]))
+    for name in _TIMES:
+        if name in q:
+            moment = parse_datetime(q[name])
+            if moment is None:  # the declaration checked it: this is only for the type checker
+                raise Problem("invalid-parameter", f"{name} is not a date-time")
+            fields[name] = moment.timestamp()
+    try:
+        return JobMatch(**fields)
+    except ConfigurationError as exc:
+        raise Problem("invalid-parameter", str(exc)) from None
+
+
 def match_from_body(body: dict[str, Any]) -> JobMatch:
     """The JobMatch of a checked `POST /jobs/bulk` body; a problem when it names no filter
     and does not say `all`, or when a field cannot match any job."""

@@ -13,7 +13,13 @@ from starlette.routing import Route
 
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
 from offload._payload import check_json, free_args_json
-from offload.server._bulk import BULK_BODY, match_from_body, result_document
+from offload.server._bulk import (
+    BULK_BODY,
+    SEARCH_NAMES,
+    match_from_body,
+    result_document,
+    search_from_query,
+)
 from offload.server._catalog import kind_rows, queue_rows
 from offload.server._config import valid_name
 from offload.server._context import Call, Server, api
@@ -228,11 +234,15 @@ async def list_jobs(call: Call) -> Response:
         limit=limit,
         before_id=q.get("before"),
     )
-    records = await call.server.run(call.app.store.job_list, flt)
+    match = search_from_query(q)  # text or times: a search (offload/server/_bulk.py)
+    if match is None:
+        records = await call.server.run(call.app.store.job_list, flt)
+    else:
+        records = await call.server.run(call.app.store.job_search, match, limit, flt.before_id)
     next_link = None
     if len(records) == limit:
         params = [("state", s) for s in q.get("state", [])]
-        params += [(k, str(q[k])) for k in ("queue", "kind", "limit") if k in q]
+        params += [(k, str(q[k])) for k in ("queue", "kind", "limit", *SEARCH_NAMES) if k in q]
         params.append(("before", str(records[-1].id)))
         next_link = f"/jobs?{urlencode(params)}"
     headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None

@@ -8,7 +8,7 @@ import types
 import typing
 from typing import TYPE_CHECKING, Any
 
-from offload.server._bulk import BULK_BODY, BULK_RESULT
+from offload.server._bulk import BULK_BODY, BULK_RESULT, search_params
 from offload.server._spec import (
     JOB_ID,
     JOB_ID_PATH,
@@ -183,6 +183,7 @@ def operations(server: Server) -> dict[tuple[str, str], Spec]:
         query("kind", NAME, "Only jobs of this kind."),
         query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Page size (50)."),
         query("before", JOB_ID, "Only jobs with a smaller id (the `next` link sets it)."),
+        *search_params(),
     ]
     return {
         ("/jobs", "post"): {

@@ -133,3 +133,23 @@ def test_read_role_gets_no_bulk_buttons(sqlite_app: Offload, make_client: MakeCl
     assert page.status_code == 200 and 'id="bulk"' not in page.text
     r = secured.get("/ui/jobs/bulk?action=cancel&state=available", headers=bearer("read"))
     assert_problem(r, 403, "forbidden")
+
+
+def test_the_job_list_searches_too(app: Offload, client: TestClient) -> None:
+    dead = _dead(app, 2)
+    ada = enqueue(client, "send_welcome", args={"user_id": 1, "locale": "Ada"})["id"]
+
+    def listed(query: str) -> list[int]:
+        r = client.get("/jobs?" + query)
+        assert r.status_code == 200, r.text
+        return [j["id"] for j in r.json()["jobs"]]
+
+    assert listed("args_contain=ada") == [ada]
+    assert listed("error_contain=BOOM&state=dead") == dead[::-1]
+    assert listed("error_contain=boom&state=available") == []
+    assert listed("inserted_since=2999-01-01T00:00:00Z") == []
+    page = client.get("/jobs?error_contain=boom&limit=1").json()
+    assert [j["id"] for j in page["jobs"]] == [dead[1]]
+    assert "error_contain=boom" in page["next"]
+    assert [j["id"] for j in client.get(page["next"]).json()["jobs"]] == [dead[0]]
+    assert_problem(client.get("/jobs?args_contain="), 400, "invalid-parameter")
