@@ -13,6 +13,7 @@ match. Jobs inserted after it began are left alone. Each engine implements these
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ APPLIES_TO = {"retry": RETRYABLE_FROM, "cancel": CANCELLABLE_FROM, "discard": DI
 MAX_TEXT = 200  # characters of a text to search for
 BATCH = 500  # jobs changed per transaction by default
 MAX_BATCH = 10_000
+WINDOW = 20  # a batch looks at ids in a window of WINDOW * batch ids at most (see `walk`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,25 @@ def check_batch(batch: int) -> int:
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise ConfigurationError(f"batch must be a whole number from 1 to {MAX_BATCH}")
     return batch
+
+
+def walk(
+    first: int, last: int, batch: int, step: Callable[[int, int], tuple[int | None, int, int]]
+) -> int:
+    """Walk the ids after `first` up to `last` in windows, calling `step(after, upto)` for the
+    next batch in each: it acts on up to `batch` matching jobs with ids in (after, upto] and
+    answers the last id it picked, how many it picked and how many it changed. A window holds
+    at most WINDOW * batch ids, so that no step scans more than that many rows, whatever the
+    filter and however few jobs match; a full batch means more may be left in its window.
+    Returns how many jobs were changed in all."""
+    window = WINDOW * batch
+    after, total = first, 0
+    while after < last:
+        upto = min(last, after + window)
+        picked_last, picked, changed = step(after, upto)
+        total += changed
+        after = picked_last if picked >= batch and picked_last is not None else upto
+    return total
 
 
 class AdminOps(abc.ABC):

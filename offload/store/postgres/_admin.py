@@ -19,6 +19,7 @@ from offload.store._admin import (
     JobMatch,
     check_action,
     check_batch,
+    walk,
 )
 from offload.store._sql import queries
 
@@ -101,15 +102,15 @@ class PostgresAdmin(AdminOps):
         if not acting:  # asked for states the action does not apply to
             return BulkResult(action, dry_run, 0)
         params = match_params(match, acting)
-        params["upto"] = int(self._admin_rows("last_id", {})[0][0])
+        first, last = (int(v) for v in self._admin_rows("id_range", {})[0])
+        params.update(after=first, upto=last, batch=batch, channel=self.channel)
         if dry_run:
             return BulkResult(action, True, int(self._admin_rows("bulk_count", params)[0][0]))
-        params.update(batch=batch, after=0, channel=self.channel)
         name = f"bulk_{action}"
-        total = 0
-        while True:
-            last, picked, changed = self._admin_rows(name, params)[0][:3]
-            total += int(changed)
-            if int(picked) < batch or last is None:
-                return BulkResult(action, False, total)
-            params["after"] = int(last)
+
+        def step(after: int, upto: int) -> tuple[int | None, int, int]:
+            params.update(after=after, upto=upto)
+            picked_last, picked, changed = self._admin_rows(name, params)[0][:3]
+            return (None if picked_last is None else int(picked_last)), int(picked), int(changed)
+
+        return BulkResult(action, False, walk(first, last, batch, step))

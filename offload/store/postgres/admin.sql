@@ -27,15 +27,16 @@ WHERE {match}
 ORDER BY id DESC
 LIMIT %(limit)s
 
--- name: last_id
-SELECT coalesce(max(id), 0) FROM {schema}.offload_jobs
+-- name: id_range
+-- Below the first id and the last id: the ids a bulk operation walks (the jobs there when it began).
+SELECT coalesce(min(id), 1) - 1, coalesce(max(id), 0) FROM {schema}.offload_jobs
 
 -- name: bulk_count
-SELECT count(*) FROM {schema}.offload_jobs WHERE id <= %(upto)s AND {match}
+SELECT count(*) FROM {schema}.offload_jobs WHERE id > %(after)s AND id <= %(upto)s AND {match}
 
 -- name: bulk_retry
--- job_retry (queries.sql) for the next batch of matching jobs, by id, among those that
--- existed when the bulk began: available now, one more attempt if needed, the order key moved
+-- job_retry (queries.sql) for the next batch of matching jobs, by id, in the window of ids
+-- after `after` up to `upto`: available now, one more attempt if needed, the order key moved
 -- up to its lane's head, and a wake-up per queue. A job whose state changed after it was
 -- picked is left alone (the update checks the state again). Answers the last id picked, how
 -- many were picked and how many changed.
@@ -55,7 +56,7 @@ done AS (
             WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
             ORDER BY h.priority DESC, h.order_key, h.id
             LIMIT 1)) + coalesce(j.slo, 0)
-    WHERE j.id IN (SELECT id FROM picked) AND j.state = ANY(%(states)s::text[])
+    WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND j.state = ANY(%(states)s::text[])
     RETURNING j.queue
 )
 SELECT (SELECT max(id) FROM picked), (SELECT count(*) FROM picked), (SELECT count(*) FROM done),
@@ -72,7 +73,7 @@ WITH picked AS (
 done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = 'cancelled', finished_at = {schema}.offload_now()
-    WHERE j.id IN (SELECT id FROM picked) AND j.state = ANY(%(states)s::text[])
+    WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND j.state = ANY(%(states)s::text[])
     RETURNING j.id
 )
 SELECT (SELECT max(id) FROM picked), (SELECT count(*) FROM picked), (SELECT count(*) FROM done)
@@ -88,7 +89,7 @@ WITH picked AS (
 ),
 gone AS (
     DELETE FROM {schema}.offload_jobs AS j
-    WHERE j.id IN (SELECT id FROM picked) AND j.state = ANY(%(states)s::text[])
+    WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND j.state = ANY(%(states)s::text[])
     RETURNING j.queue, j.kind, j.state, j.attempt
 ),
 kept AS (

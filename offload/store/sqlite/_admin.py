@@ -19,6 +19,7 @@ from offload.store._admin import (
     JobMatch,
     check_action,
     check_batch,
+    walk,
 )
 from offload.store._codec import dumps
 from offload.store._sql import queries
@@ -84,20 +85,19 @@ class SQLiteAdmin(AdminOps):
             return BulkResult(action, dry_run, 0)
         q = _queries()
         params = match_params(match, acting)
-        params["upto"] = self._read(q["last_id"])[0][0]
+        first, last = self._read(q["id_range"])[0]
+        params.update(after=first, upto=last, batch=batch)
         if dry_run:
             return BulkResult(action, True, int(self._read(q["bulk_count"], params)[0][0]))
-        params["batch"] = batch
-        params["after"] = 0
-        total = 0
-        while True:
+
+        def step(after: int, upto: int) -> tuple[int | None, int, int]:
+            params.update(after=after, upto=upto)
             picked, changed = self._tx(lambda c: self._bulk_batch(c, action, params))
-            total += changed
             if action == "retry" and changed:
                 self._rung(None, True)  # jobs became available: wake the workers
-            if len(picked) < batch:
-                return BulkResult(action, False, total)
-            params["after"] = picked[-1]
+            return (picked[-1] if picked else None), len(picked), changed
+
+        return BulkResult(action, False, walk(first, last, batch, step))
 
     def _bulk_batch(
         self, c: sqlite3.Connection, action: str, params: dict[str, Any]

@@ -26,14 +26,15 @@ WHERE {match}
 ORDER BY id DESC
 LIMIT :limit
 
--- name: last_id
-SELECT coalesce(max(id), 0) FROM offload_jobs
+-- name: id_range
+-- Below the first id and the last id: the ids a bulk operation walks (the jobs there when it began).
+SELECT coalesce(min(id), 1) - 1, coalesce(max(id), 0) FROM offload_jobs
 
 -- name: bulk_count
-SELECT count(*) FROM offload_jobs WHERE id <= :upto AND {match}
+SELECT count(*) FROM offload_jobs WHERE id > :after AND id <= :upto AND {match}
 
 -- name: bulk_ids
--- The next batch of matching jobs, by id, among those that existed when the bulk began.
+-- The next batch of matching jobs, by id, in the window of ids after :after up to :upto.
 SELECT id FROM offload_jobs
 WHERE id > :after AND id <= :upto AND {match}
 ORDER BY id
