@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from offload._errors import ConfigurationError
-from offload.store._admin import MAX_TEXT, JobMatch
+from offload.store._admin import MAX_TEXT, WINDOW, JobMatch, walk
 from offload.store._contract import Completion, Failure, Store
 
 from . import _raw
@@ -205,15 +205,32 @@ def test_bulk_discard_keeps_the_totals_and_fences_running_jobs(store: Store) -> 
     assert counter(store, "stale_acks") == stale + 1
 
 
-@pytest.mark.parametrize("batch", [2, 500])
+@pytest.mark.parametrize("batch", [1, 2, 500])
 def test_every_matching_job_is_acted_on_whatever_the_batch(store: Store, batch: int) -> None:
-    ids = insert(store, *[new_job(args={"i": i, "tag": "x" if i % 3 else "y"}) for i in range(8)])
-    tagged = [i for n, i in enumerate(ids) if n % 3]
+    # 50 jobs span several windows of ids when a batch is one or two jobs (store/_admin.py)
+    jobs = [new_job(args={"i": i, "tag": "x" if i % 7 == 3 else "y"}) for i in range(50)]
+    ids = insert(store, *jobs)
+    tagged = [i for n, i in enumerate(ids) if n % 7 == 3]
     result = store.job_bulk("cancel", JobMatch(args_contain='"x"'), batch=batch)
-    assert result.count == len(tagged)
+    assert result.count == len(tagged) == 7
     assert sorted(_found(store, states=("cancelled",))) == tagged
-    assert store.job_bulk("discard", JobMatch(states=("cancelled",)), batch=batch).count == 5
-    assert store.job_bulk("discard", JobMatch(), dry_run=True).count == 3
+    assert store.job_bulk("discard", JobMatch(states=("available",)), batch=batch).count == 43
+    assert store.job_bulk("discard", JobMatch(), dry_run=True).count == 7
+
+
+def test_the_walk_bounds_every_step_and_ends() -> None:
+    steps: list[tuple[int, int]] = []
+    matching = [5, 6, 7, 8, 60, 61, 200]
+
+    def step(after: int, upto: int) -> tuple[int | None, int, int]:
+        steps.append((after, upto))
+        picked = [i for i in matching if after < i <= upto][:2]
+        return (picked[-1] if picked else None), len(picked), len(picked)
+
+    assert walk(3, 200, 2, step) == 7
+    assert all(upto - after <= WINDOW * 2 for after, upto in steps)
+    assert steps[0] == (3, 3 + WINDOW * 2) and steps[-1][1] == 200
+    assert walk(10, 10, 2, step) == 0  # an empty store: no step
 
 
 def test_bulk_by_time_and_queue(store: Store) -> None:
