@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 import click
 
 from offload._errors import ConfigurationError
-from offload._when import EXAMPLES, parse_when
+from offload._states import STATES
 from offload.cli._common import Failure, UsageFailure, opened_app
 from offload.cli._output import iso, print_json
+from offload.cli._when import EXAMPLES, parse_when
 from offload.store._admin import MAX_TEXT, JobMatch
-from offload.store._contract import STATES, Store
+from offload.store._contract import Store
 
 F = TypeVar("F", bound=Callable[..., object])
 

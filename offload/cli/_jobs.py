@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from offload._states import STATES
 from offload.cli._bulk import (
     build_match,
     bulk_options,
@@ -39,7 +40,7 @@ from offload.cli._output import (
     to_json_text,
 )
 from offload.store._admin import CANCELLABLE_FROM, DISCARDABLE_FROM, RETRYABLE_FROM
-from offload.store._contract import STATES, JobFilter, JobRecord, Store
+from offload.store._contract import JobFilter, JobRecord, Store
 
 _TRACEBACK_LINES = 12
 

@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from offload._errors import ConfigurationError
+from offload._states import STATES
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
 from offload.server._spec import NAME, TIME, Spec, query
 from offload.store._admin import BULK_ACTIONS, MAX_TEXT, BulkResult, JobMatch
-from offload.store._contract import STATES
 
 TEXT: Spec = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 _TIMES = ("inserted_since", "inserted_until", "finished_since", "finished_until")

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from offload._states import STATES
 from offload.server._auth import Principal
 from offload.server._bulk import (
     FILTERS,
@@ -29,7 +30,7 @@ from offload.server._dashboard import check_form, page, params, read_form, rende
 from offload.server._problems import Problem
 from offload.server._spec import Spec, problem, query
 from offload.store._admin import APPLIES_TO, BULK_ACTIONS, MAX_TEXT, JobMatch
-from offload.store._contract import STATES, JobRecord
+from offload.store._contract import JobRecord
 
 PREVIEW = 10  # jobs shown on the confirmation page
 

@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
-from offload._payload import check_json, free_args_json
+from offload._states import FINAL_STATES
+from offload.jobs._payload import check_json, free_args_json
 from offload.server._bulk import (
     BULK_BODY,
     SEARCH_NAMES,
@@ -35,7 +36,7 @@ from offload.server._http import (
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
 from offload.store._admin import BulkResult, JobMatch
-from offload.store._contract import FINAL_STATES, JobFilter, JobRecord, NewJob, Store
+from offload.store._contract import JobFilter, JobRecord, NewJob, Store
 from offload.store._policy import JobPolicy
 
 OPTION_FIELDS = ("queue", "priority", "delay", "run_at", "max_attempts", "timeout", "meta")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from offload._errors import ConfigurationError
+from offload._states import STATES
 from offload._text import text_problem
 
 if TYPE_CHECKING:
@@ -27,16 +28,7 @@ BULK_ACTIONS = ("retry", "cancel", "discard")
 # The states each action applies to, as the single-job operations define them.
 RETRYABLE_FROM = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
 CANCELLABLE_FROM = ("scheduled", "available", "retryable")
-DISCARDABLE_FROM = (
-    "scheduled",
-    "available",
-    "running",
-    "completed",
-    "retryable",
-    "dead",
-    "cancelled",
-    "shed",
-)
+DISCARDABLE_FROM = STATES
 APPLIES_TO = {"retry": RETRYABLE_FROM, "cancel": CANCELLABLE_FROM, "discard": DISCARDABLE_FROM}
 MAX_TEXT = 200  # characters of a text to search for
 BATCH = 500  # jobs changed per transaction by default
@@ -63,8 +55,6 @@ class JobMatch:
     error_contain: str | None = None
 
     def __post_init__(self) -> None:
-        from offload.store._contract import STATES
-
         if self.states is not None:
             if isinstance(self.states, str):
                 raise ConfigurationError("JobMatch.states is a tuple of state names, not a str")
