@@ -23,7 +23,7 @@ from offload._states import STATES
 from offload.cli._common import Failure, UsageFailure, opened_app
 from offload.cli._output import iso, print_json
 from offload.cli._when import EXAMPLES, parse_when
-from offload.store._admin import MAX_TEXT, JobMatch
+from offload.store._admin import APPLIES_TO, MAX_TEXT, JobMatch
 from offload.store._contract import Store
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -170,13 +170,19 @@ def run_bulk(
 ) -> None:
     """Count the matching jobs the action applies to; ask on a terminal; act; report."""
     past = PAST[action]
+    if not (every or states or any(v is not None for v in options.values())):
+        raise UsageFailure(
+            f"say which jobs to {action}: job ids, or a filter (--state, --kind, --queue, "
+            "--since, --args-contain, --error-contain ...), or --all for every job"
+        )
     with opened_app(app_path, url) as app:
         store = app.store
         match = build_match(store, states, options)
-        if match.empty and not every:
-            raise UsageFailure(
-                f"say which jobs to {action}: job ids, or a filter (--state, --kind, --queue, "
-                "--since, --args-contain, --error-contain ...), or --all for every job"
+        if match.states and not match.states_for(action):
+            click.echo(
+                f"Note: {action} applies to {', '.join(APPLIES_TO[action])} jobs only, none of "
+                f"the states asked for",
+                err=True,
             )
         count = store.job_bulk(action, match, dry_run=True).count
         if not dry_run and count and not yes and sys.stdin.isatty():

@@ -84,6 +84,11 @@ def test_refusals_are_usage_errors(cli: CLI, seeded: tuple[str, Seeded]) -> None
     assert "--since 'yesterday' is neither a duration nor a date-time" in when.err
     long = cli("jobs", "retry", "--args-contain", "x" * 201, "--url", url, code=2)
     assert "at most 200" in long.err
+    assert "no store at" in cli("jobs", "retry", "--state", "dead", "--url", "none.db", code=1).err
+    assert "say which jobs" in cli("jobs", "retry", "--url", "none.db", code=2).err
+    running = cli("jobs", "cancel", "--state", "dead", "--url", url)
+    assert running.out == "cancelled 0 jobs\n"
+    assert "cancel applies to scheduled, available, retryable jobs only" in running.err
     assert _states(url) == before
 
 
