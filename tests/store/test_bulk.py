@@ -51,13 +51,8 @@ def test_search_by_state_kind_and_queue_newest_first(store: Store) -> None:
     assert _found(store, states=("dead",)) == [dead]
     assert _found(store, states=("available", "dead"), kind="x") == [dead, c, a]
     assert _found(store, kind="nothing") == []
-
-
-def test_search_pages_with_limit_and_before_id(store: Store) -> None:
-    ids = insert(store, *[new_job() for _ in range(5)])
-    assert [r.id for r in store.job_search(JobMatch(), limit=2)] == [ids[4], ids[3]]
-    page = store.job_search(JobMatch(), limit=2, before_id=ids[3])
-    assert [r.id for r in page] == [ids[2], ids[1]]
+    assert [r.id for r in store.job_search(JobMatch(), limit=2)] == [dead, c]  # pages
+    assert [r.id for r in store.job_search(JobMatch(), limit=2, before_id=c)] == [b, a]
 
 
 def test_argument_text_is_a_case_insensitive_substring(store: Store) -> None:
@@ -124,6 +119,10 @@ def test_a_dry_run_counts_and_changes_nothing(store: Store) -> None:
     result = store.job_bulk("discard", JobMatch(queue="dq"), dry_run=True)
     assert (result.action, result.dry_run, result.count) == ("discard", True, 3)
     assert [asdict(get(store, i)) for i in dead + waiting] == before
+    # an action that applies to none of the states asked for does nothing
+    assert store.job_bulk("cancel", JobMatch(states=("dead",))).count == 0
+    assert store.job_bulk("retry", JobMatch(states=("running", "available"))).count == 0
+    assert [asdict(get(store, i)) for i in dead + waiting] == before
 
 
 def test_bulk_retry_does_what_a_single_retry_does(store: Store) -> None:
@@ -179,13 +178,6 @@ def test_bulk_cancel_leaves_running_and_finished_jobs_alone(store: Store) -> Non
     assert store.job_bulk("cancel", JobMatch(kind="c")).count == 0  # nothing left to cancel
 
 
-def test_an_action_that_cannot_apply_to_the_states_asked_for_does_nothing(store: Store) -> None:
-    dead = _dead(store, 1)[0]
-    assert store.job_bulk("cancel", JobMatch(states=("dead",))).count == 0
-    assert store.job_bulk("retry", JobMatch(states=("running", "available"))).count == 0
-    assert get(store, dead).state == "dead"
-
-
 def test_bulk_discard_keeps_the_totals_and_fences_running_jobs(store: Store) -> None:
     _dead(store, 2, kind="gone")
     done = insert_one(store, kind="gone", queue="c")
@@ -205,7 +197,7 @@ def test_bulk_discard_keeps_the_totals_and_fences_running_jobs(store: Store) -> 
     assert counter(store, "stale_acks") == stale + 1
 
 
-@pytest.mark.parametrize("batch", [1, 2, 500])
+@pytest.mark.parametrize("batch", [1, 500])
 def test_every_matching_job_is_acted_on_whatever_the_batch(store: Store, batch: int) -> None:
     # 50 jobs span several windows of ids when a batch is one or two jobs (store/_admin.py)
     jobs = [new_job(args={"i": i, "tag": "x" if i % 7 == 3 else "y"}) for i in range(50)]
