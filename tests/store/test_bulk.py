@@ -264,3 +264,11 @@ def test_an_empty_match_says_so() -> None:
     assert JobMatch().empty
     assert not JobMatch(queue="q").empty
     assert not JobMatch(inserted_since=0.0).empty
+
+
+@pytest.mark.engine("sqlite")  # only SQLite can hold a name that is not UTF-8
+def test_a_damaged_name_does_not_stop_a_bulk_discard(store: Store) -> None:
+    damaged, plain = insert(store, new_job(kind="kindname"), new_job(kind="kindname"))
+    _raw.flip_byte(store, damaged, "kind", 2)
+    assert store.job_bulk("discard", JobMatch(queue="default")).count == 2
+    assert store.job_get(damaged) is None and store.job_get(plain) is None

@@ -54,6 +54,11 @@ def match_params(match: JobMatch, states: Sequence[str] | None) -> dict[str, Any
     }
 
 
+def _name(stored: bytes | str) -> str:
+    """A queue or kind name read as a blob; bytes that are not UTF-8 are replaced."""
+    return stored.decode("utf-8", "replace") if isinstance(stored, bytes) else stored
+
+
 class SQLiteAdmin(AdminOps):
     """Search and bulk operations on top of the SQLite engine's connections and transactions."""
 
@@ -119,7 +124,8 @@ class SQLiteAdmin(AdminOps):
     def _keep_counted(self, c: sqlite3.Connection, gone: Iterable[Sequence[Any]]) -> None:
         """Add what discarded rows (queue, kind, state, attempt) had counted to the totals, in
         the transaction that deleted them (offload/store/_totals.py)."""
-        deltas = summed(e for q, k, s, a in gone for e in row_events(q, k, s, 1, int(a)))
+        rows = [(_name(q), _name(k), str(s), int(a)) for q, k, s, a in gone]
+        deltas = summed(e for q, k, s, a in rows for e in row_events(q, k, s, 1, a))
         if deltas:
             c.executemany(
                 _queries()["totals_add"], [(d.queue, d.kind, d.event, d.value) for d in deltas]

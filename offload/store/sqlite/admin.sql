@@ -62,11 +62,12 @@ WHERE id IN (SELECT value FROM json_each(:ids))
   AND state IN (SELECT value FROM json_each(:states))
 
 -- name: bulk_discard
--- job_discard (totals.sql) for a batch of ids: what they counted goes to the totals.
+-- job_discard (totals.sql) for a batch of ids: what they counted goes to the totals. Names
+-- come back as blobs, so that a damaged one (not UTF-8) cannot stop the discard.
 DELETE FROM offload_jobs
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND state IN (SELECT value FROM json_each(:states))
-RETURNING queue, kind, state, attempt
+RETURNING CAST(queue AS BLOB), CAST(kind AS BLOB), state, attempt
 
 -- name: totals_add
 INSERT INTO offload_totals (queue, kind, event, value) VALUES (?, ?, ?, ?)
