@@ -170,3 +170,15 @@ class AdminOps(abc.ABC):
         """Retry, cancel or discard (`action`) every job that matches and that the action
         applies to (see APPLIES_TO), as `job_retry`, `job_cancel` and `job_discard` do, at
         most `batch` jobs per transaction. A dry run changes nothing and counts them."""
+
+    def job_retry_where(self, match: JobMatch, *, dry_run: bool = False) -> int:
+        """`job_bulk("retry", match)`: how many jobs it retried (or would, on a dry run)."""
+        return self.job_bulk("retry", match, dry_run=dry_run).count
+
+    def job_cancel_where(self, match: JobMatch, *, dry_run: bool = False) -> int:
+        """`job_bulk("cancel", match)`: how many jobs it cancelled (or would)."""
+        return self.job_bulk("cancel", match, dry_run=dry_run).count
+
+    def job_discard_where(self, match: JobMatch, *, dry_run: bool = False) -> int:
+        """`job_bulk("discard", match)`: how many jobs it discarded (or would)."""
+        return self.job_bulk("discard", match, dry_run=dry_run).count

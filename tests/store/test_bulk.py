@@ -116,6 +116,9 @@ def test_a_dry_run_counts_and_changes_nothing(store: Store) -> None:
     assert store.job_bulk("retry", JobMatch(), dry_run=True).count == 3  # available: no
     assert store.job_bulk("cancel", JobMatch(), dry_run=True).count == 2
     assert store.job_bulk("discard", JobMatch(), dry_run=True).count == 5
+    assert store.job_retry_where(JobMatch(queue="dq"), dry_run=True) == 3
+    assert store.job_cancel_where(JobMatch(queue="default"), dry_run=True) == 2
+    assert store.job_discard_where(JobMatch(states=("available",)), dry_run=True) == 2
     result = store.job_bulk("discard", JobMatch(queue="dq"), dry_run=True)
     assert (result.action, result.dry_run, result.count) == ("discard", True, 3)
     assert [asdict(get(store, i)) for i in dead + waiting] == before
