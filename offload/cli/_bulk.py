@@ -6,7 +6,7 @@
 A bulk command counts the jobs first; on a terminal it shows the count and asks before it acts
 (`--yes` skips the question, `--dry-run` only counts). It refuses to run without any filter
 unless `--all` says that every job is meant. The store acts in bounded batches, so workers go
-on while it runs (offload/store/_admin.py).
+on while it runs (offload/store/_bulk.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from offload._states import STATES
 from offload.cli._common import Failure, UsageFailure, opened_app
 from offload.cli._output import iso, print_json
 from offload.cli._when import EXAMPLES, parse_when
-from offload.store._admin import APPLIES_TO, MAX_TEXT, JobMatch
+from offload.store._bulk import APPLIES_TO, MAX_TEXT, JobMatch
 from offload.store._contract import Store
 
 F = TypeVar("F", bound=Callable[..., object])

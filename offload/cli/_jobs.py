@@ -39,7 +39,7 @@ from offload.cli._output import (
     terminal_width,
     to_json_text,
 )
-from offload.store._admin import CANCELLABLE_FROM, DISCARDABLE_FROM, RETRYABLE_FROM
+from offload.store._bulk import CANCELLABLE_FROM, DISCARDABLE_FROM, RETRYABLE_FROM
 from offload.store._contract import JobFilter, JobRecord, Store
 
 _TRACEBACK_LINES = 12

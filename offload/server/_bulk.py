@@ -1,5 +1,5 @@
 """Job filters over HTTP: the body of `POST /jobs/bulk`, the search fields of the dashboard's
-jobs page, and the `JobMatch` (offload/store/_admin.py) each of them stands for."""
+jobs page, and the `JobMatch` (offload/store/_bulk.py) each of them stands for."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from offload._states import STATES
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
 from offload.server._spec import NAME, TIME, Spec, query
-from offload.store._admin import BULK_ACTIONS, MAX_TEXT, BulkResult, JobMatch
+from offload.store._bulk import BULK_ACTIONS, MAX_TEXT, BulkResult, JobMatch
 
 TEXT: Spec = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 _TIMES = ("inserted_since", "inserted_until", "finished_since", "finished_until")

@@ -29,7 +29,7 @@ from offload.server._context import Server
 from offload.server._dashboard import check_form, page, params, read_form, render
 from offload.server._problems import Problem
 from offload.server._spec import Spec, problem, query
-from offload.store._admin import APPLIES_TO, BULK_ACTIONS, MAX_TEXT, JobMatch
+from offload.store._bulk import APPLIES_TO, BULK_ACTIONS, MAX_TEXT, JobMatch
 from offload.store._contract import JobRecord
 
 PREVIEW = 10  # jobs shown on the confirmation page

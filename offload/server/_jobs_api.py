@@ -35,7 +35,7 @@ from offload.server._http import (
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
-from offload.store._admin import BulkResult, JobMatch
+from offload.store._bulk import BulkResult, JobMatch
 from offload.store._contract import JobFilter, JobRecord, NewJob, Store
 from offload.store._policy import JobPolicy
 

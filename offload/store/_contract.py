@@ -15,7 +15,7 @@ from typing import Any
 
 from offload._errors import ConfigurationError
 from offload.dispatch._limits import LimitSpec
-from offload.store._admin import AdminOps
+from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._totals import TotalsOps
@@ -268,7 +268,7 @@ class Listener(abc.ABC):
         """Release the listener's resources."""
 
 
-class Store(PolicyOps, DispatchOps, TotalsOps, AdminOps, abc.ABC):
+class Store(PolicyOps, DispatchOps, TotalsOps, BulkOps, abc.ABC):
     """The storage contract. Engines subclass it; nothing above it sees SQL."""
 
     url: str

@@ -15,7 +15,7 @@ import pytest
 
 from offload import Offload
 from offload.server import create_app
-from offload.store._admin import JobMatch
+from offload.store._bulk import JobMatch
 from offload.store._contract import ClaimParams, Failure, NewJob
 
 from ._live import browser, chromium_missing, serve, skip_or_fail, wait_until

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from offload._errors import ConfigurationError
-from offload.store._admin import MAX_TEXT, WINDOW, JobMatch, walk
+from offload.store._bulk import MAX_TEXT, WINDOW, JobMatch, walk
 from offload.store._contract import Completion, Failure, Store
 
 from . import _raw
@@ -202,7 +202,7 @@ def test_bulk_discard_keeps_the_totals_and_fences_running_jobs(store: Store) -> 
 
 @pytest.mark.parametrize("batch", [1, 500])
 def test_every_matching_job_is_acted_on_whatever_the_batch(store: Store, batch: int) -> None:
-    # 50 jobs span several windows of ids when a batch is one or two jobs (store/_admin.py)
+    # 50 jobs span several windows of ids when a batch is one or two jobs (store/_bulk.py)
     jobs = [new_job(args={"i": i, "tag": "x" if i % 7 == 3 else "y"}) for i in range(50)]
     ids = insert(store, *jobs)
     tagged = [i for n, i in enumerate(ids) if n % 7 == 3]

@@ -1,116 +1,89 @@
-"""The PostgreSQL engine's job search and bulk retry, cancel and discard (mixed into
-PostgresStore).
-
-A bulk operation walks the matching jobs by id in batches: each batch is one statement that
-picks its ids and changes them (autocommit, so each batch commits on its own and holds its
-row locks for that statement only). Every statement is sent unprepared, so the server plans it
-for the filters at hand rather than with a generic plan (offload/store/_admin.py).
-"""
+"""The PostgreSQL engine's admin family: what operators and the CLI do to jobs (read, list,
+count, retry, cancel, discard)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from offload.store._admin import (
-    BATCH,
-    AdminOps,
-    BulkResult,
-    JobMatch,
-    check_action,
-    check_batch,
-    walk,
-)
-from offload.store._sql import queries
-
-if TYPE_CHECKING:
-    import psycopg
-
-    from offload.store._contract import JobRecord
-
-T = TypeVar("T")
+from offload.store._codec import read
+from offload.store._contract import JobFilter, JobRecord, QueueCount
+from offload.store.postgres._core import PostgresCore
 
 
-def match_params(match: JobMatch, states: Sequence[str] | None) -> dict[str, Any]:
-    """The named parameters of the `match` fragment (`states` instead of the match's own)."""
-    return {
-        "states": None if states is None else list(states),
-        "kind": match.kind,
-        "queue": match.queue,
-        "inserted_since": _float(match.inserted_since),
-        "inserted_until": _float(match.inserted_until),
-        "finished_since": _float(match.finished_since),
-        "finished_until": _float(match.finished_until),
-        "args": match.args_contain,
-        "error": match.error_contain,
-    }
+class PostgresAdmin(PostgresCore):
+    """Admin operations."""
+
+    def job_get(self, job_id: int) -> JobRecord | None:
+        rows = self._rows("job_get", {"id": job_id})
+        return _record(rows[0]) if rows else None
+
+    def job_list(self, flt: JobFilter) -> list[JobRecord]:
+        params = {
+            "states": None if flt.states is None else list(flt.states),
+            "queue": flt.queue,
+            "kind": flt.kind,
+            "before_id": flt.before_id,
+            "limit": int(flt.limit),
+        }
+        query = self._q["job_list"]
+        # Its optional filters want a plan for the values at hand: a generic one scans the
+        # table backwards by id (seconds for a rare state among millions of jobs). An
+        # unprepared statement is planned for its values every time, in any transaction.
+        rows = self._run("job_list", lambda c: c.execute(query, params, prepare=False).fetchall())
+        return [_record(r) for r in rows]
+
+    def job_retry(self, job_id: int) -> bool:
+        return bool(self._scalar("job_retry", {"id": job_id, "channel": self.channel}))
+
+    def job_cancel(self, job_id: int) -> bool:
+        return bool(self._count("job_cancel", {"id": job_id}))
+
+    def job_discard(self, job_id: int) -> bool:
+        rows = self._rows("job_discard", {"id": int(job_id)})
+        return bool(rows) and int(rows[0][0]) > 0
+
+    def job_counts(self) -> list[QueueCount]:
+        return [QueueCount(q, s, int(n)) for q, s, n in self._rows("job_counts")]
+
+    def job_finished_since(self, since: float) -> dict[str, int]:
+        out = {"completed": 0, "dead": 0, "retryable": 0}
+        for state, n in self._rows("job_finished_since", {"since": float(since)}):
+            out[state] = int(n)
+        return out
 
 
-def _float(value: float | None) -> float | None:
-    return None if value is None else float(value)
-
-
-class PostgresAdmin(AdminOps):
-    """Search and bulk operations on top of the PostgreSQL engine's pool and statement runner."""
-
-    if TYPE_CHECKING:
-        channel: str
-
-        def _expand(self, text: str) -> str: ...
-        def _run(
-            self,
-            what: str,
-            body: Callable[[psycopg.Connection[Any]], T],
-            *,
-            idempotent: bool = True,
-            transaction: bool = False,
-        ) -> T: ...
-        def job_get(self, job_id: int) -> JobRecord | None: ...
-
-    @property
-    def _a(self) -> dict[str, str]:
-        cached: dict[str, str] | None = getattr(self, "_admin_queries", None)
-        if cached is None:
-            named = queries("postgres", "admin")
-            match = named["match"]
-            cached = {k: self._expand(v.replace("{match}", match)) for k, v in named.items()}
-            self._admin_queries = cached
-        return cached
-
-    def _admin_rows(self, name: str, params: dict[str, Any]) -> list[Any]:
-        """Rows of one admin statement, sent unprepared (each batch is planned for its values;
-        every one is guarded by state, so running it again after a lost connection is safe)."""
-        sql = self._a[name]
-        return self._run(name, lambda c: c.execute(sql, params, prepare=False).fetchall())
-
-    def job_search(
-        self, match: JobMatch, limit: int = 50, before_id: int | None = None
-    ) -> list[JobRecord]:
-        params = match_params(match, match.states)
-        params["limit"] = int(limit)
-        params["before_id"] = None if before_id is None else int(before_id)
-        ids = [int(row[0]) for row in self._admin_rows("search_page", params)]
-        found = (self.job_get(i) for i in ids)
-        return [r for r in found if r is not None]  # one discarded meanwhile is left out
-
-    def job_bulk(
-        self, action: str, match: JobMatch, *, dry_run: bool = False, batch: int = BATCH
-    ) -> BulkResult:
-        check_action(action)
-        check_batch(batch)
-        acting = match.states_for(action)
-        if not acting:  # asked for states the action does not apply to
-            return BulkResult(action, dry_run, 0)
-        params = match_params(match, acting)
-        first, last = (int(v) for v in self._admin_rows("id_range", {})[0])
-        params.update(after=first, upto=last, batch=batch, channel=self.channel)
-        if dry_run:
-            return BulkResult(action, True, int(self._admin_rows("bulk_count", params)[0][0]))
-        name = f"bulk_{action}"
-
-        def step(after: int, upto: int) -> tuple[int | None, int, int]:
-            params.update(after=after, upto=upto)
-            picked_last, picked, changed = self._admin_rows(name, params)[0][:3]
-            return (None if picked_last is None else int(picked_last)), int(picked), int(changed)
-
-        return BulkResult(action, False, walk(first, last, batch, step))
+def _record(r: Sequence[Any]) -> JobRecord:
+    """A row of job_get or job_list; its jsonb fields, decoded by psycopg, are checked for
+    shape by store/_codec.py, which names any that is wrong."""
+    values, undecodable = read(
+        {"args": r[3], "meta": r[4], "errors": r[13], "result": r[19]}, decoded=True
+    )
+    return JobRecord(
+        id=r[0],
+        kind=r[1],
+        queue=r[2],
+        tenant=r[5],
+        state=r[6],
+        priority=r[7],
+        attempt=r[8],
+        max_attempts=r[9],
+        crashes=r[10],
+        delivery=r[11],
+        timeout=r[12],
+        scheduled_at=r[14],
+        unique_key=r[15],
+        lease_owner=r[16],
+        lease_token=r[17],
+        lease_expires_at=r[18],
+        result_ttl=r[20],
+        inserted_at=r[21],
+        attempted_at=r[22],
+        finished_at=r[23],
+        order_key=r[24],
+        deadline=r[25],
+        limit_key=r[26],
+        expires_at=r[27],
+        undecodable=undecodable,
+        **values,
+    )

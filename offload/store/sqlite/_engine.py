@@ -57,7 +57,7 @@ from offload.store._contract import (
 )
 from offload.store._policy import needs_policy
 from offload.store._sql import migrations, queries
-from offload.store.sqlite._admin import SQLiteAdmin
+from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._doorbell import Bell, Doorbell
 from offload.store.sqlite._errors import CHECK_MODES, lost_wal_pages, quick_check, translate
@@ -127,7 +127,7 @@ class _DataVersionListener(Listener):
         self._conn.close()
 
 
-class SQLiteStore(SQLiteAdmin, SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
+class SQLiteStore(SQLiteBulk, SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
     """The store on one SQLite file."""
 
     engine = "sqlite"

@@ -1,5 +1,5 @@
 -- Named queries of the PostgreSQL engine for searching jobs and acting on many at once
--- (offload/store/postgres/_admin.py, offload/store/_admin.py). `{match}` in a query stands for
+-- (offload/store/postgres/_bulk.py, offload/store/_bulk.py). `{match}` in a query stands for
 -- the fragment `match`, put in when the queries are loaded. They run as unnamed statements,
 -- so that each is planned for the filters at hand.
 

@@ -1,5 +1,5 @@
 -- Named queries of the SQLite engine for searching jobs and acting on many at once
--- (offload/store/sqlite/_admin.py, offload/store/_admin.py). `{match}` in a query stands for
+-- (offload/store/sqlite/_bulk.py, offload/store/_bulk.py). `{match}` in a query stands for
 -- the fragment `match`, put in when the queries are loaded.
 
 -- name: match

@@ -7,7 +7,7 @@ most `MAX_TEXT` characters). `job_bulk` acts on the matching jobs that its actio
 with the same effect per job as `job_retry`, `job_cancel` and `job_discard`, in batches of
 bounded size, each its own transaction, so that workers go on between them however many jobs
 match. Jobs inserted after it began are left alone. Each engine implements these in its
-`_admin.py` with the SQL of its `admin.sql`.
+`_bulk.py` with the SQL of its `bulk.sql`.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def walk(
     return total
 
 
-class AdminOps(abc.ABC):
+class BulkOps(abc.ABC):
     """The part of the store contract for searching jobs and acting on many at once."""
 
     @abc.abstractmethod

@@ -2,7 +2,7 @@
 
 A bulk operation walks the matching jobs by id in batches: each batch picks its ids and changes
 them in one `BEGIN IMMEDIATE` transaction, so the writer lock is held for one batch at a time
-and workers claim and finish jobs between batches (offload/store/_admin.py).
+and workers claim and finish jobs between batches (offload/store/_bulk.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from offload.store._admin import (
+from offload.store._bulk import (
     BATCH,
-    AdminOps,
+    BulkOps,
     BulkResult,
     JobMatch,
     check_action,
@@ -34,7 +34,7 @@ T = TypeVar("T")
 @cache
 def _queries() -> dict[str, str]:
     """The admin queries with the `match` fragment put in."""
-    named = queries("sqlite", "admin")
+    named = queries("sqlite", "bulk")
     match = named["match"]
     return {name: sql.replace("{match}", match) for name, sql in named.items()}
 
@@ -59,7 +59,7 @@ def _name(stored: bytes | str) -> str:
     return stored.decode("utf-8", "replace") if isinstance(stored, bytes) else stored
 
 
-class SQLiteAdmin(AdminOps):
+class SQLiteBulk(BulkOps):
     """Search and bulk operations on top of the SQLite engine's connections and transactions."""
 
     if TYPE_CHECKING:
