@@ -322,5 +322,6 @@ def _fail_params(failed: Sequence[Failure], channel: str) -> dict[str, Any]:
         "errors": [plain_text(f.error) for f in failed],
         "tracebacks": [plain_text(f.traceback) for f in failed],
         "retry_in": [None if f.retry_in is None else float(f.retry_in) for f in failed],
+        "throttled": [f.throttled for f in failed],
         "n": len(failed),
     }

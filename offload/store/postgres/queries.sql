@@ -385,14 +385,17 @@ SELECT (SELECT count(*) FROM done),
         FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_fail
--- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds.
+-- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds. A
+-- throttled attempt is given back.
 WITH input AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(errors)s::text[],
-                         %(tracebacks)s::text[], %(retry_in)s::double precision[])
-        AS t(id, token, error, traceback, retry_in)
+                         %(tracebacks)s::text[], %(retry_in)s::double precision[],
+                         %(throttled)s::boolean[])
+        AS t(id, token, error, traceback, retry_in, throttled)
 ),
 locked AS MATERIALIZED (
-    SELECT j.id, input.error, input.traceback, input.retry_in FROM {schema}.offload_jobs AS j
+    SELECT j.id, input.error, input.traceback, input.retry_in, input.throttled
+    FROM {schema}.offload_jobs AS j
     JOIN input ON j.id = input.id AND j.lease_token = input.token
     WHERE j.state = 'running'
     ORDER BY j.id
@@ -401,6 +404,7 @@ locked AS MATERIALIZED (
 done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = CASE WHEN f.retry_in IS NULL THEN 'dead' ELSE 'retryable' END,
+        attempt = CASE WHEN f.throttled THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
         scheduled_at = CASE WHEN f.retry_in IS NULL THEN j.scheduled_at
                             ELSE {schema}.offload_now() + f.retry_in END,
         deadline = CASE WHEN f.retry_in IS NULL THEN j.deadline
@@ -410,7 +414,8 @@ done AS (
         lease_owner = NULL, lease_expires_at = NULL,
         errors = j.errors || jsonb_build_array(jsonb_build_object(
             'attempt', j.attempt, 'at', {schema}.offload_now(), 'error', f.error,
-            'traceback', f.traceback, 'kind', 'error'))
+            'traceback', f.traceback,
+            'kind', CASE WHEN f.throttled THEN 'throttled' ELSE 'error' END))
     FROM locked AS f
     WHERE j.id = f.id
     RETURNING j.id, j.queue, j.limit_key

@@ -1,16 +1,19 @@
-"""The SQLite engine's job search and bulk retry, cancel and discard (mixed into SQLiteStore).
+"""The SQLite engine's bulk family: job search, and retry, cancel and discard of every job a
+filter matches.
 
 A bulk operation walks the matching jobs by id in batches: each batch picks its ids and changes
 them in one `BEGIN IMMEDIATE` transaction, so the writer lock is held for one batch at a time
-and workers claim and finish jobs between batches (offload/store/_bulk.py).
+and workers claim and finish jobs between batches (offload/store/_bulk.py). On an executor,
+every batch runs in its one transaction. A discard keeps what the rows counted through the
+totals family's `keep`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from offload.store._bulk import (
     BATCH,
@@ -23,17 +26,16 @@ from offload.store._bulk import (
 )
 from offload.store._codec import dumps
 from offload.store._sql import queries
-from offload.store._totals import row_events, summed
+from offload.store.sqlite._base import SQLiteBase
+from offload.store.sqlite._totals import keep
 
 if TYPE_CHECKING:
     from offload.store._contract import JobRecord
 
-T = TypeVar("T")
-
 
 @cache
 def _queries() -> dict[str, str]:
-    """The admin queries with the `match` fragment put in."""
+    """The bulk queries with the `match` fragment put in."""
     named = queries("sqlite", "bulk")
     match = named["match"]
     return {name: sql.replace("{match}", match) for name, sql in named.items()}
@@ -59,16 +61,9 @@ def _name(stored: bytes | str) -> str:
     return stored.decode("utf-8", "replace") if isinstance(stored, bytes) else stored
 
 
-class SQLiteBulk(BulkOps):
-    """Search and bulk operations on top of the SQLite engine's connections and transactions."""
-
-    if TYPE_CHECKING:
-
-        def _tx(self, body: Callable[[sqlite3.Connection], T], conn: Any = None) -> T: ...
-        def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]: ...
-        def _rung(self, result: T, ring: bool) -> T: ...
-        def now(self) -> float: ...
-        def job_get(self, job_id: int) -> JobRecord | None: ...
+class SQLiteBulk(SQLiteBase, BulkOps):
+    """Search and bulk operations, on any executor (on a store transaction or a caller's
+    connection, every batch runs in that one transaction)."""
 
     def job_search(
         self, match: JobMatch, limit: int = 50, before_id: int | None = None
@@ -116,17 +111,7 @@ class SQLiteBulk(BulkOps):
         args = {"ids": dumps(picked), "states": params["states"], "now": self.now()}
         if action == "discard":
             gone = c.execute(q["bulk_discard"], args).fetchall()
-            self._keep_counted(c, gone)
+            keep(c, [(_name(q), _name(k), st, a) for q, k, st, a in gone])
             return picked, len(gone)
         sql = q["bulk_retry"] if action == "retry" else q["bulk_cancel"]
         return picked, c.execute(sql, args).rowcount
-
-    def _keep_counted(self, c: sqlite3.Connection, gone: Iterable[Sequence[Any]]) -> None:
-        """Add what discarded rows (queue, kind, state, attempt) had counted to the totals, in
-        the transaction that deleted them (offload/store/_totals.py)."""
-        rows = [(_name(q), _name(k), str(s), int(a)) for q, k, s, a in gone]
-        deltas = summed(e for q, k, s, a in rows for e in row_events(q, k, s, 1, a))
-        if deltas:
-            c.executemany(
-                _queries()["totals_add"], [(d.queue, d.kind, d.event, d.value) for d in deltas]
-            )

@@ -68,7 +68,3 @@ DELETE FROM offload_jobs
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND state IN (SELECT value FROM json_each(:states))
 RETURNING CAST(queue AS BLOB), CAST(kind AS BLOB), state, attempt
-
--- name: totals_add
-INSERT INTO offload_totals (queue, kind, event, value) VALUES (?, ?, ?, ?)
-ON CONFLICT (queue, kind, event) DO UPDATE SET value = value + excluded.value

@@ -108,10 +108,12 @@ WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
 
 -- name: job_fail
 -- One statement per batch: ?2 is a JSON array of [id, lease token, retry at or null, error
--- entry as JSON text]. No retry time makes the job dead; a retry is due again at its new
--- time, and so is its deadline.
+-- entry as JSON text, throttled 0/1]. No retry time makes the job dead; a retry is due again
+-- at its new time, and so is its deadline. A throttled attempt is given back.
 UPDATE offload_jobs
 SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
+    attempt = CASE WHEN a.throttled THEN max(offload_jobs.attempt - 1, 0)
+                   ELSE offload_jobs.attempt END,
     scheduled_at = coalesce(a.retry_at, offload_jobs.scheduled_at),
     deadline = CASE WHEN a.retry_at IS NULL THEN offload_jobs.deadline
                     ELSE a.retry_at + offload_jobs.slo END,
@@ -125,7 +127,8 @@ SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
                  'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
         '$[#]', json_set(json(a.entry), '$.attempt', offload_jobs.attempt))
 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
-             json_extract(value, '$[2]') AS retry_at, json_extract(value, '$[3]') AS entry
+             json_extract(value, '$[2]') AS retry_at, json_extract(value, '$[3]') AS entry,
+             coalesce(json_extract(value, '$[4]'), 0) AS throttled
       FROM json_each(?2)) AS a
 WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
   AND +offload_jobs.state = 'running'
