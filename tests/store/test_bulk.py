@@ -275,3 +275,16 @@ def test_a_damaged_name_does_not_stop_a_bulk_discard(store: Store) -> None:
     _raw.flip_byte(store, damaged, "kind", 2)
     assert store.job_bulk("discard", JobMatch(queue="default")).count == 2
     assert store.job_get(damaged) is None and store.job_get(plain) is None
+
+
+def test_bulk_operations_join_a_store_transaction(store: Store) -> None:
+    ids = insert(store, new_job(), new_job(), new_job())
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        with store.transaction() as tx:
+            assert tx.job_bulk("cancel", JobMatch(queue="default"), batch=2).count == 3
+            raise RuntimeError("changed my mind")
+    assert [get(store, i).state for i in ids] == ["available"] * 3  # every batch rolled back
+    with store.transaction() as tx:
+        assert tx.job_bulk("discard", JobMatch(queue="default"), batch=2).count == 3
+        assert tx.job_search(JobMatch()) == []
+    assert store.job_bulk("discard", JobMatch(), dry_run=True).count == 0
