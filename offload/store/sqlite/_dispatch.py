@@ -86,7 +86,7 @@ def promote(c: sqlite3.Connection, now: float) -> int:
     arrivals = [ordering.Arrival(r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in fresh]
     tags = tag(c, arrivals)
     c.executemany(
-        d["job_promote_tagged"], [(t.order_key, r[0]) for r, t in zip(fresh, tags, strict=True)]
+        d["job_promote_tagged"], [(t.start, r[0]) for r, t in zip(fresh, tags, strict=True)]
     )
     again = [r[0] for r in rows if r[1] == "retryable"]
     if again:

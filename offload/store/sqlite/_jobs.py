@@ -90,7 +90,7 @@ def rows_of(jobs: Sequence[NewJob], now: float) -> Rows:
                 j.unique_key,
                 j.result_ttl,
                 now,
-                0.0,  # order_key: set in the transaction, or when promoted
+                None,  # start_tag: set in the transaction, or when promoted
                 j.slo,
                 None if j.stride == 1.0 else j.stride,
                 None if j.slo is None else at + j.slo,  # deadline
@@ -109,7 +109,7 @@ def insert_rows(c: sqlite3.Connection, r: Rows) -> list[Inserted]:
     q = queries("sqlite")
     rows = r.rows
     for i, t in zip(r.tagged, dispatch.tag(c, r.arrivals), strict=True):
-        rows[i][14] = t.order_key
+        rows[i][14] = t.start
     if r.limited:
         dispatch.declare_limits(c, r.jobs, r.now)
     if not r.unique:
