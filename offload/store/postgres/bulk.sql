@@ -36,7 +36,7 @@ SELECT count(*) FROM {schema}.offload_jobs WHERE id > %(after)s AND id <= %(upto
 
 -- name: bulk_retry
 -- job_retry (queries.sql) for the next batch of matching jobs, by id, in the window of ids
--- after `after` up to `upto`: available now, one more attempt if needed, the order key moved
+-- after `after` up to `upto`: available now, one more attempt if needed, the start tag moved
 -- up to its lane's head, and a wake-up per queue. A job whose state changed after it was
 -- picked is left alone (the update checks the state again). Answers the last id picked, how
 -- many were picked and how many changed.
@@ -51,11 +51,9 @@ done AS (
     SET state = 'available', scheduled_at = {schema}.offload_now(),
         deadline = {schema}.offload_now() + slo, finished_at = NULL,
         result = NULL, max_attempts = greatest(max_attempts, attempt + 1),
-        order_key = greatest(j.order_key - coalesce(j.slo, 0), (
-            SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-            WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
-            ORDER BY h.priority DESC, h.order_key, h.id
-            LIMIT 1)) + coalesce(j.slo, 0)
+        start_tag = greatest(j.start_tag, (
+            SELECT v.head FROM {schema}.offload_lane_heads AS v
+            WHERE v.queue = j.queue AND v.priority = j.priority), 0)
     WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND j.state = ANY(%(states)s::text[])
     RETURNING j.queue
 )

@@ -42,16 +42,13 @@ LIMIT :batch
 
 -- name: bulk_retry
 -- job_retry (queries.sql) for a batch of ids: available now, one more attempt if needed, and
--- the order key moved up to its lane's head.
+-- its start tag moved up to its lane's head.
 UPDATE offload_jobs
 SET state = 'available', scheduled_at = :now, deadline = :now + slo, finished_at = NULL,
     result = NULL, max_attempts = max(max_attempts, attempt + 1),
-    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
-        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
-        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
-          AND h.priority = offload_jobs.priority
-        ORDER BY h.priority DESC, h.order_key, h.id
-        LIMIT 1), order_key - coalesce(slo, 0)))
+    start_tag = max(coalesce(start_tag, 0), coalesce((
+        SELECT v.head FROM offload_lane_heads AS v
+        WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND state IN (SELECT value FROM json_each(:states))
 
