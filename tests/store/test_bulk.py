@@ -288,3 +288,21 @@ def test_bulk_operations_join_a_store_transaction(store: Store) -> None:
         assert tx.job_bulk("discard", JobMatch(queue="default"), batch=2).count == 3
         assert tx.job_search(JobMatch()) == []
     assert store.job_bulk("discard", JobMatch(), dry_run=True).count == 0
+
+
+def test_bulk_retry_places_a_job_in_its_lane_as_a_single_retry_does(store: Store) -> None:
+    # two lanes alike: the first job died, the second waits behind where it was; in one lane
+    # it is retried alone, in the other in bulk: both move up to the waiting job's place
+    died = {}
+    for queue in ("qa", "qb"):
+        first, _ = insert(store, new_job(queue=queue, max_attempts=1), new_job(queue=queue))
+        died[queue] = first
+        claimed = {j.id: j for j in claim(store, [queue], limit=2)}
+        dying = claimed.pop(first)
+        assert store.job_fail_many([Failure(dying.id, dying.lease_token, "x")]).applied == 1
+        assert store.job_release_many([lease(j) for j in claimed.values()]) == 1
+    alone, bulk = died["qa"], died["qb"]
+    assert store.job_retry(alone)
+    assert store.job_bulk("retry", JobMatch(queue="qb", states=("dead",))).count == 1
+    assert get(store, bulk).order_key == get(store, alone).order_key
+    assert [j.queue for j in claim(store, ["qa"])] == ["qa", "qa"]
