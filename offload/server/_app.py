@@ -22,7 +22,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
 from offload.app._offload import Offload
-from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _rules_api, _worker_api
+from offload.server import (
+    _dashboard,
+    _dashboard_bulk,
+    _jobs_api,
+    _jobs_spec,
+    _openapi,
+    _rules_api,
+    _worker_api,
+)
 from offload.server._auth import host_allowed
 from offload.server._config import ServerConfig, Token
 from offload.server._context import Call, Server, api, store_problem
@@ -218,6 +226,7 @@ def create_app(
         *_rules_api.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
+        *_dashboard_bulk.ROUTES,
         Mount("/static", app=static, name="static"),
     ]
     app = Starlette(

@@ -23,6 +23,7 @@ from offload._states import FINAL_STATES, STATES
 from offload.app._cron import next_tick
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
+from offload.server._bulk import search_of
 from offload.server._catalog import kind_rows, queue_rows
 from offload.server._context import Server, to_problem
 from offload.server._http import iso, path_id, query_params, read_body
@@ -199,11 +200,14 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
     flt = JobFilter(
         states=[state] if state else None, queue=queue, kind=kind, limit=limit, before_id=before
     )
+    match = search_of(q)  # a search by argument or error text: _dashboard_bulk.py
 
     def load() -> dict[str, Any]:
         store = server.app.store
         return {
-            "jobs": store.job_list(flt),
+            "jobs": store.job_list(flt)
+            if match is None
+            else store.job_search(match, limit, before),
             "queues": sorted({r.queue for r in store.job_counts()}),
             "kinds": [k["name"] for k in kind_rows(server)],
             "now": store.now(),
@@ -211,7 +215,13 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
 
     data = await server.run(load)
     jobs: list[JobRecord] = data["jobs"]
-    filters = {"state": state, "queue": queue, "kind": kind}
+    filters = {
+        "state": state,
+        "queue": queue,
+        "kind": kind,
+        "args": q.get("args"),
+        "error": q.get("error"),
+    }
     discarded = int(q["discarded"]) if q.get("discarded") else None
     older = None
     if len(jobs) == limit:
@@ -228,6 +238,8 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
             "page": "jobs",
             **data,
             "discarded": discarded,
+            "bulk": q.get("bulk"),
+            "bulk_count": int(q["count"]) if q.get("count") else 0,
             "retryable": RETRYABLE_STATES,
             "cancellable": CANCELLABLE_STATES,
             "states": STATES,

@@ -8,7 +8,8 @@ from typing import Any
 
 import offload
 from offload._states import STATES
-from offload.server import _jobs_spec, _rules_api, _worker_api
+from offload.server import _dashboard_bulk, _jobs_spec, _rules_api, _worker_api
+from offload.server._bulk import filter_params
 from offload.server._context import Server
 from offload.server._problems import CATALOGUE
 from offload.server._spec import (
@@ -84,6 +85,7 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
             {"type": "string", "pattern": "^[0-9]{0,18}$"},
             "Confirms that this job was just discarded.",
         ),
+        *filter_params(),
     ]
     ranges = {"type": "string", "enum": list(RANGES)}
     done = {"type": "string", "enum": ["retried", "cancelled"]}
@@ -194,6 +196,7 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
+    operations.update(_dashboard_bulk.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = op
