@@ -15,12 +15,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from offload.dispatch._rules import Rule
+from offload.store._codec import read
 from offload.store._policy import (
     EXPIRED_REASON,
     Backlog,
     BacklogBound,
     NewRule,
     PolicyOps,
+    QueuedJob,
     Shed,
 )
 from offload.store._sql import queries
@@ -174,6 +176,10 @@ class PostgresPolicy(PolicyOps):
         params = {"id": int(rule_id)}
         return bool(self._run("rule_remove", lambda c: c.execute(query, params).rowcount))
 
+    def job_queued_page(self, kind: str | None, after_id: int, limit: int) -> list[QueuedJob]:
+        params = {"kind": kind, "after": int(after_id), "limit": int(limit)}
+        return [_queued(r) for r in self._policy_rows("job_queued_page", params)]
+
     def rule_prune(self, expired_before: float) -> int:
         query = self._p["rule_prune"]
         params = {"before": float(expired_before)}
@@ -199,6 +205,17 @@ class PostgresPolicy(PolicyOps):
 
 def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _queued(r: Sequence[Any]) -> QueuedJob:
+    """A row of job_queued_page; fields that cannot be decoded read as empty."""
+    values, _ = read(
+        {"kind": r[1], "queue": r[2], "tenant": r[3], "args": r[4], "meta": r[5]},
+        decoded=True,
+    )
+    return QueuedJob(
+        int(r[0]), values["kind"], values["queue"], values["tenant"], values["args"], values["meta"]
+    )
 
 
 def _rule(r: Sequence[Any]) -> Rule:
