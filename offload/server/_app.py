@@ -22,11 +22,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offload._app import Offload
 from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
-from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _rules_api, _worker_api
+from offload.server import (
+    _dashboard,
+    _dashboard_rules,
+    _jobs_api,
+    _jobs_spec,
+    _openapi,
+    _rules_api,
+    _worker_api,
+)
 from offload.server._auth import host_allowed
 from offload.server._config import ServerConfig, Token
 from offload.server._context import Call, Server, api, store_problem, to_problem
 from offload.server._http import json_response
+from offload.server._live import LiveFeed
 from offload.server._pages import error_response, route_path
 from offload.server._problems import Problem, problem_response
 
@@ -227,6 +236,7 @@ def create_app(
         *_rules_api.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
+        *_dashboard_rules.ROUTES,
         Mount("/static", app=static, name="static"),
     ]
     app = Starlette(
@@ -236,5 +246,6 @@ def create_app(
     )
     app.state.offload = server
     app.state.write_probe = WriteProbe(server)
+    app.state.live_feed = LiveFeed(server)
     app.add_middleware(_Guard, server=server)
     return app

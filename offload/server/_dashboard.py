@@ -25,6 +25,7 @@ from offload.server._auth import Auth, Principal, same_origin
 from offload.server._catalog import kind_rows, queue_rows
 from offload.server._context import Server, to_problem
 from offload.server._http import iso, path_id, query_params, read_body
+from offload.server._live import events_response
 from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
 from offload.store._contract import FINAL_STATES, STATES, JobFilter, JobRecord
@@ -38,6 +39,7 @@ NAV = (
     ("queues", "/ui/queues", "Queues"),
     ("schedules", "/ui/schedules", "Schedules"),
     ("workers", "/ui/workers", "Workers"),
+    ("rules", "/ui/rules", "Rules"),
 )
 
 
@@ -322,6 +324,12 @@ async def workers_page(server: Server, request: Request, principal: Principal) -
     return render(server, request, principal, "workers.html", {"page": "workers", **data})
 
 
+@page("dashboardEvents")
+async def events(server: Server, request: Request, principal: Principal) -> Response:
+    """Server-Sent Events telling open pages that what they show has changed (_live.py)."""
+    return events_response(request, server)
+
+
 # --- buttons ---------------------------------------------------------------------------
 async def _act(server: Server, request: Request, principal: Principal, action: str) -> Response:
     fields = await read_form(server, request)
@@ -441,6 +449,7 @@ ROUTES = [
     Route("/ui/queues", queues_page, methods=["GET"]),
     Route("/ui/schedules", schedules_page, methods=["GET"]),
     Route("/ui/workers", workers_page, methods=["GET"]),
+    Route("/ui/events", events, methods=["GET"]),
     Route("/ui/login", login_form, methods=["GET"]),
     Route("/ui/login", login, methods=["POST"]),
     Route("/ui/logout", logout, methods=["POST"]),

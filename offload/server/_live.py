@@ -77,7 +77,8 @@ class LiveFeed:
         try:
             while True:
                 async with changed:
-                    await changed.wait_for(lambda: self.version != seen)
+                    while self.version == seen:
+                        await changed.wait()
                 seen = self.version
                 yield seen
         finally:
