@@ -11,7 +11,6 @@ send_welcome.enqueue(42)
 
 __version__ = "0.1.0"  # the package's one version: pyproject.toml reads it from here
 
-from offload._app import Offload, Schedule
 from offload._backoff import Exponential
 from offload._errors import (
     ConfigurationError,
@@ -33,11 +32,12 @@ from offload._errors import (
     StoreUnavailableError,
     UnknownJobError,
 )
-from offload._handle import Job
-from offload._jobs import JobCall, JobType, PreparedJob
+from offload.app._handle import Job
+from offload.app._offload import Offload, Schedule
 from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
+from offload.jobs._type import JobCall, JobType, PreparedJob
 
 __all__ = [
     "Adaptive",

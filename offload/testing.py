@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from offload._app import Offload
-from offload._handle import Job
+from offload.app._claim_gate import ClaimGate
+from offload.app._handle import Job
+from offload.app._offload import Offload
 from offload.store._contract import ClaimParams, JobFilter, JobRecord
 from offload.worker._ack import acknowledge
 from offload.worker._executor import Executor, Outcome
-from offload.worker._shedding import ClaimGate
 
 __all__ = [
     "DrainResult",

@@ -2,7 +2,9 @@
 
 SQLite tests get a temp file. PostgreSQL tests get a schema of their own in the database named
 by `$OFFLOAD_TEST_POSTGRES` (default postgresql://postgres@127.0.0.1:5432/test); without a
-server they skip on a developer's machine and fail in CI (`CI=true`).
+server they skip on a developer's machine and fail in CI (`CI=true`). A test meant for one
+engine says so with `@pytest.mark.engine("sqlite")` (or "postgres"): the engine fixtures skip
+it on the other engine, with that reason, rather than the test returning early there.
 """
 
 from __future__ import annotations
@@ -46,6 +48,29 @@ def need_postgres() -> None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+def marked_engines(node: pytest.Item) -> tuple[str, ...] | None:
+    """The engines a test's `engine` marker names (None without one); a marker that names no
+    engine, or one that is not in ENGINES, is refused with the test's name."""
+    marker = node.get_closest_marker("engine")
+    if marker is None:
+        return None
+    names = tuple(marker.args)
+    unknown = [name for name in names if name not in ENGINES]
+    if not names or unknown or marker.kwargs:
+        raise pytest.UsageError(
+            f"{node.nodeid}: @pytest.mark.engine takes one or more of {ENGINES} as positional "
+            f"arguments, not {marker.args!r} {marker.kwargs!r}"
+        )
+    return names
+
+
+def skip_other_engine(request: pytest.FixtureRequest, engine: str) -> None:
+    """Skip the requesting test on `engine` when its `engine` marker names only others."""
+    names = marked_engines(request.node)
+    if names is not None and engine not in names:
+        pytest.skip(f"for {' and '.join(names)} only (@pytest.mark.engine), not {engine}")
 
 
 def drop_schema(schema: str) -> None:

@@ -21,13 +21,16 @@ from tests._engines import (  # noqa: F401 - re-exported for tests that import t
     _need_postgres,
     drop_schema,
     make_url,
+    marked_engines,
     need_postgres,
+    skip_other_engine,
 )
 
 
 @pytest.fixture(params=ENGINES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty store, once per engine."""
+    """A URL of an empty store, once per engine (only the engines of an `engine` marker)."""
+    skip_other_engine(request, request.param)
     url, schema = make_url(request.param, tmp_path)
     yield url
     if schema:
@@ -47,6 +50,16 @@ def store(store_url: str) -> Iterator[Store]:
 def sqlite_url(tmp_path: Path) -> str:
     """A URL of an empty SQLite store, for tests of SQLite-only behaviour."""
     return f"sqlite:///{tmp_path / 'offload.db'}"
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Refuse an `engine` marker that names no known engine, or one on a test that takes no
+    engine fixture (it would run on no engine in particular, and mean nothing)."""
+    if marked_engines(item) is not None and "store_url" not in getattr(item, "fixturenames", ()):
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.engine needs the test to use the store_url or store "
+            "fixture, which skip the other engine"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

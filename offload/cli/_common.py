@@ -10,7 +10,6 @@ on stderr, starting with "Error:".
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,6 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from offload._app import Offload
 from offload._errors import (
     ConfigurationError,
     InvalidArgumentsError,
@@ -29,6 +27,7 @@ from offload._errors import (
     StoreError,
     UnknownJobError,
 )
+from offload.app._offload import Offload
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
 from offload.store import Store, verify_store
@@ -158,13 +157,11 @@ _WHICH_STORE = (
 
 def check_store(app: Offload) -> Store:
     """The app's store, or a Failure when there is no offload schema at its URL."""
-    from offload.store.sqlite import SQLiteStore
-
     where = safe_url(app.config.url)
     store = app.store
-    if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
+    if not store.exists():
         raise Failure(
-            f"no store at {where}: the file {store.path} does not exist. {_WHICH_STORE}; "
+            f"no store at {where}: there is no database there yet. {_WHICH_STORE}; "
             "`offload migrate` creates one"
         )
     if store.schema_version() == 0:

@@ -21,13 +21,14 @@ from typing import IO, Any
 
 import click
 
-from offload._app import Offload
-from offload._jobs import PreparedJob
+from offload._states import FINAL_STATES
+from offload.app._offload import Offload
 from offload.cli._common import Failure, friendly_errors, json_option
 from offload.cli._demo_app import CRON_KIND, CRON_QUEUE, QUEUES, STATE_ENV
 from offload.cli._load import load_app
 from offload.cli._output import LiveLine, last_error, print_json, safe_url
-from offload.store._contract import FINAL_STATES, JobFilter, JobRecord
+from offload.jobs._type import PreparedJob
+from offload.store._contract import JobFilter, JobRecord
 
 DEMO_APP = "offload.cli._demo_app:app"
 DEFAULT_FILE = "offload-demo.db"

@@ -13,12 +13,13 @@ from typing import Any
 
 import click
 
-from offload._app import Offload
+from offload._states import FINAL_STATES
+from offload.app._offload import Offload
 from offload.cli._common import Failure, UsageFailure, friendly_errors, json_option, url_option
 from offload.cli._load import load_app
 from offload.cli._output import LiveLine, job_dict, last_error, print_json, to_json_text
 from offload.store import verify_store
-from offload.store._contract import FINAL_STATES, JobRecord
+from offload.store._contract import JobRecord
 
 
 def _no_constants(name: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from offload._states import STATES
 from offload.cli._common import Failure, friendly_errors, json_option, opened_app, store_options
 from offload.cli._output import (
     iso,
@@ -23,7 +24,7 @@ from offload.cli._output import (
     terminal_width,
     to_json_text,
 )
-from offload.store._contract import STATES, JobFilter, JobRecord, Store
+from offload.store._contract import JobFilter, JobRecord, Store
 
 _TRACEBACK_LINES = 12
 _RETRYABLE_FROM = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from offload._app import Offload
+from offload.app._offload import Offload
 
 
 def load_app(path: str | None, url: str | None, **settings: Any) -> Offload:

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import click
 
-from offload._config import mask_url
+from offload.app._config import mask_url
 from offload.store._contract import JobRecord
 
 _TIME_FIELDS = (

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from offload._outbox import Relay
+from offload.app._outbox import Relay
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from offload._states import STATES
 from offload.cli._common import friendly_errors, json_option, opened_app, store_options
 from offload.cli._output import (
     is_tty,
@@ -24,7 +25,7 @@ from offload.cli._output import (
     terminal_width,
 )
 from offload.cli._stats_dispatch import collect_dispatch, render_dispatch
-from offload.store._contract import STATES, JobFilter, Store
+from offload.store._contract import JobFilter, Store
 
 WORKER_SEEN_WITHIN = 60.0
 _ALWAYS_SHOWN = ("available", "running", "retryable", "completed", "dead")

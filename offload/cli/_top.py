@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from offload._states import STATES
 from offload.cli._common import friendly_errors, json_option, opened_app, store_options
 from offload.cli._output import (
     is_tty,
@@ -31,7 +32,7 @@ from offload.cli._output import (
     table,
     terminal_width,
 )
-from offload.store._contract import STATES, JobFilter, Store
+from offload.store._contract import JobFilter, Store
 
 RATE_WINDOW = 10.0  # seconds the rates are averaged over
 WORKER_SEEN_WITHIN = 60.0  # a worker is alive when it reported within this

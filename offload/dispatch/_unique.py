@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from offload._errors import ConfigurationError, InvalidArgumentsError
-from offload.store._contract import STATES
+from offload._states import STATES
 
 PENDING_STATES = ("scheduled", "available", "running", "retryable")
 _ALL_STATES = STATES

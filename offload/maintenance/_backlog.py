@@ -8,7 +8,7 @@ most once a second instead of counting on every enqueue.
 
 from __future__ import annotations
 
-from offload._app import Offload
+from offload.app._offload import Offload
 from offload.maintenance._duty import Duty
 
 

@@ -6,7 +6,7 @@ import abc
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 
 class Duty(abc.ABC):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 
-from offload._app import Offload
 from offload._loop import BackgroundLoop
+from offload.app._offload import Offload
 from offload.maintenance._backlog import BacklogCounter
 from offload.maintenance._duty import Duty
 from offload.maintenance._expirer import Expirer

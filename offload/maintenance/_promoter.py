@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offload._app import Offload
+from offload.app._offload import Offload
 from offload.maintenance._duty import Duty
 
 

@@ -3,7 +3,7 @@ then rules expired and limit keys idle for as long as dead jobs are kept."""
 
 from __future__ import annotations
 
-from offload._app import Offload
+from offload.app._offload import Offload
 from offload.maintenance._duty import Duty
 
 

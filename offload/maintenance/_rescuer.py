@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from offload._app import Offload
+from offload.app._offload import Offload
 from offload.maintenance._duty import Duty
 
 log = logging.getLogger("offload.maintenance")

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from offload._app import Offload
-from offload._cron import previous_tick
 from offload._errors import OverloadedError
+from offload.app._cron import previous_tick
+from offload.app._offload import Offload
 from offload.maintenance._duty import Duty
 from offload.store._contract import CronTick
 

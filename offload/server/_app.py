@@ -20,8 +20,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from offload._app import Offload
 from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
+from offload.app._offload import Offload
 from offload.server import (
     _dashboard,
     _dashboard_rules,

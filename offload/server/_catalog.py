@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from offload.store._contract import STATES
+from offload._states import STATES
 
 if TYPE_CHECKING:
     from offload.server._context import Server

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from offload._app import Offload
 from offload._errors import (
     ConfigurationError,
     InvalidArgumentsError,
@@ -31,12 +30,13 @@ from offload._errors import (
     StoreFullError,
     UnknownJobError,
 )
+from offload.app._claim_gate import ClaimGate
+from offload.app._offload import Offload
 from offload.server._auth import Auth, Principal, same_origin
 from offload.server._config import ServerConfig
 from offload.server._metrics import Metrics
 from offload.server._problems import Problem, problem_response
 from offload.server._waiting import Slots, Waker
-from offload.worker._shedding import ClaimGate
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates

@@ -19,7 +19,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from offload._cron import next_tick
+from offload._states import FINAL_STATES, STATES
+from offload.app._cron import next_tick
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
 from offload.server._catalog import kind_rows, queue_rows
@@ -28,7 +29,7 @@ from offload.server._http import iso, path_id, query_params, read_body
 from offload.server._live import events_response
 from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
-from offload.store._contract import FINAL_STATES, STATES, JobFilter, JobRecord
+from offload.store._contract import JobFilter, JobRecord
 
 HERE = Path(__file__).parent
 RETRYABLE_STATES = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")

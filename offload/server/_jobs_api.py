@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
-from offload._payload import check_json, free_args_json
+from offload._states import FINAL_STATES
+from offload.jobs._payload import check_json, free_args_json
 from offload.server._catalog import kind_rows, queue_rows
 from offload.server._config import valid_name
 from offload.server._context import Call, Server, api
@@ -27,7 +28,7 @@ from offload.server._http import (
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
-from offload.store._contract import FINAL_STATES, JobFilter, JobRecord, NewJob
+from offload.store._contract import JobFilter, JobRecord, NewJob
 from offload.store._policy import JobPolicy
 
 OPTION_FIELDS = ("queue", "priority", "delay", "run_at", "max_attempts", "timeout", "meta")

@@ -8,6 +8,7 @@ import types
 import typing
 from typing import TYPE_CHECKING, Any
 
+from offload._states import STATES
 from offload.server._spec import (
     JOB_ID,
     JOB_ID_PATH,
@@ -23,10 +24,9 @@ from offload.server._spec import (
     query,
     standard_errors,
 )
-from offload.store._contract import STATES
 
 if TYPE_CHECKING:
-    from offload._jobs import JobType
+    from offload.jobs._type import JobType
     from offload.server._context import Server
 
 MAX_DELAY = 366 * 86400.0

@@ -28,12 +28,13 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from offload._states import STATES
 from offload.server._metrics_dispatch import dispatch_metrics
 from offload.server._metrics_totals import totals_metrics
-from offload.store._contract import STATES, JobFilter
+from offload.store._contract import JobFilter
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 WINDOWS = (("1m", 60.0), ("5m", 300.0), ("1h", 3600.0))
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import offload
+from offload._states import STATES
 from offload.server import _jobs_spec, _rules_api, _worker_api
 from offload.server._context import Server
 from offload.server._problems import CATALOGUE
@@ -20,7 +21,6 @@ from offload.server._spec import (
     standard_errors,
 )
 from offload.server._stats import RANGES
-from offload.store._contract import STATES
 
 HTML: Spec = {"text/html": {"schema": {"type": "string"}}}
 

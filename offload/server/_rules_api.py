@@ -1,8 +1,8 @@
 """REST resources for blackhole rules: list, create, read and delete them at run time.
 
-Rules go through `app.rules` (offload/_policy.py), the same calls as `offload rules …`, so the
-`where` language is parsed in one place (offload/dispatch/_rules.py) and a bad expression comes
-back as an `invalid-rule` problem whose detail names what is wrong and where.
+Rules go through `app.rules` (offload/app/_admission.py), the same calls as `offload rules …`,
+so the `where` language is parsed in one place (offload/dispatch/_rules.py) and a bad expression
+comes back as an `invalid-rule` problem whose detail names what is wrong and where.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from offload._states import STATES
 from offload.server._config import NAME_PATTERN
-from offload.store._contract import STATES
 
 Spec = dict[str, Any]
 

@@ -15,8 +15,9 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from offload._states import STATES
 from offload.server._catalog import queue_rows
-from offload.store._contract import STATES, JobFilter, JobRecord
+from offload.store._contract import JobFilter, JobRecord
 
 if TYPE_CHECKING:
     from offload.server._context import Server

@@ -19,8 +19,8 @@ from starlette.routing import Route
 
 from offload._backoff import Exponential
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
-from offload._payload import check_json, check_size
 from offload._text import label_problem, printable, shown
+from offload.jobs._payload import check_json, check_size
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, read_json
 from offload.server._problems import Problem

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-from offload._config import DEFAULT_URL
 from offload._errors import ConfigurationError
 from offload.store._contract import Store
+
+DEFAULT_URL = "./offload.db"  # the store a process uses when neither code nor $OFFLOAD_URL names it
 
 
 def resolve_url(url: str | None) -> str:

@@ -19,19 +19,6 @@ from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._totals import TotalsOps
 
-STATES = (
-    "scheduled",
-    "available",
-    "running",
-    "completed",
-    "retryable",
-    "dead",
-    "cancelled",
-    "shed",
-)
-FINAL_STATES = ("completed", "dead", "cancelled", "shed")
-DELIVERIES = ("at_least_once", "at_most_once")
-
 
 @dataclass(slots=True)
 class NewJob:
@@ -294,6 +281,13 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
     @abc.abstractmethod
     def schema_version(self) -> int:
         """The highest migration applied to this database (0 when none)."""
+
+    def exists(self) -> bool:
+        """Whether this store's database is there, asked without creating it (a SQLite file
+        is made by its first connection), so that a command that only reads can say that no
+        store is there instead of making an empty one. A database server always has one; its
+        offload tables may still be missing (`schema_version`)."""
+        return True
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -3,11 +3,14 @@
 An application whose data lives in another database than the job store stages jobs here,
 inside its own transaction; `offload relay` moves them to the store. The functions take the
 application's connection: a sqlite3 or psycopg connection, or a SQLAlchemy Connection or
-Session, which is unwrapped to its driver connection.
+Session, which is unwrapped to its driver connection. The relay opens the database by URL with
+`open_source`, which hides how each dialect connects and ends a transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +100,74 @@ def pending_count(raw: Any, dialect: str) -> int:
     cur = raw.cursor()
     cur.execute(queries(dialect, "outbox")["pending_count"])
     return int(cur.fetchone()[0])
+
+
+class Source:
+    """The outbox of one application database, as the relay sees it: one connection of its own,
+    and the dialect's SQL behind a few operations."""
+
+    def __init__(self, dialect: str, conn: Any) -> None:
+        self.dialect = dialect
+        self.conn = conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Source]:
+        """One batch of the relay: what it takes and marks commits together, or not at all
+        when the block raises. On SQLite the write lock is taken at the start, so that two
+        relays never take the same rows; PostgreSQL locks the rows `pending` returns."""
+        if self.dialect == "sqlite":
+            self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self._end(commit=False)
+            raise
+        self._end(commit=True)
+
+    def _end(self, commit: bool) -> None:
+        if self.dialect == "postgres":
+            self.conn.commit() if commit else self.conn.rollback()
+        else:
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
+
+    def pending(self, limit: int) -> list[Pending]:
+        """Staged jobs not relayed yet, oldest first (in a `transaction`)."""
+        return pending(self.conn, self.dialect, limit)
+
+    def mark(self, done: list[tuple[int, int]], at: float) -> None:
+        """Mark (outbox id, job id) pairs relayed (in a `transaction`)."""
+        mark(self.conn, self.dialect, done, at)
+
+    def prune(self, before: float) -> int:
+        """Delete rows relayed before a time (in a `transaction`)."""
+        return prune(self.conn, self.dialect, before)
+
+    def pending_count(self) -> int:
+        """How many staged jobs wait to be relayed; a read of its own."""
+        count = pending_count(self.conn, self.dialect)
+        if self.dialect == "postgres":  # end the read's implicit transaction
+            self.conn.commit()
+        return count
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_source(url: str) -> Source:
+    """Open the outbox of the application database at `url` (`postgresql://…`, `sqlite:///…`
+    or a path) on a connection of its own, creating the table when it is missing."""
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        conn: Any = psycopg.connect(url)
+        create_table(conn)
+        conn.commit()
+        return Source("postgres", conn)
+    import sqlite3
+
+    from offload.store.sqlite._engine import sqlite_path
+
+    path, _ = sqlite_path(url)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    create_table(conn)
+    return Source("sqlite", conn)

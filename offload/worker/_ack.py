@@ -10,7 +10,7 @@ from offload.store._contract import AckResult, ClaimedJob, Completion, Failure
 from offload.store._dispatch import LimitReport
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
     from offload.worker._executor import Outcome
 
 UNKNOWN_KIND_BACKOFF = 60.0
@@ -52,7 +52,7 @@ def acknowledge(
 def count_failures(
     app: Offload, failed: Sequence[Failure], jobs: Iterable[ClaimedJob], ack: AckResult
 ) -> None:
-    """Tally the failed attempts the store recorded, for its totals (offload/_tally.py). When
+    """Tally the failed attempts the store recorded, for its totals (offload/app/_tally.py). When
     some were stale the store does not say which: the first `applied` of the batch count."""
     if not ack.applied:
         return

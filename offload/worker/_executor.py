@@ -36,13 +36,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
-from offload._payload import check_json
 from offload._text import printable
 from offload.dispatch._adaptive import Throttled
+from offload.jobs._payload import check_json
 from offload.store._contract import ClaimedJob
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 log = logging.getLogger("offload.worker")
 _TRACEBACK_LINES = 40

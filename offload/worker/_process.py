@@ -44,9 +44,10 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from offload._app import Offload
 from offload._errors import ConfigurationError, StoreCorruptError, StoreError, StoreFullError
 from offload._loop import BackgroundLoop
+from offload.app._claim_gate import ClaimGate
+from offload.app._offload import Offload
 from offload.maintenance import Maintenance
 from offload.store._contract import (
     AckResult,
@@ -62,7 +63,6 @@ from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._outage import Outage, within
 from offload.worker._refusals import Refusals
-from offload.worker._shedding import ClaimGate
 from offload.worker._signals import SignalRelay
 
 log = logging.getLogger("offload.worker")

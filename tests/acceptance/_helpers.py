@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pytest
 
 from offload.store import open_store
 from offload.store._contract import JobRecord, Store
+from tests._wait import eventually
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -102,14 +102,8 @@ class CLI:
 
 def wait_until(predicate: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
     """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}", pytrace=False)
-        time.sleep(0.05)
+    __tracebackhide__ = True
+    return eventually(predicate, timeout=timeout, what=what)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import pytest
 
 import offload
 from offload import Offload
-from offload._jobs import _CALL_NAMES, _OPTION_NAMES
+from offload.jobs._type import _CALL_NAMES, _OPTION_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from tests._wait import eventually
 
 BASE_SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -205,11 +206,12 @@ def throwaway_cluster(settings: Mapping[str, str] | None = None) -> Iterator[Clu
     atexit.register(cluster.destroy)
     try:
         cluster.start()
-        started = time.monotonic()
-        while not cluster.ready():
-            if time.monotonic() - started > 30:
-                raise RuntimeError(f"the throwaway cluster never answered:\n{cluster.log_tail()}")
-            time.sleep(0.05)
+        eventually(
+            cluster.ready,
+            timeout=30,
+            what="the throwaway cluster to answer",
+            explain=cluster.log_tail,
+        )
         yield cluster
     finally:
         cluster.destroy()
@@ -232,7 +234,7 @@ def cluster_store_url_fixture(cluster: Cluster) -> Iterator[str]:
     yield cluster.url(schema)
     if not cluster.running():
         cluster.start()
-    started = time.monotonic()
-    while not cluster.ready() and time.monotonic() - started < 30:
-        time.sleep(0.05)
+    eventually(
+        cluster.ready, timeout=30, what="the cluster to answer again", explain=cluster.log_tail
+    )
     cluster.drop_schema(schema)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from offload import Offload, StoreError
-from offload.store._contract import FINAL_STATES, JobFilter
+from offload._states import FINAL_STATES
+from offload.store._contract import JobFilter
 
 EVENTS = ("invoke", "ok", "fail", "info", "start", "end")
 

@@ -12,9 +12,10 @@ it raised to `errors-NAME`.
 from __future__ import annotations
 
 import sys
-import time
 import traceback
 from pathlib import Path
+
+from tests._wait import eventually
 
 from ._ledger import Ledger
 from .deliveryapp import make_app
@@ -30,8 +31,7 @@ def main(name: str, rounds: int) -> None:
     errors: list[str] = []
     (folder / f"ready-{name}").touch()
     go = folder / "go"
-    while not go.exists():
-        time.sleep(0.005)
+    eventually(go.exists, timeout=120, interval=0.005, what="the start")
     for r in range(rounds):
         for key, kind, options in (
             (f"strict-{r}", "work", {"unique_key": f"strict-{r}"}),

@@ -11,9 +11,9 @@ traceback, which the test reads as a failure.
 from __future__ import annotations
 
 import sys
-import time
 
 from offload import StoreBusyError, StoreFullError
+from tests._wait import eventually
 
 from ._ledger import Ledger
 from .faultapp import make_app, workdir
@@ -26,8 +26,7 @@ def main(name: str, count: int, seconds: float) -> None:
     folder = workdir()
     ledger = Ledger(folder)
     (folder / f"ready-{name}").touch()
-    while not (folder / "go").exists():
-        time.sleep(0.005)
+    eventually((folder / "go").exists, timeout=120, interval=0.005, what="the start")
     refused: list[str] = []
     for i in range(count):
         key = f"{name}-{i}"

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from offload import Offload
+from tests._wait import eventually
 
 from ._ledger import note
 
@@ -30,11 +31,7 @@ def workdir() -> Path:
 def hold(key: str) -> None:
     """Run until the test creates `release-<key>` in the work folder."""
     release = workdir() / f"release-{key}"
-    deadline = time.monotonic() + HOLD_LIMIT
-    while not release.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{key} was never released")
-        time.sleep(0.02)
+    eventually(release.exists, timeout=HOLD_LIMIT, interval=0.02, what=f"{key} to be released")
 
 
 def make_app(url: str | None = None) -> Offload:

@@ -13,7 +13,7 @@ import os
 import time
 
 from offload import Limit, Offload, Unique
-from offload.store._contract import STATES
+from offload._states import STATES
 
 from ._ledger import note
 from .faultapp import BACKOFF, LEASE_SECONDS, MAINTENANCE_INTERVAL, hold, workdir

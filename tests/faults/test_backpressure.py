@@ -6,7 +6,7 @@ counter equals the refusals the producers saw: nothing is buffered and dropped s
 
 A bound is a shedding threshold, not an exact quota: depths are read at most once a second
 (here every 0.1 s) and recounted by the leader every maintenance interval, so a burst may
-overshoot it by what the producers enqueue meanwhile (`offload/_policy.py`).
+overshoot it by what the producers enqueue meanwhile (`offload/app/_admission.py`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from offload import Offload
+from tests._wait import eventually
 from tests.integration._harness import (
     Procs,
     all_jobs,
@@ -555,12 +556,13 @@ def memory_cgroup() -> Iterator[Path]:
     try:
         yield group
     finally:
-        deadline = time.monotonic() + 10
-        while (pids := [int(p) for p in _read(group / "cgroup.procs").split()]) and (
-            time.monotonic() < deadline
-        ):
+
+        def emptied() -> bool:
+            pids = [int(p) for p in _read(group / "cgroup.procs").split()]
             kill(pids)
-            time.sleep(0.05)
+            return not pids
+
+        eventually(emptied, timeout=10, what=f"the processes of {group} to be gone")
         group.rmdir()
 
 

@@ -25,7 +25,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from offload import JobFailedError, Offload
-from offload._handle import Job
+from offload.app._handle import Job
 from offload.server import create_app
 from offload.store._contract import JobFilter
 from tests.integration._harness import REPO, Procs

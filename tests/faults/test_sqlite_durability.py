@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from offload import Offload
-from offload.store._contract import FINAL_STATES, JobFilter
+from offload._states import FINAL_STATES
+from offload.store._contract import JobFilter
 from offload.store.sqlite import SQLiteStore
 from offload.store.sqlite._errors import lost_wal_pages
 from tests.integration._harness import Proc, Procs, wait_until

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from offload import InvalidArgumentsError, Offload, PayloadDecodeError
-from offload._signature import Signature
+from offload.jobs._signature import Signature
 from offload.testing import drain
 from tests.integration._harness import Procs, wait_until
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from offload import Offload
 from offload.store._contract import JobFilter, JobRecord
+from tests._wait import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "tests.integration.jobsapp:app"
@@ -37,17 +37,8 @@ def wait_until(
 
     Fails the test after `timeout` seconds, naming `what` and showing `explain()` if given.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            message = f"timed out after {timeout:g}s waiting for {what or predicate.__name__}"
-            if explain is not None:
-                message += f"\n{explain()}"
-            pytest.fail(message, pytrace=False)
-        time.sleep(interval)
+    __tracebackhide__ = True
+    return eventually(predicate, timeout=timeout, what=what, explain=explain, interval=interval)
 
 
 # --- the store ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from offload import Offload
+from tests._wait import eventually
 
 LEASE_SECONDS = 2.0
 MAINTENANCE_INTERVAL = 0.2
@@ -51,11 +52,7 @@ def hold(key: str) -> int:
     """Run until the test releases `key`; the ledger shows start and end."""
     note("start", key)
     release = workdir() / f"release-{key}"
-    deadline = time.monotonic() + HOLD_LIMIT
-    while not release.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{key} was never released")
-        time.sleep(0.02)
+    eventually(release.exists, timeout=HOLD_LIMIT, interval=0.02, what=f"{key} to be released")
     note("end", key)
     return os.getpid()
 

@@ -9,8 +9,8 @@ acknowledged enqueue) and `errors-NAME` (one line per enqueue that raised), and 
 from __future__ import annotations
 
 import sys
-import time
 
+from tests._wait import eventually
 from tests.integration.jobsapp import make_app, workdir
 
 
@@ -20,8 +20,7 @@ def main(name: str, count: int) -> None:
     folder = workdir()
     (folder / f"ready-{name}").touch()
     go = folder / "go"
-    while not go.exists():
-        time.sleep(0.005)
+    eventually(go.exists, timeout=120, interval=0.005, what="the start")
     acked: list[str] = []
     errors: list[str] = []
     for i in range(count):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from offload import Offload
-from offload._outbox import Relay, create_table
+from offload.app._outbox import Relay, create_table
 from offload.store._contract import JobFilter
 from tests._engines import PG_URL
 from tests._engines import need_postgres as _need_postgres
@@ -110,10 +110,9 @@ def test_a_job_relayed_twice_is_enqueued_once(source: tuple[str, Any], store_url
     relay = Relay(app, url)
     relay.run_once()
     # The relay died after the store committed but before the outbox was marked: un-mark.
-    raw = relay._connect()
-    raw.execute("UPDATE offload_outbox SET relayed_at = NULL, job_id = NULL")
-    if relay.dialect == "postgres":
-        raw.commit()
+    _begin(conn)
+    conn.execute("UPDATE offload_outbox SET relayed_at = NULL, job_id = NULL")
+    _commit(conn)
     assert relay.run_once() == 5
     relay.close()
     counts = {c.state: c.count for c in app.store.job_counts()}

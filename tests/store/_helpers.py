@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from offload.store._contract import (
     NewJob,
     Store,
 )
+from tests._wait import eventually
 
 # Store times may be rounded to microseconds by an engine; comparisons allow this much.
 EPS = 1e-3
@@ -89,8 +89,11 @@ def between(low: float, value: float | None, high: float) -> bool:
 
 
 def wait_for_clock(store: Store, moment: float, limit: float = 10.0) -> None:
-    """Spin until the store's clock has passed `moment` (the behaviour under test is the
+    """Wait until the store's clock has passed `moment` (the behaviour under test is the
     passing of time itself, so there is nothing to synchronise on)."""
-    give_up = time.monotonic() + limit
-    while store.now() <= moment:
-        assert time.monotonic() < give_up, "the store's clock does not advance"
+    eventually(
+        lambda: store.now() > moment,
+        timeout=limit,
+        interval=0.001,
+        what=f"the store's clock to pass {moment}",
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from offload import Offload, OverloadedError
-from offload._outbox import Relay, create_table
+from offload.app._outbox import Relay, create_table
 from offload.maintenance._scheduler import Scheduler
 from offload.store._contract import JobFilter
 

@@ -6,7 +6,6 @@ riding in the same batch still apply; in an error message it is replaced, not fa
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
@@ -17,6 +16,7 @@ from offload import InvalidArgumentsError, InvalidTextError, Offload
 from offload.store._contract import ClaimParams, JobFilter
 from offload.worker import Executor, Outcome
 from offload.worker._ack import to_acks
+from tests._wait import eventually
 
 NUL = "a\x00b"
 SURROGATE = "x\ud800y"
@@ -154,10 +154,13 @@ def _run_one_batch(app: Offload, ids: list[int]) -> list[Outcome]:
     try:
         for job in claimed:
             executor.submit(job)
-        deadline = time.monotonic() + 10.0
-        while len(outcomes) < len(claimed):  # each run reports its outcome when it ends
-            assert time.monotonic() < deadline, f"{len(outcomes)} of {len(claimed)} ran"
-            time.sleep(0.005)
+        eventually(  # each run reports its outcome when it ends
+            lambda: len(outcomes) == len(claimed),
+            timeout=10.0,
+            interval=0.005,
+            what=f"{len(claimed)} outcomes",
+            explain=lambda: f"{len(outcomes)} of {len(claimed)} ran",
+        )
     finally:
         executor.close()
     done, failed = to_acks(app, outcomes)

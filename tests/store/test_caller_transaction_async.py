@@ -50,10 +50,8 @@ def _insert_then(
     return body
 
 
+@pytest.mark.engine("sqlite")  # postgres has an async driver (the tests below)
 def test_an_engine_without_an_async_driver_refuses_an_async_connection(store: Store) -> None:
-    if store.engine == "postgres":
-        pytest.skip("postgres has an async driver (the tests below)")
-
     class AsyncConnection:
         async def execute(self, *args: Any) -> None:
             raise AssertionError("not to be used")
@@ -63,15 +61,8 @@ def test_an_engine_without_an_async_driver_refuses_an_async_connection(store: St
     assert store.job_list(JobFilter()) == []
 
 
-@pytest.fixture
-def pg_store(store: Store) -> Store:
-    if store.engine != "postgres":
-        pytest.skip(f"{store.engine} has no async driver (see the test above)")
-    return store
-
-
-def test_rolled_back_async_caller_transaction_stores_nothing(pg_store: Store) -> None:
-    store = pg_store
+@pytest.mark.engine("postgres")
+def test_rolled_back_async_caller_transaction_stores_nothing(store: Store) -> None:
     inserted = _run_on_caller_connection(
         store, _insert_then(store, [new_job(), new_job(), new_job()], commit=False)
     )
@@ -80,8 +71,8 @@ def test_rolled_back_async_caller_transaction_stores_nothing(pg_store: Store) ->
     assert store.job_counts() == []
 
 
-def test_committed_async_caller_transaction_stores_the_jobs(pg_store: Store) -> None:
-    store = pg_store
+@pytest.mark.engine("postgres")
+def test_committed_async_caller_transaction_stores_the_jobs(store: Store) -> None:
     [inserted] = _run_on_caller_connection(
         store, _insert_then(store, [new_job(args={"n": 1})], commit=True)
     )
@@ -89,8 +80,8 @@ def test_committed_async_caller_transaction_stores_the_jobs(pg_store: Store) -> 
     assert claim_one(store).id == inserted.id
 
 
-def test_unique_key_is_seen_inside_the_async_caller_transaction(pg_store: Store) -> None:
-    store = pg_store
+@pytest.mark.engine("postgres")
+def test_unique_key_is_seen_inside_the_async_caller_transaction(store: Store) -> None:
     [existing] = insert(store, new_job(unique_key="u1"))
     got = _run_on_caller_connection(
         store, _insert_then(store, [new_job(unique_key="u1"), new_job()], commit=True)
@@ -100,8 +91,8 @@ def test_unique_key_is_seen_inside_the_async_caller_transaction(pg_store: Store)
     assert len(store.job_list(JobFilter())) == 2
 
 
-def test_a_large_batch_on_an_async_connection_commits_whole(pg_store: Store) -> None:
-    store = pg_store
+@pytest.mark.engine("postgres")
+def test_a_large_batch_on_an_async_connection_commits_whole(store: Store) -> None:
     jobs = [new_job(args={"i": i}) for i in range(5001)]  # more than one insert statement
     got = _run_on_caller_connection(store, _insert_then(store, jobs, commit=True))
     assert len({i.id for i in got}) == 5001

@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import psycopg
+import pytest
 
 from offload.store._contract import NewJob, Store
 
@@ -18,9 +19,8 @@ def _fill(store: Store, n: int) -> None:
         )
 
 
+@pytest.mark.engine("sqlite")
 def test_sqlite_claim_update_goes_by_rowid(store: Store) -> None:
-    if store.engine != "sqlite":
-        return
     _fill(store, 2000)
     with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
         plan = conn.execute(
@@ -32,9 +32,8 @@ def test_sqlite_claim_update_goes_by_rowid(store: Store) -> None:
     assert "INTEGER PRIMARY KEY" in text, text
 
 
+@pytest.mark.engine("postgres")
 def test_postgres_claim_uses_the_claim_index_before_analyze(store: Store) -> None:
-    if store.engine != "postgres":
-        return
     _fill(store, 1000)
     q = store._q["job_claim"]  # type: ignore[attr-defined]
     args = {
@@ -60,9 +59,8 @@ def test_postgres_claim_uses_the_claim_index_before_analyze(store: Store) -> Non
     assert "offload_jobs_queue_state" not in plan, plan
 
 
+@pytest.mark.engine("sqlite")
 def test_sqlite_batched_acks_go_by_rowid(store: Store) -> None:
-    if store.engine != "sqlite":
-        return
     _fill(store, 2000)
     with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
         for name in ("job_complete", "job_fail", "job_heartbeat", "job_start"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from offload import ConfigurationError, InvalidRuleError, Offload, OverloadedError, Unique
-from offload._outbox import Relay, create_table
+from offload.app._outbox import Relay, create_table
 from offload.store._contract import JobFilter
 from offload.testing import drain
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from offload import Exponential
 from offload._backoff import as_backoff
-from offload._cron import next_tick, previous_tick
+from offload.app._cron import next_tick, previous_tick
 
 
 @given(st.integers(min_value=1, max_value=200))

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pytest
 
 from offload import InvalidArgumentsError, Offload, PayloadTooLargeError
-from offload._signature import Signature
+from offload.jobs._signature import Signature
 from offload.store._codec import dumps
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from offload import Offload
 from offload.store._contract import ClaimedJob
 from offload.worker import Executor, Outcome
+from tests._wait import eventually
 
 
 class Jobs:
@@ -26,6 +27,7 @@ class Jobs:
         self.started: list[int] = []
         self.running: set[int] = set()
         self.together: list[set[int]] = []  # what ran beside each job as it started
+        self.events: list[str] = []  # job starts and the test's own marks, in order
 
     def gate(self, n: int) -> threading.Event:
         with self.lock:
@@ -34,12 +36,17 @@ class Jobs:
     def run(self, n: int) -> int:
         with self.lock:
             self.started.append(n)
+            self.events.append(f"start {n}")
             self.together.append(set(self.running))
             self.running.add(n)
         self.gate(n).wait(10)
         with self.lock:
             self.running.discard(n)
         return n
+
+    def mark(self, event: str) -> None:
+        with self.lock:
+            self.events.append(event)
 
     def release(self, *ns: int) -> None:
         for n in ns:
@@ -99,11 +106,8 @@ def _job(
     )
 
 
-def _wait(cond: object, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def _wait(cond: Callable[[], object], limit: float = 5.0) -> None:
+    eventually(cond, timeout=limit, interval=0.005)
 
 
 def test_begun_jobs_are_recorded_once_they_have_run_a_while(ex: Executor, jobs: Jobs) -> None:
@@ -133,13 +137,14 @@ def test_an_at_most_once_job_held_waits_for_its_record_to_begin(
     ex: Executor, jobs: Jobs, wakes: list[int]
 ) -> None:
     ex.submit(_job(1, delivery="at_most_once"))
-    time.sleep(0.05)
     assert jobs.started == [] and wakes == [1]
     assert ex.record_due() == -math.inf
     assert ex.startable() == 0
     [job] = ex.to_record(time.monotonic())
+    jobs.mark("recorded")
     ex.recorded([job])
     _wait(lambda: jobs.started == [1])
+    assert jobs.events == ["recorded", "start 1"]  # it began only once its start was recorded
     jobs.release(1)
     _wait(lambda: ex.held() == 0)
 
@@ -156,7 +161,7 @@ def test_a_held_job_whose_lease_was_lost_is_dropped_not_begun(ex: Executor, jobs
 
 
 def test_an_isolated_job_waits_for_the_others_then_runs_alone(
-    ex: Executor, jobs: Jobs, wakes: list[int]
+    ex: Executor, jobs: Jobs, wakes: list[int], done: list[Outcome]
 ) -> None:
     ex.submit(_job(1))
     ex.submit(_job(2))
@@ -165,9 +170,9 @@ def test_an_isolated_job_waits_for_the_others_then_runs_alone(
     ex.submit(_job(4))
     assert ex.isolating() and ex.startable() == 0
     jobs.release(1)
-    time.sleep(0.05)
+    _wait(lambda: len(done) == 1)  # job 1 has ended and given its slot back
     # A slot is free, but nothing new starts while an isolated job waits for the other.
-    assert jobs.started == [1, 2] and wakes == []
+    assert jobs.started == [1, 2] and wakes == [] and ex.startable() == 0
     assert [j.id for j in ex.waiting_alone(math.inf)] == [3]
     jobs.release(2)
     _wait(lambda: wakes == [1])  # alone now: its start is recorded before it begins
@@ -175,11 +180,10 @@ def test_an_isolated_job_waits_for_the_others_then_runs_alone(
     assert jobs.started == [1, 2]
     ex.recorded(ex.to_record(time.monotonic()))
     _wait(lambda: jobs.started == [1, 2, 3])
-    time.sleep(0.05)
-    assert jobs.started == [1, 2, 3]  # job 4 waits until the isolated job has ended
     jobs.release(3)
     _wait(lambda: jobs.started == [1, 2, 3, 4])
     assert jobs.together[2] == set()  # job 3 ran alone
+    assert jobs.together[3] == set()  # job 4 waited until the isolated job had ended
     assert not ex.isolating()
     jobs.release(4)
     _wait(lambda: ex.held() == 0)
@@ -189,11 +193,10 @@ def test_an_isolated_job_the_claim_recorded_runs_alone_at_once(ex: Executor, job
     ex.submit(_job(1, isolated=True, started=True))
     ex.submit(_job(2))
     _wait(lambda: jobs.started == [1])
-    time.sleep(0.05)
-    assert jobs.started == [1]
     jobs.release(1, 2)
     _wait(lambda: ex.held() == 0)
     assert jobs.started == [1, 2]
+    assert jobs.together == [set(), set()]  # job 2 waited until job 1 had ended
 
 
 def test_an_isolated_job_can_be_taken_back_while_it_waits(ex: Executor, jobs: Jobs) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,14 @@ import pytest
 from offload import Offload
 from offload.store._contract import ClaimedJob
 from offload.worker import Executor, Outcome
+from tests._wait import eventually
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Offload:
     app = Offload(f"sqlite:///{tmp_path / 'jobs.db'}")
     gate = threading.Event()
-    state = {"running": 0, "most": 0, "ran": []}
+    state = {"running": 0, "most": 0, "ran": [], "beside": []}
     lock = threading.Lock()
 
     @app.job()
@@ -34,6 +36,8 @@ def app(tmp_path: Path) -> Offload:
 
     @app.job()
     async def awork(n: int) -> int:
+        with lock:
+            state["beside"].append(state["running"])  # sync jobs running as it starts
         return n
 
     app.gate, app.state = gate, state  # type: ignore[attr-defined]
@@ -44,11 +48,8 @@ def _job(n: int, kind: str = "work") -> ClaimedJob:
     return ClaimedJob(n, kind, "default", {"n": n}, {}, 1, 3, "at_least_once", None, 7, 60.0)
 
 
-def _wait(cond: object, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def _wait(cond: Callable[[], object], limit: float = 5.0) -> None:
+    eventually(cond, timeout=limit, interval=0.005)
 
 
 def test_jobs_beyond_the_slots_wait_and_run_in_order(app: Offload) -> None:
@@ -74,11 +75,10 @@ def test_a_waiting_job_whose_lease_ran_out_is_not_started(app: Offload) -> None:
     ex = Executor(app, 1, done.append)
     try:
         ex.submit(_job(1))
-        ex.submit(_job(2), lease_until=time.monotonic() + 0.05)  # waits, lease runs out
+        ex.submit(_job(2), lease_until=time.monotonic())  # waits; its lease runs out meanwhile
         ex.submit(_job(3))
         ex.submit(_job(4))
         ex.renew(time.monotonic(), lost={4})  # the heartbeat says 4 is no longer ours
-        time.sleep(0.1)
         app.gate.set()  # type: ignore[attr-defined]
         _wait(lambda: ex.held() == 0)
         assert sorted(app.state["ran"]) == [1, 3]  # type: ignore[attr-defined]
@@ -110,10 +110,9 @@ def test_async_jobs_share_the_slots(app: Offload) -> None:
         ex.submit(_job(1))
         ex.submit(_job(2, "awork"))
         ex.submit(_job(3, "awork"))
-        time.sleep(0.05)
-        assert done == []  # the async jobs wait for the sync job's slot
         app.gate.set()  # type: ignore[attr-defined]
         _wait(lambda: len(done) == 3)
         assert [o.job.id for o in done] == [1, 2, 3]
+        assert app.state["beside"] == [0, 0]  # type: ignore[attr-defined]  # they waited for its slot
     finally:
         ex.close()

@@ -205,6 +205,9 @@ class SQLiteStore(SQLitePolicy, SQLiteDispatch, SQLiteTotals, Store):
         if typed is not None:
             raise typed from exc
 
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
     def check_integrity(self) -> None:
         """Before a worker or a command uses the file: say what a lost write-ahead log took
         with it, then run a bounded `PRAGMA quick_check` (unless the URL says

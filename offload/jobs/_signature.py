@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from offload._errors import ConfigurationError, InvalidArgumentsError, PayloadDecodeError
-from offload._payload import MAX_INT, MIN_INT, arg_path, check_json
+from offload.jobs._payload import MAX_INT, MIN_INT, arg_path, check_json
 
 _SIMPLE: dict[Any, tuple[type, ...]] = {
     int: (int,),

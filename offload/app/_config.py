@@ -17,9 +17,9 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from offload._errors import ConfigurationError
+from offload.store import DEFAULT_URL
 
 ENV_VAR = "OFFLOAD_URL"
-DEFAULT_URL = "./offload.db"
 
 UrlSource = Literal["code", "environment", "default", "command line"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -25,11 +24,10 @@ from offload.store import _outbox as table
 from offload.store._codec import dumps, loads
 from offload.store._contract import NewJob
 from offload.store._policy import JobPolicy
-from offload.store.sqlite._engine import sqlite_path
 
 if TYPE_CHECKING:
-    from offload._app import Offload
-    from offload._jobs import PreparedJob
+    from offload.app._offload import Offload
+    from offload.jobs._type import PreparedJob
 
 log = logging.getLogger("offload.relay")
 
@@ -64,34 +62,20 @@ class Relay:
         self.held = 0  # staged jobs the last batch held back (over a backlog bound)
         self.retry_after = 0.0
         self._stop = threading.Event()
-        self._conn: Any = None
-        self.dialect = (
-            "postgres" if source_url.startswith(("postgres://", "postgresql://")) else ("sqlite")
-        )
+        self._source: table.Source | None = None
 
-    def _connect(self) -> Any:
-        if self._conn is None:
-            if self.dialect == "postgres":
-                import psycopg
-
-                self._conn = psycopg.connect(self.source_url)
-            else:
-                path, _ = sqlite_path(self.source_url)
-                self._conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-            create_table(self._conn)
-            if self.dialect == "postgres":
-                self._conn.commit()
-        return self._conn
+    def source(self) -> table.Source:
+        """The outbox of the application database, opened on first use."""
+        if self._source is None:
+            self._source = table.open_source(self.source_url)
+        return self._source
 
     def run_once(self) -> int:
         """Relay one batch; return how many staged jobs it moved."""
-        conn = self._connect()
-        if self.dialect == "sqlite":
-            conn.execute("BEGIN IMMEDIATE")
         taken: list[int] = []
         refused: OverloadedError | None = None
-        try:
-            rows = table.pending(conn, self.dialect, self.batch)
+        with self.source().transaction() as outbox:
+            rows = outbox.pending(self.batch)
             if rows:
                 jobs = []
                 for row in rows:
@@ -109,17 +93,10 @@ class Relay:
                 taken, refused = self.app.admission.admit_each(jobs)
                 inserted = self.app.admit_and_store([jobs[i] for i in taken]) if taken else []
                 now = time.time()
-                table.mark(
-                    conn,
-                    self.dialect,
-                    [(rows[i].id, job.id) for i, job in zip(taken, inserted, strict=True)],
-                    now,
+                outbox.mark(
+                    [(rows[i].id, job.id) for i, job in zip(taken, inserted, strict=True)], now
                 )
-                table.prune(conn, self.dialect, now - 86400.0)
-        except BaseException:
-            self._end(conn, "ROLLBACK")
-            raise
-        self._end(conn, "COMMIT")
+                outbox.prune(now - 86400.0)
         self._hold(len(rows) - len(taken), refused)
         self.relayed += len(taken)
         return len(taken)
@@ -139,19 +116,9 @@ class Relay:
                 refused.retry_after,
             )
 
-    def _end(self, conn: Any, how: str) -> None:
-        if self.dialect == "postgres":
-            conn.commit() if how == "COMMIT" else conn.rollback()
-        else:
-            conn.execute(how)
-
     def pending(self) -> int:
         """How many staged jobs wait to be relayed."""
-        conn = self._connect()
-        count = table.pending_count(conn, self.dialect)
-        if self.dialect == "postgres":
-            conn.commit()
-        return count
+        return self.source().pending_count()
 
     def run(self, interval: float = 0.5) -> None:
         """Relay until `stop()`; polls every `interval` seconds when nothing is staged."""
@@ -171,8 +138,8 @@ class Relay:
         self._stop.set()
 
     def close(self) -> None:
-        if self._conn is not None:
+        if self._source is not None:
             try:
-                self._conn.close()
+                self._source.close()
             finally:
-                self._conn = None
+                self._source = None

@@ -12,11 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from offload._config import Config, resolve_store_url
-from offload._cron import validate_cron
 from offload._errors import ConfigurationError, UnknownJobError
-from offload._handle import Job
-from offload._jobs import (
+from offload.app._admission import Admission, RuleBook
+from offload.app._config import Config, resolve_store_url
+from offload.app._cron import validate_cron
+from offload.app._handle import Job
+from offload.app._tally import Tally
+from offload.dispatch._shedding import queue_bounds
+from offload.jobs._type import (
     JobCall,
     JobOptions,
     JobType,
@@ -24,9 +27,6 @@ from offload._jobs import (
     build_options,
     check_kind_name,
 )
-from offload._policy import Admission, RuleBook
-from offload._tally import Tally
-from offload.dispatch._shedding import queue_bounds
 from offload.store import Store, open_store
 from offload.store._contract import NewJob
 from offload.store._outbox import Staged
@@ -87,7 +87,7 @@ class Offload:
         self._lock = threading.Lock()
         self._bridge: ThreadPoolExecutor | None = None
         self.after_enqueue: Callable[[list[Job]], None] | None = None
-        # Load shedding and blackhole rules (offload/_policy.py): max_backlog bounds queues.
+        # Load shedding and blackhole rules (offload/app/_admission.py): max_backlog bounds queues.
         self.admission = Admission(self, queue_bounds(max_backlog))
         self.rules = RuleBook(self)
         # Failed and retried attempts for the store's totals, flushed in batches (_tally.py).
@@ -297,14 +297,14 @@ class Offload:
     def create_outbox(self, connection: Any) -> None:
         """Create the outbox table in the application's own database if it is missing (in
         the caller's transaction on `connection`); run it with your own migrations."""
-        from offload._outbox import create_table
+        from offload.app._outbox import create_table
 
         create_table(connection)
 
     def stage(self, connection: Any, jobs: Iterable[PreparedJob]) -> list[Staged]:
         """Stage jobs in the outbox of the application's own database, inside the caller's
         open transaction on `connection`; `offload relay` moves them to the store."""
-        from offload._outbox import stage
+        from offload.app._outbox import stage
 
         prepared = list(jobs)
         for p in prepared:

@@ -25,7 +25,7 @@ from offload.dispatch._limits import Limit, LimitSpec, format_template, template
 from offload.dispatch._ordering import stride
 
 if TYPE_CHECKING:
-    from offload._signature import Signature
+    from offload.jobs._signature import Signature
 
 DISPATCH_OPTIONS = ("slo", "weight", "cost", "tenant", "tenant_weight", "limit")
 

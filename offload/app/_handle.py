@@ -15,7 +15,7 @@ from offload._errors import (
 from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 
 def _dt(value: float | None) -> datetime | None:

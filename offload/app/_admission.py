@@ -1,7 +1,7 @@
-"""The producer's side of load shedding, blackhole rules and unique jobs.
+"""The producer's side of load shedding and blackhole rules: admission and the rule book.
 
 Job options `expires`, `unique`, `critical` and `max_backlog` become a `JobPolicy` on the job
-to insert; `Admission` then checks a batch before it reaches the store:
+to insert (offload/jobs/_policy.py); `Admission` then checks a batch before it reaches the store:
 
 - backlog bounds: a batch of non-critical jobs that would take a bounded queue or job type past
   its bound raises `OverloadedError` and nothing is stored. Depths come from the store's small
@@ -26,98 +26,23 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from offload._errors import ConfigurationError, InvalidRuleError, OverloadedError
 from offload._text import advice, label_problem, shown, text_problem
 from offload.dispatch._rules import Rule, RuleSet, Subject, parse_where, shed_reason
-from offload.dispatch._shedding import (
-    Candidate,
-    check_bound,
-    expiry,
-    needed,
-    refusal,
-)
-from offload.dispatch._unique import Unique, unique_key
+from offload.dispatch._shedding import Candidate, needed, refusal
 from offload.store._contract import NewJob
 from offload.store._policy import REFUSED_COUNTER, Backlog, BacklogBound, JobPolicy, NewRule
 
 if TYPE_CHECKING:
-    from offload._app import Offload
-    from offload._signature import Signature
+    from offload.app._offload import Offload
 
 log = logging.getLogger("offload")
 
-POLICY_OPTIONS = ("expires", "unique", "critical", "max_backlog")
 RULES_REFRESH = 0.5  # seconds a producer or a worker may use its copy of the rules
 BACKLOG_REFRESH = 1.0  # seconds a producer may use its copy of the backlog depths
 REFUSED_FLUSH = 1.0  # seconds between writes of the refused counter
-
-
-# --- options --------------------------------------------------------------------------------
-def policy_option(job: str, key: str, value: Any) -> Any:
-    """Check one of the policy options of a job type or a call; return its stored form."""
-    if key == "expires":
-        if value is None:
-            return None
-        relative, absolute = expiry(value, f"job {job!r}: expires")
-        if absolute is not None:
-            assert isinstance(value, datetime)
-            return value
-        return relative
-    if key == "unique":
-        if value is None or value is False:
-            return None
-        if value is True:
-            return Unique().validate(job)
-        if not isinstance(value, Unique):
-            raise ConfigurationError(
-                f"job {job!r}: unique must be a Unique(...), e.g. "
-                'unique=Unique(keys=["user_id"], period=timedelta(minutes=5))'
-            )
-        return value.validate(job)
-    if key == "critical":
-        if not isinstance(value, bool):
-            raise ConfigurationError(f"job {job!r}: critical must be True or False")
-        return value
-    if key == "max_backlog":
-        return check_bound(value, f"job {job!r}: max_backlog")
-    raise AssertionError(key)
-
-
-def job_policy(
-    kind: str,
-    signature: Signature,
-    arguments: Mapping[str, Any],
-    expires: float | datetime | None,
-    unique: Unique | None,
-    critical: bool,
-    max_backlog: int | None,
-) -> JobPolicy | None:
-    """The policy of one job from its options, or None when it has none."""
-    if expires is None and unique is None and not critical and max_backlog is None:
-        return None
-    expires_in, expires_at = expiry(expires)
-    key = period = None
-    states: tuple[str, ...] = ()
-    if unique is not None:
-        chosen = dict(arguments)
-        for name in unique.keys or ():
-            if name not in chosen:
-                param = signature.sig.parameters.get(name)
-                if param is not None and param.default is not param.empty:
-                    chosen[name] = param.default
-        found = unique_key(unique, kind, chosen)
-        key, period, states = found.key, found.period, found.states
-    return JobPolicy(
-        expires_in=expires_in,
-        expires_at=expires_at,
-        unique_key=key,
-        unique_period=period,
-        unique_states=states,
-        critical=critical,
-        max_backlog=max_backlog,
-    )
 
 
 def duration(value: float | timedelta | datetime | None, what: str) -> float | None:

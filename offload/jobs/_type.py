@@ -10,19 +10,25 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from offload._backoff import BackoffFn, as_backoff
-from offload._dispatch import DISPATCH_OPTIONS, check_declaration, dispatch_fields, dispatch_option
 from offload._errors import ConfigurationError, InvalidArgumentsError, InvalidTextError
-from offload._payload import args_json, check_json
-from offload._policy import POLICY_OPTIONS, job_policy, policy_option
-from offload._signature import Signature
+from offload._states import DELIVERIES
 from offload._text import advice, name_problem, shown, text_problem
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
-from offload.store._contract import DELIVERIES, NewJob
+from offload.jobs._dispatch import (
+    DISPATCH_OPTIONS,
+    check_declaration,
+    dispatch_fields,
+    dispatch_option,
+)
+from offload.jobs._payload import args_json, check_json
+from offload.jobs._policy import POLICY_OPTIONS, job_policy, policy_option
+from offload.jobs._signature import Signature
+from offload.store._contract import NewJob
 
 if TYPE_CHECKING:
-    from offload._app import Offload
-    from offload._handle import Job
+    from offload.app._handle import Job
+    from offload.app._offload import Offload
 
 Seconds = float | int | timedelta
 MAX_QUEUE_LENGTH = 100
@@ -63,12 +69,12 @@ class JobOptions:
     timeout: float | None = None
     delivery: str = "at_least_once"
     result_ttl: float = 86400.0
-    # Load shedding and unique jobs (offload/_policy.py, docs/scheduling.md).
+    # Load shedding and unique jobs (offload/app/_admission.py, docs/scheduling.md).
     expires: float | datetime | None = None
     unique: Unique | None = None
     critical: bool = False
     max_backlog: int | None = None
-    # Deadlines, fairness and limits (offload/_dispatch.py, docs/scheduling.md).
+    # Deadlines, fairness and limits (offload/jobs/_dispatch.py, docs/scheduling.md).
     slo: float | None = None
     weight: float = 1.0
     cost: float = 1.0

@@ -1,6 +1,8 @@
 """Sheds claimed jobs that must not run: expired ones, and those matching a blackhole rule.
 
-The worker passes every claimed batch through `ClaimGate.apply` before running it. Rules are
+Whoever claims jobs to run them (a worker process, the HTTP worker API for remote workers,
+`offload.testing.drain`) passes every claimed batch through `ClaimGate.apply` first; it lives
+with the app's rule book so that none of them reaches into another's internals. Rules are
 read from the store at most every `RULES_REFRESH` seconds (one small query), so a rule added
 or removed anywhere reaches every worker within that time. Jobs to shed are acknowledged as
 `shed` in one batched, lease-fenced store operation; if that fails, they stay leased and are
@@ -15,19 +17,19 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from offload._policy import RULES_REFRESH
+from offload.app._admission import RULES_REFRESH
 from offload.dispatch._rules import RuleSet, Subject, shed_reason
 from offload.store._contract import ClaimedJob
 from offload.store._policy import EXPIRED_REASON, Shed
 
 if TYPE_CHECKING:
-    from offload._app import Offload
+    from offload.app._offload import Offload
 
 log = logging.getLogger("offload.worker")
 
 
 class ClaimGate:
-    """The worker's copy of the rules, and the shedding of claimed jobs."""
+    """A claimer's copy of the rules, and the shedding of claimed jobs."""
 
     def __init__(self, app: Offload, refresh: float = RULES_REFRESH) -> None:
         self.app = app
