@@ -124,3 +124,12 @@ def test_rules_page_previews_adds_and_removes(sqlite_app: Offload, make_client: 
         f"/ui/rules/{rule.id}/remove", data={"csrf": _csrf(listed)}, headers={"Origin": BASE}
     )
     assert_problem(gone, 404, "rule-not-found")
+
+
+def test_links_follow_a_proxys_root_path(sqlite_app: Offload) -> None:
+    """`offload server --root-path /ops`: a proxy strips the prefix, uvicorn names it."""
+    with TestClient(create_app(sqlite_app), base_url=BASE, root_path="/ops") as client:
+        page = client.get("/ui/queues", headers=HTML)
+        assert page.status_code == 200
+        links = re.findall(r'(?:href|action|src)="(/[^"]*)"', page.text)
+        assert links and all(link.startswith("/ops/") for link in links), links
