@@ -116,6 +116,7 @@ def test_every_link_works_under_a_sub_path(shop: Offload, tmp_path: Path) -> Non
 
 def test_add_a_rule_after_its_preview_and_remove_it(shop: Offload, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     for customer in (7, 7, 8):
         shop.enqueue("import_rows", customer)
@@ -130,6 +131,13 @@ def test_add_a_rule_after_its_preview_and_remove_it(shop: Offload, tmp_path: Pat
         preview = driver.find_element(By.ID, "preview").text
         assert preview.startswith("2 queued jobs match")
 
+        reason = driver.find_element(By.NAME, "reason")
+        reason.send_keys("!")  # a changed rule must be previewed again
+        assert driver.find_elements(By.ID, "add") == []
+        reason.send_keys(Keys.BACKSPACE)
+        driver.find_element(By.ID, "preview-rule").click()
+        again = wait_until(lambda: driver.find_elements(By.ID, "preview"), what="the preview")
+        assert again[0].text.startswith("2 queued jobs match")
         driver.find_element(By.ID, "add").click()
         driver.switch_to.alert.accept()
         flash = wait_until(

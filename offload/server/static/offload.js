@@ -68,6 +68,17 @@
     if (pending) { window.setTimeout(function () { if (pending) { refresh(); } }, 0); }
   });
 
+  // A rule's preview counts what the previewed rule matches: once a field changes, the rule
+  // must be previewed again before it can be added.
+  document.addEventListener("input", function (event) {
+    var form = event.target && event.target.closest && event.target.closest("#rule-form");
+    if (!form) { return; }
+    ["add-form", "preview"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) { el.remove(); }
+    });
+  });
+
   // Destructive buttons ask first: a form's data-confirm, or the pressed button's own.
   document.addEventListener("submit", function (event) {
     var form = event.target;
