@@ -2,10 +2,12 @@
 
 One task per server reads a small fingerprint of the store (the job counts per queue and
 state, and the live workers) once per `interval` while at least one browser listens, however
-many do; each listener gets a `change` event when the fingerprint changed, and the page's
-script then fetches the page again and swaps its content in place (static/offload.js). A
-`ready` event opens every stream, so a page knows it is live. Streams end after
-`MAX_STREAM` seconds (the browser reconnects at once), so none outlives a server stopping.
+many do. Each stream reads the fingerprint once when it opens (the page was rendered just
+before) and sends a `change` event whenever the feed's reading differs from the last one that
+stream saw; the page's script then fetches the page again and swaps its content in place
+(static/offload.js). A `ready` event opens every stream, so a page knows it is live. Streams
+end after `MAX_STREAM` seconds (the browser reconnects at once), so none outlives a server
+stopping.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class LiveFeed:
             await asyncio.sleep(self.interval)
         self._task = None
 
-    async def changes(self) -> AsyncGenerator[int, None]:
-        """The versions that follow the current one, as they come."""
+    async def changes(self) -> AsyncGenerator[tuple[Any, ...] | None, None]:
+        """The feed's reading so far (None before the first) once the listener is counted,
+        then each later reading that differs from the one before, as they come."""
         if self._changed is None:
             self._changed = asyncio.Condition()
         changed = self._changed
@@ -75,23 +78,31 @@ class LiveFeed:
             self._task = asyncio.create_task(self._poll(), name="offload-live-feed")
         seen = self.version
         try:
+            yield self._fingerprint
             while True:
                 async with changed:
                     while self.version == seen:
                         await changed.wait()
                 seen = self.version
-                yield seen
+                yield self._fingerprint
         finally:
             self._listeners -= 1
 
 
 async def _stream(feed: LiveFeed) -> AsyncIterator[ServerSentEvent]:
-    yield ServerSentEvent(data=str(feed.version), event="ready", retry=RETRY_MS)
     changes = feed.changes()
     try:
+        await anext(changes)  # listening from here on, before the baseline is read
+        try:
+            seen = await feed.server.run(fingerprint, feed.server.app.store)
+        except Exception:  # noqa: BLE001 - the store failing: any later reading differs
+            seen = None
+        yield ServerSentEvent(data=str(feed.version), event="ready", retry=RETRY_MS)
         async with asyncio.timeout(MAX_STREAM):
-            async for version in changes:
-                yield ServerSentEvent(data=str(version), event="change")
+            async for reading in changes:
+                if reading != seen:
+                    seen = reading
+                    yield ServerSentEvent(data=str(feed.version), event="change")
     except TimeoutError:
         return
     finally:
