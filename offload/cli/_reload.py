@@ -70,6 +70,7 @@ class Reloader:
         self.grace = grace
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = threading.Event()
+        self._reported = False  # the current child's own exit was logged
         self._lifeline, self._lifeline_end = os.pipe()
 
     def _start(self) -> None:
@@ -79,6 +80,7 @@ class Reloader:
             pass_fds=(self._lifeline,),
             env={**os.environ, **child_env(self._lifeline)},
         )
+        self._reported = False
         log.info("reload: started the worker (pid %d)", self.child.pid)
 
     def _stop_child(self, signum: int = signal.SIGTERM) -> None:
@@ -92,6 +94,16 @@ class Reloader:
             log.warning("reload: the worker did not stop in time; killing it")
             child.kill()
             child.wait()
+
+    def _check_child(self) -> None:
+        """Say once that the worker exited by itself (an error in the app, say)."""
+        child = self.child
+        if child is not None and child.poll() is not None and not self._reported:
+            self._reported = True
+            log.warning(
+                "reload: the worker exited with %s; waiting for a change to start it again",
+                child.returncode,
+            )
 
     def _on_signal(self, signum: int) -> None:
         self.stopping.set()
@@ -113,10 +125,13 @@ class Reloader:
             stop_event=self.stopping,
             raise_interrupt=False,
             rust_timeout=500,
-            yield_on_timeout=False,
+            yield_on_timeout=True,  # an empty batch twice a second: see whether the child died
         ):
             if self.stopping.is_set():
                 break
+            if not changes:
+                self._check_child()
+                continue
             names = sorted({os.path.relpath(path) for _, path in changes})
             log.warning("reload: %s changed; restarting the worker", ", ".join(names[:5]))
             self._stop_child()
