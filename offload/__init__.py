@@ -32,6 +32,7 @@ from offload._errors import (
     StoreUnavailableError,
     UnknownJobError,
 )
+from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
 from offload.app._offload import Offload, Schedule
 from offload.dispatch._adaptive import Adaptive, Throttled
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidTextError",
     "Job",
     "JobCall",
+    "JobContext",
     "JobFailedError",
     "JobNotFoundError",
     "JobTimeoutError",
@@ -69,4 +71,5 @@ __all__ = [
     "Throttled",
     "Unique",
     "UnknownJobError",
+    "current_job",
 ]

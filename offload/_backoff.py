@@ -1,4 +1,5 @@
-"""How long a failed job waits before its next attempt."""
+"""How long a failed job waits before its next attempt: the backoff functions a job type
+declares. What an attempt's end means is decided in offload/outcome.py."""
 
 from __future__ import annotations
 
@@ -28,10 +29,13 @@ class Exponential:
         return max(delay, 0.0)
 
 
+DEFAULT_BACKOFF: BackoffFn = Exponential()  # 2 s, 4 s, 8 s … ±25%, at most an hour
+
+
 def as_backoff(value: BackoffFn | float | int | None) -> BackoffFn:
     """A backoff function from a function, a constant number of seconds, or None (default)."""
     if value is None:
-        return Exponential()
+        return DEFAULT_BACKOFF
     if isinstance(value, bool):
         raise TypeError("backoff must be a function of the attempt number or a number of seconds")
     if isinstance(value, (int, float)):

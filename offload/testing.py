@@ -40,11 +40,14 @@ _PENDING = ("scheduled", "available", "retryable")
 
 @dataclass
 class DrainResult:
-    """What one `drain` ran: counts by outcome and the outcomes themselves."""
+    """What one `drain` ran: counts by outcome (as offload.outcome decides, the same as a
+    worker's) and the outcomes themselves. `throttled` counts the retried runs that were
+    throttles (`offload.Throttled`): their attempt was given back."""
 
     completed: int = 0
     retried: int = 0
     dead: int = 0
+    throttled: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -66,7 +69,8 @@ def drain(
 
     Jobs that enqueue more jobs get those run too. A failed job whose next attempt is
     scheduled for later is left retryable unless `with_scheduled`, which also runs jobs
-    scheduled in the future, one round each.
+    scheduled in the future, one round each. A throttled job is left retryable even then (a
+    throttle gives its attempt back, so running it again at once could go on forever).
     """
     names = list(queues or sorted({j.options_.queue for j in app.jobs.values()} | {"default"}))
     result = DrainResult()
@@ -74,11 +78,12 @@ def drain(
     finished: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
     executor = Executor(app, 1, finished.put)
     gate = ClaimGate(app)
+    throttled: set[int] = set()  # jobs throttled in this drain: not made due again
     _draining.active = True
     try:
         while result.ran < max_jobs:
             if with_scheduled:
-                _make_due(app)
+                _make_due(app, throttled)
             store.job_promote_due()
             got = store.job_claim(ClaimParams(names, 1, "drain", app.config.lease_seconds))
             if not got:
@@ -94,6 +99,9 @@ def drain(
                 except queue.Empty:
                     executor.check_timeouts()
             result.outcomes.append(outcome)
+            if outcome.settled:  # it completed itself in a store transaction
+                result.completed += 1
+                continue
             _, _, failures = acknowledge(app, [outcome])
             if outcome.ok:
                 result.completed += 1
@@ -101,6 +109,9 @@ def drain(
                 result.dead += 1
             else:
                 result.retried += 1
+                if failures and failures[0].throttled:
+                    result.throttled += 1
+                    throttled.add(outcome.job.id)
         return result
     finally:
         _draining.active = False
@@ -108,10 +119,13 @@ def drain(
         app.tally.flush(store)  # failed and retried attempts, for the store's totals
 
 
-def _make_due(app: Offload) -> None:
-    """Move scheduled and retryable jobs to now, so a drain runs them."""
+def _make_due(app: Offload, throttled: set[int]) -> None:
+    """Move scheduled and retryable jobs to now, so a drain runs them (not those `throttled`
+    in this drain: they wait for their time)."""
     store = app.store
     for record in store.job_list(JobFilter(states=["scheduled", "retryable"], limit=10_000)):
+        if record.id in throttled:
+            continue
         if store.job_retry(record.id) is False:  # pragma: no cover - raced with a worker
             continue
 

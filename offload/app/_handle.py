@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,10 @@ from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
+
+_ENDED = ("completed", "dead", "cancelled", "shed")
+_FIRST_PAUSE = 0.002  # seconds between looks at a waited-for job, growing 1.5x per look
+_LONGEST_PAUSE = 0.1
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -104,34 +109,57 @@ class Job:
         but its stored result cannot be decoded (the error quotes the stored text).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.002
+        pause = _FIRST_PAUSE
         while True:
             record = self.refresh().record
-            if record.state == "completed":
-                bad = record.undecodable.get("result")
-                if bad is not None:
-                    raise PayloadDecodeError(
-                        f"job {self.id} ({record.kind}) completed, but its stored result cannot "
-                        f"be decoded: {bad.error.removeprefix('PayloadDecodeError: ')}"
-                    )
-                return record.result
-            if record.state in ("dead", "cancelled", "shed"):
-                last = record.errors[-1].get("error", record.state) if record.errors else None
-                raise JobFailedError(
-                    f"job {self.id} ({record.kind}) is {record.state}: {last or record.state}",
-                    record.state,
-                )
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeoutError(
-                    f"job {self.id} ({record.kind}) is still {record.state} after {timeout}s"
-                )
-            wait = pause if deadline is None else min(pause, max(deadline - time.monotonic(), 0))
+            if record.state in _ENDED:
+                return self._ended(record)
+            wait = self._pause_or_timeout(pause, deadline, timeout, record)
             time.sleep(wait)
-            pause = min(pause * 1.5, 0.1)
+            pause = min(pause * 1.5, _LONGEST_PAUSE)
 
     async def result_async(self, timeout: float | None = None) -> Any:
-        """`result()` for async code."""
-        return await self.app.bridge(self.result, timeout)
+        """`result()` for async code, holding no thread while it waits: each look at the job
+        is one short store read on the app's bridge, and the pauses between them are the event
+        loop's, so any number of waiters leave the bridge free for other calls."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _FIRST_PAUSE
+        while True:
+            record = (await self.refresh_async()).record
+            if record.state in _ENDED:
+                return self._ended(record)
+            wait = self._pause_or_timeout(pause, deadline, timeout, record)
+            await asyncio.sleep(wait)
+            pause = min(pause * 1.5, _LONGEST_PAUSE)
+
+    def _ended(self, record: JobRecord) -> Any:
+        """The result of a job in a final state, or the error that says why there is none."""
+        if record.state == "completed":
+            bad = record.undecodable.get("result")
+            if bad is not None:
+                raise PayloadDecodeError(
+                    f"job {self.id} ({record.kind}) completed, but its stored result cannot "
+                    f"be decoded: {bad.error.removeprefix('PayloadDecodeError: ')}"
+                )
+            return record.result
+        last = record.errors[-1].get("error", record.state) if record.errors else None
+        raise JobFailedError(
+            f"job {self.id} ({record.kind}) is {record.state}: {last or record.state}",
+            record.state,
+        )
+
+    def _pause_or_timeout(
+        self, pause: float, deadline: float | None, timeout: float | None, record: JobRecord
+    ) -> float:
+        """How long to wait before the next look; ResultTimeoutError when the time is up."""
+        if deadline is None:
+            return pause
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ResultTimeoutError(
+                f"job {self.id} ({record.kind}) is still {record.state} after {timeout}s"
+            )
+        return min(pause, left)
 
     # --- acting -----------------------------------------------------------------------
     def cancel(self) -> bool:

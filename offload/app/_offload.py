@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -28,11 +30,16 @@ from offload.jobs._type import (
     check_kind_name,
 )
 from offload.store import Store, open_store
-from offload.store._contract import NewJob
+from offload.store._contract import NewJob, joined
 from offload.store._outbox import Staged
 
 T = TypeVar("T")
 log = logging.getLogger("offload")
+# The app transaction open in this thread or task: its app, executor and the jobs enqueued in
+# it (handed to `after_enqueue` once it commits).
+_OPEN: contextvars.ContextVar[tuple[Offload, Store, list[Job]] | None] = contextvars.ContextVar(
+    "offload_transaction", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +106,13 @@ class Offload:
     # --- the store --------------------------------------------------------------------
     @property
     def store(self) -> Store:
-        """The store, opened (and migrated, unless auto_migrate=False) on first use."""
+        """The store, opened (and migrated, unless auto_migrate=False) on first use. Inside
+        `with app.transaction() as tx:` (in that thread or task) it is `tx`: whatever the app
+        reads or writes there (admission's backlog counts, a handle's refresh) joins the
+        transaction, instead of waiting for the lock it holds (SQLite)."""
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:
+            return open_tx[1]
         if self._store is None:
             with self._lock:
                 if self._store is None:
@@ -132,7 +145,57 @@ class Offload:
                 if self._bridge is None:
                     self._bridge = ThreadPoolExecutor(8, thread_name_prefix="offload-bridge")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._bridge, functools.partial(fn, *args))
+        # In the caller's context: an open `transaction_async` is seen on the bridge thread.
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await loop.run_in_executor(self._bridge, call)
+
+    # --- transactions -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """One store transaction: `with app.transaction() as tx:` yields an executor on which
+        every store operation joins it, and on which `job.options(connection=tx).enqueue(...)`,
+        `app.enqueue_many(..., connection=tx)` and `offload.current_job().complete(tx)` run.
+        Everything commits when the block ends and rolls back when it raises. A block opened
+        inside another one of this app (in the same thread or task) joins it."""
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:
+            yield open_tx[1]
+            return
+        enqueued: list[Job] = []
+        with self.store.transaction() as tx:
+            token = _OPEN.set((self, tx, enqueued))
+            try:
+                yield tx
+            finally:
+                _OPEN.reset(token)
+        if enqueued and self.after_enqueue is not None:  # committed: testing's inline mode
+            self.after_enqueue(enqueued)
+
+    @contextlib.asynccontextmanager
+    async def transaction_async(self) -> AsyncIterator[Store]:
+        """`transaction` for async code: the transaction is opened, committed or rolled back
+        on the app's bridge threads, and `tx` is used with the async API
+        (`await job.options(connection=tx).enqueue_async(...)`) or through `app.bridge`."""
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:
+            yield open_tx[1]
+            return
+        store = self._store if self._store is not None else await self.bridge(lambda: self.store)
+        opened = store.transaction()
+        tx = await self.bridge(opened.__enter__)
+        enqueued: list[Job] = []
+        token = _OPEN.set((self, tx, enqueued))
+        try:
+            yield tx
+        except BaseException as exc:
+            _OPEN.reset(token)
+            if not await self.bridge(opened.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+            return
+        _OPEN.reset(token)
+        await self.bridge(opened.__exit__, None, None, None)
+        if enqueued and self.after_enqueue is not None:
+            await self.bridge(self.after_enqueue, enqueued)
 
     # --- declaring --------------------------------------------------------------------
     @overload
@@ -239,7 +302,9 @@ class Offload:
         return self.job_type(name).options(**options)
 
     def enqueue_many(self, jobs: Iterable[PreparedJob], *, connection: Any = None) -> list[Job]:
-        """Store many prepared jobs (`job_type.prepare(...)`) in one transaction."""
+        """Store many prepared jobs (`job_type.prepare(...)`) in one transaction: their own, or
+        `connection`'s (a store transaction `tx` from `app.transaction()`, or a connection of
+        the application's own, which its owner commits)."""
         prepared = self._checked(jobs)
         if not prepared:
             return []
@@ -258,9 +323,17 @@ class Offload:
         stored) and blackhole rules (stored `shed`) apply alike to all of them. Cron ticks are
         admitted by the same `Admission` inside the tick's own transaction."""
         news = self.admission.admit(jobs)
-        inserted = self.store.job_insert_many(news, conn=connection)
+        executor = None if connection is None else joined(self.store, connection)
+        if executor is not None:  # a store transaction (`with app.transaction() as tx`)
+            inserted = executor.job_insert_many(news)
+        else:
+            inserted = self.store.job_insert_many(news, conn=connection)
         handles = [Job(self, i.id, i.duplicate) for i in inserted]
-        if self.after_enqueue is not None and connection is None:
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx[0] is self:  # inside `with app.transaction()`
+            if connection is None or connection is open_tx[1]:
+                open_tx[2].extend(handles)  # committed with the block: seen then
+        elif connection is None and self.after_enqueue is not None:
             self.after_enqueue(handles)
         return handles
 

@@ -21,8 +21,8 @@ Seconds = float | int | timedelta
 class Throttled(OffloadError):
     """Raise from a job when the service it calls pushes back (HTTP 429/503, quota).
 
-    The run counts as a failed attempt, retried after `retry_after` seconds when given (else
-    the job's backoff), and the job's adaptive limit, if it has one, is cut.
+    The run is retried after `retry_after` seconds when given (else the job's backoff) without
+    using up an attempt, and the job's adaptive limit, if it has one, is cut (offload/outcome.py).
     """
 
     def __init__(self, message: str = "throttled", retry_after: Seconds | None = None) -> None:

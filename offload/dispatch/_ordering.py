@@ -27,7 +27,11 @@ one busy flow advances its lane's clock about as fast as real time.
 
 The engines turn this into SQL. A batch of jobs reserves virtual time once per flow (read `V`,
 advance `F` by the sum of its strides, in one statement), then tags its jobs in order; jobs
-that only become available later (scheduled) are tagged when they are promoted.
+that only become available later (scheduled) are tagged when they are promoted. A job stores
+its start tag `S` (NULL until tagged); its `order_key` is derived from it by the jobs table
+itself (a generated column, 0 while untagged), so that the rule is written once. Each
+engine's schema also holds the lane heads (the view `offload_lane_heads`: a lane's stored
+clock and its head's start tag) and, on PostgreSQL, the reservation (`offload_reserve`).
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ class Arrival(NamedTuple):
 
 
 class Tag(NamedTuple):
-    """A job's place: its start in virtual time and the key the claim orders by."""
+    """A job's place: its start in virtual time (what the store keeps) and the key the claim
+    orders by (which the store derives from it)."""
 
     start: float
     order_key: float

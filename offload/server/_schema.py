@@ -4,7 +4,9 @@ Requests are checked against the very schemas `/openapi.json` publishes, so the 
 the server cannot drift apart. Supported: type (with OpenAPI's `nullable`), enum, properties,
 required, additionalProperties (boolean), items, minItems, maxItems, minimum, maximum,
 exclusiveMinimum/exclusiveMaximum (OpenAPI 3.0 booleans), minLength, maxLength, pattern,
-format date-time, and `not` with `required`; `$ref` is accepted unchecked.
+format date-time, `allOf`, and `not` (a schema the value must not fit; the refusal quotes the
+`description` beside it, else names what must not be held together); `$ref` is accepted
+unchecked.
 """
 
 from __future__ import annotations
@@ -130,7 +132,15 @@ def check(value: Any, schema: dict[str, Any], where: str = "body") -> str | None
                 problem = check(value[name], sub, f"{where}.{name}")
                 if problem:
                     return problem
-        forbidden = schema.get("not", {}).get("required")
-        if forbidden and all(name in value for name in forbidden):
+    for sub in schema.get("allOf", ()):
+        problem = check(value, sub, where)
+        if problem:
+            return problem
+    if "not" in schema and check(value, schema["not"], where) is None:
+        if "description" in schema:
+            return f"{where} {schema['description']}"
+        forbidden = schema["not"].get("required", ())
+        if forbidden:
             return f"{where} must not hold all of {', '.join(forbidden)} together"
+        return f"{where} fits a form it must not have"
     return None

@@ -243,6 +243,9 @@ def workers(server: Server) -> dict[str, Any]:
     }
 
 
+_ERROR_LABELS = {"crash": "worker lost", "throttled": "throttled (no attempt used)"}
+
+
 def timeline(record: JobRecord) -> list[dict[str, Any]]:
     """The job's life as dated events, oldest first."""
     events: list[dict[str, Any]] = [{"at": record.inserted_at, "what": "enqueued", "kind": "info"}]
@@ -251,7 +254,7 @@ def timeline(record: JobRecord) -> list[dict[str, Any]]:
     for e in record.errors:
         at = e.get("at")
         if isinstance(at, (int, float)):
-            label = "worker lost" if e.get("kind") == "crash" else "attempt failed"
+            label = _ERROR_LABELS.get(str(e.get("kind")), "attempt failed")
             events.append(
                 {"at": float(at), "what": f"{label}: {e.get('error', '')}", "kind": "bad"}
             )

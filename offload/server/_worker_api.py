@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from offload._backoff import Exponential
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
 from offload._text import label_problem, printable, shown
 from offload.jobs._payload import check_json, check_size
+from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, read_json
 from offload.server._problems import Problem
@@ -39,10 +40,16 @@ from offload.store._contract import (
     ClaimedJob,
     ClaimParams,
     Completion,
-    Failure,
     Lease,
     WorkerInfo,
 )
+from offload.store._dispatch import LimitReport
+
+if TYPE_CHECKING:
+    from offload.app._offload import Offload
+    from offload.jobs._type import JobType
+
+log = logging.getLogger("offload.server")
 
 # A worker's host name: one line of text (no control character; `_checked_host` also refuses a
 # lone surrogate, which a schema cannot say).
@@ -66,7 +73,7 @@ LEASE_SECONDS: Spec = {
 }
 MAX_ERROR = 10_000
 MAX_TRACEBACK = 64_000
-_default_backoff = Exponential()
+MAX_DELAY = 30 * 86400  # seconds: the longest retry delay a fail call may name
 
 
 def fetch_schema(server: Server) -> Spec:
@@ -128,10 +135,45 @@ FAIL: Spec = {
         "retry_in": {
             "type": "number",
             "minimum": 0,
-            "maximum": 30 * 86400,
+            "maximum": MAX_DELAY,
             "description": "Seconds before the next attempt; default: the kind's backoff.",
         },
+        "throttled": {
+            "type": "boolean",
+            "description": "true: the service the job calls pushed back (HTTP 429/503, a "
+            "quota), as `offload.Throttled` in Python: the job's limit key is told (its "
+            "adaptive limit is cut) and the job is retried without using up an attempt.",
+        },
+        "retry_after": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": MAX_DELAY,
+            "description": "With `throttled: true`: seconds the service asked to wait (its "
+            "Retry-After); default: the kind's backoff.",
+        },
     },
+    "allOf": [
+        {
+            "not": {"required": ["retry_in", "retry_after"]},
+            "description": "must not hold both retry_in and retry_after: send one delay",
+        },
+        {
+            "not": {
+                "required": ["throttled", "retryable"],
+                "properties": {"throttled": {"enum": [True]}, "retryable": {"enum": [False]}},
+            },
+            "description": "must not say both throttled: true and retryable: false (a "
+            "throttled attempt is always retried)",
+        },
+        {
+            "not": {
+                "required": ["retry_after"],
+                "not": {"required": ["throttled"], "properties": {"throttled": {"enum": [True]}}},
+            },
+            "description": "holds retry_after without throttled: true (retry_after is a "
+            "throttle's delay; a plain failure's delay is retry_in)",
+        },
+    ],
 }
 RELEASE: Spec = {
     "type": "object",
@@ -332,6 +374,11 @@ async def complete(call: Call) -> Response:
         call.server.counters.stale.inc()
         raise _stale(body["id"])
     call.server.counters.completed.inc()
+    if _adaptive_kinds(call.app):  # successes raise adaptive limits (offload/outcome.py)
+        record = await call.server.run(call.app.store.job_get, body["id"])
+        if record is not None and record.limit_key is not None:
+            job_type = call.app.jobs.get(record.kind)
+            await _report_limit(call, record.limit_key, job_type, ok=True, throttled=False)
     return json_response({"id": body["id"], "state": "completed", "retry_in": None})
 
 
@@ -345,27 +392,54 @@ async def fail(call: Call) -> Response:
         await call.server.run(call.app.store.counter_add, "stale_acks", 1)
         call.server.counters.stale.inc()
         raise _stale(job_id)
-    retry_in: float | None = None
-    if body.get("retryable", True) and record.attempt < record.max_attempts:
-        if "retry_in" in body:
-            retry_in = float(body["retry_in"])
-        else:
-            job_type = call.app.jobs.get(record.kind)
-            backoff = job_type.options_.backoff if job_type else _default_backoff
-            retry_in = float(backoff(record.attempt))
+    # The outcome policy decides, as for a Python worker's run (offload/outcome.py).
+    throttled = bool(body.get("throttled", False))
+    delay = body.get("retry_after" if "retry_after" in body else "retry_in")
+    job_type = call.app.jobs.get(record.kind)
+    verdict = decide(
+        ok=False,
+        attempt=record.attempt,
+        max_attempts=record.max_attempts,
+        backoff=backoff_for(job_type.options_.backoff if job_type else None),
+        throttled=throttled,
+        retry_in=None if delay is None else float(delay),
+        retryable=body.get("retryable", True),
+    )
     # Diagnostics: a NUL or a lone surrogate is replaced (U+FFFD) on every engine, not refused.
     error, trace = printable(body["error"]), printable(body.get("traceback", ""))
-    failure = Failure(job_id, token, error, trace, retry_in)
-    outcome = await call.server.run(call.app.store.job_fail_many, [failure])
+    recorded = failure(job_id, token, error, trace, verdict)
+    outcome = await call.server.run(call.app.store.job_fail_many, [recorded])
     if not outcome.applied:
         call.server.counters.stale.inc()
         raise _stale(job_id)
-    state = "dead" if retry_in is None else "retryable"
-    call.app.tally.failed(record.queue, record.kind, retried=retry_in is not None)
+    await _report_limit(call, record.limit_key, job_type, ok=False, throttled=throttled)
+    call.app.tally.failed(record.queue, record.kind, retried=verdict.retried)
     call.server.counters.failed.labels(
-        record.queue, record.kind, "dead" if retry_in is None else "retry"
+        record.queue,
+        record.kind,
+        "throttled" if verdict.throttled else "retry" if verdict.retried else "dead",
     ).inc()
-    return json_response({"id": job_id, "state": state, "retry_in": retry_in})
+    return json_response({"id": job_id, "state": verdict.state, "retry_in": verdict.retry_in})
+
+
+async def _report_limit(
+    call: Call, key: str | None, job_type: JobType | None, *, ok: bool, throttled: bool
+) -> None:
+    """Tell the job's limit key what its run said, as a Python worker does in its batch of
+    acknowledgements: a throttle always, a success of an adaptive key (an HTTP worker's run
+    is not timed, so its latency bound does not apply)."""
+    if key is None:
+        return
+    limit = job_type.options_.limit if job_type is not None else None
+    adaptive = limit.adaptive if limit is not None else None
+    signal = limit_signal(ok=ok, throttled=throttled, duration=None, adaptive=adaptive)
+    if signal is None or not (signal.ok or signal.throttled or signal.slow):  # nothing to tell
+        return
+    report = LimitReport(key, signal.ok, signal.throttled, signal.slow)
+    try:  # the outcome is recorded already: a failed report must not turn it into an error
+        await call.server.run(call.app.store.limit_report, [report])
+    except Exception as exc:
+        log.warning("reporting job outcomes to limit %r failed (%s); skipped", key, exc)
 
 
 @api("workerRelease", "worker")
@@ -377,6 +451,15 @@ async def release(call: Call) -> Response:
         await call.server.run(call.app.store.worker_remove, body["worker"])
         call.server.forget_worker(body["worker"])
     return json_response({"released": released})
+
+
+def _adaptive_kinds(app: Offload) -> bool:
+    """Whether any job type of the app has an adaptive limit (only their successes are
+    reported, so a completion reads its job only then)."""
+    return any(
+        t.options_.limit is not None and t.options_.limit.adaptive is not None
+        for t in app.jobs.values()
+    )
 
 
 def _stale(job_id: int) -> Problem:

@@ -2,13 +2,21 @@
 
 The seam speaks in operations on jobs (insert, claim, complete, fail, rescue ...), never in raw
 SQL, so the worker, the maintenance duties and the CLI run unchanged on every engine. Times are
-float seconds since the epoch, taken from the store's own clock. Every method accepts an
-optional caller connection so that an application can enqueue inside its own transaction.
+float seconds since the epoch, taken from the store's own clock.
+
+Every operation runs on the executor it is called on: the store itself (each operation its own
+transaction, on a pooled connection), a store transaction (`with store.transaction() as tx:`,
+every operation on `tx` commits or rolls back together), or a caller's own connection
+(`store.bind(conn)`: the operations join the caller's transaction, which the caller commits).
+An executor is the same engine bound to one connection, so every operation works on all three.
+The operations are grouped in families (jobs, maintenance, admin here; dispatch, policy and
+totals in their modules), and each engine implements each family in a module of its own.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,13 +183,17 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A failed attempt. `retry_in` None makes the job dead; otherwise it retries after it."""
+    """A failed attempt. `retry_in` None makes the job dead; otherwise it retries after it.
+    `throttled` gives the attempt back (the job's attempt number goes back by one, as for a
+    release) and records the error entry with the kind `throttled`: the downstream pushed
+    back, the job did nothing wrong (offload/outcome.py decides when)."""
 
     id: int
     token: int
     error: str
     traceback: str = ""
     retry_in: float | None = None
+    throttled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,44 +279,15 @@ class Listener(abc.ABC):
         """Release the listener's resources."""
 
 
-class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
-    """The storage contract. Engines subclass it; nothing above it sees SQL."""
+class JobOps(abc.ABC):
+    """The jobs family: insert, claim and acknowledge, the worker's side of a job's life."""
 
-    url: str
     engine: str
 
-    # --- lifecycle ---------------------------------------------------------------------
-    @abc.abstractmethod
-    def migrate(self) -> list[int]:
-        """Apply pending schema migrations; return the versions applied now."""
-
-    @abc.abstractmethod
-    def schema_version(self) -> int:
-        """The highest migration applied to this database (0 when none)."""
-
-    def exists(self) -> bool:
-        """Whether this store's database is there, asked without creating it (a SQLite file
-        is made by its first connection), so that a command that only reads can say that no
-        store is there instead of making an empty one. A database server always has one; its
-        offload tables may still be missing (`schema_version`)."""
-        return True
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Close every connection this store holds."""
-
-    @abc.abstractmethod
-    def now(self) -> float:
-        """The store's clock, seconds since the epoch."""
-
-    @abc.abstractmethod
-    def listener(self, queues: Sequence[str]) -> Listener:
-        """A wake-up source for workers of these queues."""
-
-    # --- jobs --------------------------------------------------------------------------
     @abc.abstractmethod
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
-        """Insert jobs in one transaction (the caller's, when `conn` is given)."""
+        """Insert jobs in one transaction: this executor's, or the caller's when `conn` is
+        given (the same as `self.bind(conn).job_insert_many(jobs)`)."""
 
     async def job_insert_many_async(self, jobs: Sequence[NewJob], conn: Any) -> list[Inserted]:
         """`job_insert_many` in the transaction of a caller's async connection, through the
@@ -363,6 +346,11 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
     def job_release_many(self, leases: Sequence[Lease]) -> int:
         """Put claimed jobs back to available without counting an attempt (shutdown)."""
 
+
+class MaintenanceOps(abc.ABC):
+    """The maintenance family: the leader's duties (rescue, promote, prune, cron), leadership
+    and the registry of workers."""
+
     @abc.abstractmethod
     def job_rescue_expired(self, max_crashes: int) -> RescueResult:
         """Rescue running jobs whose lease expired, whose worker was lost. A job recorded as
@@ -378,35 +366,10 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
         """Make scheduled and retryable jobs whose time has come available."""
 
     @abc.abstractmethod
-    def job_get(self, job_id: int) -> JobRecord | None:
-        """One job, or None."""
-
-    @abc.abstractmethod
-    def job_list(self, flt: JobFilter) -> list[JobRecord]:
-        """Jobs matching a filter, newest first."""
-
-    @abc.abstractmethod
-    def job_retry(self, job_id: int) -> bool:
-        """Make a dead, cancelled, shed, completed, retryable or scheduled job available now."""
-
-    @abc.abstractmethod
-    def job_cancel(self, job_id: int) -> bool:
-        """Cancel a job that is not running and not final."""
-
-    @abc.abstractmethod
     def job_prune(self, dead_older_than: float) -> int:
         """Delete completed jobs past their result expiry and final failures older than
         `dead_older_than` seconds."""
 
-    @abc.abstractmethod
-    def job_counts(self) -> list[QueueCount]:
-        """Jobs per queue and state."""
-
-    @abc.abstractmethod
-    def job_finished_since(self, since: float) -> dict[str, int]:
-        """How many jobs reached completed, dead or retryable since a time, by state."""
-
-    # --- leadership, workers, cron, counters -------------------------------------------
     @abc.abstractmethod
     def leader_acquire(self, name: str, owner: str, ttl: float) -> bool:
         """Take or renew a named leadership for `ttl` seconds; True when `owner` holds it."""
@@ -435,6 +398,34 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
     def cron_fire(self, tick: CronTick) -> bool:
         """Record the tick and insert its job in one transaction, once per (name, tick)."""
 
+
+class AdminOps(abc.ABC):
+    """The admin family: read jobs, retry or cancel one, count them, and the named counters."""
+
+    @abc.abstractmethod
+    def job_get(self, job_id: int) -> JobRecord | None:
+        """One job, or None."""
+
+    @abc.abstractmethod
+    def job_list(self, flt: JobFilter) -> list[JobRecord]:
+        """Jobs matching a filter, newest first."""
+
+    @abc.abstractmethod
+    def job_retry(self, job_id: int) -> bool:
+        """Make a dead, cancelled, shed, completed, retryable or scheduled job available now."""
+
+    @abc.abstractmethod
+    def job_cancel(self, job_id: int) -> bool:
+        """Cancel a job that is not running and not final."""
+
+    @abc.abstractmethod
+    def job_counts(self) -> list[QueueCount]:
+        """Jobs per queue and state."""
+
+    @abc.abstractmethod
+    def job_finished_since(self, since: float) -> dict[str, int]:
+        """How many jobs reached completed, dead or retryable since a time, by state."""
+
     @abc.abstractmethod
     def counter_add(self, name: str, amount: int) -> None:
         """Add to a named counter kept in the store (stale acks, rescues ...)."""
@@ -442,3 +433,81 @@ class Store(PolicyOps, DispatchOps, TotalsOps, abc.ABC):
     @abc.abstractmethod
     def counters(self) -> dict[str, int]:
         """All named counters."""
+
+
+class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, DispatchOps, TotalsOps, abc.ABC):
+    """The storage contract. Engines subclass it; nothing above it sees SQL.
+
+    A Store is also an executor: the store itself runs each operation in a transaction of its
+    own; `transaction()` and `bind()` give executors (the same engine bound to one connection)
+    on which every operation joins one transaction.
+    """
+
+    url: str
+    engine: str
+    in_transaction: bool = False  # True on an executor bound to one open transaction
+
+    # --- lifecycle ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def migrate(self) -> list[int]:
+        """Apply pending schema migrations; return the versions applied now."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied to this database (0 when none)."""
+
+    def exists(self) -> bool:
+        """Whether this store's database is there, asked without creating it (a SQLite file
+        is made by its first connection), so that a command that only reads can say that no
+        store is there instead of making an empty one. A database server always has one; its
+        offload tables may still be missing (`schema_version`)."""
+        return True
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close every connection this store holds."""
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """The store's clock, seconds since the epoch."""
+
+    @abc.abstractmethod
+    def listener(self, queues: Sequence[str]) -> Listener:
+        """A wake-up source for workers of these queues."""
+
+    # --- executors ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[Store]:
+        """Open one store transaction and yield an executor on it: every operation called on
+        the executor (a Store with the same interface) runs in it; the transaction commits
+        when the block ends and rolls back when it raises. Wake-ups of idle workers happen
+        after the commit. On an executor already in a transaction, yields that executor
+        (the block joins the open transaction, which its opener commits)."""
+
+    @abc.abstractmethod
+    def bind(self, conn: Any) -> Store:
+        """An executor on a caller's own open connection or transaction (a sqlite3 or psycopg
+        connection, a SQLAlchemy Connection or Session on either): every operation runs in the
+        caller's transaction, and the caller commits (no wake-up is rung: idle workers find
+        the jobs at their next poll). An executor of this store already in a transaction is
+        returned as it is. A connection of another engine's driver, or another store's
+        executor, raises ConfigurationError naming both."""
+
+
+def joined(store: Store, conn: Any) -> Store | None:
+    """For `bind`: `conn` itself when it is an executor of `store`'s database in a transaction;
+    None when `conn` is no Store (a driver connection, for the engine to unwrap). A Store that is
+    not in a transaction, or belongs to another engine or database, raises ConfigurationError."""
+    if not isinstance(conn, Store):
+        return None
+    if conn.engine != store.engine or conn.url != store.url:
+        raise ConfigurationError(
+            f"a transaction of the {conn.engine} store at {conn.url!r} cannot be used with the "
+            f"{store.engine} store at {store.url!r}: open it with this store's transaction()"
+        )
+    if not conn.in_transaction:
+        raise ConfigurationError(
+            "a store is not a transaction: pass the executor that `with app.transaction() as "
+            "tx:` (or `store.transaction()`) yields, or a connection of your own"
+        )
+    return conn

@@ -1,4 +1,5 @@
-"""Turns run outcomes into the store's batched acknowledgements, applying each job's backoff."""
+"""Turns run outcomes into the store's batched acknowledgements, as the outcome policy
+(offload/outcome.py) decides: completions, retries with backoff, deaths and throttles."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from offload.dispatch._adaptive import Signal
+from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.store._contract import AckResult, ClaimedJob, Completion, Failure
 from offload.store._dispatch import LimitReport
 
@@ -13,12 +15,10 @@ if TYPE_CHECKING:
     from offload.app._offload import Offload
     from offload.worker._executor import Outcome
 
-UNKNOWN_KIND_BACKOFF = 60.0
-
 
 def to_acks(app: Offload, outcomes: Sequence[Outcome]) -> tuple[list[Completion], list[Failure]]:
     """Completions for successes; failures with their retry delay, or None when out of
-    attempts (the job goes dead)."""
+    attempts (the job goes dead); throttles with their attempt given back."""
     done: list[Completion] = []
     failed: list[Failure] = []
     for o in outcomes:
@@ -26,15 +26,18 @@ def to_acks(app: Offload, outcomes: Sequence[Outcome]) -> tuple[list[Completion]
         if o.ok:
             done.append(Completion(job.id, job.lease_token, o.result))
             continue
-        retry_in = None
-        if job.attempt < job.max_attempts:
-            job_type = app.jobs.get(job.kind)
-            retry_in = (
-                float(job_type.options_.backoff(job.attempt)) if job_type else UNKNOWN_KIND_BACKOFF
-            )
-            if o.retry_after is not None:  # offload.Throttled(retry_after=...) says when
-                retry_in = o.retry_after
-        failed.append(Failure(job.id, job.lease_token, o.error, o.traceback, retry_in))
+        job_type = app.jobs.get(job.kind)
+        verdict = decide(
+            ok=False,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            backoff=backoff_for(
+                job_type.options_.backoff if job_type else None, missing_code=job_type is None
+            ),
+            throttled=o.throttled,
+            retry_in=o.retry_after,  # offload.Throttled(retry_after=...) says when
+        )
+        failed.append(failure(job.id, job.lease_token, o.error, o.traceback, verdict))
     return done, failed
 
 
@@ -74,21 +77,15 @@ def limit_reports(app: Offload, outcomes: Sequence[Outcome]) -> list[LimitReport
         job_type = app.jobs.get(o.job.kind)
         limit = job_type.options_.limit if job_type is not None else None
         adaptive = limit.adaptive if limit is not None else None
-        if adaptive is None and not o.throttled:
+        signal = limit_signal(
+            ok=o.ok, throttled=o.throttled, duration=o.duration, adaptive=adaptive
+        )
+        if signal is None:
             continue
         s = signals.get(key, Signal())
-        if o.throttled:
-            s = Signal(s.ok, s.throttled + 1, s.slow)
-        elif (
-            o.ok
-            and adaptive is not None
-            and adaptive.latency is not None
-            and (o.duration > adaptive.latency)
-        ):
-            s = Signal(s.ok, s.throttled, s.slow + 1)
-        elif o.ok:
-            s = Signal(s.ok + 1, s.throttled, s.slow)
-        signals[key] = s
+        signals[key] = Signal(
+            s.ok + signal.ok, s.throttled + signal.throttled, s.slow + signal.slow
+        )
     return [LimitReport(k, s.ok, s.throttled, s.slow) for k, s in sorted(signals.items())]
 
 

@@ -15,6 +15,10 @@ for the worker's cycle), and isolated jobs (ones a lost worker held before). An 
 alone: once it reaches the head of the buffer nothing else starts, and it begins when the jobs
 running beside it are done.
 
+The running job's context (`offload.current_job()`, app/_context.py) is set around each run.
+A job that completed itself in a store transaction ends in an outcome marked `settled`, which
+the worker does not acknowledge.
+
 A job past its timeout is reported as a timed-out failure at once: async
 jobs are cancelled, and a sync job's thread is told to stop (an exception raised into it at
 its next Python instruction) and replaced, so the worker keeps its full capacity either way.
@@ -37,8 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
 from offload._text import printable
-from offload.dispatch._adaptive import Throttled
+from offload.app import _context as context
+from offload.app._context import JobContext
 from offload.jobs._payload import check_json
+from offload.outcome import throttle_of
 from offload.store._contract import ClaimedJob
 
 if TYPE_CHECKING:
@@ -61,6 +67,7 @@ class Outcome:
     duration: float = 0.0
     throttled: bool = False  # the downstream pushed back (offload.Throttled or a named type)
     retry_after: float | None = None  # from offload.Throttled(retry_after=...)
+    settled: bool = False  # completed by the job itself in a store transaction: no ack
 
 
 @dataclass(slots=True)
@@ -408,6 +415,8 @@ class Executor:
         job_type = self.app.jobs.get(job.kind)
         if job_type is None:
             return self._unknown(job)
+        run = [self.app, job, None]  # context.cell, made here: it is on every job's path
+        token = context.CURRENT.set(run)  # offload.current_job() in the job's code
         try:
             fn = job_type.function()
             try:
@@ -415,16 +424,23 @@ class Executor:
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 return self._unbound(job, exc)
             result = fn(*args, **kwargs)
-            return self._success(entry, result)
+            outcome = self._success(entry, result)
         except JobTimeoutError:
             raise
         except Exception as exc:
-            return self._failure(job, exc)
+            outcome = self._failure(job, exc)
+        finally:
+            context.CURRENT.reset(token)
+        if run[2] is not None and (ctx := context.completed(run)) is not None:
+            outcome.settled = _settled(ctx)
+        return outcome
 
     async def _run_async(self, entry: _Running) -> None:
         job = entry.job
         job_type = self.app.jobs[job.kind]
         entry.started = time.monotonic()
+        run = context.cell(self.app, job)
+        context.CURRENT.set(run)  # in this task's own context: nothing to restore after
         try:
             fn = job_type.function()
             try:
@@ -438,6 +454,8 @@ class Executor:
             outcome = self._timeout(entry)
         except Exception as exc:
             outcome = self._failure(job, exc)
+        if (ctx := context.completed(run)) is not None:  # a store read: not on the loop
+            outcome.settled = await asyncio.get_running_loop().run_in_executor(None, _settled, ctx)
         self._finish(entry, outcome)
 
     def _failure(self, job: ClaimedJob, exc: Exception) -> Outcome:
@@ -445,8 +463,7 @@ class Executor:
         job_type = self.app.jobs.get(job.kind)
         limit = job_type.options_.limit if job_type is not None else None
         adaptive = limit.adaptive if limit is not None else None
-        throttled = isinstance(exc, Throttled) or (adaptive is not None and adaptive.throttles(exc))
-        retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+        throttled, retry_after = throttle_of(exc, adaptive)  # the outcome policy's call
         return Outcome(
             job, False, error=error, traceback=tb, throttled=throttled, retry_after=retry_after
         )
@@ -621,6 +638,16 @@ class Executor:
                 self._loop_thread.join(5.0)
             if not self._loop.is_running():
                 self._loop.close()
+
+
+def _settled(ctx: JobContext) -> bool:
+    """Whether a job that completed itself needs no acknowledgement (`_context.settled`); when
+    the store cannot say, the worker acknowledges it (a stale ack changes nothing)."""
+    try:
+        return context.settled(ctx)
+    except Exception as exc:
+        log.warning("could not read job %s after it completed itself (%s)", ctx.id, exc)
+        return False
 
 
 def _raise_in_thread(thread: threading.Thread, exc: type[BaseException]) -> None:

@@ -49,6 +49,7 @@ from offload._loop import BackgroundLoop
 from offload.app._claim_gate import ClaimGate
 from offload.app._offload import Offload
 from offload.maintenance import Maintenance
+from offload.outcome import interrupted
 from offload.store._contract import (
     AckResult,
     ClaimedJob,
@@ -525,7 +526,9 @@ class Worker:
         """Write outcomes, record the start of `records` and claim, in one store operation;
         None when it failed (the outcomes are kept for the next turn, the records are made
         again)."""
-        done, failed = to_acks(self.app, outcomes)  # backoff, or Throttled's retry_after
+        # A job that completed itself in a store transaction is acknowledged already.
+        acks = [o for o in outcomes if not o.settled]
+        done, failed = to_acks(self.app, acks)  # backoff, or Throttled's retry_after
         for o in outcomes:
             if not o.ok and o.error:
                 job = o.job
@@ -577,7 +580,7 @@ class Worker:
     def _acked(
         self, outcomes: list[Outcome], failed: list[Failure], a: AckResult, b: AckResult
     ) -> None:
-        self.completed += a.applied
+        self.completed += a.applied + sum(o.settled for o in outcomes)
         self.failed += b.applied
         if not outcomes:
             return
@@ -665,12 +668,9 @@ class Worker:
 
 
 def _put_back(store: Store, jobs: Sequence[ClaimedJob]) -> None:
-    """Give up jobs that started but did not finish before the worker stops: at-least-once
-    ones run again (no attempt counted); at-most-once ones may have had effects, so they are
-    dead, never run twice."""
-    again = [j for j in jobs if j.delivery == "at_least_once"]
-    store.job_release_many([Lease(j.id, j.lease_token) for j in again])
-    once = [j for j in jobs if j.delivery != "at_least_once"]
-    store.job_fail_many(
-        [Failure(j.id, j.lease_token, "abandoned: interrupted by worker shutdown") for j in once]
-    )
+    """Give up jobs that started but did not finish before the worker stops, as the outcome
+    policy says (`offload.outcome.interrupted`): at-least-once ones run again (no attempt
+    counted); at-most-once ones may have had effects, so they are dead, never run twice."""
+    again, dead = interrupted(jobs)
+    store.job_release_many(again)
+    store.job_fail_many(dead)

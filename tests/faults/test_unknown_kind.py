@@ -1,6 +1,6 @@
 """A job type no running worker knows (catalogue F2), as in a deploy that ships producers
 first: its jobs are never dropped. A worker that does not know the type fails the attempt with
-`UnknownJobError` and retries it a minute later (`offload/worker/_ack.py`), up to the job's
+`UnknownJobError` and retries it a minute later (`offload/outcome.py`), up to the job's
 `max_attempts`, then dead; once a worker that knows the type is deployed, the jobs run.
 
 An application that does not declare a type refuses to enqueue it (`UnknownJobError`), so

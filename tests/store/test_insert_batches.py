@@ -67,13 +67,13 @@ def test_a_postgres_batch_too_big_for_one_json_value_goes_as_arrays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the PostgreSQL engine sends a batch as one jsonb value, so only it has a fallback."""
-    from offload.store.postgres import _engine
+    from offload.store.postgres import _insert
 
     url, schema = make_url("postgres", tmp_path)
     store = open_store(url)
     try:
         store.migrate()
-        monkeypatch.setattr(_engine, "_JSONB_LIMIT", 10)
+        monkeypatch.setattr(_insert, "JSONB_LIMIT", 10)
         jobs = [new_job(args={"i": i}) for i in range(5)]
         _check(store, jobs, [x.id for x in store.job_insert_many(jobs)])
     finally:

@@ -188,7 +188,9 @@ def parse_url(url: str, schema: str | None) -> tuple[str, str]:
 def caller_connection(conn: Any) -> psycopg.Connection[Any]:
     """The psycopg connection behind a caller's connection: a psycopg `Connection` itself, or a
     SQLAlchemy `Connection` or `Session` on the psycopg driver (whose transaction is begun, as
-    SQLAlchemy would on a statement of its own, so that its commit covers ours)."""
+    SQLAlchemy would on a statement of its own, so that its commit covers ours). A connection
+    of another driver (sqlite3, psycopg2 ...) is a ConfigurationError naming it."""
+    given = conn
     if type(conn).__module__.startswith("sqlalchemy"):
         conn = _from_sqlalchemy(conn)
     if isinstance(conn, psycopg.Connection):
@@ -198,10 +200,15 @@ def caller_connection(conn: Any) -> psycopg.Connection[Any]:
             "an async psycopg connection was given to the synchronous store; "
             "use the async enqueue API for it, or pass a psycopg.Connection"
         )
+    driver = type(conn).__module__.partition(".")[0]
+    what = f"{type(given).__module__}.{type(given).__name__}"
+    if driver != type(given).__module__.partition(".")[0]:
+        what += f" on the {driver} driver"
+    engine = "a SQLite database's" if driver == "sqlite3" else f"the {driver} driver's"
     raise ConfigurationError(
-        f"cannot enqueue on a {type(conn).__module__}.{type(conn).__name__}: pass a "
+        f"cannot run the PostgreSQL store on {engine} connection ({what}): pass a "
         "psycopg.Connection, or a SQLAlchemy Connection or Session using the psycopg driver "
-        "(postgresql+psycopg://)"
+        "(postgresql+psycopg://), to the same database as the store"
     )
 
 
@@ -213,7 +220,7 @@ def _from_sqlalchemy(conn: Any) -> Any:
         conn = conn.connection()
     if not isinstance(conn, Connection):
         raise ConfigurationError(
-            f"cannot enqueue on a SQLAlchemy {type(conn).__name__}: pass a Connection or a "
+            f"cannot run the store on a SQLAlchemy {type(conn).__name__}: pass a Connection or a "
             "Session (an AsyncConnection or AsyncSession needs the async enqueue API)"
         )
     if not conn.in_transaction():

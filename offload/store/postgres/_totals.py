@@ -1,65 +1,43 @@
-"""The PostgreSQL engine's event totals and job discard (mixed into PostgresStore).
+"""The PostgreSQL engine's totals family: event totals by queue and kind, and named counters.
 
 A discard and the pruner delete rows and add what they counted to `offload_totals` in one
-statement (data-modifying CTEs), so a total never drops or doubles (offload/store/_totals.py).
+statement (data-modifying CTEs, `_admin.py` and `_maintenance.py`), so a total never drops or
+doubles (offload/store/_totals.py). Other families count through `counter_add`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
 
-from offload.store._sql import queries
 from offload.store._totals import JobTotal, TotalsOps, from_rows, summed
-
-if TYPE_CHECKING:
-    import psycopg
-
-T = TypeVar("T")
+from offload.store.postgres._core import PostgresCore
 
 
-class PostgresTotals(TotalsOps):
-    """Totals and discards on top of the PostgreSQL engine's pool and statement runner."""
+def counter_add(ex: PostgresCore, name: str, amount: int) -> None:
+    """Add to a named counter on this executor."""
+    ex._exec("counter_add", {"name": name, "amount": int(amount)}, idempotent=False)
 
-    if TYPE_CHECKING:
 
-        def _expand(self, text: str) -> str: ...
-        def _run(
-            self,
-            what: str,
-            body: Callable[[psycopg.Connection[Any]], T],
-            *,
-            idempotent: bool = True,
-            transaction: bool = False,
-        ) -> T: ...
-
-    @property
-    def _t(self) -> dict[str, str]:
-        cached: dict[str, str] | None = getattr(self, "_totals_queries", None)
-        if cached is None:
-            cached = {k: self._expand(v) for k, v in queries("postgres", "totals").items()}
-            self._totals_queries = cached
-        return cached
-
-    def job_discard(self, job_id: int) -> bool:
-        sql = self._t["job_discard"]
-        params = {"id": int(job_id)}
-        row = self._run("job_discard", lambda c: c.execute(sql, params).fetchone())
-        return row is not None and int(row[0]) > 0
+class PostgresTotals(PostgresCore, TotalsOps):
+    """Event totals and named counters."""
 
     def job_totals(self) -> list[JobTotal]:
-        sql = self._t["job_totals"]
-        return from_rows(self._run("job_totals", lambda c: c.execute(sql).fetchall()))
+        return from_rows(self._rows("job_totals"))
 
     def job_totals_add(self, deltas: Sequence[JobTotal]) -> None:
         rows = summed(deltas)
         if not rows:
             return
-        sql = self._t["totals_add"]
         params = {
             "queue": [d.queue for d in rows],
             "kind": [d.kind for d in rows],
             "event": [d.event for d in rows],
             "value": [d.value for d in rows],
         }
-        self._run("job_totals_add", lambda c: c.execute(sql, params), idempotent=False)
+        self._exec("totals_add", params, idempotent=False)
+
+    def counter_add(self, name: str, amount: int) -> None:
+        counter_add(self, name, amount)
+
+    def counters(self) -> dict[str, int]:
+        return {name: int(value) for name, value in self._rows("counters")}

@@ -1,7 +1,8 @@
 -- Named queries of the PostgreSQL engine for the dispatch policy: claims through limits, key
 -- declarations, adaptive reports and SLO attainment (offload/store/postgres/_dispatch.py,
 -- offload/dispatch/). `{schema}` is the store's schema, quoted by the engine. The fair-queuing
--- tags are computed inside `job_insert` and `job_promote_due` (queries.sql).
+-- tags are computed inside the inserts and `job_promote_due` (queries.sql), with the lane heads
+-- and the reservation of virtual time defined once in the schema (migrations/0007).
 
 -- name: job_claim_page
 -- The next candidates of a queue after a position in claim order, leaving out saturated keys;
@@ -90,7 +91,7 @@ FROM picked
 WHERE j.id = picked.id AND j.state = 'available'
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
-          j.order_key - coalesce(j.slo, 0), j.tenant,
+          j.start_tag, j.tenant,
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
           picked.problem, 0, j.held_token IS NULL, j.isolated
 

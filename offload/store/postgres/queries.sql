@@ -57,11 +57,11 @@ LISTEN {channel}
 -- name: job_insert
 -- Ids are taken from the sequence in input order before inserting, so that the outcome of
 -- every input row (inserted, or skipped as a duplicate of a unique key) maps back to it.
--- Jobs available at once get their fair-queuing tags here (offload/dispatch/_ordering.py):
--- each flow (lane, kind, tenant) of the batch reserves the virtual time its jobs need in one
--- upsert, finish = max(finish, lane clock) + sum of strides (the row lock orders concurrent
--- batches), and its jobs take consecutive start tags from the base in the order they became
--- due; order_key = start tag + slo. Scheduled jobs are tagged when promoted.
+-- Jobs available at once get their fair-queuing start tags here (dispatch/_ordering.py): each
+-- flow (lane, kind, tenant) of the batch reserves the virtual time its jobs need
+-- (offload_reserve_flows: finish = max(finish, lane clock) + sum of strides; the row lock orders
+-- concurrent batches), and its jobs take consecutive start tags from the base in the order
+-- they became due. Scheduled jobs are tagged when promoted.
 WITH input AS MATERIALIZED (
     SELECT nextval('{schema}.offload_jobs_id_seq') AS id, t.*,
            coalesce(t.at, {schema}.offload_now() + t.delay) AS run_at
@@ -83,33 +83,16 @@ demand AS (
     WHERE run_at <= {schema}.offload_now()
     GROUP BY 1, 2, 3, 4
 ),
-lanes AS (
-    INSERT INTO {schema}.offload_lanes (queue, priority)
-    SELECT DISTINCT queue, priority FROM demand
-    ON CONFLICT (queue, priority) DO NOTHING
-),
-clocks AS (
-    -- A lane's virtual clock: its stored clock, or the start tag of its head (the job a claim
-    -- takes next) when that is ahead (offload/dispatch/_ordering.py).
-    SELECT x.queue, x.priority,
-           greatest(coalesce(l.clock, 0), coalesce((
-               SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-               WHERE h.state = 'available' AND h.queue = x.queue AND h.priority = x.priority
-               ORDER BY h.priority DESC, h.order_key, h.id
-               LIMIT 1), 0)) AS clock
-    FROM (SELECT DISTINCT queue, priority FROM demand) AS x
-    LEFT JOIN {schema}.offload_lanes AS l ON l.queue = x.queue AND l.priority = x.priority
-),
 reserved AS (
-    INSERT INTO {schema}.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
-    SELECT d.queue, d.priority, d.kind, d.tenant, v.clock, d.added, v.clock + d.added
-    FROM demand AS d
-    JOIN clocks AS v ON v.queue = d.queue AND v.priority = d.priority
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
-    SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
-        added = excluded.added
-    RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added AS base
+    -- Each flow's base (offload_reserve_flows), the flows as arrays aggregated in one pass.
+    SELECT r.* FROM (
+        SELECT array_agg(queue) AS queue, array_agg(priority) AS priority,
+               array_agg(kind) AS kind, array_agg(tenant) AS tenant, array_agg(added) AS added
+        FROM demand
+    ) AS d
+    CROSS JOIN LATERAL {schema}.offload_reserve_flows(d.queue, d.priority, d.kind, d.tenant,
+                                                      d.added) AS r
+    WHERE d.queue IS NOT NULL
 ),
 tagged AS (
     SELECT i.id,
@@ -125,12 +108,12 @@ ins AS (
     INSERT INTO {schema}.offload_jobs (id, kind, queue, args, meta, tenant, state, priority,
                                        max_attempts, delivery, timeout, scheduled_at,
                                        unique_key, result_ttl, inserted_at, slo, stride,
-                                       deadline, limit_key, order_key)
+                                       deadline, limit_key, start_tag)
     SELECT input.id, kind, queue, args::jsonb, meta::jsonb, tenant,
            CASE WHEN run_at <= {schema}.offload_now() THEN 'available' ELSE 'scheduled' END,
            priority, max_attempts, delivery, timeout, run_at, unique_key, result_ttl,
            {schema}.offload_now(), slo, nullif(stride, 1), run_at + slo, limit_key,
-           coalesce(t.start_tag, 0) + coalesce(slo, 0)
+           t.start_tag
     FROM input
     LEFT JOIN tagged AS t ON t.id = input.id
     ORDER BY ord
@@ -173,32 +156,10 @@ demand AS (
                          %(flow_added)s::double precision[])
          WITH ORDINALITY AS d(queue, priority, kind, tenant, added, flow)
 ),
-lanes AS (
-    INSERT INTO {schema}.offload_lanes (queue, priority)
-    SELECT DISTINCT queue, priority FROM demand
-    ON CONFLICT (queue, priority) DO NOTHING
-),
-clocks AS (
-    -- A lane's virtual clock, as in job_insert.
-    SELECT x.queue, x.priority,
-           greatest(coalesce(l.clock, 0), coalesce((
-               SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-               WHERE h.state = 'available' AND h.queue = x.queue AND h.priority = x.priority
-               ORDER BY h.priority DESC, h.order_key, h.id
-               LIMIT 1), 0)) AS clock
-    FROM (SELECT DISTINCT queue, priority FROM demand) AS x
-    LEFT JOIN {schema}.offload_lanes AS l ON l.queue = x.queue AND l.priority = x.priority
-),
 reserved AS (
-    INSERT INTO {schema}.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
-    SELECT d.queue, d.priority, d.kind, d.tenant, v.clock, d.added, v.clock + d.added
-    FROM demand AS d
-    JOIN clocks AS v ON v.queue = d.queue AND v.priority = d.priority
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
-    SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
-        added = excluded.added
-    RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added AS base
+    SELECT * FROM {schema}.offload_reserve_flows(
+        %(flow_queue)s::text[], %(flow_priority)s::integer[], %(flow_kind)s::text[],
+        %(flow_tenant)s::text[], %(flow_added)s::double precision[])
 ),
 bases AS (
     SELECT d.flow, r.base
@@ -211,12 +172,12 @@ ins AS (
     INSERT INTO {schema}.offload_jobs (id, kind, queue, args, meta, tenant, state, priority,
                                        max_attempts, delivery, timeout, scheduled_at,
                                        result_ttl, inserted_at, slo, stride, deadline,
-                                       limit_key, order_key)
+                                       limit_key, start_tag)
     SELECT i.id, i.kind, i.queue, i.args, coalesce(i.meta, '{}'), i.tenant,
            CASE WHEN i.flow IS NULL THEN 'scheduled' ELSE 'available' END,
            coalesce(i.priority, 0), i.max_attempts, i.delivery, i.timeout, i.run_at,
            i.result_ttl, {schema}.offload_now(), i.slo, i.stride, i.run_at + i.slo,
-           i.limit_key, coalesce(b.base + i."offset", 0) + coalesce(i.slo, 0)
+           i.limit_key, b.base + i."offset"
     FROM input AS i
     LEFT JOIN bases AS b ON b.flow = i.flow
 )
@@ -228,39 +189,15 @@ ORDER BY i.ord
 
 -- name: job_insert_one
 -- One job available at once without a unique key (a single enqueue): job_insert_rows for one
--- row, with plain parameters instead of JSON and arrays, and no CTE materialised.
-WITH lane AS (
-    INSERT INTO {schema}.offload_lanes (queue, priority)
-    VALUES (%(queue)s, %(priority)s)
-    ON CONFLICT (queue, priority) DO NOTHING
-),
-reserved AS (
-    INSERT INTO {schema}.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
-    SELECT %(queue)s, %(priority)s, %(kind)s, %(flow_tenant)s, v.clock, %(stride)s,
-           v.clock + %(stride)s
-    FROM (SELECT greatest(coalesce((
-                     SELECT l.clock FROM {schema}.offload_lanes AS l
-                     WHERE l.queue = %(queue)s AND l.priority = %(priority)s), 0),
-                 coalesce((
-                     SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-                     WHERE h.state = 'available' AND h.queue = %(queue)s
-                       AND h.priority = %(priority)s
-                     ORDER BY h.priority DESC, h.order_key, h.id
-                     LIMIT 1), 0)) AS clock) AS v
-    ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
-    SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
-        added = excluded.added
-    RETURNING f.finish - f.added AS base
-)
+-- row, with plain parameters instead of JSON and arrays.
 INSERT INTO {schema}.offload_jobs (kind, queue, args, meta, tenant, state, priority,
                                    max_attempts, delivery, timeout, scheduled_at, result_ttl,
-                                   inserted_at, slo, stride, deadline, limit_key, order_key)
+                                   inserted_at, slo, stride, deadline, limit_key, start_tag)
 SELECT %(kind)s, %(queue)s, %(args)s::jsonb, %(meta)s::jsonb, %(tenant)s, 'available',
        %(priority)s, %(max_attempts)s, %(delivery)s, %(timeout)s,
        {schema}.offload_now() + %(delay)s, %(result_ttl)s, {schema}.offload_now(), %(slo)s,
        nullif(%(stride)s, 1), {schema}.offload_now() + %(delay)s + %(slo)s, %(limit_key)s,
-       r.base + coalesce(%(slo)s, 0)
-FROM reserved AS r
+       {schema}.offload_reserve(%(queue)s, %(priority)s, %(kind)s, %(flow_tenant)s, %(stride)s)
 RETURNING id, pg_notify(%(channel)s, queue)
 
 -- name: job_ids_by_unique
@@ -270,8 +207,8 @@ SELECT unique_key, id FROM {schema}.offload_jobs WHERE unique_key = ANY(%(keys)s
 -- The best `limit` available jobs of each queue come from one index range scan each, locked
 -- with SKIP LOCKED so that concurrent claims pass each other; the best `limit` of those win.
 -- This claim takes only those without a limit key; its last column counts the others, and the
--- engine then claims through limits (_dispatch.py). Column 15 is the start tag (order_key -
--- slo), for the lanes' clocks (dispatch/_ordering.py). Every job's start is recorded now
+-- engine then claims through limits (_dispatch.py). Column 15 is the start tag, for the
+-- lanes' clocks (dispatch/_ordering.py). Every job's start is recorded now
 -- (held_token NULL) when %(everything)s (a claimer that runs what it takes); else only that of
 -- the at-most-once jobs among the first %(start)s in claim order, those that go straight into
 -- free slots (isolated jobs excepted: they record their start before they begin), and the
@@ -326,7 +263,7 @@ FROM picked
 WHERE j.id = picked.id AND j.state = 'available' AND picked.limit_key IS NULL
 RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.delivery,
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
-          j.order_key - coalesce(j.slo, 0), j.tenant,
+          j.start_tag, j.tenant,
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
           picked.problem,
           (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL),
@@ -385,14 +322,17 @@ SELECT (SELECT count(*) FROM done),
         FROM (SELECT DISTINCT queue FROM done WHERE limit_key IS NOT NULL) AS q)
 
 -- name: job_fail
--- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds.
+-- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds. A
+-- throttled attempt is given back.
 WITH input AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(errors)s::text[],
-                         %(tracebacks)s::text[], %(retry_in)s::double precision[])
-        AS t(id, token, error, traceback, retry_in)
+                         %(tracebacks)s::text[], %(retry_in)s::double precision[],
+                         %(throttled)s::boolean[])
+        AS t(id, token, error, traceback, retry_in, throttled)
 ),
 locked AS MATERIALIZED (
-    SELECT j.id, input.error, input.traceback, input.retry_in FROM {schema}.offload_jobs AS j
+    SELECT j.id, input.error, input.traceback, input.retry_in, input.throttled
+    FROM {schema}.offload_jobs AS j
     JOIN input ON j.id = input.id AND j.lease_token = input.token
     WHERE j.state = 'running'
     ORDER BY j.id
@@ -401,6 +341,7 @@ locked AS MATERIALIZED (
 done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = CASE WHEN f.retry_in IS NULL THEN 'dead' ELSE 'retryable' END,
+        attempt = CASE WHEN f.throttled THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
         scheduled_at = CASE WHEN f.retry_in IS NULL THEN j.scheduled_at
                             ELSE {schema}.offload_now() + f.retry_in END,
         deadline = CASE WHEN f.retry_in IS NULL THEN j.deadline
@@ -410,7 +351,8 @@ done AS (
         lease_owner = NULL, lease_expires_at = NULL,
         errors = j.errors || jsonb_build_array(jsonb_build_object(
             'attempt', j.attempt, 'at', {schema}.offload_now(), 'error', f.error,
-            'traceback', f.traceback, 'kind', 'error'))
+            'traceback', f.traceback,
+            'kind', CASE WHEN f.throttled THEN 'throttled' ELSE 'error' END))
     FROM locked AS f
     WHERE j.id = f.id
     RETURNING j.id, j.queue, j.limit_key
@@ -469,11 +411,9 @@ done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = 'available', attempt = greatest(j.attempt - 1, 0), lease_owner = NULL,
         lease_expires_at = NULL, scheduled_at = {schema}.offload_now(),
-        order_key = greatest(j.order_key - coalesce(j.slo, 0), (
-            SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-            WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
-            ORDER BY h.priority DESC, h.order_key, h.id
-            LIMIT 1)) + coalesce(j.slo, 0)
+        start_tag = greatest(j.start_tag, (
+            SELECT v.head FROM {schema}.offload_lane_heads AS v
+            WHERE v.queue = j.queue AND v.priority = j.priority), 0)
     FROM (SELECT DISTINCT id FROM locked) AS locked
     WHERE j.id = locked.id
     RETURNING j.queue
@@ -513,12 +453,10 @@ done AS (
         isolated = j.isolated OR NOT e.unstarted OR j.delivery = 'at_least_once',
         scheduled_at = CASE WHEN e.dead_reason IS NULL THEN {schema}.offload_now()
                             ELSE j.scheduled_at END,
-        order_key = CASE WHEN e.dead_reason IS NOT NULL THEN j.order_key ELSE
-            greatest(j.order_key - coalesce(j.slo, 0), (
-                SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-                WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
-                ORDER BY h.priority DESC, h.order_key, h.id
-                LIMIT 1)) + coalesce(j.slo, 0) END,
+        start_tag = CASE WHEN e.dead_reason IS NOT NULL THEN j.start_tag ELSE
+            greatest(j.start_tag, (
+                SELECT v.head FROM {schema}.offload_lane_heads AS v
+                WHERE v.queue = j.queue AND v.priority = j.priority), 0) END,
         finished_at = CASE WHEN e.dead_reason IS NULL THEN j.finished_at
                            ELSE {schema}.offload_now() END,
         lease_owner = NULL, lease_expires_at = NULL,
@@ -567,33 +505,16 @@ demand AS (
     FROM due WHERE state = 'scheduled'
     GROUP BY 1, 2, 3, 4
 ),
-lanes AS (
-    INSERT INTO {schema}.offload_lanes (queue, priority)
-    SELECT DISTINCT queue, priority FROM demand
-    ON CONFLICT (queue, priority) DO NOTHING
-),
-clocks AS (
-    -- A lane's virtual clock: its stored clock, or the start tag of its head (the job a claim
-    -- takes next) when that is ahead (offload/dispatch/_ordering.py).
-    SELECT x.queue, x.priority,
-           greatest(coalesce(l.clock, 0), coalesce((
-               SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-               WHERE h.state = 'available' AND h.queue = x.queue AND h.priority = x.priority
-               ORDER BY h.priority DESC, h.order_key, h.id
-               LIMIT 1), 0)) AS clock
-    FROM (SELECT DISTINCT queue, priority FROM demand) AS x
-    LEFT JOIN {schema}.offload_lanes AS l ON l.queue = x.queue AND l.priority = x.priority
-),
 reserved AS (
-    INSERT INTO {schema}.offload_flows AS f (queue, priority, kind, tenant, clock, added, finish)
-    SELECT d.queue, d.priority, d.kind, d.tenant, v.clock, d.added, v.clock + d.added
-    FROM demand AS d
-    JOIN clocks AS v ON v.queue = d.queue AND v.priority = d.priority
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (queue, priority, kind, tenant) DO UPDATE
-    SET finish = greatest(f.finish, excluded.clock) + excluded.added, clock = excluded.clock,
-        added = excluded.added
-    RETURNING f.queue, f.priority, f.kind, f.tenant, f.finish - f.added AS base
+    -- Each flow's base (offload_reserve_flows), the flows as arrays aggregated in one pass.
+    SELECT r.* FROM (
+        SELECT array_agg(queue) AS queue, array_agg(priority) AS priority,
+               array_agg(kind) AS kind, array_agg(tenant) AS tenant, array_agg(added) AS added
+        FROM demand
+    ) AS d
+    CROSS JOIN LATERAL {schema}.offload_reserve_flows(d.queue, d.priority, d.kind, d.tenant,
+                                                      d.added) AS r
+    WHERE d.queue IS NOT NULL
 ),
 tagged AS (
     -- Every due job, its start tag when scheduled (null when retryable). One row per job, so
@@ -603,8 +524,7 @@ tagged AS (
            r.base + sum(due.stride) OVER (PARTITION BY due.state, due.queue, due.priority,
                                                        due.kind, due.tenant
                                           ORDER BY due.scheduled_at, due.id) - due.stride
-               AS start_tag,
-           due.slo
+               AS start_tag
     FROM due
     LEFT JOIN reserved AS r
       ON due.state = 'scheduled' AND r.queue = due.queue AND r.priority = due.priority
@@ -613,11 +533,9 @@ tagged AS (
 done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = 'available',
-        order_key = coalesce(t.start_tag + coalesce(t.slo, 0), greatest(j.order_key - coalesce(j.slo, 0), (
-            SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-            WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
-            ORDER BY h.priority DESC, h.order_key, h.id
-            LIMIT 1)) + coalesce(j.slo, 0))
+        start_tag = coalesce(t.start_tag, greatest(j.start_tag, (
+            SELECT v.head FROM {schema}.offload_lane_heads AS v
+            WHERE v.queue = j.queue AND v.priority = j.priority), 0))
     FROM tagged AS t
     WHERE j.id = t.id AND j.state IN ('scheduled', 'retryable')
     RETURNING j.queue
@@ -656,11 +574,9 @@ WITH done AS (
     SET state = 'available', scheduled_at = {schema}.offload_now(),
         deadline = {schema}.offload_now() + slo, finished_at = NULL,
         result = NULL, max_attempts = greatest(max_attempts, attempt + 1),
-        order_key = greatest(j.order_key - coalesce(j.slo, 0), (
-            SELECT h.order_key - coalesce(h.slo, 0) FROM {schema}.offload_jobs AS h
-            WHERE h.state = 'available' AND h.queue = j.queue AND h.priority = j.priority
-            ORDER BY h.priority DESC, h.order_key, h.id
-            LIMIT 1)) + coalesce(j.slo, 0)
+        start_tag = greatest(j.start_tag, (
+            SELECT v.head FROM {schema}.offload_lane_heads AS v
+            WHERE v.queue = j.queue AND v.priority = j.priority), 0)
     WHERE id = %(id)s
       AND state IN ('dead', 'cancelled', 'shed', 'completed', 'retryable', 'scheduled')
     RETURNING queue

@@ -1,7 +1,9 @@
-"""The SQLite engine's load shedding, blackhole rules and unique jobs (mixed into SQLiteStore).
+"""The SQLite engine's policy family: load shedding, blackhole rules and unique jobs.
 
 Unique jobs are race-free because every write runs under `BEGIN IMMEDIATE`: the look-up of a
-duplicate and the insert happen while this connection holds the file's writer lock.
+duplicate and the insert happen while this connection holds the file's writer lock. An insert
+with a policy runs in the insert's transaction through `insert_with_policy`, which the jobs
+family calls with its plain insert.
 """
 
 from __future__ import annotations
@@ -9,120 +11,109 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from offload.dispatch._rules import Rule
 from offload.dispatch._shedding import KIND, QUEUE
 from offload.store._codec import dumps, read
+from offload.store._contract import AckResult, Inserted, NewJob
 from offload.store._policy import (
     EXPIRED_REASON,
     SHED_COUNTER,
     Backlog,
     BacklogBound,
     NewRule,
-    PolicyOps,
     QueuedJob,
     Shed,
 )
 from offload.store._sql import queries
+from offload.store.sqlite._base import SQLiteBase
 
-if TYPE_CHECKING:
-    from offload.store._contract import AckResult, Inserted, NewJob
-
-T = TypeVar("T")
+Insert = Callable[[sqlite3.Connection, Sequence[NewJob], float], list[Inserted]]
 
 
-class SQLitePolicy(PolicyOps):
-    """Policy operations on top of the SQLite engine's connections and transactions."""
+def _p() -> dict[str, str]:
+    return queries("sqlite", "policy")
 
-    if TYPE_CHECKING:
-        _q: dict[str, str]
 
-        def _tx(self, body: Callable[[sqlite3.Connection], T], conn: Any = None) -> T: ...
-        def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]: ...
-        def now(self) -> float: ...
-        def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]: ...
+def insert_with_policy(
+    c: sqlite3.Connection, jobs: Sequence[NewJob], now: Callable[[], float], insert: Insert
+) -> list[Inserted]:
+    """Insert jobs some of which carry a policy, in the transaction of `c`: duplicates found
+    by their uniqueness key are returned instead of inserted; the others are inserted by
+    `insert` (the plain insert), then stamped (expiry, key) and, when shed at enqueue, stored
+    shed. `now` is the store's clock."""
+    p = _p()
+    started = now()
+    out: list[Inserted | None] = [None] * len(jobs)
+    first_of: dict[str, int] = {}
+    fresh: list[int] = []
+    for i, job in enumerate(jobs):
+        policy = job.policy
+        if policy is not None and policy.unique_key is not None:
+            earlier = first_of.get(policy.unique_key)
+            if earlier is not None:
+                out[i] = Inserted(-1 - earlier, duplicate=True)  # resolved below
+                continue
+            since = None if policy.unique_period is None else started - policy.unique_period
+            row = c.execute(
+                p["unique_find"],
+                {
+                    "key": policy.unique_key,
+                    "states": dumps(list(policy.unique_states)),
+                    "since": since,
+                },
+            ).fetchone()
+            if row is not None:
+                out[i] = Inserted(int(row[0]), duplicate=True)
+                continue
+            first_of[policy.unique_key] = i
+        fresh.append(i)
+    plain = [replace(jobs[i], policy=None) for i in fresh]
+    inserted = insert(c, plain, now()) if plain else []
+    shed = 0
+    stamped = now()  # after the insert: an expiry of 0 seconds has passed
+    for i, result in zip(fresh, inserted, strict=True):
+        out[i] = result
+        policy = jobs[i].policy
+        if result.duplicate or policy is None or not policy.stamps:
+            continue
+        row = c.execute(
+            p["job_policy_apply"],
+            {
+                "id": result.id,
+                "expires_at": policy.expires_at,
+                "expires_in": policy.expires_in,
+                "dedup_key": policy.unique_key,
+                "reason": policy.shed_reason,
+                "rule": policy.shed_rule,
+                "expired": EXPIRED_REASON,
+                "now": stamped,
+            },
+        ).fetchone()
+        shed += row is not None and row[0] == "shed"
+    if shed:
+        c.execute(queries("sqlite")["counter_add"], (SHED_COUNTER, shed))
+    final: list[Inserted] = []
+    for item in out:
+        assert item is not None
+        if item.id < 0:  # a duplicate of an earlier job of this batch
+            holder = out[-1 - item.id]
+            assert holder is not None
+            item = Inserted(holder.id, duplicate=True)
+        final.append(item)
+    return final
+
+
+class SQLitePolicy(SQLiteBase):
+    """The policy family on the SQLite engine: shedding, rules and backlog bounds."""
 
     @property
     def _p(self) -> dict[str, str]:
-        return queries("sqlite", "policy")
-
-    # --- inserting with a policy --------------------------------------------------------
-    def _insert_with_policy(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
-        """Insert jobs some of which carry a policy, in one transaction: duplicates found by
-        their uniqueness key are returned instead of inserted; the others are inserted, then
-        stamped (expiry, key) and, when shed at enqueue, stored shed."""
-        from offload.store._contract import Inserted
-
-        p = self._p
-
-        def body(c: sqlite3.Connection) -> list[Inserted]:
-            now = self.now()
-            out: list[Inserted | None] = [None] * len(jobs)
-            first_of: dict[str, int] = {}
-            fresh: list[int] = []
-            for i, job in enumerate(jobs):
-                policy = job.policy
-                if policy is not None and policy.unique_key is not None:
-                    earlier = first_of.get(policy.unique_key)
-                    if earlier is not None:
-                        out[i] = Inserted(-1 - earlier, duplicate=True)  # resolved below
-                        continue
-                    since = None if policy.unique_period is None else now - policy.unique_period
-                    row = c.execute(
-                        p["unique_find"],
-                        {
-                            "key": policy.unique_key,
-                            "states": dumps(list(policy.unique_states)),
-                            "since": since,
-                        },
-                    ).fetchone()
-                    if row is not None:
-                        out[i] = Inserted(int(row[0]), duplicate=True)
-                        continue
-                    first_of[policy.unique_key] = i
-                fresh.append(i)
-            plain = [replace(jobs[i], policy=None) for i in fresh]
-            inserted = self.job_insert_many(plain, conn=c) if plain else []
-            shed = 0
-            now = self.now()  # after the insert: an expiry of 0 seconds has passed
-            for i, result in zip(fresh, inserted, strict=True):
-                out[i] = result
-                policy = jobs[i].policy
-                if result.duplicate or policy is None or not policy.stamps:
-                    continue
-                row = c.execute(
-                    p["job_policy_apply"],
-                    {
-                        "id": result.id,
-                        "expires_at": policy.expires_at,
-                        "expires_in": policy.expires_in,
-                        "dedup_key": policy.unique_key,
-                        "reason": policy.shed_reason,
-                        "rule": policy.shed_rule,
-                        "expired": EXPIRED_REASON,
-                        "now": now,
-                    },
-                ).fetchone()
-                shed += row is not None and row[0] == "shed"
-            if shed:
-                c.execute(self._q["counter_add"], (SHED_COUNTER, shed))
-            final: list[Inserted] = []
-            for item in out:
-                assert item is not None
-                if item.id < 0:  # a duplicate of an earlier job of this batch
-                    holder = out[-1 - item.id]
-                    assert holder is not None
-                    item = Inserted(holder.id, duplicate=True)
-                final.append(item)
-            return final
-
-        return self._tx(body, conn)
+        return _p()
 
     # --- shedding ---------------------------------------------------------------------
     def job_shed_many(self, sheds: Sequence[Shed]) -> AckResult:
-        from offload.store._contract import AckResult
-
         if not sheds:
             return AckResult(0, 0)
         sql = self._p["job_shed"]

@@ -3,15 +3,12 @@
 -- float seconds since the epoch bound by the engine from its clock.
 
 -- name: flow_read
--- A lane's stored clock, the start tag of its head (the job a claim takes next: one step of
--- the claim index) and a flow's finish tag; NULLs where there is none.
-SELECT l.clock, f.finish,
-       (SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
-        WHERE h.state = 'available' AND h.queue = :queue AND h.priority = :priority
-        ORDER BY h.priority DESC, h.order_key, h.id
-        LIMIT 1)
+-- A lane's stored clock, a flow's finish tag and the start tag of the lane's head (the job a
+-- claim takes next: offload_lane_heads); NULLs where there is none (no lane row yet: the
+-- lane has no tagged job either).
+SELECT v.clock, f.finish, v.head
 FROM (SELECT 1) AS one
-LEFT JOIN offload_lanes AS l ON l.queue = :queue AND l.priority = :priority
+LEFT JOIN offload_lane_heads AS v ON v.queue = :queue AND v.priority = :priority
 LEFT JOIN offload_flows AS f
        ON f.queue = :queue AND f.priority = :priority AND f.kind = :kind AND f.tenant = :tenant
 
@@ -45,7 +42,8 @@ ORDER BY scheduled_at
 LIMIT 5000
 
 -- name: job_promote_tagged
-UPDATE offload_jobs SET state = 'available', order_key = ?
+-- A scheduled job that became due, with its start tag (its order key follows from it).
+UPDATE offload_jobs SET state = 'available', start_tag = ?
 WHERE id = ? AND state = 'scheduled'
 
 -- name: job_promote_ids
@@ -53,12 +51,9 @@ WHERE id = ? AND state = 'scheduled'
 -- lane's head's when theirs is behind it, so that the head never goes back in virtual time.
 UPDATE offload_jobs
 SET state = 'available',
-    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
-        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
-        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
-          AND h.priority = offload_jobs.priority
-        ORDER BY h.priority DESC, h.order_key, h.id
-        LIMIT 1), order_key - coalesce(slo, 0)))
+    start_tag = max(coalesce(start_tag, 0), coalesce((
+        SELECT v.head FROM offload_lane_heads AS v
+        WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))
 WHERE id IN (SELECT value FROM json_each(?)) AND +state = 'retryable'
 
 -- name: job_claim_page

@@ -18,7 +18,7 @@ INSERT INTO offload_migrations (version, name, applied_at) VALUES (?, ?, ?)
 -- One job, which may hold a unique key taken already (then it returns no row).
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
                           delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
-                          order_key, slo, stride, deadline, limit_key)
+                          start_tag, slo, stride, deadline, limit_key)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
@@ -28,7 +28,7 @@ RETURNING id
 -- end at `job_last_id` (AUTOINCREMENT, under the transaction's write lock).
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
                           delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
-                          order_key, slo, stride, deadline, limit_key)
+                          start_tag, slo, stride, deadline, limit_key)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: job_last_id
@@ -62,7 +62,7 @@ SET state = 'running', attempt = attempt + 1, lease_owner = ?1, lease_token = ?2
                       THEN NULL ELSE ?2 END
 WHERE id IN (SELECT value FROM json_each(?5)) AND +state = 'available'
 RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout, lease_token,
-          result_ttl, priority, order_key, limit_key, order_key - coalesce(slo, 0), tenant,
+          result_ttl, priority, order_key, limit_key, start_tag, tenant,
           expires_at, held_token IS NULL, isolated
 
 -- name: job_claim_raw
@@ -71,7 +71,7 @@ RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout,
 -- fetch such TEXT, and the claim must still hand out every other job (store/_codec.py).
 SELECT id, CAST(kind AS BLOB), queue, CAST(args AS BLOB), CAST(meta AS BLOB), attempt,
        max_attempts, CAST(delivery AS BLOB), timeout, lease_token, result_ttl, priority,
-       order_key, CAST(limit_key AS BLOB), order_key - coalesce(slo, 0), CAST(tenant AS BLOB),
+       order_key, CAST(limit_key AS BLOB), start_tag, CAST(tenant AS BLOB),
        expires_at, held_token IS NULL, isolated
 FROM offload_jobs
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +state = 'running'
@@ -108,10 +108,12 @@ WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
 
 -- name: job_fail
 -- One statement per batch: ?2 is a JSON array of [id, lease token, retry at or null, error
--- entry as JSON text]. No retry time makes the job dead; a retry is due again at its new
--- time, and so is its deadline.
+-- entry as JSON text, throttled 0/1]. No retry time makes the job dead; a retry is due again
+-- at its new time, and so is its deadline. A throttled attempt is given back.
 UPDATE offload_jobs
 SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
+    attempt = CASE WHEN a.throttled THEN max(offload_jobs.attempt - 1, 0)
+                   ELSE offload_jobs.attempt END,
     scheduled_at = coalesce(a.retry_at, offload_jobs.scheduled_at),
     deadline = CASE WHEN a.retry_at IS NULL THEN offload_jobs.deadline
                     ELSE a.retry_at + offload_jobs.slo END,
@@ -125,7 +127,8 @@ SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
                  'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
         '$[#]', json_set(json(a.entry), '$.attempt', offload_jobs.attempt))
 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
-             json_extract(value, '$[2]') AS retry_at, json_extract(value, '$[3]') AS entry
+             json_extract(value, '$[2]') AS retry_at, json_extract(value, '$[3]') AS entry,
+             coalesce(json_extract(value, '$[4]'), 0) AS throttled
       FROM json_each(?2)) AS a
 WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
   AND +offload_jobs.state = 'running'
@@ -156,12 +159,9 @@ RETURNING offload_jobs.id
 UPDATE offload_jobs
 SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
     lease_expires_at = NULL, scheduled_at = ?,
-    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
-        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
-        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
-          AND h.priority = offload_jobs.priority
-        ORDER BY h.priority DESC, h.order_key, h.id
-        LIMIT 1), order_key - coalesce(slo, 0)))
+    start_tag = max(coalesce(start_tag, 0), coalesce((
+        SELECT v.head FROM offload_lane_heads AS v
+        WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
 -- name: job_rescue_select
@@ -181,12 +181,9 @@ UPDATE offload_jobs
 SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
     lease_expires_at = NULL, scheduled_at = ?,
     isolated = CASE WHEN delivery = 'at_least_once' THEN 1 ELSE isolated END,
-    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
-        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
-        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
-          AND h.priority = offload_jobs.priority
-        ORDER BY h.priority DESC, h.order_key, h.id
-        LIMIT 1), order_key - coalesce(slo, 0)))
+    start_tag = max(coalesce(start_tag, 0), coalesce((
+        SELECT v.head FROM offload_lane_heads AS v
+        WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))
 WHERE id = ? AND state = 'running'
 
 -- name: job_rescue_requeue
@@ -200,12 +197,9 @@ SET state = 'available', attempt = max(attempt - 1, 0), crashes = crashes + 1, i
                  'error', 'earlier error entries could not be decoded; raw holds their stored text',
                  'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
         '$[#]', json_set(json(?), '$.attempt', attempt)),
-    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
-        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
-        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
-          AND h.priority = offload_jobs.priority
-        ORDER BY h.priority DESC, h.order_key, h.id
-        LIMIT 1), order_key - coalesce(slo, 0)))
+    start_tag = max(coalesce(start_tag, 0), coalesce((
+        SELECT v.head FROM offload_lane_heads AS v
+        WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))
 WHERE id = ? AND state = 'running'
 
 -- name: job_rescue_dead
@@ -256,12 +250,9 @@ LIMIT :limit
 UPDATE offload_jobs
 SET state = 'available', scheduled_at = ?1, deadline = ?1 + slo, finished_at = NULL,
     result = NULL, max_attempts = max(max_attempts, attempt + 1),
-    order_key = coalesce(slo, 0) + max(order_key - coalesce(slo, 0), coalesce((
-        SELECT h.order_key - coalesce(h.slo, 0) FROM offload_jobs AS h
-        WHERE h.state = 'available' AND h.queue = offload_jobs.queue
-          AND h.priority = offload_jobs.priority
-        ORDER BY h.priority DESC, h.order_key, h.id
-        LIMIT 1), order_key - coalesce(slo, 0)))
+    start_tag = max(coalesce(start_tag, 0), coalesce((
+        SELECT v.head FROM offload_lane_heads AS v
+        WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))
 WHERE id = ? AND state IN ('dead', 'cancelled', 'shed', 'completed', 'retryable', 'scheduled')
 
 -- name: job_cancel

@@ -1,0 +1,89 @@
+"""The PostgreSQL engine's admin family: what operators and the CLI do to jobs (read, list,
+count, retry, cancel, discard)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from offload.store._codec import read
+from offload.store._contract import JobFilter, JobRecord, QueueCount
+from offload.store.postgres._core import PostgresCore
+
+
+class PostgresAdmin(PostgresCore):
+    """Admin operations."""
+
+    def job_get(self, job_id: int) -> JobRecord | None:
+        rows = self._rows("job_get", {"id": job_id})
+        return _record(rows[0]) if rows else None
+
+    def job_list(self, flt: JobFilter) -> list[JobRecord]:
+        params = {
+            "states": None if flt.states is None else list(flt.states),
+            "queue": flt.queue,
+            "kind": flt.kind,
+            "before_id": flt.before_id,
+            "limit": int(flt.limit),
+        }
+        query = self._q["job_list"]
+        # Its optional filters want a plan for the values at hand: a generic one scans the
+        # table backwards by id (seconds for a rare state among millions of jobs). An
+        # unprepared statement is planned for its values every time, in any transaction.
+        rows = self._run("job_list", lambda c: c.execute(query, params, prepare=False).fetchall())
+        return [_record(r) for r in rows]
+
+    def job_retry(self, job_id: int) -> bool:
+        return bool(self._scalar("job_retry", {"id": job_id, "channel": self.channel}))
+
+    def job_cancel(self, job_id: int) -> bool:
+        return bool(self._count("job_cancel", {"id": job_id}))
+
+    def job_discard(self, job_id: int) -> bool:
+        rows = self._rows("job_discard", {"id": int(job_id)})
+        return bool(rows) and int(rows[0][0]) > 0
+
+    def job_counts(self) -> list[QueueCount]:
+        return [QueueCount(q, s, int(n)) for q, s, n in self._rows("job_counts")]
+
+    def job_finished_since(self, since: float) -> dict[str, int]:
+        out = {"completed": 0, "dead": 0, "retryable": 0}
+        for state, n in self._rows("job_finished_since", {"since": float(since)}):
+            out[state] = int(n)
+        return out
+
+
+def _record(r: Sequence[Any]) -> JobRecord:
+    """A row of job_get or job_list; its jsonb fields, decoded by psycopg, are checked for
+    shape by store/_codec.py, which names any that is wrong."""
+    values, undecodable = read(
+        {"args": r[3], "meta": r[4], "errors": r[13], "result": r[19]}, decoded=True
+    )
+    return JobRecord(
+        id=r[0],
+        kind=r[1],
+        queue=r[2],
+        tenant=r[5],
+        state=r[6],
+        priority=r[7],
+        attempt=r[8],
+        max_attempts=r[9],
+        crashes=r[10],
+        delivery=r[11],
+        timeout=r[12],
+        scheduled_at=r[14],
+        unique_key=r[15],
+        lease_owner=r[16],
+        lease_token=r[17],
+        lease_expires_at=r[18],
+        result_ttl=r[20],
+        inserted_at=r[21],
+        attempted_at=r[22],
+        finished_at=r[23],
+        order_key=r[24],
+        deadline=r[25],
+        limit_key=r[26],
+        expires_at=r[27],
+        undecodable=undecodable,
+        **values,
+    )

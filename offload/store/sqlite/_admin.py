@@ -1,0 +1,97 @@
+"""The SQLite engine's admin family: read and list jobs, retry or cancel one, count them, and
+the named counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from offload.store._codec import dumps, read
+from offload.store._contract import JobFilter, JobRecord, QueueCount
+from offload.store.sqlite._base import SQLiteBase
+
+
+class SQLiteAdmin(SQLiteBase):
+    """The admin family on the SQLite engine."""
+
+    def job_get(self, job_id: int) -> JobRecord | None:
+        rows = self._read(self._q["job_get"], (job_id,))
+        return record(rows[0]) if rows else None
+
+    def job_list(self, flt: JobFilter) -> list[JobRecord]:
+        params = {
+            "states": None if flt.states is None else dumps(list(flt.states)),
+            "queue": flt.queue,
+            "kind": flt.kind,
+            "before_id": flt.before_id,
+            "limit": flt.limit,
+        }
+        return [record(r) for r in self._read(self._q["job_list"], params)]
+
+    def job_retry(self, job_id: int) -> bool:
+        sql = self._q["job_retry"]
+        retried = bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+        return self._rung(retried, retried)
+
+    def job_cancel(self, job_id: int) -> bool:
+        sql = self._q["job_cancel"]
+        return bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+
+    def job_counts(self) -> list[QueueCount]:
+        return [QueueCount(q, s, n) for q, s, n in self._read(self._q["job_counts"])]
+
+    def job_finished_since(self, since: float) -> dict[str, int]:
+        out = {"completed": 0, "dead": 0, "retryable": 0}
+        for state, n in self._read(self._q["job_finished_since"], (since,)):
+            out[state] = n
+        out["retryable"] = self._read(self._q["job_retryable_since"], (since,))[0][0]
+        return out
+
+    def counter_add(self, name: str, amount: int) -> None:
+        sql = self._q["counter_add"]
+        self._tx(lambda c: c.execute(sql, (name, amount)))
+
+    def counters(self) -> dict[str, int]:
+        return {name: value for name, value in self._read(self._q["counters"])}
+
+
+def record(r: Sequence[Any]) -> JobRecord:
+    """A row of job_get or job_list, its text columns as blobs (store/_codec.py decodes them,
+    and names any field it cannot decode)."""
+    values, undecodable = read(
+        {
+            "kind": r[1],
+            "queue": r[2],
+            "args": r[3],
+            "meta": r[4],
+            "tenant": r[5],
+            "state": r[6],
+            "delivery": r[11],
+            "errors": r[13],
+            "unique_key": r[15],
+            "lease_owner": r[16],
+            "result": r[19],
+            "limit_key": r[26],
+        },
+        decoded=False,
+    )
+    return JobRecord(
+        id=r[0],
+        priority=r[7],
+        attempt=r[8],
+        max_attempts=r[9],
+        crashes=r[10],
+        timeout=r[12],
+        scheduled_at=r[14],
+        lease_token=r[17],
+        lease_expires_at=r[18],
+        result_ttl=r[20],
+        inserted_at=r[21],
+        attempted_at=r[22],
+        finished_at=r[23],
+        order_key=r[24],
+        deadline=r[25],
+        expires_at=r[27],
+        undecodable=undecodable,
+        **values,
+    )
