@@ -91,7 +91,7 @@ class _Heartbeat(BackgroundLoop):
             leases = [Lease(j.id, j.lease_token) for j in w.executor.running_jobs()]
             lost = w.app.store.job_heartbeat(leases, w.app.config.lease_seconds)
             w.executor.renew(sent + w.lease_margin(), set(lost))
-            w.app.store.worker_beat(w.info(len(leases)))
+            w.beat(len(leases))
         except Exception as exc:
             silent = time.monotonic() - self.last_ok
             if isinstance(exc, StoreCorruptError):
@@ -196,6 +196,10 @@ class Worker:
         self._stop_at: float | None = None  # monotonic time of the first stop()
         self._outage = Outage(log, "claim")
         self._signals = 0
+        # A hard stop deregisters from the signal thread while the main or heartbeat thread may
+        # be registering: the lock orders them, and no beat registers after a hard stop.
+        self._registry = threading.Lock()
+        self._deregistered = False
         self.executor = Executor(app, concurrency, self._on_done, self._wake.set)
         self.heartbeat = _Heartbeat(self)
         self.gate = ClaimGate(app)  # sheds expired jobs and those matching blackhole rules
@@ -271,7 +275,16 @@ class Worker:
         )
         os._exit(1)
 
+    def beat(self, running: int) -> None:
+        """Register this worker or refresh its record, unless a hard stop deregistered it."""
+        with self._registry:
+            if not self._deregistered:
+                self.app.store.worker_beat(self.info(running))
+
     def _release_now(self) -> None:
+        # Held until the process exits: a beat under way ends first, none starts after.
+        registry = self._registry.acquire(timeout=CLEANUP)
+        self._deregistered = True
         try:
             from offload.store import open_store
 
@@ -282,6 +295,8 @@ class Worker:
             store.worker_remove(self.id)
         except Exception:
             log.debug("could not release jobs on hard stop", exc_info=True)
+        if not registry:
+            log.debug("a registration was still under way at the hard stop")
 
     def hint(self) -> None:
         """Jobs may be waiting in the store (from the listener)."""
@@ -367,7 +382,7 @@ class Worker:
                     verify_store(self.app.config.url)
                     checked = True
                 store = self.app.store  # opened, and migrated if the app says so
-                store.worker_beat(self.info(0))
+                self.beat(0)
             except (ConfigurationError, StoreCorruptError):
                 raise
             except StoreFullError as exc:
