@@ -27,6 +27,7 @@ from offload.server._bulk import (
 )
 from offload.server._context import Server
 from offload.server._dashboard import check_form, page, params, read_form, render
+from offload.server._pages import root
 from offload.server._problems import Problem
 from offload.server._spec import Spec, problem, query
 from offload.store._bulk import APPLIES_TO, BULK_ACTIONS, MAX_TEXT, JobMatch
@@ -87,7 +88,7 @@ async def confirm_page(server: Server, request: Request, principal: Principal) -
             "filters": filters,
             "applies_to": APPLIES_TO[action],
             "unfiltered": match.empty,
-            "back": "/ui/jobs?" + query_of(filters),
+            "back": root(request) + "/ui/jobs?" + query_of(filters),
         },
     )
 
@@ -104,7 +105,7 @@ async def bulk_button(server: Server, request: Request, principal: Principal) ->
     if match.empty:
         raise Problem("invalid-parameter", "choose a filter first: bulk actions need one")
     result = await server.run(_bulk, server, action, match)
-    target = "/ui/jobs?" + query_of(filters, bulk=PAST[action], count=result)
+    target = root(request) + "/ui/jobs?" + query_of(filters, bulk=PAST[action], count=result)
     return RedirectResponse(target, status_code=303)
 
 
