@@ -18,8 +18,8 @@ Params = Sequence[Any] | Mapping[str, Any] | None
 
 def over_rows(
     conn: Any,
-    *,
     table: Any = None,
+    *,
     query: Any = None,
     params: Params = None,
     key: str | Sequence[str] = "id",
@@ -63,8 +63,8 @@ def over_rows(
 
 def over_rows_async(
     conn: Any,
-    *,
     table: str | None = None,
+    *,
     query: str | None = None,
     params: Params = None,
     key: str | Sequence[str] = "id",

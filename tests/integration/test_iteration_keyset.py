@@ -138,9 +138,10 @@ def test_a_query_by_a_composite_key_resumes_from_every_cursor(db: Db) -> None:
     assert ("O'Brien" in {row["name"] for row, _ in full}) == (IDS[5] % 4 != 3)
 
 
+@pytest.mark.parametrize("db", ["sqlite3", "psycopg"], indirect=True)
 def test_positional_parameters(db: Db) -> None:
-    if db.positional is None:
-        pytest.skip("SQLAlchemy text takes named parameters only")
+    """DB-API drivers take positional parameters too (SQLAlchemy text takes named ones)."""
+    assert db.positional is not None
     query = f"SELECT * FROM {db.table} WHERE grp = {db.positional} AND id > {db.positional}"
     full = resume_everywhere(db, query=query, params=[2, 100], page_size=3)
     assert [row["id"] for row, _ in full] == sorted(i for i in IDS if i % 4 == 2 and i > 100)
@@ -196,11 +197,10 @@ def test_bad_cursors_and_arguments_are_refused(db: Db) -> None:
         over_rows(db.conn)
 
 
+@pytest.mark.parametrize(
+    "db", ["sqlalchemy-sqlite", "sqlalchemy-postgres", "sqlalchemy-session-postgres"], indirect=True
+)
 def test_a_core_table_on_sqlalchemy(db: Db) -> None:
-    if not hasattr(db.conn, "get_bind") and type(db.conn).__module__.startswith(
-        ("sqlite3", "psycopg")
-    ):
-        pytest.skip("a SQLAlchemy Table needs a SQLAlchemy connection")
     import sqlalchemy as sa
 
     schema, _, name = db.table.rpartition(".")

@@ -200,7 +200,11 @@ def test_bad_arguments_are_refused() -> None:
         list(over_csv(io.BytesIO(b""), encoding="utf-16"))
 
 
-def test_import_offload_does_not_import_the_enumerators() -> None:
-    code = "import sys, offload; print('offload.iteration' in sys.modules)"
+def test_import_offload_does_not_import_the_enumerators_until_used() -> None:
+    code = (
+        "import sys, offload\n"
+        "print('offload.iteration' in sys.modules)\n"
+        "print(list(offload.iteration.over_range(0, 2)))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split("\n")[:2] == ["False", "[(0, 0), (1, 1)]"]
