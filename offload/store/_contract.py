@@ -23,6 +23,7 @@ from typing import Any
 
 from offload._errors import ConfigurationError
 from offload.dispatch._limits import LimitSpec
+from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
@@ -443,6 +444,7 @@ class Store(
     JobOps,
     MaintenanceOps,
     AdminOps,
+    BulkOps,
     PolicyOps,
     DispatchOps,
     TotalsOps,
