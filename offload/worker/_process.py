@@ -660,8 +660,10 @@ class Worker:
 
         def deregister() -> None:
             self.app.tally.flush(store)
-            self.runtime.flush(store)
             store.worker_remove(self.id)
+
+        flush = self.runtime.flush  # the last overruns and loop blocks, apart: never in the way
+        within(cleanup, "record run-time reports", lambda: flush(store), quiet=True)
 
         within(cleanup, "deregister the worker", deregister, quiet=True)
         log.info(
