@@ -146,6 +146,12 @@ class Executor:
         with self._lock:
             return [r.job for r in self._running.values()]
 
+    def running_since(self) -> list[tuple[ClaimedJob, float]]:
+        """Jobs begun and not ended, with the time.monotonic() each began (worker/_runtime.py
+        reports those past their max_run_time while they still run)."""
+        with self._lock:
+            return [(r.job, r.started) for r in self._running.values() if r.begun]
+
     def startable(self) -> int:
         """How many jobs submitted now would begin at once: the claim records their start."""
         with self._lock:

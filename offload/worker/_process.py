@@ -112,6 +112,7 @@ class _Heartbeat(BackgroundLoop):
         except Exception as exc:
             log.warning("recording failed attempts' totals failed (%s); kept for later", exc)
         try:  # overruns of max_run_time and event-loop blocks since the last beat
+            w.runtime.check(w.executor.running_since())
             w.runtime.flush(w.app.store)
         except Exception as exc:
             log.warning("recording run-time reports failed (%s); kept for later", exc)

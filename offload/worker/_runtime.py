@@ -2,9 +2,10 @@
 and async job code that blocked the event loop (docs/run-time.md).
 
 An iteration job (a generator) is cut into slices of at most `max_run_time`; any other job cannot
-be interrupted, so one that runs longer is reported instead: its kind's overruns, worst and
-summed durations are added up here in memory, per kind, and written to the store's run-time
-reports with the worker's heartbeat (`flush`), never once per job.
+be interrupted, so one that runs longer is reported instead, once per run: at the heartbeat while
+it still runs (`check`), or at its end (`ran`). Its kind's overruns, worst and summed durations
+are added up here in memory, per kind, and written to the store's run-time reports with the
+worker's heartbeat (`flush`), never once per job.
 
 The loop watchdog is a thread that asks the worker's event loop to run a callback every
 `interval`; when the callback has not run after `threshold` seconds, something holds the loop
@@ -71,6 +72,8 @@ class RunTimeMonitor:
         self.app = app
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
+        # Runs counted as overruns while still running: (job id, lease token) -> seconds added.
+        self._counted: dict[tuple[int, int], float] = {}
         self._kinds: dict[str, _Kind] = {}
         self._watchdog: LoopWatchdog | None = None
 
@@ -94,23 +97,58 @@ class RunTimeMonitor:
         """A run of `job` ended after `duration` seconds: an overrun when its kind cannot be
         interrupted and has a max_run_time it went past. Cheap when it did not."""
         limit, owner, sliced = self._kind(job.kind)
-        if limit is None or duration <= limit or sliced:
+        if limit is None or sliced:
             return
+        if self._counted:
+            with self._lock:
+                counted = self._counted.pop((job.id, job.lease_token), None)
+                if counted is not None:  # counted while it ran: now its whole duration
+                    seen = self._entry(job.kind, job.queue, owner, limit)
+                    seen.overrun_seconds += max(duration - counted, 0.0)
+                    seen.worst_seconds = max(seen.worst_seconds, duration)
+                    return
+        if duration > limit:
+            self._overrun(job, duration, limit, owner, "ran")
+
+    def check(self, running: list[tuple[ClaimedJob, float]]) -> None:
+        """Count the jobs still running past their max_run_time (with the heartbeat), once
+        per run: a job that runs for hours is reported while it runs, not only at its end."""
+        now = time.monotonic()
+        held = set()
+        for job, began in running:
+            limit, owner, sliced = self._kind(job.kind)
+            if limit is None or sliced:
+                continue
+            key = (job.id, job.lease_token)
+            held.add(key)
+            elapsed = now - began
+            if elapsed > limit and key not in self._counted:
+                with self._lock:
+                    self._counted[key] = elapsed
+                self._overrun(job, elapsed, limit, owner, "has run")
+        with self._lock:  # runs that ended without `ran` (abandoned at shutdown)
+            for key in [k for k in self._counted if k not in held]:
+                del self._counted[key]
+
+    def _overrun(
+        self, job: ClaimedJob, seconds: float, limit: float, owner: str | None, verb: str
+    ) -> None:
         with self._lock:
             seen = self._entry(job.kind, job.queue, owner, limit)
             first = seen.overruns == 0
             seen.overruns += 1
-            seen.overrun_seconds += duration
-            seen.worst_seconds = max(seen.worst_seconds, duration)
+            seen.overrun_seconds += seconds
+            seen.worst_seconds = max(seen.worst_seconds, seconds)
             seen.last_overrun = time.monotonic()
         if first:  # once per kind and flush: a kind that keeps overrunning does not flood
             log.warning(
-                "job %s (%s) ran %.2fs, past its max_run_time of %gs, and cannot be interrupted "
+                "job %s (%s) %s %.2fs, past its max_run_time of %gs, and cannot be interrupted "
                 "(not an iteration job)%s; reported, and its new jobs order after the others "
                 "of queue %r while it keeps doing so",
                 job.id,
                 job.kind,
-                duration,
+                verb,
+                seconds,
                 limit,
                 f"; owner: {owner}" if owner else "",
                 job.queue,

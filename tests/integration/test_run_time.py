@@ -39,7 +39,7 @@ def test_overruns_and_loop_blocks_are_reported_and_deprioritized(
     app = rt_app
     assert reports(app) == {}
     worker = procs.worker(app="tests.integration.runtimeapp:app", queues=QUEUE, concurrency=2)
-    app.job_type("report").enqueue(1)
+    running = app.job_type("report").enqueue(1)
     app.job_type("blocker").enqueue(2)
 
     def both() -> dict[str, KindRunTime] | None:
@@ -52,11 +52,20 @@ def test_overruns_and_loop_blocks_are_reported_and_deprioritized(
     assert (report.queue, report.owner, report.max_run_time) == (QUEUE, "analytics", 0.2)
     assert report.worst_seconds > 0.2 and report.typical_seconds is not None
     assert report.last_overrun_at is not None and report.blocks == 0
+    assert running.refresh().record.state == "running"  # reported while it still runs
     assert (blocker.owner, blocker.overruns) == ("search", 0)  # 1.5 s is within its 30 s
     assert blocker.worst_block >= 0.5 and blocker.last_block_at is not None
     worker.wait_log("event loop was blocked")
     assert "blocker" in [ln for ln in worker.log().splitlines() if "event loop" in ln][0]
-    assert "past its max_run_time" in worker.log()
+    assert "has run" in worker.log() and "past its max_run_time" in worker.log()
+    # It ends: its whole duration counts, and the run is still one overrun.
+    (procs.folder / "release-report-1").touch()
+    wait_until(
+        lambda: reports(app)["report"].overrun_seconds > report.overrun_seconds,
+        what="the end of the overrunning run in its report",
+        explain=worker.tail,
+    )
+    assert reports(app)["report"].overruns == 1
 
     # offload stats --json
     out = subprocess.run(

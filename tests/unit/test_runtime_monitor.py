@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,6 +65,22 @@ def test_only_runs_past_the_limit_of_jobs_that_cannot_stop_count(app: Offload) -
     assert (report.overruns, report.overrun_seconds, report.worst_seconds) == (2, 5.0, 3.0)
     assert report.overrun_age is not None and report.blocks == 0
     assert monitor.take() == []  # taken: the next flush starts from nothing
+
+
+def test_a_run_past_its_limit_is_counted_while_it_runs_and_once(app: Offload) -> None:
+    monitor = RunTimeMonitor(app)
+    job, other = claimed("plain", 1), claimed("plain", 2)
+    began = time.monotonic() - 5.0  # five seconds ago, past the 1 s limit
+    monitor.check([(job, began), (other, time.monotonic()), (claimed("sliced", 3), began)])
+    monitor.check([(job, began), (other, time.monotonic())])  # counted once per run
+    (report,) = monitor.take()
+    assert (report.overruns, report.kind) == (1, "plain") and report.worst_seconds >= 5.0
+    monitor.ran(job, 9.0)  # its end: the whole duration, not a second overrun
+    (report,) = monitor.take()
+    assert (report.overruns, report.worst_seconds) == (0, 9.0)
+    assert 0.0 < report.overrun_seconds <= 4.0
+    monitor.ran(other, 0.1)
+    assert monitor.take() == []
 
 
 def test_a_failed_flush_keeps_the_reports_for_the_next(app: Offload) -> None:
