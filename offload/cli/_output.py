@@ -11,11 +11,11 @@ import json
 import shutil
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import click
 
+from offload._time import iso as iso_time
 from offload.app._config import mask_url
 from offload.store._contract import JobRecord
 
@@ -43,8 +43,7 @@ def iso(ts: float | None, precision: str = "milliseconds") -> str | None:
     """Epoch seconds as ISO 8601 UTC with a `Z` (None stays None)."""
     if ts is None:
         return None
-    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec=precision)
-    return text.replace("+00:00", "Z")
+    return iso_time(ts, precision)
 
 
 def safe_url(url: str) -> str:

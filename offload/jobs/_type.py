@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from offload._backoff import BackoffFn, as_backoff
 from offload._errors import ConfigurationError, InvalidArgumentsError, InvalidTextError
 from offload._states import DELIVERIES
 from offload._text import advice, name_problem, shown, text_problem
+from offload._time import time_problem
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.jobs._dispatch import (
@@ -344,7 +346,7 @@ class JobCall:
                 delivery=opts.delivery,
                 timeout=opts.timeout,
                 scheduled_at=_scheduled_at(call.get("at")),
-                delay=seconds(call.get("delay"), "delay") or 0.0,
+                delay=_delay(call.get("delay")),
                 unique_key=unique_key,
                 result_ttl=opts.result_ttl,
                 meta=meta,
@@ -385,4 +387,21 @@ def _scheduled_at(at: datetime | None) -> float | None:
         raise ConfigurationError(
             "at must be timezone-aware, e.g. datetime(2030, 1, 1, tzinfo=timezone.utc)"
         )
-    return at.timestamp()
+    ts = at.timestamp()
+    problem = time_problem(ts)
+    if problem is not None:
+        raise InvalidArgumentsError(f"at {at.isoformat()} is refused: {problem}", "at", "at")
+    return ts
+
+
+def _delay(value: Seconds | None) -> float:
+    """A call's delay in seconds, refused when it would run the job past the accepted range."""
+    delay = seconds(value, "delay") or 0.0
+    if time_problem(time.time() + delay) is not None:
+        raise InvalidArgumentsError(
+            f"delay {delay!r} s is refused: the job would run after 9999-12-31 UTC; "
+            "give a shorter delay",
+            "delay",
+            "delay",
+        )
+    return delay

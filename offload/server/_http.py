@@ -4,12 +4,12 @@ parameters, and the JSON forms of the store's records."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from offload._time import iso as iso_time
 from offload.server._problems import Problem
 from offload.server._schema import check
 from offload.store._contract import JobRecord
@@ -21,7 +21,7 @@ def iso(ts: float | None) -> str | None:
     """RFC 3339 UTC time of epoch seconds."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    return iso_time(ts)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
