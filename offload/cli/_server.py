@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from offload._redact import mask_logging
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.store import verify_store
@@ -106,6 +107,7 @@ def server(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
     )
+    mask_logging()  # a URL in any log line shows without its password
     try:
         tokens = load_tokens(tokens_file)
         config = ServerConfig(

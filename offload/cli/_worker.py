@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 
 import click
 
+from offload._redact import mask_logging
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
+
+# The `--url` of a supervisor, handed to its worker processes by environment: a command line is
+# readable by every local user (`ps`, /proc/<pid>/cmdline), an environment only by its owner.
+SUPERVISED_URL = "OFFLOAD_SUPERVISED_URL"
 
 
 @click.command("worker")
@@ -87,6 +93,10 @@ def worker(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
     )
+    mask_logging()  # a URL in any log line shows without its password
+    supervised_url = os.environ.pop(SUPERVISED_URL, None)  # not for the jobs' own processes
+    if url is None and processes == 1:
+        url = supervised_url
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
@@ -108,8 +118,6 @@ def worker(
             "--poll-interval",
             str(poll_interval),
         ] + ["-v"] * verbose
-        if url:
-            argv += ["--url", url]
         if no_maintenance:
             argv.append("--no-maintenance")
         from offload._errors import StoreFullError
@@ -119,7 +127,8 @@ def worker(
         # refuses writes is waited for by each worker process.
         with contextlib.suppress(StoreFullError):
             verify_store(load_app(app_path, url).config.url)
-        sys.exit(Supervisor(processes, argv).run())
+        env = {SUPERVISED_URL: url} if url else {}
+        sys.exit(Supervisor(processes, argv, env=env).run())
     from offload.worker import Worker, watch_supervisor
 
     app = load_app(app_path, url)
