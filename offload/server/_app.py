@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
 from offload.app._offload import Offload
 from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _rules_api, _worker_api
-from offload.server._auth import host_allowed
+from offload.server._auth import forwarded, forwarded_https, host_allowed
 from offload.server._config import ServerConfig, Token
 from offload.server._context import Call, Server, api, store_problem
 from offload.server._http import json_response
@@ -42,7 +42,8 @@ SECURITY_HEADERS = [
 
 
 class _Guard:
-    """Refuses foreign Host names when the server has no tokens, and adds security headers."""
+    """Refuses foreign Host names and forwarded requests when the server has no tokens,
+    believes the scheme a trusted proxy reports, and adds security headers."""
 
     def __init__(self, app: ASGIApp, server: Server) -> None:
         self.app = app
@@ -66,8 +67,28 @@ class _Guard:
             )
             await response(scope, receive, self._with_headers(send, static=False))
             return
+        if not self.server.auth.enabled and forwarded(request):
+            response = problem_response(
+                Problem(
+                    "forwarded-request",
+                    "this server has no tokens, so it answers only requests made on this "
+                    "machine, and a proxy forwarded this one; configure tokens to serve behind "
+                    "a proxy",
+                ),
+                request.url.path,
+            )
+            await response(scope, receive, self._with_headers(send, static=False))
+            return
+        if self._trusted(scope) and forwarded_https(request):
+            scope = {**scope, "scheme": "https"}
         static = scope["path"].startswith("/static/")
         await self.app(scope, receive, self._with_headers(send, static))
+
+    def _trusted(self, scope: Scope) -> bool:
+        """True when the request comes straight from a proxy the configuration trusts."""
+        proxies = self.server.config.trusted_proxies
+        client = scope.get("client")
+        return bool(proxies) and ("*" in proxies or (client is not None and client[0] in proxies))
 
     @staticmethod
     def _with_headers(send: Send, static: bool) -> Send:

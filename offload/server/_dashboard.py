@@ -408,7 +408,7 @@ async def logout(server: Server, request: Request, principal: Principal) -> Resp
     fields = await read_form(server, request)
     check_form(server.auth, request, principal, fields)
     response = RedirectResponse("/ui/login" if server.auth.enabled else "/", status_code=303)
-    server.auth.clear_session(response)
+    server.auth.clear_session(response, principal)
     return response
 
 
