@@ -42,8 +42,9 @@ SECURITY_HEADERS = [
 
 
 class _Guard:
-    """Refuses foreign Host names and forwarded requests when the server has no tokens,
-    believes the scheme a trusted proxy reports, and adds security headers."""
+    """Refuses foreign Host names and forwarded requests when the server has no tokens, and
+    ids too long for any route before routing (converting one would fail); believes the scheme
+    a trusted proxy reports; adds security headers."""
 
     def __init__(self, app: ASGIApp, server: Server) -> None:
         self.app = app
@@ -76,6 +77,18 @@ class _Guard:
                     "a proxy",
                 ),
                 request.url.path,
+            )
+            await response(scope, receive, self._with_headers(send, static=False))
+            return
+        long_id = next((s for s in scope["path"].split("/") if s.isdigit() and len(s) > 19), None)
+        if long_id is not None:  # past any id, and past what int() converts (4,300 digits)
+            response = problem_response(
+                Problem(
+                    "invalid-parameter",
+                    f"the id {long_id[:20]}… in the path has {len(long_id):,} digits; ids have "
+                    "at most 19",
+                ),
+                request.url.path[:200],
             )
             await response(scope, receive, self._with_headers(send, static=False))
             return

@@ -19,7 +19,7 @@ from offload.dispatch._shedding import check_bound
 ROLES = ("read", "enqueue", "worker", "admin")
 NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _NAME = re.compile(NAME_PATTERN)
-_TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # matched whole (fullmatch)
 MIN_TOKEN_LENGTH = 16
 
 
@@ -141,7 +141,7 @@ def parse_tokens(text: str, source: str) -> list[Token]:
                 "characters>"
             )
         name, role, secret = (p.strip() for p in parts)
-        if not _TOKEN_NAME.match(name):
+        if not _TOKEN_NAME.fullmatch(name):
             raise ConfigurationError(
                 f"{source}, entry {number}: token name {name!r} must be 1-64 letters, digits, "
                 "'_', '.' or '-'"
