@@ -17,6 +17,7 @@ import click
 
 from offload._time import iso as iso_time
 from offload.app._config import mask_url
+from offload.jobs._secrets import shown_record
 from offload.store._contract import JobRecord
 
 _TIME_FIELDS = (
@@ -54,7 +55,8 @@ def safe_url(url: str) -> str:
 def job_dict(record: JobRecord) -> dict[str, Any]:
     """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`. A stored
     field that cannot be decoded is null (the errors list empty) and named in `undecodable`
-    with why and the start of its stored text."""
+    with why and the start of its stored text. Secret arguments show as `***`."""
+    record = shown_record(record)
     out = dataclasses.asdict(record)
     for name in _TIME_FIELDS:
         out[name] = iso(out[name])

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from offload._time import iso as iso_time
+from offload.jobs._secrets import shown_record
 from offload.server._problems import Problem
 from offload.server._schema import check
 from offload.store._contract import JobRecord
@@ -158,7 +159,9 @@ def path_id(request: Request, name: str = "job_id") -> int:
 
 
 def job_resource(record: JobRecord) -> dict[str, Any]:
-    """The JSON form of a job, as `GET /jobs/{id}` and `GET /jobs` show it."""
+    """The JSON form of a job, as `GET /jobs/{id}` and `GET /jobs` show it (secret arguments
+    masked)."""
+    record = shown_record(record)
     links = {"self": f"/jobs/{record.id}"}
     if record.state == "completed":
         links["result"] = f"/jobs/{record.id}/result"
