@@ -116,6 +116,13 @@ def is_loopback(host: str) -> bool:
     type=click.IntRange(1024, 16 * 1024 * 1024),
     help="Largest request line and headers, in bytes; a larger one is refused.",
 )
+@click.option(
+    "--root-path",
+    default="",
+    metavar="PATH",
+    help="The path prefix a proxy serves this under and strips (e.g. /ops/offload): the "
+    "dashboard's links and redirects start with it.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @friendly_errors
 def server(
@@ -136,6 +143,7 @@ def server(
     keep_alive_timeout: int,
     max_connections: int,
     max_header_bytes: int,
+    root_path: str,
     verbose: int,
 ) -> None:
     """Serve APP (module:attribute) over HTTP: REST API, worker protocol, dashboard, metrics.
@@ -229,6 +237,7 @@ def server(
             limit_concurrency=max_connections,
             h11_max_incomplete_event_size=max_header_bytes,
             lifespan="on",
+            root_path=root_path.rstrip("/"),
         )
     finally:
         app.close()
