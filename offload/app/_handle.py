@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import (
@@ -13,6 +13,7 @@ from offload._errors import (
     PayloadDecodeError,
     ResultTimeoutError,
 )
+from offload._time import clamped
 from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ _LONGEST_PAUSE = 0.1
 
 
 def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    return None if value is None else clamped(value)
 
 
 class Job:

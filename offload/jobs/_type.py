@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from offload._backoff import BackoffFn, as_backoff
 from offload._errors import ConfigurationError, InvalidArgumentsError, InvalidTextError
 from offload._states import DELIVERIES
 from offload._text import advice, name_problem, shown, text_problem
+from offload._time import time_problem
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.jobs._dispatch import (
@@ -23,6 +25,7 @@ from offload.jobs._dispatch import (
 )
 from offload.jobs._payload import args_json, check_json
 from offload.jobs._policy import POLICY_OPTIONS, job_policy, policy_option
+from offload.jobs._secrets import SECRET_META, check_secret_names, secret_option
 from offload.jobs._signature import Signature
 from offload.store._contract import NewJob
 
@@ -86,6 +89,8 @@ class JobOptions:
     # the team that owns the job type, named where an overrun is reported.
     max_run_time: float | None = None
     owner: str | None = None
+    # Arguments never shown or logged (offload/jobs/_secrets.py, docs/security.md).
+    secret_args: tuple[str, ...] = ()
 
     def validate(self, name: str) -> JobOptions:
         if not isinstance(self.queue, str):
@@ -138,6 +143,7 @@ _OPTION_NAMES = {
     "timeout",
     "delivery",
     "result_ttl",
+    "secret_args",
     *POLICY_OPTIONS,
     *DISPATCH_OPTIONS,
 }
@@ -163,6 +169,8 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
                 raise ConfigurationError(f"job {name!r}: {exc}") from None
         elif key in ("timeout", "result_ttl", "max_run_time"):
             changes[key] = seconds(value, f"job {name!r}: {key}")
+        elif key == "secret_args":
+            changes[key] = secret_option(name, value)
         elif key in POLICY_OPTIONS:
             changes[key] = policy_option(name, key, value)
         elif key in DISPATCH_OPTIONS:
@@ -202,6 +210,9 @@ class JobType:
             self.is_async = inspect.iscoroutinefunction(target)
             self.signature = Signature(target, name)
         check_declaration(name, options, self.signature)
+        params = self.signature.sig.parameters
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        check_secret_names(name, options.secret_args, None if open_ended else list(params))
         self.__doc__ = getattr(target, "__doc__", None)
         self.__wrapped__ = target
         self._plan: _Plan | None = None
@@ -260,8 +271,9 @@ class JobType:
             policy = job_policy(
                 self.name, self.signature, arguments, o.expires, o.unique, o.critical, o.max_backlog
             )
+        meta = secret_meta(plan.options.secret_args)
         return PreparedJob(
-            self, NewJob(args=arguments, meta={}, policy=policy, args_json=text, **fields)
+            self, NewJob(args=arguments, meta=meta, policy=policy, args_json=text, **fields)
         )
 
     async def enqueue_async(self, *args: Any, **kwargs: Any) -> Job:
@@ -360,6 +372,8 @@ class JobCall:
         if not isinstance(meta, dict):
             raise InvalidArgumentsError("meta must be a dict of JSON values", "meta", "meta")
         meta = check_json(meta, "meta", path="meta")
+        if opts.secret_args:
+            meta = {**meta, **secret_meta(opts.secret_args)}
         unique_key = call.get("unique_key")
         if unique_key is not None:
             if not isinstance(unique_key, str):
@@ -381,7 +395,7 @@ class JobCall:
                 delivery=opts.delivery,
                 timeout=opts.timeout,
                 scheduled_at=_scheduled_at(call.get("at")),
-                delay=seconds(call.get("delay"), "delay") or 0.0,
+                delay=_delay(call.get("delay")),
                 unique_key=unique_key,
                 result_ttl=opts.result_ttl,
                 meta=meta,
@@ -422,4 +436,26 @@ def _scheduled_at(at: datetime | None) -> float | None:
         raise ConfigurationError(
             "at must be timezone-aware, e.g. datetime(2030, 1, 1, tzinfo=timezone.utc)"
         )
-    return at.timestamp()
+    ts = at.timestamp()
+    problem = time_problem(ts)
+    if problem is not None:
+        raise InvalidArgumentsError(f"at {at.isoformat()} is refused: {problem}", "at", "at")
+    return ts
+
+
+def _delay(value: Seconds | None) -> float:
+    """A call's delay in seconds, refused when it would run the job past the accepted range."""
+    delay = seconds(value, "delay") or 0.0
+    if time_problem(time.time() + delay) is not None:
+        raise InvalidArgumentsError(
+            f"delay {delay!r} s is refused: the job would run after 9999-12-31 UTC; "
+            "give a shorter delay",
+            "delay",
+            "delay",
+        )
+    return delay
+
+
+def secret_meta(names: tuple[str, ...]) -> dict[str, Any]:
+    """The meta entry that records a job's secret argument names (a new dict each time)."""
+    return {SECRET_META: list(names)} if names else {}
