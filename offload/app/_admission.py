@@ -144,7 +144,8 @@ class Admission:
             if count:
                 self._count_refused(len(jobs))
             raise refused
-        return self._apply_rules(jobs)
+        # A kind that keeps overrunning its max_run_time orders after the others (_overruns.py).
+        return self.app.overruns.penalize(self._apply_rules(jobs))
 
     def admit_each(self, jobs: Sequence[NewJob]) -> tuple[list[int], OverloadedError | None]:
         """For a producer that can hold jobs back instead of failing (the outbox relay): the

@@ -77,6 +77,9 @@ class Config:
     max_crashes: lost workers a job may survive before it is dead (a poison pill).
     maintenance_interval: how often the leader promotes due jobs, rescues and fires cron.
     dead_retention: seconds that dead, cancelled and shed jobs stay inspectable.
+    max_run_time: how long one run of a job should take, for job types that give no
+        `max_run_time` of their own (None: no limit). Iteration jobs run in slices of at most
+        this long; other jobs that run longer are reported (docs/run-time.md).
     """
 
     url: str
@@ -88,6 +91,7 @@ class Config:
     maintenance_interval: float = 1.0
     dead_retention: float = 7 * 86400.0
     auto_migrate: bool = True
+    max_run_time: float | None = None
 
     def validate(self) -> Config:
         if self.lease_seconds <= 0:
@@ -103,6 +107,8 @@ class Config:
             raise ConfigurationError("max_payload_bytes must be at least 1024")
         if self.maintenance_interval <= 0:
             raise ConfigurationError("maintenance_interval must be positive")
+        if self.max_run_time is not None and self.max_run_time <= 0:
+            raise ConfigurationError("max_run_time must be positive (or None for no limit)")
         return self
 
     def with_url_override(self, url: str, option: str = "--url") -> Config:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from offload._errors import ConfigurationError, UnknownJobError
@@ -20,6 +21,7 @@ from offload.app._admission import Admission, RuleBook
 from offload.app._config import Config, resolve_store_url
 from offload.app._cron import validate_cron
 from offload.app._handle import Job
+from offload.app._overruns import Overruns
 from offload.app._tally import Tally
 from offload.dispatch._shedding import queue_bounds
 from offload.jobs._type import (
@@ -29,6 +31,7 @@ from offload.jobs._type import (
     PreparedJob,
     build_options,
     check_kind_name,
+    seconds,
 )
 from offload.store import Store, open_store
 from offload.store._contract import NewJob, joined
@@ -74,6 +77,7 @@ class Offload:
         dead_retention: float = 7 * 86400.0,
         auto_migrate: bool = True,
         max_backlog: Mapping[str, int] | None = None,
+        max_run_time: float | timedelta | None = None,
     ) -> None:
         store_url, source = resolve_store_url(url)
         self.config = Config(
@@ -88,6 +92,7 @@ class Offload:
             maintenance_interval=maintenance_interval,
             dead_retention=dead_retention,
             auto_migrate=auto_migrate,
+            max_run_time=seconds(max_run_time, "max_run_time"),
         ).validate()
         self.jobs: dict[str, JobType] = {}
         self.schedules: dict[str, Schedule] = {}
@@ -100,6 +105,8 @@ class Offload:
         self.rules = RuleBook(self)
         # Failed and retried attempts for the store's totals, flushed in batches (_tally.py).
         self.tally = Tally()
+        # Kinds that keep overrunning max_run_time: their new jobs order last (_overruns.py).
+        self.overruns = Overruns(self)
 
     def __repr__(self) -> str:
         return f"<Offload {mask_url(self.config.url)} jobs={len(self.jobs)}>"
@@ -224,7 +231,9 @@ class Offload:
 
         Options: queue, priority (higher runs first), max_attempts, backoff (seconds or a
         function of the attempt), timeout, delivery ('at_least_once' or 'at_most_once'),
-        result_ttl; `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
+        result_ttl; max_run_time (how long one run should take; the app's default when not
+        given) and owner (the team that owns the job type), docs/run-time.md;
+        `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
         unique jobs (docs/scheduling.md): expires, critical, max_backlog, unique=Unique(...).
         """
 

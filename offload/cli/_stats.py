@@ -25,6 +25,7 @@ from offload.cli._output import (
     terminal_width,
 )
 from offload.cli._stats_dispatch import collect_dispatch, render_dispatch
+from offload.cli._stats_runtime import collect_runtime, render_runtime
 from offload.store._contract import JobFilter, Store
 
 WORKER_SEEN_WITHIN = 60.0
@@ -81,6 +82,7 @@ def collect(store: Store, url: str) -> dict[str, Any]:
         ],
         "counters": counters,
         **collect_dispatch(store, now),  # SLO attainment and limit keys
+        **collect_runtime(store, now),  # kinds over max_run_time, event-loop blocks
     }
 
 
@@ -169,6 +171,7 @@ def render(snap: dict[str, Any]) -> str:
         out.append(f"  none seen in the last {WORKER_SEEN_WITHIN:g}s")
 
     out += render_dispatch(snap)
+    out += render_runtime(snap)
 
     counters: dict[str, int] = snap["counters"]
     out += ["", click.style("Counters", bold=True)]
@@ -187,7 +190,8 @@ def render(snap: dict[str, Any]) -> str:
 )
 @friendly_errors
 def stats(app_path: str | None, url: str | None, as_json: bool, watch: float | None) -> None:
-    """Queue depth per state, throughput, recent failures, live workers and counters.
+    """Queue depth per state, throughput, recent failures, live workers, counters, and job
+    types over their max run time.
 
     \b
       offload stats

@@ -22,6 +22,13 @@ Start-time fair queuing (Goyal et al., 1996), with job types and tenants as flow
   stands further back, so a job with a 1 s SLO is taken before a job with a 1 h SLO enqueued
   at the same time, and when everything is overdue the strides decide the shares.
 
+A job type that keeps running past its `max_run_time` without being able to stop (reported by
+workers, offload/store/_runtime.py) is de-prioritized: its new jobs get `OVERRUN_PENALTY` added
+to their start tag at enqueue, so that they order after the other jobs of their lane (those
+enqueued within that much virtual time), while the flow's finish tag, and so the virtual time
+the flow reserves, stays as it was. Its jobs still run, after the others, and never starve:
+once one is claimed its lane's clock moves to it.
+
 Virtual time is in "virtual seconds": with `cost` the typical run time of a job in seconds,
 one busy flow advances its lane's clock about as fast as real time.
 
@@ -42,6 +49,9 @@ from typing import NamedTuple
 
 NO_TENANT = ""  # the tenant column of a flow whose jobs name no tenant
 CLOCK_EVERY = 16  # a store writes its lanes' clocks on every this many plain claims
+# Added to the start tag of a new job whose kind keeps overrunning its max_run_time: a day of
+# virtual time, so it orders after a day's worth of the others' work (docs/scheduling.md).
+OVERRUN_PENALTY = 86400.0
 
 Lane = tuple[str, int]  # (queue, priority)
 Flow = tuple[str, int, str, str]  # (queue, priority, kind, tenant or NO_TENANT)
@@ -58,6 +68,7 @@ class Arrival(NamedTuple):
     stride: float
     slo: float | None
     due: float  # when it became due (scheduled_at): jobs of one flow are tagged in this order
+    penalty: float = 0.0  # added to its start tag only (OVERRUN_PENALTY), not to its flow's
 
     @property
     def flow(self) -> Flow:
@@ -140,6 +151,8 @@ def tag(arrivals: Sequence[Arrival], bases: Mapping[Flow, float]) -> list[Tag]:
         flow = (a.queue, a.priority, a.kind, a.tenant or NO_TENANT)
         start = at[flow]
         at[flow] = start + a.stride
+        if a.penalty:
+            start += a.penalty
         tags[i] = Tag(start, start + a.slo if a.slo else start)
     return tags
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 Seconds = float | int | timedelta
 MAX_QUEUE_LENGTH = 100
 MAX_KIND_LENGTH = 200
+MAX_OWNER_LENGTH = 100
 
 
 def check_kind_name(name: str, what: str = "a job type's name") -> str:
@@ -84,6 +85,10 @@ class JobOptions:
     tenant: str | None = None
     tenant_weight: float | dict[str, float] = 1.0
     limit: Limit | None = None
+    # Run time (docs/run-time.md): how long one run should take (None: the app's default), and
+    # the team that owns the job type, named where an overrun is reported.
+    max_run_time: float | None = None
+    owner: str | None = None
     # Arguments never shown or logged (offload/jobs/_secrets.py, docs/security.md).
     secret_args: tuple[str, ...] = ()
 
@@ -111,7 +116,23 @@ class JobOptions:
             )
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigurationError(f"job {name!r}: timeout must be positive")
+        if self.max_run_time is not None and self.max_run_time <= 0:
+            raise ConfigurationError(f"job {name!r}: max_run_time must be positive")
+        if self.owner is not None:
+            check_owner(self.owner, f"job {name!r}: owner")
         return self
+
+
+def check_owner(owner: object, what: str) -> str:
+    """The team owning a job type: a short one-line label, e.g. owner='payments'."""
+    if not isinstance(owner, str):
+        raise ConfigurationError(f"{what} must be text naming a team, e.g. owner='payments'")
+    problem = name_problem(owner, MAX_OWNER_LENGTH)
+    if problem is not None:
+        raise ConfigurationError(
+            f"{what} {shown(owner)} {problem}; name the team, e.g. owner='payments'"
+        )
+    return owner
 
 
 _OPTION_NAMES = {
@@ -126,16 +147,18 @@ _OPTION_NAMES = {
     *POLICY_OPTIONS,
     *DISPATCH_OPTIONS,
 }
+# Options of the job type as a whole, read by workers from the declaration: not per call.
+_DECLARATION_NAMES = {"max_run_time", "owner"}
 _CALL_NAMES = {"delay", "at", "connection", "unique_key", "meta"}
 
 
 def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOptions:
     """Apply option overrides by keyword, with clear errors for unknown names."""
-    unknown = set(given) - _OPTION_NAMES
+    unknown = set(given) - _OPTION_NAMES - _DECLARATION_NAMES
     if unknown:
         raise ConfigurationError(
             f"job {name!r}: unknown option {sorted(unknown)[0]!r}; "
-            f"options are {', '.join(sorted(_OPTION_NAMES))}"
+            f"options are {', '.join(sorted(_OPTION_NAMES | _DECLARATION_NAMES))}"
         )
     changes: dict[str, Any] = {}
     for key, value in given.items():
@@ -144,7 +167,7 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
                 changes[key] = as_backoff(value)
             except (TypeError, ValueError) as exc:
                 raise ConfigurationError(f"job {name!r}: {exc}") from None
-        elif key in ("timeout", "result_ttl"):
+        elif key in ("timeout", "result_ttl", "max_run_time"):
             changes[key] = seconds(value, f"job {name!r}: {key}")
         elif key == "secret_args":
             changes[key] = secret_option(name, value)
@@ -208,6 +231,13 @@ class JobType:
             run: Callable[..., Any] = instance.run
             return run
         return self.target
+
+    @property
+    def max_run_time(self) -> float | None:
+        """Seconds one run should take at most: the job type's own, else the app's default
+        (None: no limit). `timeout` stays the hard limit that fails an attempt."""
+        own = self.options_.max_run_time
+        return own if own is not None else self.app.config.max_run_time
 
     def options(self, **overrides: Any) -> JobCall:
         """Per-call options: queue, priority, max_attempts, backoff, timeout, delivery,
@@ -299,6 +329,13 @@ class JobCall:
 
     def options(self, **overrides: Any) -> JobCall:
         merged = {**self.overrides, **overrides}
+        declared = set(merged) & _DECLARATION_NAMES
+        if declared:
+            option = sorted(declared)[0]
+            raise ConfigurationError(
+                f"job {self.job_type.name!r}: {option} belongs to the job type, not to one "
+                f"call; give it where the job is declared, e.g. @app.job({option}=...)"
+            )
         unknown = set(merged) - _OPTION_NAMES - _CALL_NAMES
         if unknown:
             raise ConfigurationError(

@@ -32,6 +32,7 @@ from offload.server._live import events_response
 from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
 from offload.store._contract import JobFilter, JobRecord
+from offload.store._runtime import OVERRUN_WINDOW
 
 HERE = Path(__file__).parent
 RETRYABLE_STATES = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
@@ -43,6 +44,7 @@ NAV = (
     ("schedules", "/ui/schedules", "Schedules"),
     ("workers", "/ui/workers", "Workers"),
     ("rules", "/ui/rules", "Rules"),
+    ("runtime", "/ui/run-time", "Run time"),
 )
 
 
@@ -348,6 +350,19 @@ async def events(server: Server, request: Request, principal: Principal) -> Resp
     return events_response(request, server)
 
 
+@page("dashboardRunTime")
+async def runtime_page(server: Server, request: Request, principal: Principal) -> Response:
+    """Long-running, non-interruptible job types: overruns of max_run_time and event-loop
+    blocks by kind, with their owner (docs/run-time.md)."""
+
+    def load() -> dict[str, Any]:
+        store = server.app.store
+        return {"kinds": store.kind_runtimes(), "now": store.now(), "window": OVERRUN_WINDOW}
+
+    data = await server.run(load)
+    return render(server, request, principal, "runtime.html", {"page": "runtime", **data})
+
+
 # --- buttons ---------------------------------------------------------------------------
 async def _act(server: Server, request: Request, principal: Principal, action: str) -> Response:
     fields = await read_form(server, request)
@@ -468,6 +483,7 @@ ROUTES = [
     Route("/ui/schedules", schedules_page, methods=["GET"]),
     Route("/ui/workers", workers_page, methods=["GET"]),
     Route("/ui/events", events, methods=["GET"]),
+    Route("/ui/run-time", runtime_page, methods=["GET"]),
     Route("/ui/login", login_form, methods=["GET"]),
     Route("/ui/login", login, methods=["POST"]),
     Route("/ui/logout", logout, methods=["POST"]),

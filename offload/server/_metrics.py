@@ -4,7 +4,8 @@ process itself did.
 From the store (the same on every replica): totals of jobs enqueued, started, completed,
 failed, retried, dead and shed by queue and kind; jobs by queue and state, queue depth, jobs that
 finished in the last minute/5 minutes/hour (`job_finished_since`), the store's own counters
-(stale acknowledgements, rescued and abandoned jobs), workers alive and the jobs they run, and
+(stale acknowledgements, rescued and abandoned jobs), job types past their max_run_time or
+blocking the event loop (`_metrics_runtime.py`), workers alive and the jobs they run, and
 wait/run time distributions of recent completed jobs (a sample, so gauge histograms: typed
 `gaugehistogram` in OpenMetrics, `histogram` with `_gcount`/`_gsum` in the classic format).
 From this process (per replica, reset on restart): jobs enqueued over HTTP, jobs handed to,
@@ -30,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from offload._states import STATES
 from offload.server._metrics_dispatch import dispatch_metrics
+from offload.server._metrics_runtime import runtime_metrics
 from offload.server._metrics_totals import totals_metrics
 from offload.store._contract import JobFilter
 
@@ -118,6 +120,7 @@ class StoreCollector(Collector):
                 finished.add_metric([state, label], n)
         yield finished
         yield from dispatch_metrics(store, now)  # SLO attainment and limit keys
+        yield from runtime_metrics(store, now)  # kinds over max_run_time, event-loop blocks
 
         events = CounterMetricFamily(
             "offload_store_events",

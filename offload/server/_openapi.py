@@ -108,6 +108,9 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         ("/ui/queues", "get"): _page("dashboardQueues", "Queues and job kinds"),
         ("/ui/schedules", "get"): _page("dashboardSchedules", "Cron schedules with next run"),
         ("/ui/workers", "get"): _page("dashboardWorkers", "Workers alive and what they run"),
+        ("/ui/run-time", "get"): _page(
+            "dashboardRunTime", "Long-running, non-interruptible job types and their owners"
+        ),
         ("/ui/events", "get"): {
             **_page("dashboardEvents", "Server-Sent Events: `change` when the pages would differ"),
             "responses": {

@@ -27,6 +27,7 @@ from offload.dispatch._limits import LimitSpec
 from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
+from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
 
 
@@ -60,6 +61,9 @@ class NewJob:
     stride: float = 1.0
     limit_key: str | None = None
     limit: LimitSpec | None = None
+    # Virtual time added to the job's start tag, not to its flow's (dispatch/_ordering.py:
+    # OVERRUN_PENALTY for a kind that keeps overrunning its max_run_time).
+    penalty: float = 0.0
     # `args` as the compact JSON text the store keeps, when the producer made it already (at
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
@@ -437,7 +441,17 @@ class AdminOps(abc.ABC):
         """All named counters."""
 
 
-class Store(JobOps, MaintenanceOps, AdminOps, BulkOps, PolicyOps, DispatchOps, TotalsOps, abc.ABC):
+class Store(
+    JobOps,
+    MaintenanceOps,
+    AdminOps,
+    BulkOps,
+    PolicyOps,
+    DispatchOps,
+    TotalsOps,
+    RunTimeOps,
+    abc.ABC,
+):
     """The storage contract. Engines subclass it; nothing above it sees SQL.
 
     A Store is also an executor: the store itself runs each operation in a transaction of its

@@ -126,6 +126,7 @@ class Executor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._closed = False
+        self.on_loop: Callable[[asyncio.AbstractEventLoop], None] | None = None  # _runtime.py
         self.dropped = 0  # waiting jobs dropped because their lease may have run out
 
     # --- capacity ---------------------------------------------------------------------
@@ -144,6 +145,12 @@ class Executor:
         """Every job held (running or waiting): their leases must be kept."""
         with self._lock:
             return [r.job for r in self._running.values()]
+
+    def running_since(self) -> list[tuple[ClaimedJob, float]]:
+        """Jobs begun and not ended, with the time.monotonic() each began (worker/_runtime.py
+        reports those past their max_run_time while they still run)."""
+        with self._lock:
+            return [(r.job, r.started) for r in self._running.values() if r.begun]
 
     def startable(self) -> int:
         """How many jobs submitted now would begin at once: the claim records their start."""
@@ -565,6 +572,8 @@ class Executor:
             self._loop_thread.start()
             ready.wait()
             self._loop = loop
+            if self.on_loop is not None:  # the loop watchdog (worker/_runtime.py)
+                self.on_loop(loop)
         return self._loop
 
     def take_unstarted(self) -> list[ClaimedJob]:

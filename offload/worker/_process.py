@@ -65,6 +65,7 @@ from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._outage import Outage, within
 from offload.worker._refusals import Refusals
+from offload.worker._runtime import RunTimeMonitor
 from offload.worker._signals import SignalRelay
 
 log = logging.getLogger("offload.worker")
@@ -111,6 +112,11 @@ class _Heartbeat(BackgroundLoop):
             w.app.tally.flush(w.app.store)
         except Exception as exc:
             log.warning("recording failed attempts' totals failed (%s); kept for later", exc)
+        try:  # overruns of max_run_time and event-loop blocks since the last beat
+            w.runtime.check(w.executor.running_since())
+            w.runtime.flush(w.app.store)
+        except Exception as exc:
+            log.warning("recording run-time reports failed (%s); kept for later", exc)
         try:
             w.hand_back_isolated()
         except Exception as exc:
@@ -202,6 +208,8 @@ class Worker:
         self._registry = threading.Lock()
         self._deregistered = False
         self.executor = Executor(app, concurrency, self._on_done, self._wake.set)
+        self.runtime = RunTimeMonitor(app)  # overruns and loop blocks, flushed with the beat
+        self.executor.on_loop = lambda loop: self.runtime.watch(loop, self.executor.running_jobs)
         self.heartbeat = _Heartbeat(self)
         self.gate = ClaimGate(app)  # sheds expired jobs and those matching blackhole rules
         self.maintenance = Maintenance(app, self.id) if maintenance else None
@@ -320,6 +328,7 @@ class Worker:
             log.info("handed isolated jobs %s back for an idle worker", [j.id for j in back])
 
     def _on_done(self, outcome: Outcome) -> None:
+        self.runtime.ran(outcome.job, outcome.duration)
         avg = self._run_time
         self._run_time = outcome.duration if avg == math.inf else 0.9 * avg + 0.1 * outcome.duration
         with self._acks_lock:
@@ -648,10 +657,14 @@ class Worker:
         if self.maintenance is not None:
             self.maintenance.stop(max(cleanup - time.monotonic(), 0.1))
         self.executor.close()
+        self.runtime.stop()
 
         def deregister() -> None:
             self.app.tally.flush(store)
             store.worker_remove(self.id)
+
+        flush = self.runtime.flush  # the last overruns and loop blocks, apart: never in the way
+        within(cleanup, "record run-time reports", lambda: flush(store), quiet=True)
 
         within(cleanup, "deregister the worker", deregister, quiet=True)
         log.info(

@@ -33,6 +33,7 @@ PAGES = {
     "/ui/queues": "Queues",
     "/ui/schedules": "Cron schedules",
     "/ui/workers": "Workers",
+    "/ui/run-time": "Long-running",
 }
 
 

@@ -13,7 +13,16 @@ from offload.store._contract import ClaimParams, NewJob
 from ._helpers import MakeClient, assert_problem, enqueue, fetch
 from ._seed import demo_app, seed_history
 
-PAGES = ("/", "/?range=24h", "/?range=7d", "/ui/jobs", "/ui/queues", "/ui/schedules", "/ui/workers")
+PAGES = (
+    "/",
+    "/?range=24h",
+    "/?range=7d",
+    "/ui/jobs",
+    "/ui/queues",
+    "/ui/schedules",
+    "/ui/workers",
+    "/ui/run-time",
+)
 
 
 def test_every_page_renders_with_history(tmp_path: Path, make_client: MakeClient) -> None:

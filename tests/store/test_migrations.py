@@ -14,7 +14,7 @@ def test_a_fresh_store_applies_every_migration_in_order(store_url: str) -> None:
         versions = [v for v, _, _ in migrations(fresh.engine)]
         assert fresh.schema_version() == 0
         assert fresh.migrate() == versions
-        assert fresh.schema_version() == len(versions)
+        assert fresh.schema_version() == versions[-1]
     finally:
         fresh.close()
 
@@ -25,8 +25,8 @@ def test_migrate_twice_applies_nothing_the_second_time(store: Store) -> None:
     assert store.schema_version() == version
 
 
-def test_schema_version_is_the_number_of_migrations(store: Store) -> None:
-    assert store.schema_version() == len(migrations(store.engine)) >= 1
+def test_schema_version_is_the_highest_migration(store: Store) -> None:
+    assert store.schema_version() == migrations(store.engine)[-1][0] >= 1
 
 
 def test_a_second_store_on_a_migrated_database_applies_nothing(store: Store) -> None:

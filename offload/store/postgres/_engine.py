@@ -12,10 +12,10 @@ machine the same clock. Statements that make jobs available `pg_notify` the stor
 per queue; listeners LISTEN on a connection of their own.
 
 The operations are grouped in families, one module and one mixin each: `_jobs.py` (with its
-insert in `_insert.py`), `_dispatch.py`, `_policy.py`, `_maintenance.py`, `_admin.py` and
-`_totals.py`, all built on `_core.py`, which runs every statement on an executor: the pool, a
-store transaction (`transaction()`) or a caller's connection (`bind()`). A family uses another
-only through that family's module functions, which take the executor.
+insert in `_insert.py`), `_dispatch.py`, `_policy.py`, `_maintenance.py`, `_admin.py`,
+`_totals.py` and `_runtime.py`, all built on `_core.py`, which runs every statement on an
+executor: the pool, a store transaction (`transaction()`) or a caller's connection (`bind()`).
+A family uses another only through that family's module functions, which take the executor.
 
 Connections come from a pool of the engine's own (`_pool.py`), which connects in the caller's
 thread: an operation while the server is down or out of connections fails at once with
@@ -46,6 +46,7 @@ from offload.store.postgres._listener import NotifyListener
 from offload.store.postgres._maintenance import PostgresMaintenance
 from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
+from offload.store.postgres._runtime import PostgresRunTime
 from offload.store.postgres._totals import PostgresTotals
 
 
@@ -57,6 +58,7 @@ class PostgresStore(
     PostgresAdmin,
     PostgresBulk,
     PostgresTotals,
+    PostgresRunTime,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""

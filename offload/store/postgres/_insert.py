@@ -117,6 +117,7 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         "slo": [None if j.slo is None else float(j.slo) for j in jobs],
         "stride": [float(j.stride) for j in jobs],
         "limit_key": [j.limit_key for j in jobs],
+        "penalty": [float(j.penalty) for j in jobs],
         "channel": channel,
     }
 
@@ -143,6 +144,7 @@ def _one_params(j: NewJob, channel: str) -> dict[str, Any]:
         "slo": None if j.slo is None else float(j.slo),
         "stride": float(j.stride),
         "limit_key": j.limit_key,
+        "penalty": float(j.penalty),
         "channel": channel,
     }
 
@@ -170,7 +172,7 @@ def _rows_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
     for i in order:
         flow = flow_of[i]
         if flow:
-            offsets[i] = added[flow]
+            offsets[i] = added[flow] + jobs[i].penalty  # the penalty is the job's, not the flow's
             added[flow] += float(jobs[i].stride)
     heads: dict[tuple[Any, ...], str] = {}  # the fields jobs of one type share, as JSON
     parts = []

@@ -71,10 +71,10 @@ WITH input AS MATERIALIZED (
                 %(at)s::double precision[], %(delay)s::double precision[],
                 %(unique_key)s::text[], %(result_ttl)s::double precision[],
                 %(slo)s::double precision[], %(stride)s::double precision[],
-                %(limit_key)s::text[])
+                %(limit_key)s::text[], %(penalty)s::double precision[])
          WITH ORDINALITY AS t(kind, queue, args, meta, tenant, priority, max_attempts, delivery,
                               timeout, at, delay, unique_key, result_ttl, slo, stride,
-                              limit_key, ord)
+                              limit_key, penalty, ord)
     ORDER BY t.ord
 ),
 demand AS (
@@ -97,7 +97,8 @@ reserved AS (
 tagged AS (
     SELECT i.id,
            r.base + sum(i.stride) OVER (PARTITION BY r.queue, r.priority, r.kind, r.tenant
-                                        ORDER BY i.run_at, i.ord) - i.stride AS start_tag
+                                        ORDER BY i.run_at, i.ord) - i.stride
+           + i.penalty AS start_tag
     FROM input AS i
     JOIN reserved AS r
       ON r.queue = i.queue AND r.priority = i.priority AND r.kind = i.kind
@@ -198,6 +199,7 @@ SELECT %(kind)s, %(queue)s, %(args)s::jsonb, %(meta)s::jsonb, %(tenant)s, 'avail
        {schema}.offload_now() + %(delay)s, %(result_ttl)s, {schema}.offload_now(), %(slo)s,
        nullif(%(stride)s, 1), {schema}.offload_now() + %(delay)s + %(slo)s, %(limit_key)s,
        {schema}.offload_reserve(%(queue)s, %(priority)s, %(kind)s, %(flow_tenant)s, %(stride)s)
+       + %(penalty)s
 RETURNING id, pg_notify(%(channel)s, queue)
 
 -- name: job_ids_by_unique

@@ -73,7 +73,9 @@ def rows_of(jobs: Sequence[NewJob], now: float) -> Rows:
         available = at <= now
         if available:
             tagged.append(len(rows))
-            arrivals.append(Arrival(j.queue, j.priority, j.kind, j.tenant, j.stride, j.slo, at))
+            arrivals.append(
+                Arrival(j.queue, j.priority, j.kind, j.tenant, j.stride, j.slo, at, j.penalty)
+            )
         rows.append(
             [
                 j.kind,
