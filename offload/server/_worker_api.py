@@ -284,10 +284,10 @@ def _checked_host(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _token(text: str) -> int:
+    """A lease token from its decimal string. One past what the store keeps (a signed 64-bit
+    integer) matches no lease: it is stale like any other token no claim gave (-1)."""
     value = int(text)
-    if value >= 2**63:
-        raise Problem("invalid-request", "token is out of range")
-    return value
+    return value if value < 2**63 else -1
 
 
 def _claimed(job: ClaimedJob, expires: float) -> dict[str, Any]:
