@@ -86,6 +86,28 @@ def collect(store: Store, url: str) -> dict[str, Any]:
     }
 
 
+def failures_section(failures: list[dict[str, Any]], width: int | None) -> list[str]:
+    """The "Recent failures" lines of `offload stats` and `offload top`."""
+    out = ["", click.style("Recent failures", bold=True)]
+    if not failures:
+        return [*out, "  none"]
+    rows = [
+        [
+            f["id"],
+            f["kind"],
+            f["queue"],
+            state_label(f["state"]),
+            f"{f['attempt']}/{f['max_attempts']}",
+            f["at"] or "-",
+            f["error"],
+        ]
+        for f in failures
+    ]
+    header = ["ID", "KIND", "QUEUE", "STATE", "ATTEMPT", "AT", "ERROR"]
+    out.append(table(header, rows, numeric=[0, 4], indent="  ", width=width))
+    return out
+
+
 def render(snap: dict[str, Any]) -> str:
     """A snapshot as the tables a person reads."""
     width = terminal_width()
@@ -119,31 +141,7 @@ def render(snap: dict[str, Any]) -> str:
         )
     )
 
-    failures = snap["failures"]
-    out += ["", click.style("Recent failures", bold=True)]
-    if failures:
-        out.append(
-            table(
-                ["ID", "KIND", "QUEUE", "STATE", "ATTEMPT", "AT", "ERROR"],
-                [
-                    [
-                        f["id"],
-                        f["kind"],
-                        f["queue"],
-                        state_label(f["state"]),
-                        f"{f['attempt']}/{f['max_attempts']}",
-                        f["at"] or "-",
-                        f["error"],
-                    ]
-                    for f in failures
-                ],
-                numeric=[0, 4],
-                indent="  ",
-                width=width,
-            )
-        )
-    else:
-        out.append("  none")
+    out += failures_section(snap["failures"], width)
 
     workers = snap["workers"]
     out += ["", click.style(f"Workers alive ({len(workers)})", bold=True)]

@@ -28,10 +28,10 @@ from offload.cli._output import (
     last_error,
     print_json,
     safe_url,
-    state_label,
     table,
     terminal_width,
 )
+from offload.cli._stats import failures_section
 from offload.store._contract import JobFilter, Store
 
 RATE_WINDOW = 10.0  # seconds the rates are averaged over
@@ -155,31 +155,7 @@ def render(frame: dict[str, Any], width: int, live: bool = False) -> str:
     else:
         out.append(f"  none seen in the last {WORKER_SEEN_WITHIN:g}s")
 
-    failures = frame["failures"]
-    out += ["", click.style("Recent failures", bold=True)]
-    if failures:
-        out.append(
-            table(
-                ["ID", "KIND", "QUEUE", "STATE", "ATTEMPT", "AT", "ERROR"],
-                [
-                    [
-                        f["id"],
-                        f["kind"],
-                        f["queue"],
-                        state_label(f["state"]),
-                        f"{f['attempt']}/{f['max_attempts']}",
-                        f["at"] or "-",
-                        f["error"],
-                    ]
-                    for f in failures
-                ],
-                numeric=[0, 4],
-                indent="  ",
-                width=width,
-            )
-        )
-    else:
-        out.append("  none")
+    out += failures_section(frame["failures"], width)
     return "\n".join(out)
 
 
