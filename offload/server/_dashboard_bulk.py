@@ -127,6 +127,7 @@ def operations() -> dict[tuple[str, str], Spec]:
     responses = {
         "400": problem("A malformed parameter or form, or no filter"),
         "403": problem("A missing CSRF token, a cross-origin form, or a role below admin"),
+        "422": problem("A filter text no job can hold (a NUL or a lone surrogate)"),
         "503": problem("The store is busy or unavailable"),
     }
     form_fields: Spec = {
