@@ -86,7 +86,7 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         ),
     ]
     ranges = {"type": "string", "enum": list(RANGES)}
-    done = {"type": "string", "enum": ["retried", "cancelled"]}
+    done = {"type": "string", "enum": ["retried", "cancelled", "stop-requested"]}
     return {
         ("/", "get"): _page(
             "dashboardOverview",
