@@ -10,9 +10,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from offload.app._handle import progress_of
 from offload.server._problems import Problem
 from offload.server._schema import check
-from offload.app._handle import progress_of
 from offload.store._contract import JobRecord
 
 JSON_TYPE = "application/json"
