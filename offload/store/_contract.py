@@ -23,6 +23,7 @@ from typing import Any
 
 from offload._errors import ConfigurationError
 from offload.dispatch._limits import LimitSpec
+from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._totals import TotalsOps
@@ -511,7 +512,7 @@ class AdminOps(abc.ABC):
         """All named counters."""
 
 
-class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, DispatchOps, TotalsOps, abc.ABC):
+class Store(JobOps, MaintenanceOps, AdminOps, BulkOps, PolicyOps, DispatchOps, TotalsOps, abc.ABC):
     """The storage contract. Engines subclass it; nothing above it sees SQL.
 
     A Store is also an executor: the store itself runs each operation in a transaction of its

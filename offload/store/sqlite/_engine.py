@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from offload.store.sqlite._admin import SQLiteAdmin
 from offload.store.sqlite._base import SQLiteBase, sqlite_path
+from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._jobs import SQLiteJobs
 from offload.store.sqlite._maintenance import SQLiteMaintenance
@@ -22,6 +23,7 @@ class SQLiteStore(
     SQLitePolicy,
     SQLiteMaintenance,
     SQLiteAdmin,
+    SQLiteBulk,
     SQLiteTotals,
     SQLiteBase,
 ):
