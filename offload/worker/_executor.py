@@ -461,6 +461,7 @@ class Executor:
             outcome = self._failure(job, exc)
         finally:
             context.CURRENT.reset(token)
+            entry.cell = None  # no reference cycle left behind (run -> entry -> run)
         if run[2] is not None:
             outcome = self._long_outcome(run, outcome)
         return outcome
@@ -496,6 +497,7 @@ class Executor:
             outcome.settled = await asyncio.get_running_loop().run_in_executor(None, _settled, ctx)
         elif run[2] is not None:
             outcome = iteration.attach(outcome, run[2])
+        entry.cell = None  # no reference cycle left behind (run -> entry -> run)
         self._finish(entry, outcome)
 
     # --- long jobs (docs/long-jobs.md, _iteration.py) -----------------------------------

@@ -281,7 +281,8 @@ class Watch:
                 r.stop = request
         progress = []
         for r in runs:
-            ctx = r.cell[2] if r.cell is not None else None
+            cell = r.cell  # read once: the run may end (and clear it) meanwhile
+            ctx = cell[2] if cell is not None else None
             if ctx is not None and ctx.unsaved and not r.iterating:
                 progress.append(ctx.checkpoint(False))
         if progress:
