@@ -141,3 +141,17 @@ def test_a_yield_that_is_not_json_fails_the_attempt(app: Offload) -> None:
     record = job.refresh().record
     assert record.state == "dead" and record.cursor == 1
     assert "cursor" in record.errors[-1]["error"]
+
+
+def test_an_async_iteration_job_snoozes_keeping_its_cursor(app: Offload) -> None:
+    @app.job()
+    async def walk(cursor: int | None = None) -> AsyncIterator[int]:
+        for i in range((cursor or 0) + 1, 10):
+            if i == 4:
+                offload.current_job().snooze(600)
+            yield i
+
+    job = walk.enqueue()
+    drain(app)
+    record = job.refresh().record
+    assert (record.state, record.attempt, record.cursor, record.errors) == ("scheduled", 0, 3, [])
