@@ -6,6 +6,12 @@ The executor sets it around each run (sync code on its thread, async code in its
 lease token like any acknowledgement, so that the job's completion and the jobs it enqueues in
 that transaction commit together (or not at all). A job that completed itself is not
 acknowledged again when its function returns.
+
+For long jobs (docs/long-jobs.md) the context also holds the job's tenant and meta, an
+iteration job's cursor, the progress it reports (stored by the worker within about a second, or
+with its outcome), whether it should stop (`stop_requested`: its worker's shutdown, its time
+slice, a cancel or pause request read from the store, or its type's `throttle_on`), and
+`snooze(seconds)`, which ends the run and puts the job back without using an attempt.
 """
 
 from __future__ import annotations
