@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from offload._errors import ConfigurationError, InvalidRuleError, OverloadedError
 from offload._text import advice, label_problem, shown, text_problem
+from offload._time import time_problem
 from offload.dispatch._rules import Rule, RuleSet, Subject, parse_where, shed_reason
 from offload.dispatch._shedding import Candidate, needed, refusal
 from offload.store._contract import NewJob
@@ -52,6 +53,9 @@ def duration(value: float | timedelta | datetime | None, what: str) -> float | N
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ConfigurationError(f"{what} must be timezone-aware")
+        problem = time_problem(value.timestamp())
+        if problem is not None:
+            raise ConfigurationError(f"{what} {value.isoformat()} is refused: {problem}")
         return max(value.timestamp() - time.time(), 0.0)
     if isinstance(value, timedelta):
         value = value.total_seconds()
@@ -59,6 +63,10 @@ def duration(value: float | timedelta | datetime | None, what: str) -> float | N
         raise ConfigurationError(f"{what} must be seconds, a timedelta or a datetime")
     if value <= 0:
         raise ConfigurationError(f"{what} must be positive, got {value!r}")
+    if time_problem(time.time() + value) is not None:
+        raise ConfigurationError(
+            f"{what} of {value!r} s is refused: it would end after 9999-12-31 UTC; give less"
+        )
     return float(value)
 
 

@@ -14,9 +14,9 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from offload._errors import ConfigurationError
+from offload._redact import mask_url as _mask_url
 from offload.store import DEFAULT_URL
 
 ENV_VAR = "OFFLOAD_URL"
@@ -29,18 +29,8 @@ _warned_lock = threading.Lock()
 
 
 def mask_url(url: str) -> str:
-    """A store URL fit to print: any password is replaced by `***`."""
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparseable URL>"
-    if password is None:
-        return url
-    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """A store URL fit to print: any password (user part or `?password=`) is `***`."""
+    return _mask_url(url)
 
 
 def _warn_once(kind: str, used: str, ignored: str, message: str) -> None:

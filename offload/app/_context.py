@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from offload._errors import ConfigurationError, StoreError
+from offload._redact import mask_url
 from offload.jobs._payload import check_json
 from offload.store._contract import Checkpoint, ClaimedJob, Completion, Store
 
@@ -277,8 +278,8 @@ class JobContext:
         store = self.app.store
         if tx.engine != store.engine or tx.url != store.url:
             raise ConfigurationError(
-                f"job {self.id} runs on the store at {store.url!r}; complete it in a transaction "
-                f"of that store, not of {tx.url!r}"
+                f"job {self.id} runs on the store at {mask_url(store.url)!r}; complete it in a "
+                f"transaction of that store, not of {mask_url(tx.url)!r}"
             )
         value = check_json(result, f"the result of {self.kind}()", path="result")
         ack = tx.job_complete_many([Completion(self.id, self.lease_token, value)])

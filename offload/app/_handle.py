@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import (
@@ -14,6 +14,7 @@ from offload._errors import (
     PayloadDecodeError,
     ResultTimeoutError,
 )
+from offload._time import clamped
 from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ _LONGEST_PAUSE = 0.1
 
 
 def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    return None if value is None else clamped(value)
 
 
 def _number(value: float | None) -> float | None:

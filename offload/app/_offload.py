@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from offload._errors import ConfigurationError, UnknownJobError
+from offload._redact import mask_url
 from offload.app._admission import Admission, RuleBook
 from offload.app._config import Config, resolve_store_url
 from offload.app._cron import validate_cron
@@ -105,7 +106,7 @@ class Offload:
         self.tally = Tally()
 
     def __repr__(self) -> str:
-        return f"<Offload {self.config.url} jobs={len(self.jobs)}>"
+        return f"<Offload {mask_url(self.config.url)} jobs={len(self.jobs)}>"
 
     # --- the store --------------------------------------------------------------------
     @property

@@ -27,6 +27,7 @@ from offload._errors import (
     StoreError,
     UnknownJobError,
 )
+from offload._redact import mask_text
 from offload.app._offload import Offload
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
@@ -67,7 +68,8 @@ def _is_driver_error(exc: BaseException) -> bool:
 
 
 def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn the errors a user can cause into a one-line message and the right exit code.
+    """Turn the errors a user can cause into a one-line message and the right exit code,
+    with any credential in it masked (a driver's message may quote the store URL).
 
     Anything else is a bug and keeps its traceback.
     """
@@ -77,16 +79,16 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except (UnknownJobError, InvalidArgumentsError, ConfigurationError) as exc:
-            raise UsageFailure(str(exc)) from exc
+            raise UsageFailure(mask_text(str(exc))) from exc
         except JobNotFoundError as exc:
-            raise Failure(str(exc)) from exc
+            raise Failure(mask_text(str(exc))) from exc
         except StoreCorruptError as exc:
-            raise DamagedStore(str(exc)) from exc
+            raise DamagedStore(mask_text(str(exc))) from exc
         except (StoreError, OffloadError) as exc:
-            raise Failure(str(exc)) from exc
+            raise Failure(mask_text(str(exc))) from exc
         except Exception as exc:
             if _is_driver_error(exc):
-                raise Failure(f"the store failed: {type(exc).__name__}: {exc}") from exc
+                raise Failure(mask_text(f"the store failed: {type(exc).__name__}: {exc}")) from exc
             raise
 
     return wrapper

@@ -40,6 +40,7 @@ from offload.cli._output import (
     terminal_width,
     to_json_text,
 )
+from offload.jobs._secrets import shown_record
 from offload.store._bulk import CANCELLABLE_FROM, DISCARDABLE_FROM, RETRYABLE_FROM
 from offload.store._contract import JobFilter, JobRecord, Store
 
@@ -129,7 +130,7 @@ def list_jobs(
             iso(r.finished_at, "seconds") or "-",
             last_error(r),
         ]
-        for r in records
+        for r in map(shown_record, records)
     ]
     headers = ["ID", "KIND", "QUEUE", "STATE", "ATTEMPT", "INSERTED", "FINISHED", "LAST ERROR"]
     click.echo(table(headers, rows, numeric=[0, 4], width=terminal_width()))
@@ -153,7 +154,7 @@ def show_job(job_id: int, app_path: str | None, url: str | None, as_json: bool) 
     if as_json:
         print_json(job_dict(record))
         return
-    click.echo(_describe(record))
+    click.echo(_describe(shown_record(record)))
 
 
 def _describe(r: JobRecord) -> str:

@@ -11,12 +11,13 @@ import json
 import shutil
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import click
 
+from offload._time import iso as iso_time
 from offload.app._config import mask_url
+from offload.jobs._secrets import shown_record
 from offload.store._contract import JobRecord
 
 _TIME_FIELDS = (
@@ -43,8 +44,7 @@ def iso(ts: float | None, precision: str = "milliseconds") -> str | None:
     """Epoch seconds as ISO 8601 UTC with a `Z` (None stays None)."""
     if ts is None:
         return None
-    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec=precision)
-    return text.replace("+00:00", "Z")
+    return iso_time(ts, precision)
 
 
 def safe_url(url: str) -> str:
@@ -55,7 +55,8 @@ def safe_url(url: str) -> str:
 def job_dict(record: JobRecord) -> dict[str, Any]:
     """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`. A stored
     field that cannot be decoded is null (the errors list empty) and named in `undecodable`
-    with why and the start of its stored text."""
+    with why and the start of its stored text. Secret arguments show as `***`."""
+    record = shown_record(record)
     out = dataclasses.asdict(record)
     for name in _TIME_FIELDS:
         out[name] = iso(out[name])

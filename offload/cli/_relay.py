@@ -9,6 +9,7 @@ from types import FrameType
 
 import click
 
+from offload._redact import mask_logging
 from offload.app._outbox import Relay
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
@@ -42,6 +43,7 @@ def relay(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    mask_logging()  # a URL in any log line shows without its password
     app = load_app(app_path, url)
     verify_store(app.config.url)  # a damaged file: one line and exit 3
     r = Relay(app, source, batch)

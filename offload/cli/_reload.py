@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -64,7 +64,14 @@ def require_watchfiles() -> None:
 class Reloader:
     """Runs `offload <child_argv>` and restarts it when a watched `.py` file changes."""
 
-    def __init__(self, child_argv: Sequence[str], folders: Sequence[Path], grace: float) -> None:
+    def __init__(
+        self,
+        child_argv: Sequence[str],
+        folders: Sequence[Path],
+        grace: float,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env = dict(env or {})  # for the child only: a store URL never goes on its argv
         self.child_argv = list(child_argv)
         self.folders = list(folders)
         self.grace = grace
@@ -78,7 +85,7 @@ class Reloader:
             [sys.executable, "-m", "offload", *self.child_argv],
             process_group=0,  # a terminal's Ctrl-C reaches the reloader, which passes it on
             pass_fds=(self._lifeline,),
-            env={**os.environ, **child_env(self._lifeline)},
+            env={**os.environ, **self.env, **child_env(self._lifeline)},
         )
         self._reported = False
         log.info("reload: started the worker (pid %d)", self.child.pid)

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from offload._redact import mask_logging
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.store import verify_store
@@ -67,7 +68,54 @@ def is_loopback(host: str) -> bool:
     multiple=True,
     help="Extra Host name accepted without tokens (repeatable; loopback names always are).",
 )
-@click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from loopback proxies.")
+@click.option(
+    "--proxy-headers",
+    is_flag=True,
+    help="Behind a reverse proxy: trust X-Forwarded-For/-Proto (and Forwarded: proto=) from the "
+    "--forwarded-allow-ips addresses. Needs tokens.",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="IPS",
+    help="Comma-separated addresses of the proxies --proxy-headers trusts, or '*' "
+    "[default: 127.0.0.1]. Needs tokens.",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a client has to send a request's line and headers; then it is cut off.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Longest pause, in seconds, while a request body arrives; then it is cut off.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds an idle connection is kept open between requests.",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Connections served at once; a request past it is answered 503.",
+)
+@click.option(
+    "--max-header-bytes",
+    default=65536,
+    show_default=True,
+    type=click.IntRange(1024, 16 * 1024 * 1024),
+    help="Largest request line and headers, in bytes; a larger one is refused.",
+)
 @click.option(
     "--root-path",
     default="",
@@ -89,6 +137,12 @@ def server(
     no_maintenance: bool,
     allowed_hosts: tuple[str, ...],
     proxy_headers: bool,
+    forwarded_allow_ips: str | None,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: int,
+    max_connections: int,
+    max_header_bytes: int,
     root_path: str,
     verbose: int,
 ) -> None:
@@ -102,6 +156,7 @@ def server(
 
         from offload.server import ServerConfig, create_app
         from offload.server._config import load_tokens, parse_external_kinds, readable_by_others
+        from offload.server._slow_clients import protocol
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise click.ClickException(
             f"the server needs its extras: pip install 'offload[server]' ({exc})"
@@ -114,8 +169,20 @@ def server(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
     )
+    mask_logging()  # a URL in any log line shows without its password
+    proxies = tuple(
+        ip.strip() for ip in (forwarded_allow_ips or "127.0.0.1").split(",") if ip.strip()
+    )
     try:
         tokens = load_tokens(tokens_file)
+        if (proxy_headers or forwarded_allow_ips is not None) and not tokens:
+            raise ConfigurationError(
+                "refusing --proxy-headers and --forwarded-allow-ips without tokens: behind a "
+                "proxy every request looks local, so anyone who reaches the proxy could read "
+                "and change jobs. Give tokens with --tokens-file or $OFFLOAD_TOKENS."
+            )
+        if forwarded_allow_ips is not None and not proxy_headers:
+            raise ConfigurationError("--forwarded-allow-ips needs --proxy-headers")
         config = ServerConfig(
             tokens=tuple(tokens),
             external_kinds=tuple(parse_external_kinds(external_kinds)),
@@ -123,6 +190,7 @@ def server(
             max_wait=max_wait,
             allowed_hosts=allowed_hosts,
             maintenance=not no_maintenance,
+            trusted_proxies=proxies if proxy_headers else (),
         ).validate()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -162,8 +230,12 @@ def server(
             port=port,
             log_level=["warning", "info", "debug"][min(verbose, 2)],
             proxy_headers=proxy_headers,
-            forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+            forwarded_allow_ips=",".join(proxies) if proxy_headers else None,
             server_header=False,
+            http=protocol(header_timeout, body_timeout),
+            timeout_keep_alive=keep_alive_timeout,
+            limit_concurrency=max_connections,
+            h11_max_incomplete_event_size=max_header_bytes,
             lifespan="on",
             root_path=root_path.rstrip("/"),
         )

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 
 import click
 
+from offload._redact import mask_logging
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
+
+# The `--url` of a supervisor, handed to its worker processes by environment: a command line is
+# readable by every local user (`ps`, /proc/<pid>/cmdline), an environment only by its owner.
+SUPERVISED_URL = "OFFLOAD_SUPERVISED_URL"
 
 
 @click.command("worker")
@@ -105,6 +111,10 @@ def worker(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
     )
+    mask_logging()  # a URL in any log line shows without its password
+    supervised_url = os.environ.pop(SUPERVISED_URL, None)  # not for the jobs' own processes
+    if url is None:  # a child of a supervisor or of the reloader
+        url = supervised_url
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
@@ -127,8 +137,6 @@ def worker(
             "--poll-interval",
             str(poll_interval),
         ] + ["-v"] * verbose
-        if url:
-            argv += ["--url", url]
         if no_maintenance:
             argv.append("--no-maintenance")
         if burst:
@@ -142,7 +150,7 @@ def worker(
 
         require_watchfiles()
         folders = watched_folders(app_path, Path.cwd())
-        sys.exit(Reloader(child_argv(processes), folders, grace).run())
+        sys.exit(Reloader(child_argv(processes), folders, grace, env=supervised(url)).run())
     if processes > 1:
         from offload.worker import Supervisor
 
@@ -158,7 +166,7 @@ def worker(
             if burst:  # a drain does not wait for a store that cannot be reached
                 checked.store.now()
         checked.close()
-        sys.exit(Supervisor(processes, argv, burst=burst).run())
+        sys.exit(Supervisor(processes, argv, burst=burst, env=supervised(url)).run())
     from offload.worker import Worker, watch_supervisor
 
     app = load_app(app_path, url)
@@ -189,3 +197,8 @@ def worker(
             f"offload worker: drained: {process.completed} completed, {process.failed} failed",
             err=True,
         )
+
+
+def supervised(url: str | None) -> dict[str, str]:
+    """The environment that hands `--url` to a supervisor's child (`SUPERVISED_URL`)."""
+    return {SUPERVISED_URL: url} if url else {}

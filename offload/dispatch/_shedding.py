@@ -12,12 +12,14 @@ than the work it protects. See `offload/_admission.py` for how depths are kept f
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from offload._errors import ConfigurationError
+from offload._time import time_problem
 
 QUEUE = "queue"
 KIND = "kind"
@@ -142,6 +144,9 @@ def expiry(value: Any, what: str = "expires") -> tuple[float | None, float | Non
             raise ConfigurationError(
                 f"{what} must be timezone-aware, e.g. datetime(2030, 1, 1, tzinfo=timezone.utc)"
             )
+        problem = time_problem(value.timestamp())
+        if problem is not None:
+            raise ConfigurationError(f"{what} {value.isoformat()} is refused: {problem}")
         return None, value.timestamp()
     if isinstance(value, timedelta):
         value = value.total_seconds()
@@ -151,6 +156,10 @@ def expiry(value: Any, what: str = "expires") -> tuple[float | None, float | Non
         )
     if value < 0:
         raise ConfigurationError(f"{what} must not be negative, got {value!r}")
+    if time_problem(time.time() + value) is not None:
+        raise ConfigurationError(
+            f"{what} of {value!r} s is refused: it would end after 9999-12-31 UTC; give less"
+        )
     return float(value), None
 
 

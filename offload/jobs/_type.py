@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from offload._backoff import BackoffFn, as_backoff
 from offload._errors import ConfigurationError, InvalidArgumentsError, InvalidTextError
 from offload._states import DELIVERIES
 from offload._text import advice, name_problem, shown, text_problem
+from offload._time import time_problem
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.jobs._dispatch import (
@@ -31,6 +33,7 @@ from offload.jobs._long import (
 )
 from offload.jobs._payload import args_json, check_json
 from offload.jobs._policy import POLICY_OPTIONS, job_policy, policy_option
+from offload.jobs._secrets import SECRET_META, check_secret_names, secret_option
 from offload.jobs._signature import Signature
 from offload.store._contract import NewJob
 
@@ -94,6 +97,8 @@ class JobOptions:
     checkpoint_every: float | int = 5.0
     max_run_time: float | None = None
     throttle_on: Callable[[], Any] | None = None
+    # Arguments never shown or logged (offload/jobs/_secrets.py, docs/security.md).
+    secret_args: tuple[str, ...] = ()
 
     def validate(self, name: str) -> JobOptions:
         if not isinstance(self.queue, str):
@@ -133,6 +138,7 @@ _OPTION_NAMES = {
     "checkpoint_every",
     "max_run_time",
     "throttle_on",
+    "secret_args",
     *POLICY_OPTIONS,
     *DISPATCH_OPTIONS,
 }
@@ -158,6 +164,8 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
             changes[key] = seconds(value, f"job {name!r}: {key}")
         elif key in LONG_OPTIONS:
             changes[key] = long_option(name, key, value)
+        elif key == "secret_args":
+            changes[key] = secret_option(name, value)
         elif key in POLICY_OPTIONS:
             changes[key] = policy_option(name, key, value)
         elif key in DISPATCH_OPTIONS:
@@ -201,6 +209,9 @@ class JobType:
         check_iteration(name, bound, options)
         self.signature = Signature(without_cursor(bound) if self.iterates else bound, name)
         check_declaration(name, options, self.signature)
+        params = self.signature.sig.parameters
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        check_secret_names(name, options.secret_args, None if open_ended else list(params))
         self.__doc__ = getattr(target, "__doc__", None)
         self.__wrapped__ = target
         self._plan: _Plan | None = None
@@ -252,8 +263,9 @@ class JobType:
             policy = job_policy(
                 self.name, self.signature, arguments, o.expires, o.unique, o.critical, o.max_backlog
             )
+        meta = secret_meta(plan.options.secret_args)
         return PreparedJob(
-            self, NewJob(args=arguments, meta={}, policy=policy, args_json=text, **fields)
+            self, NewJob(args=arguments, meta=meta, policy=policy, args_json=text, **fields)
         )
 
     async def enqueue_async(self, *args: Any, **kwargs: Any) -> Job:
@@ -355,6 +367,8 @@ class JobCall:
                 f"job {jt.name!r}: throttle_on is a callable, which cannot be stored with one "
                 "job; declare it with the job type: @app.job(throttle_on=...)"
             )
+        if opts.secret_args:
+            meta = {**meta, **secret_meta(opts.secret_args)}
         unique_key = call.get("unique_key")
         if unique_key is not None:
             if not isinstance(unique_key, str):
@@ -376,7 +390,7 @@ class JobCall:
                 delivery=opts.delivery,
                 timeout=opts.timeout,
                 scheduled_at=_scheduled_at(call.get("at")),
-                delay=seconds(call.get("delay"), "delay") or 0.0,
+                delay=_delay(call.get("delay")),
                 unique_key=unique_key,
                 result_ttl=opts.result_ttl,
                 meta=meta,
@@ -417,4 +431,26 @@ def _scheduled_at(at: datetime | None) -> float | None:
         raise ConfigurationError(
             "at must be timezone-aware, e.g. datetime(2030, 1, 1, tzinfo=timezone.utc)"
         )
-    return at.timestamp()
+    ts = at.timestamp()
+    problem = time_problem(ts)
+    if problem is not None:
+        raise InvalidArgumentsError(f"at {at.isoformat()} is refused: {problem}", "at", "at")
+    return ts
+
+
+def _delay(value: Seconds | None) -> float:
+    """A call's delay in seconds, refused when it would run the job past the accepted range."""
+    delay = seconds(value, "delay") or 0.0
+    if time_problem(time.time() + delay) is not None:
+        raise InvalidArgumentsError(
+            f"delay {delay!r} s is refused: the job would run after 9999-12-31 UTC; "
+            "give a shorter delay",
+            "delay",
+            "delay",
+        )
+    return delay
+
+
+def secret_meta(names: tuple[str, ...]) -> dict[str, Any]:
+    """The meta entry that records a job's secret argument names (a new dict each time)."""
+    return {SECRET_META: list(names)} if names else {}

@@ -32,7 +32,7 @@ from offload.server import (
     _rules_api,
     _worker_api,
 )
-from offload.server._auth import host_allowed
+from offload.server._auth import forwarded, forwarded_https, host_allowed
 from offload.server._config import ServerConfig, Token
 from offload.server._context import Call, Server, api, store_problem, to_problem
 from offload.server._http import json_response
@@ -53,7 +53,9 @@ SECURITY_HEADERS = [
 
 
 class _Guard:
-    """Refuses foreign Host names when the server has no tokens, and adds security headers."""
+    """Refuses foreign Host names and forwarded requests when the server has no tokens, and
+    ids too long for any route before routing (converting one would fail); believes the scheme
+    a trusted proxy reports; adds security headers."""
 
     def __init__(self, app: ASGIApp, server: Server) -> None:
         self.app = app
@@ -77,8 +79,40 @@ class _Guard:
             )
             await response(scope, receive, self._with_headers(send, static=False))
             return
+        if not self.server.auth.enabled and forwarded(request):
+            response = problem_response(
+                Problem(
+                    "forwarded-request",
+                    "this server has no tokens, so it answers only requests made on this "
+                    "machine, and a proxy forwarded this one; configure tokens to serve behind "
+                    "a proxy",
+                ),
+                request.url.path,
+            )
+            await response(scope, receive, self._with_headers(send, static=False))
+            return
+        long_id = next((s for s in scope["path"].split("/") if s.isdigit() and len(s) > 19), None)
+        if long_id is not None:  # past any id, and past what int() converts (4,300 digits)
+            response = problem_response(
+                Problem(
+                    "invalid-parameter",
+                    f"the id {long_id[:20]}… in the path has {len(long_id):,} digits; ids have "
+                    "at most 19",
+                ),
+                request.url.path[:200],
+            )
+            await response(scope, receive, self._with_headers(send, static=False))
+            return
+        if self._trusted(scope) and forwarded_https(request):
+            scope = {**scope, "scheme": "https"}
         static = route_path(request).startswith("/static/")
         await self.app(scope, receive, self._with_headers(send, static))
+
+    def _trusted(self, scope: Scope) -> bool:
+        """True when the request comes straight from a proxy the configuration trusts."""
+        proxies = self.server.config.trusted_proxies
+        client = scope.get("client")
+        return bool(proxies) and ("*" in proxies or (client is not None and client[0] in proxies))
 
     @staticmethod
     def _with_headers(send: Send, static: bool) -> Send:

@@ -3,8 +3,13 @@
 Tokens are compared in constant time (SHA-256 digests, every token checked). A dashboard login
 stores no token in the browser: the cookie is `name.expiry.mac`, an HMAC keyed by the token's
 own secret, so rotating a token ends its sessions on every replica at once and replicas need no
-shared state. Buttons carry a CSRF token derived from the session; state-changing requests
-that rely on the cookie (or on no authentication at all) must also come from this origin.
+shared state. Logging out revokes the session in this server process at once (a copied
+cookie stops working); other replicas refuse it when it expires or when its token is rotated.
+Buttons carry a CSRF token derived from the session; state-changing requests that rely on the
+cookie (or on no authentication at all) must also come from this origin.
+
+Without tokens the server is for this machine only: a request that names a foreign Host, or
+that a proxy forwarded (it may come from anywhere), is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -23,6 +29,15 @@ from offload.server._config import ROLES, Token
 
 COOKIE = "offload_session"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# Headers a proxy adds: a request that carries one was not made on this machine, whatever its
+# Host says (a default reverse proxy passes Host 127.0.0.1 on).
+FORWARDING_HEADERS = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +73,8 @@ class Auth:
         self._by_name = {t.name: t for t in tokens}
         # Keys CSRF tokens when no token is configured (loopback only); one per process.
         self._local_key = secrets.token_bytes(32)
+        self._revoked: dict[str, float] = {}  # session MAC -> its expiry (epoch seconds)
+        self._revoked_lock = threading.Lock()
 
     # --- tokens ------------------------------------------------------------------------
     def token_for(self, presented: str) -> Token | None:
@@ -89,19 +106,42 @@ class Auth:
 
     # --- dashboard sessions ------------------------------------------------------------
     def session_for(self, token: Token) -> str:
+        """A new session's cookie value, `name.expiry.nonce-mac`: the nonce makes each login
+        its own session, revoked alone."""
         expires = int(time.time() + self.session_seconds)
-        return f"{token.name}.{expires}.{_mac(token.secret, f'session|{token.name}|{expires}')}"
+        return f"{token.name}.{expires}.{self._seal(token, expires, secrets.token_hex(8))}"
+
+    @staticmethod
+    def _seal(token: Token, expires: int | str, nonce: str) -> str:
+        return f"{nonce}-{_mac(token.secret, f'session|{token.name}|{expires}|{nonce}')}"
 
     def session_token(self, value: str) -> Token | None:
+        """The token a session cookie stands for, or None when it is forged, expired, revoked
+        or malformed (any text: a cookie is what the client says it is)."""
         parts = value.rsplit(".", 2)  # token names may hold dots
-        if len(parts) != 3 or not parts[1].isdigit():
+        if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
             return None
         name, expires, mac = parts
         token = self._by_name.get(name)
-        if token is None or int(expires) < time.time():
+        if token is None or len(expires) > 12 or int(expires) < time.time():
             return None
-        expected = _mac(token.secret, f"session|{name}|{expires}")
-        return token if _same(expected, mac) else None
+        nonce = mac.partition("-")[0]
+        if not (nonce.isascii() and nonce.isalnum()):
+            return None
+        if not _same(self._seal(token, expires, nonce), mac) or mac in self._revoked:
+            return None
+        return token
+
+    def revoke(self, principal: Principal) -> None:
+        """End a cookie session now, in this process: the same cookie, copied, is refused."""
+        if principal.via != "cookie":
+            return
+        name, expires, mac = principal.session.rsplit(".", 2)
+        now = time.time()
+        with self._revoked_lock:
+            for old in [k for k, until in self._revoked.items() if until < now]:
+                del self._revoked[old]  # expired sessions are refused anyway
+            self._revoked[mac] = float(expires)
 
     def set_session(self, response: Response, request: Request, token: Token) -> None:
         response.set_cookie(
@@ -114,8 +154,10 @@ class Auth:
             secure=request.url.scheme == "https",
         )
 
-    @staticmethod
-    def clear_session(response: Response) -> None:
+    def clear_session(self, response: Response, principal: Principal | None = None) -> None:
+        """Log out: revoke the caller's session, and ask the browser to forget the cookie."""
+        if principal is not None:
+            self.revoke(principal)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
 
     # --- CSRF --------------------------------------------------------------------------
@@ -167,6 +209,28 @@ def _with_port(host: str, default: int | None) -> str:
         name, _, port = host.partition(":")
         rest = f":{port}" if port else ""
     return f"{name}{rest}" if rest else f"{name}:{default}"
+
+
+def forwarded(request: Request) -> bool:
+    """True when a proxy says it forwarded this request (`FORWARDING_HEADERS`)."""
+    return any(name in request.headers for name in FORWARDING_HEADERS)
+
+
+def forwarded_https(request: Request) -> bool:
+    """True when the nearest proxy says the client's request came over HTTPS
+    (`X-Forwarded-Proto: https` or `Forwarded: proto=https`; the last value counts)."""
+    proto = request.headers.get("x-forwarded-proto")
+    if proto is not None:
+        return proto.rsplit(",", 1)[-1].strip().lower() == "https"
+    header = request.headers.get("forwarded")
+    if header is None:
+        return False
+    last = header.rsplit(",", 1)[-1]
+    for pair in last.split(";"):
+        key, _, value = pair.strip().partition("=")
+        if key.lower() == "proto":
+            return value.strip('"').lower() == "https"
+    return False
 
 
 def host_allowed(request: Request, extra: tuple[str, ...]) -> bool:

@@ -19,7 +19,7 @@ from offload.dispatch._shedding import check_bound
 ROLES = ("read", "enqueue", "worker", "admin")
 NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _NAME = re.compile(NAME_PATTERN)
-_TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # matched whole (fullmatch)
 MIN_TOKEN_LENGTH = 16
 
 
@@ -73,6 +73,9 @@ class ServerConfig:
     maintenance: take part in electing the maintenance leader (promote, rescue, cron, prune),
         needed when no Python worker runs.
     session_seconds: how long a dashboard login lasts.
+    trusted_proxies: addresses of reverse proxies whose `X-Forwarded-Proto` / `Forwarded:
+        proto=` the server believes (a login over HTTPS through one gets a `Secure` cookie);
+        "*" trusts any. Needs tokens: a server without them refuses forwarded requests.
     """
 
     tokens: tuple[Token, ...] = ()
@@ -84,6 +87,7 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     maintenance: bool = False
     session_seconds: float = 12 * 3600.0
+    trusted_proxies: tuple[str, ...] = ()
 
     def validate(self) -> ServerConfig:
         names = [t.name for t in self.tokens]
@@ -105,6 +109,12 @@ class ServerConfig:
             raise ConfigurationError("max_body_bytes must be at least 1024")
         if self.max_waiters < 1:
             raise ConfigurationError("max_waiters must be at least 1")
+        if self.trusted_proxies and not self.tokens:
+            raise ConfigurationError(
+                "trusting a proxy needs tokens: without them the server is for this machine "
+                "only and refuses forwarded requests; give tokens (--tokens-file or "
+                "$OFFLOAD_TOKENS) to serve behind a proxy"
+            )
         return self
 
     def external(self, name: str) -> ExternalKind | None:
@@ -131,7 +141,7 @@ def parse_tokens(text: str, source: str) -> list[Token]:
                 "characters>"
             )
         name, role, secret = (p.strip() for p in parts)
-        if not _TOKEN_NAME.match(name):
+        if not _TOKEN_NAME.fullmatch(name):
             raise ConfigurationError(
                 f"{source}, entry {number}: token name {name!r} must be 1-64 letters, digits, "
                 "'_', '.' or '-'"

@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from offload._states import FINAL_STATES, STATES
 from offload.app._cron import next_tick
 from offload.app._handle import Job, progress_of
+from offload.jobs._secrets import shown_record
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
 from offload.server._bulk import search_of
@@ -216,9 +217,12 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
     def load() -> dict[str, Any]:
         store = server.app.store
         return {
-            "jobs": store.job_list(flt)
-            if match is None
-            else store.job_search(match, limit, before),
+            "jobs": [  # secret arguments as ***
+                shown_record(r)
+                for r in (
+                    store.job_list(flt) if match is None else store.job_search(match, limit, before)
+                )
+            ],
             "queues": sorted({r.queue for r in store.job_counts()}),
             "kinds": [k["name"] for k in kind_rows(server)],
             "now": store.now(),
@@ -272,6 +276,7 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
     record, now = await server.run(load)
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist (it may have been pruned)")
+    record = shown_record(record)  # secret arguments as ***
     return render(
         server,
         request,
@@ -443,7 +448,7 @@ async def logout(server: Server, request: Request, principal: Principal) -> Resp
     check_form(server.auth, request, principal, fields)
     target = "/ui/login" if server.auth.enabled else "/"
     response = RedirectResponse(root(request) + target, status_code=303)
-    server.auth.clear_session(response)
+    server.auth.clear_session(response, principal)
     return response
 
 

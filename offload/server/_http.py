@@ -4,13 +4,14 @@ parameters, and the JSON forms of the store's records."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from offload._time import iso as iso_time
 from offload.app._handle import progress_of
+from offload.jobs._secrets import shown_record
 from offload.server._problems import Problem
 from offload.server._schema import check
 from offload.store._contract import JobRecord
@@ -22,7 +23,7 @@ def iso(ts: float | None) -> str | None:
     """RFC 3339 UTC time of epoch seconds."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    return iso_time(ts)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -159,7 +160,9 @@ def path_id(request: Request, name: str = "job_id") -> int:
 
 
 def job_resource(record: JobRecord) -> dict[str, Any]:
-    """The JSON form of a job, as `GET /jobs/{id}` and `GET /jobs` show it."""
+    """The JSON form of a job, as `GET /jobs/{id}` and `GET /jobs` show it (secret arguments
+    masked)."""
+    record = shown_record(record)
     links = {"self": f"/jobs/{record.id}"}
     if record.state == "completed":
         links["result"] = f"/jobs/{record.id}/result"

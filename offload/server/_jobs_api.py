@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
 from offload._states import FINAL_STATES
+from offload._time import time_problem
 from offload.app._handle import Job
 from offload.jobs._payload import check_json, free_args_json
 from offload.server._bulk import (
@@ -145,7 +146,13 @@ def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> Ne
     args: dict[str, Any] = body.get("args", {})
     options: dict[str, Any] = {k: body[k] for k in OPTION_FIELDS if k in body}
     if "run_at" in options:
-        options["at"] = parse_datetime(options.pop("run_at"))
+        at = parse_datetime(options["run_at"])
+        assert at is not None  # the schema checked the format
+        problem = time_problem(at.timestamp())
+        if problem is not None:
+            raise Problem("invalid-options", f"run_at {options['run_at']} is refused: {problem}")
+        options["at"] = at
+        del options["run_at"]
     if unique_key is not None:
         options["unique_key"] = unique_key
     if "queue" in options and not valid_name(options["queue"]):

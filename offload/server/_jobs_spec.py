@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from offload._states import STATES
 from offload.server._bulk import BULK_BODY, BULK_RESULT, search_params
 from offload.server._spec import (
+    ACCEPTED_TIME,
     JOB_ID,
     JOB_ID_PATH,
     JSON_OBJECT,
@@ -45,7 +46,7 @@ def _body(kind: Spec, args: Spec, args_required: bool, meta: Spec | None = None)
             "queue": {**NAME, "description": "Overrides the kind's queue."},
             "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
             "delay": {"type": "number", "minimum": 0, "maximum": MAX_DELAY},
-            "run_at": {"type": "string", "format": "date-time"},
+            "run_at": ACCEPTED_TIME,
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000},
             "timeout": {
                 "type": "number",

@@ -49,6 +49,14 @@ _CATALOGUE = [
         "(localhost, 127.0.0.1, [::1]); this stops DNS-rebinding attacks from web pages.",
     ),
     ProblemType(
+        "forwarded-request",
+        403,
+        "Forwarded request refused",
+        "Without tokens the server answers only requests made on this machine; a request a "
+        "proxy forwarded (Forwarded, X-Forwarded-For, X-Real-IP) may come from anywhere. "
+        "Configure tokens to serve behind a proxy.",
+    ),
+    ProblemType(
         "unsupported-media-type",
         415,
         "Unsupported media type",

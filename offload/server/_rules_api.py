@@ -20,6 +20,7 @@ from offload.server._http import iso, json_response, path_id, query_params, read
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
 from offload.server._spec import (
+    ACCEPTED_TIME,
     NULLABLE_TIME,
     TIME,
     Spec,
@@ -70,7 +71,10 @@ CREATE_RULE: Spec = {
             "maximum": MAX_EXPIRY,
             "description": "Stop applying after this many seconds.",
         },
-        "expires_at": {**TIME, "description": "Stop applying at this time (in the future)."},
+        "expires_at": {
+            **ACCEPTED_TIME,
+            "description": "Stop applying at this time (in the future, before the year 9999).",
+        },
     },
 }
 COMPONENTS: Spec = {

@@ -22,6 +22,14 @@ TOKEN: Spec = {
 JOB_ID: Spec = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 TIME: Spec = {"type": "string", "format": "date-time"}
 NULLABLE_TIME: Spec = {"type": "string", "format": "date-time", "nullable": True}
+# A time a request names: the server takes 1970-01-01..9999-12-31 UTC once the offset is added
+# (offload/_time.py); the schema says years 1971-9998, which no offset carries out of it.
+ACCEPTED_TIME: Spec = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(197[1-9]|19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-",
+    "description": "A time between the years 1971 and 9998, with its offset.",
+}
 
 
 def _ref(name: str) -> Spec:

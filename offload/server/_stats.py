@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from offload._states import STATES
+from offload._time import readable
 from offload.server._catalog import queue_rows
 from offload.store._contract import JobFilter, JobRecord
 
@@ -37,7 +37,7 @@ def when(ts: float | None) -> str:
     """A readable UTC time."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return readable(ts)
 
 
 def duration(seconds: float | None) -> str:
@@ -133,7 +133,7 @@ def chart(edges: list[float], completed: list[int], failed: list[int], fmt: str)
 
 
 def _label(ts: float, fmt: str) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime(fmt)
+    return readable(ts, fmt)
 
 
 def slo_rows(server: Server, now: float) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offload._errors import ConfigurationError
+from offload._redact import mask_url
 from offload.dispatch._limits import LimitSpec
 from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
@@ -579,8 +580,9 @@ def joined(store: Store, conn: Any) -> Store | None:
         return None
     if conn.engine != store.engine or conn.url != store.url:
         raise ConfigurationError(
-            f"a transaction of the {conn.engine} store at {conn.url!r} cannot be used with the "
-            f"{store.engine} store at {store.url!r}: open it with this store's transaction()"
+            f"a transaction of the {conn.engine} store at {mask_url(conn.url)!r} cannot be used "
+            f"with the {store.engine} store at {mask_url(store.url)!r}: open it with this "
+            "store's transaction()"
         )
     if not conn.in_transaction:
         raise ConfigurationError(

@@ -48,6 +48,7 @@ from offload._errors import ConfigurationError, StoreCorruptError, StoreError, S
 from offload._loop import BackgroundLoop
 from offload.app._claim_gate import ClaimGate
 from offload.app._offload import Offload
+from offload.jobs._secrets import masked_text
 from offload.maintenance import Maintenance
 from offload.outcome import interrupted
 from offload.store._contract import (
@@ -550,9 +551,8 @@ class Worker:
         for o in outcomes:
             if not o.ok and o.error:
                 job = o.job
-                log.info(
-                    "job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, o.error
-                )
+                error = masked_text(o.error, job.args, job.meta)  # no secret argument's value
+                log.info("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, error)
         durable = not (
             self._at_least_once
             and all(o.job.delivery == "at_least_once" for o in outcomes)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from offload.worker._lifeline import child_env
 from offload.worker._signals import SignalRelay
@@ -41,16 +41,25 @@ class Supervisor:
 
     A child that exits while the supervisor is not stopping is restarted after a short pause
     that grows while it keeps dying soon after its start, so a crash loop does not spin the
-    machine; one that exits with a permanent failure (`PERMANENT`) stops them all. Children
+    machine; one that exits with a permanent failure (`PERMANENT`) stops them all. `env` adds
+    to the environment the children inherit: a store URL with its password goes there, never
+    into `child_argv`, which every local user can read. Children
     stop by themselves when the supervisor dies (worker/_lifeline.py): each gets the read end
     of a pipe whose write end only the supervisor holds.
     """
 
-    def __init__(self, processes: int, child_argv: Sequence[str], burst: bool = False) -> None:
+    def __init__(
+        self,
+        processes: int,
+        child_argv: Sequence[str],
+        burst: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.processes = processes
         self.burst = burst
         self.done = [False] * processes  # burst: slots whose child drained the queues
         self.child_argv = list(child_argv)
+        self.env = dict(env or {})  # for the children only: secrets never go on a command line
         self.children: list[subprocess.Popen[bytes] | None] = [None] * processes
         self.started_at = [0.0] * processes  # monotonic: each slot's latest start
         self.pauses = [FIRST_PAUSE] * processes  # each slot's next restart pause
@@ -75,7 +84,7 @@ class Supervisor:
             cmd,
             process_group=0,
             pass_fds=(self._lifeline,),
-            env={**os.environ, **child_env(self._lifeline)},
+            env={**os.environ, **self.env, **child_env(self._lifeline)},
         )
         self.started_at[slot] = time.monotonic()
         log.info("started worker process %d (pid %d)", slot, self.children[slot].pid)  # type: ignore[union-attr]

@@ -6,12 +6,13 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from offload._errors import ConfigurationError, StoreError, StoreUnavailableError
+from offload._redact import mask_url
 
 DEFAULT_SCHEMA = "offload"
 # Lower-case identifiers only; at most 55 characters so that the notification channel
@@ -133,15 +134,8 @@ class MisconfiguredStoreError(ConfigurationError, StoreUnavailableError):
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its password (user part or `?password=`), for messages."""
+    return mask_url(url)
 
 
 def parse_url(url: str, schema: str | None) -> tuple[str, str]:

@@ -41,6 +41,50 @@ _BELL_POLL_INTERVAL = 0.01  # with a doorbell, the data_version poll is only a f
 _SPARE_CONNECTIONS = 4  # connections of ended store transactions kept for the next ones
 
 
+DEFAULT_FILE_MODE = 0o600  # the store holds job data: only its owner reads it, unless told
+
+
+def file_mode(options: dict[str, str], url: str) -> int:
+    """The mode of a store file this engine creates (`?file_mode=0640`; default 0600). Its WAL
+    and shared-memory files get the same (SQLite copies it), the wake folder the same plus the
+    matching search bits (0600 -> 0700, 0640 -> 0750)."""
+    text = options.get("file_mode")
+    if text is None:
+        return DEFAULT_FILE_MODE
+    if not (text.isascii() and text.isdigit() and len(text) <= 4 and set(text) <= set("01234567")):
+        raise ConfigurationError(f"file_mode={text!r} in {url!r}: give octal digits, e.g. 0640")
+    mode = int(text, 8)
+    if mode & 0o600 != 0o600 or mode > 0o777:
+        raise ConfigurationError(
+            f"file_mode={text!r} in {url!r}: the owner must read and write the file (0600 at "
+            "least), and no special bits"
+        )
+    return mode
+
+
+def folder_mode(mode: int) -> int:
+    """A folder mode matching a file mode: search (x) wherever read (r) is allowed."""
+    return mode | ((mode & 0o444) >> 2)
+
+
+def create_private(path: str, mode: int) -> None:
+    """Create an empty store file at `path` with `mode` (an empty file is an empty SQLite
+    database) so that SQLite never creates it with the default, world-readable mode. A file
+    that exists is left as it is."""
+    if path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return  # another process made it first
+    except OSError:
+        return  # SQLite will report it in its own words
+    try:
+        os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
+    finally:
+        os.close(fd)
+
+
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
     """The file path and options of a `sqlite:///path?synchronous=full&integrity_check=off`
     URL or a plain path."""
@@ -140,6 +184,7 @@ class SQLiteBase(Store):
                 f"{', '.join(CHECK_MODES)}"
             )
         self.integrity_check = integrity_check
+        self.file_mode = file_mode(options, url)
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self._q = queries("sqlite")
@@ -148,7 +193,7 @@ class SQLiteBase(Store):
         self._spare: list[sqlite3.Connection] = []  # for store transactions (`transaction`)
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._doorbell = Doorbell(self.path)
+        self._doorbell = Doorbell(self.path, folder_mode(self.file_mode))
         self._clock_writes = ordering.ClockWrites()  # when claims move lane clocks
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
@@ -175,7 +220,8 @@ class SQLiteBase(Store):
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection in WAL mode with the URL's durability; a damaged file or a full
-        disk raises its typed error here already."""
+        disk raises its typed error here already. A missing file is created with `file_mode`."""
+        create_private(self.path, self.file_mode)
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=5.0
         )

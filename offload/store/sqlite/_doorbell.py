@@ -44,8 +44,9 @@ def supported() -> bool:
 class Doorbell:
     """The producer's side: rings every listener that has a marker in the folder."""
 
-    def __init__(self, db_path: str) -> None:
+    def __init__(self, db_path: str, folder_mode: int = 0o700) -> None:
         self.folder = os.path.abspath(db_path) + "-wake"
+        self.folder_mode = folder_mode  # the folder is created private, as the store file is
         self._prefix = (
             b"\0offload-"
             + hashlib.blake2b(self.folder.encode(), digest_size=8).hexdigest().encode()
@@ -143,7 +144,7 @@ class Doorbell:
         if not supported():
             return None
         try:
-            os.makedirs(self.folder, exist_ok=True)
+            os.makedirs(self.folder, mode=self.folder_mode, exist_ok=True)
             name = f"{os.getpid()}-{secrets.token_hex(4)}"
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(self.address(name))
