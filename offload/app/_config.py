@@ -79,7 +79,8 @@ class Config:
     dead_retention: seconds that dead, cancelled and shed jobs stay inspectable.
     max_run_time: how long one run of a job should take, for job types that give no
         `max_run_time` of their own (None: no limit). Iteration jobs run in slices of at most
-        this long; other jobs that run longer are reported (docs/run-time.md).
+        this long (docs/long-jobs.md); other jobs that run longer are reported
+        (docs/run-time.md).
     """
 
     url: str

@@ -24,6 +24,7 @@ from offload.app._handle import Job
 from offload.app._overruns import Overruns
 from offload.app._tally import Tally
 from offload.dispatch._shedding import queue_bounds
+from offload.jobs._long import run_time
 from offload.jobs._type import (
     JobCall,
     JobOptions,
@@ -31,7 +32,6 @@ from offload.jobs._type import (
     PreparedJob,
     build_options,
     check_kind_name,
-    seconds,
 )
 from offload.store import Store, open_store
 from offload.store._contract import NewJob, joined
@@ -92,7 +92,7 @@ class Offload:
             maintenance_interval=maintenance_interval,
             dead_retention=dead_retention,
             auto_migrate=auto_migrate,
-            max_run_time=seconds(max_run_time, "max_run_time"),
+            max_run_time=run_time(max_run_time, "max_run_time"),
         ).validate()
         self.jobs: dict[str, JobType] = {}
         self.schedules: dict[str, Schedule] = {}
@@ -235,6 +235,8 @@ class Offload:
         given) and owner (the team that owns the job type), docs/run-time.md;
         `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
         unique jobs (docs/scheduling.md): expires, critical, max_backlog, unique=Unique(...).
+        Long jobs (docs/long-jobs.md): a generator function is an iteration job; options
+        checkpoint_every, max_run_time, throttle_on.
         """
 
         def declare(fn: Callable[..., Any]) -> JobType:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from offload._states import STATES
+from offload.app._handle import progress_of
 from offload.cli._bulk import (
     build_match,
     bulk_options,
@@ -181,7 +182,14 @@ def _describe(r: JobRecord) -> str:
         ("finished", iso(r.finished_at) or "-"),
         ("expires", iso(r.expires_at) or "-"),
         ("lease", lease),
+        ("progress", _progress(r)),
+        (
+            "cursor",
+            _field(r, "cursor") if r.cursor is not None or "cursor" in r.undecodable else "-",
+        ),
     ]
+    if r.state == "running" and r.stop_request:
+        fields.append(("stop", f"{r.stop_request} requested: it stops at its next yield"))
     for name in r.undecodable:  # text fields (a kind, a queue) whose bytes are not UTF-8
         if name not in ("args", "meta", "result", "errors"):
             fields.append((name.replace("_", " "), _field(r, name)))
@@ -205,6 +213,19 @@ def _describe(r: JobRecord) -> str:
             tb = tb[-_TRACEBACK_LINES:]
         lines.extend(f"      | {t}" for t in tb)
     return "\n".join(lines)
+
+
+def _progress(r: JobRecord) -> str:
+    """`250 of 1000 (25.0%), estimated finish <time>`, or `-` before the job reported any."""
+    p = progress_of(r)
+    if p is None:
+        return "-"
+    text = f"{p.done} done" if p.total is None else f"{p.done} of {p.total}"
+    if p.percent is not None:
+        text += f" ({p.percent:.1f}%)"
+    if p.eta is not None:
+        text += f", estimated finish {iso(p.eta.timestamp())}"
+    return text
 
 
 def _field(r: JobRecord, name: str) -> str:
@@ -344,6 +365,7 @@ def cancel_jobs(
     """Cancel jobs that have not started: scheduled, available or retryable ones.
 
     Exit code 1 if any id could not be cancelled (unknown, running or already finished).
+    (`job.cancel()`, the HTTP API and the dashboard also ask a running job to stop.)
 
     \b
       offload jobs cancel 42

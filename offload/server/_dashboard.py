@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from offload._states import FINAL_STATES, STATES
 from offload.app._cron import next_tick
+from offload.app._handle import Job, progress_of
 from offload.jobs._secrets import shown_record
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
@@ -290,7 +291,9 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
             "now": now,
             "timeline": _stats.timeline(record),
             "can_retry": record.state in RETRYABLE_STATES,
-            "can_cancel": record.state in CANCELLABLE_STATES,
+            "can_cancel": record.state in CANCELLABLE_STATES
+            or (record.state == "running" and record.stop_request != "cancel"),
+            "progress": progress_of(record),
             "final": record.state in FINAL_STATES,
             "done": done,
         },
@@ -372,11 +375,14 @@ async def _act(server: Server, request: Request, principal: Principal, action: s
     record = await server.run(store.job_get, job_id)
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist")
-    op = store.job_retry if action == "retry" else store.job_cancel
-    if not await server.run(op, job_id):
+    # Cancel asks a running job to stop (an iteration job ends cancelled at its next yield).
+    op = store.job_retry if action == "retry" else Job(server.app, job_id).cancel
+    if not await server.run(op, job_id) if action == "retry" else not await server.run(op):
         slug = "not-retryable" if action == "retry" else "not-cancellable"
         raise Problem(slug, f"job {job_id} is {record.state}; it cannot be {action}ed now")
     done = "retried" if action == "retry" else "cancelled"
+    if action == "cancel" and record.state == "running":
+        done = "stop-requested"
     return RedirectResponse(f"{root(request)}/ui/jobs/{job_id}?done={done}", status_code=303)
 
 

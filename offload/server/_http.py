@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from offload._time import iso as iso_time
+from offload.app._handle import progress_of
 from offload.jobs._secrets import shown_record
 from offload.server._problems import Problem
 from offload.server._schema import check
@@ -187,6 +188,10 @@ def job_resource(record: JobRecord) -> dict[str, Any]:
         "scheduled_at": iso(record.scheduled_at),
         "attempted_at": iso(record.attempted_at),
         "finished_at": iso(record.finished_at),
+        # Long jobs (docs/long-jobs.md): progress, an iteration job's cursor, a stop request.
+        "progress": None if (p := progress_of(record)) is None else p.as_dict(),
+        "cursor": None if "cursor" in record.undecodable else record.cursor,
+        "stop_request": record.stop_request if record.state == "running" else None,
         "links": links,
     }
 

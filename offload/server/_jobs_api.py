@@ -14,6 +14,7 @@ from starlette.routing import Route
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
 from offload._states import FINAL_STATES
 from offload._time import time_problem
+from offload.app._handle import Job
 from offload.jobs._payload import check_json, free_args_json
 from offload.server._bulk import (
     BULK_BODY,
@@ -314,11 +315,13 @@ async def retry_job(call: Call) -> Response:
 async def cancel_job(call: Call) -> Response:
     job_id = path_id(call.request)
     await _get(call, job_id)
-    if not await call.server.run(call.app.store.job_cancel, job_id):
+    # A waiting job is cancelled at once; a running one is asked to stop (`stop_request`
+    # "cancel"): an iteration job ends cancelled at its next yield (docs/long-jobs.md).
+    if not await call.server.run(Job(call.app, job_id).cancel):
         record = await _get(call, job_id)
         raise Problem(
             "not-cancellable",
-            f"job {job_id} is {record.state}; only jobs not yet running can be cancelled",
+            f"job {job_id} is {record.state}; a finished job cannot be cancelled",
             job_id=job_id,
             state=record.state,
         )

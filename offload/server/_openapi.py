@@ -92,7 +92,7 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         *filter_params(),
     ]
     ranges = {"type": "string", "enum": list(RANGES)}
-    done = {"type": "string", "enum": ["retried", "cancelled"]}
+    done = {"type": "string", "enum": ["retried", "cancelled", "stop-requested"]}
     return {
         ("/", "get"): _page(
             "dashboardOverview",

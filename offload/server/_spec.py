@@ -205,6 +205,32 @@ COMPONENTS: Spec = {
             "scheduled_at": TIME,
             "attempted_at": NULLABLE_TIME,
             "finished_at": NULLABLE_TIME,
+            "progress": {
+                "type": "object",
+                "nullable": True,
+                "description": "How far the job is (docs/long-jobs.md); null before it said.",
+                "properties": {
+                    "done": {"type": "number"},
+                    "total": {"type": "number", "nullable": True},
+                    "percent": {"type": "number", "nullable": True},
+                    "eta": {
+                        "type": "string",
+                        "format": "date-time",
+                        "nullable": True,
+                        "description": "Estimated finish, while it runs.",
+                    },
+                },
+            },
+            "cursor": {
+                "nullable": True,
+                "description": "An iteration job's stored cursor (any JSON value).",
+            },
+            "stop_request": {
+                "type": "string",
+                "nullable": True,
+                "enum": ["cancel", "pause", None],
+                "description": "Why a running job is asked to stop at its next yield.",
+            },
             "links": {
                 "type": "object",
                 "required": ["self"],
