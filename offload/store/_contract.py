@@ -24,6 +24,7 @@ from typing import Any
 from offload._errors import ConfigurationError
 from offload.dispatch._limits import LimitSpec
 from offload.store._dispatch import DispatchOps
+from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._totals import TotalsOps
 
@@ -128,6 +129,8 @@ class ClaimParams:
     have begun. A lost worker is charged a crash only for jobs recorded as started (see
     `job_rescue_expired`). None: the claim records every job's start (a claimer that runs what
     it takes, and knows nothing of this).
+    `skip_kinds`: job types not to claim (paused ones, store/_pauses.py); when empty, as it is
+    while no kind is paused, the claim runs its usual statements.
     """
 
     queues: Sequence[str]
@@ -135,6 +138,7 @@ class ClaimParams:
     worker_id: str
     lease_seconds: float
     start: int | None = None
+    skip_kinds: Sequence[str] = ()
 
 
 @dataclass(slots=True)
@@ -435,7 +439,7 @@ class AdminOps(abc.ABC):
         """All named counters."""
 
 
-class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, DispatchOps, TotalsOps, abc.ABC):
+class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, PauseOps, DispatchOps, TotalsOps, abc.ABC):
     """The storage contract. Engines subclass it; nothing above it sees SQL.
 
     A Store is also an executor: the store itself runs each operation in a transaction of its

@@ -44,7 +44,13 @@ from offload.store.postgres._pool import Pool
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
-_FILES = ("queries", "dispatch", "policy", "totals")  # the named statements of every family
+_FILES = (
+    "queries",
+    "dispatch",
+    "policy",
+    "pauses",
+    "totals",
+)  # the named statements of every family
 
 
 class Retry(StoreError):

@@ -1,8 +1,9 @@
 """SQLite engine of the store contract: one file in WAL mode, shared by many processes.
 
 The engine is its connections and executors (`_base.py`) with one module per operation family
-mixed in: jobs, dispatch, policy, maintenance, admin and totals. A family reaches another only
-through that family's module-level functions, which take the transaction's connection.
+mixed in: jobs, dispatch, policy, pauses, maintenance, admin and totals. A family reaches
+another only through that family's module-level functions, which take the transaction's
+connection.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from offload.store.sqlite._base import SQLiteBase, sqlite_path
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._jobs import SQLiteJobs
 from offload.store.sqlite._maintenance import SQLiteMaintenance
+from offload.store.sqlite._pauses import SQLitePauses
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._totals import SQLiteTotals
 
@@ -20,6 +22,7 @@ class SQLiteStore(
     SQLiteJobs,
     SQLiteDispatch,
     SQLitePolicy,
+    SQLitePauses,
     SQLiteMaintenance,
     SQLiteAdmin,
     SQLiteTotals,
