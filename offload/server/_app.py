@@ -22,7 +22,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
 from offload.app._offload import Offload
-from offload.server import _dashboard, _jobs_api, _jobs_spec, _openapi, _rules_api, _worker_api
+from offload.server import (
+    _dashboard,
+    _jobs_api,
+    _jobs_spec,
+    _openapi,
+    _pauses_api,
+    _pauses_ui,
+    _rules_api,
+    _worker_api,
+)
 from offload.server._auth import host_allowed
 from offload.server._config import ServerConfig, Token
 from offload.server._context import Call, Server, api, store_problem
@@ -216,6 +225,8 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         *_jobs_api.ROUTES,
         *_rules_api.ROUTES,
+        *_pauses_api.ROUTES,
+        *_pauses_ui.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         Mount("/static", app=static, name="static"),
