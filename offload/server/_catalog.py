@@ -86,7 +86,16 @@ def kind_rows(server: Server, paused: frozenset[str] = frozenset()) -> list[dict
         )
     known = {r["name"] for r in rows}
     for name in sorted(paused - known):
-        rows.append({"name": name, "queue": "", "declared": False, "parameters": []})
+        rows.append(
+            {
+                "name": name,
+                "queue": "",
+                "declared": False,
+                "timeout": None,
+                "cron": None,
+                "parameters": [],
+            }
+        )
     for r in rows:
         r["paused"] = r["name"] in paused
     return rows

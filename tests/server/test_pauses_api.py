@@ -73,5 +73,8 @@ def test_dashboard_buttons_pause_and_resume(client: TestClient, app: Offload) ->
     assert "badge paused" in client.get("/").text
     client.post("/ui/queues/default/resume", data=form)
     client.post("/ui/kinds/add/resume", data=form)
+    app.store.pause_add("kind", "nobody.declares.this")  # listed too, with its button
+    assert 'data-pause="kinds:nobody.declares.this"' in client.get("/ui/queues").text
+    app.store.pause_remove("kind", "nobody.declares.this")
     assert app.store.pause_list() == []
     assert_problem(client.post("/ui/kinds/add/pause", data={"next": "/"}), 403, "cross-origin")
