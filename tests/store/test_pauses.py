@@ -3,13 +3,16 @@ out (plain and through limits); running jobs asked to stop in the pause's transa
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
 import pytest
 
 from offload.dispatch._limits import LimitSpec
 from offload.store._contract import ClaimParams, Store
 from offload.store._pauses import KIND, QUEUE
+from offload.store.sqlite._pauses import pauses_sql
 
 from ._helpers import between, claim, insert, new_job
 from ._raw import _run
@@ -92,3 +95,58 @@ def test_pausing_asks_running_jobs_to_stop_and_resuming_takes_it_back(store: Sto
     assert [stop_request(store, i) for i in (a, b, other)] == ["pause", None, "pause"]
     store.pause_remove(KIND, "A")
     assert [stop_request(store, i) for i in (a, b, other)] == [None, None, None]
+
+
+def _fill(store: Store, n: int) -> None:
+    for start in range(0, n, 1000):
+        store.job_insert_many(
+            [new_job(kind=f"k{i % 3}", args={"i": i}) for i in range(start, start + 1000)]
+        )
+
+
+@pytest.mark.engine("sqlite")
+def test_sqlite_claims_without_paused_kinds_scan_the_claim_index(store: Store) -> None:
+    _fill(store, 2000)
+    sql = pauses_sql()
+    params = {"queue": "default", "kinds": '["k1"]', "n": 32}
+    page = {**params, "priority": 0, "order_key": 0.0, "id": 0, "excluded": "[]"}
+    with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        for name, args in (
+            ("job_claim_candidates_unpaused", params),
+            ("job_claim_page_unpaused", page),
+        ):
+            plan = conn.execute("EXPLAIN QUERY PLAN " + sql[name], args).fetchall()
+            text = "\n".join(str(row[-1]) for row in plan)
+            assert "USING INDEX offload_jobs_claim" in text, (name, text)
+            assert "TEMP B-TREE" not in text and "state_kind" not in text, (name, text)
+
+
+@pytest.mark.engine("postgres")
+def test_postgres_claims_without_paused_kinds_scan_the_claim_index(store: Store) -> None:
+    _fill(store, 1000)
+    q = store._q  # type: ignore[attr-defined]
+    claim_args = {
+        "queues": ["default"],
+        "limit": 32,
+        "worker_id": "w",
+        "token": 1,
+        "lease_seconds": 60.0,
+        "start": 4,
+        "everything": False,
+        "skip_kinds": ["k1"],
+    }
+    page = {
+        "queue": "default",
+        "priority": 0,
+        "order_key": 0.0,
+        "id": 0,
+        "excluded": [],
+        "n": 32,
+        "skip_kinds": ["k1"],
+    }
+    with psycopg.connect(store.conninfo, autocommit=True) as conn:  # type: ignore[attr-defined]
+        for name, args in (("job_claim_unpaused", claim_args), ("job_claim_page_unpaused", page)):
+            with conn.transaction(force_rollback=True):
+                plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + q[name], args))
+            assert "Index Scan using offload_jobs_claim on offload_jobs" in plan, (name, plan)
+            assert "Sort Key: offload_jobs.priority" not in plan, (name, plan)
