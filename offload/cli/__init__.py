@@ -20,6 +20,7 @@ from offload.cli._relay import relay
 from offload.cli._rules import rules
 from offload.cli._server import server
 from offload.cli._stats import stats
+from offload.cli._top import top
 from offload.cli._worker import worker
 
 
@@ -39,6 +40,7 @@ main.add_command(server)
 main.add_command(enqueue)
 main.add_command(jobs)
 main.add_command(stats)
+main.add_command(top)
 main.add_command(rules)
 main.add_command(queues)
 main.add_command(kinds)

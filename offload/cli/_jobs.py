@@ -1,7 +1,8 @@
-"""`offload jobs …`: list, show, retry and cancel jobs, straight from the store.
+"""`offload jobs …`: list, show, retry, cancel and discard jobs, straight from the store.
 
 No job code is needed: the store holds everything these commands read. `--app` only lends its
-store URL and settings.
+store URL and settings. Retry, cancel and discard take job ids, or a filter that names many
+jobs at once (`_bulk.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,21 @@ from typing import Any
 import click
 
 from offload._states import STATES
-from offload.cli._common import Failure, friendly_errors, json_option, opened_app, store_options
+from offload.cli._bulk import (
+    build_match,
+    bulk_options,
+    filter_options,
+    has_search,
+    run_bulk,
+)
+from offload.cli._common import (
+    Failure,
+    UsageFailure,
+    friendly_errors,
+    json_option,
+    opened_app,
+    store_options,
+)
 from offload.cli._output import (
     iso,
     job_dict,
@@ -24,16 +39,15 @@ from offload.cli._output import (
     terminal_width,
     to_json_text,
 )
+from offload.store._bulk import CANCELLABLE_FROM, DISCARDABLE_FROM, RETRYABLE_FROM
 from offload.store._contract import JobFilter, JobRecord, Store
 
 _TRACEBACK_LINES = 12
-_RETRYABLE_FROM = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
-_CANCELLABLE_FROM = ("scheduled", "available", "retryable")
 
 
 @click.group("jobs")
 def jobs() -> None:
-    """Inspect jobs and act on them: list, show, retry, cancel."""
+    """Inspect jobs and act on them: list, show, retry, cancel, discard."""
 
 
 @jobs.command("list")
@@ -62,6 +76,7 @@ def jobs() -> None:
     metavar="ID",
     help="Only jobs older than this id (to page through long lists).",
 )
+@filter_options
 @store_options
 @json_option
 @friendly_errors
@@ -74,22 +89,28 @@ def list_jobs(
     app_path: str | None,
     url: str | None,
     as_json: bool,
+    **search: Any,
 ) -> None:
     """List jobs, newest first.
 
     \b
       offload jobs list --state dead --state retryable
       offload jobs list --queue emails --limit 10 --json
+      offload jobs list --state dead --since 1h --error-contain timeout
     """
-    flt = JobFilter(
-        states=[s.lower() for s in states] or None,
-        queue=queue,
-        kind=kind,
-        limit=limit,
-        before_id=before_id,
-    )
     with opened_app(app_path, url) as app:
-        records = app.store.job_list(flt)
+        if has_search(search):
+            match = build_match(app.store, states, {"queue": queue, "kind": kind, **search})
+            records = app.store.job_search(match, limit, before_id)
+        else:
+            flt = JobFilter(
+                states=[s.lower() for s in states] or None,
+                queue=queue,
+                kind=kind,
+                limit=limit,
+                before_id=before_id,
+            )
+            records = app.store.job_list(flt)
     if as_json:
         print_json([job_dict(r) for r in records])
         return
@@ -232,7 +253,8 @@ def _act(
     else:
         for o in outcomes:
             if o["ok"]:
-                click.echo(f"{verb} job {o['id']} (now {o['state']})")
+                now = "" if o["state"] is None else f" (now {o['state']})"
+                click.echo(f"{verb} job {o['id']}{now}")
             else:
                 click.echo(f"Error: {o['error']}", err=True)
     failed = sum(1 for o in outcomes if not o["ok"])
@@ -240,35 +262,125 @@ def _act(
         raise click.exceptions.Exit(1)
 
 
+def _ids_or_filter(
+    action: str,
+    job_ids: tuple[int, ...],
+    states: tuple[str, ...],
+    filters: dict[str, Any],
+    flags: dict[str, bool],
+    app_path: str | None,
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Act on the jobs named by id (each reported), or on every job a filter matches."""
+    if not job_ids:
+        run_bulk(action, states, filters, app_path=app_path, url=url, as_json=as_json, **flags)
+        return
+    if states or any(v for v in filters.values()) or flags["every"]:
+        raise UsageFailure("give job ids or a filter, not both")
+    if flags["dry_run"]:
+        raise UsageFailure("--dry-run counts the jobs a filter matches; it takes no job ids")
+    verb, allowed, op = _SINGLE[action]
+    _act(job_ids, app_path, url, as_json, verb, allowed, op)
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """The filter options apart from --all, --dry-run and --yes."""
+    flags = {name: bool(options.pop(name)) for name in ("every", "dry_run", "yes")}
+    return options, flags
+
+
+_BULK_HELP = """
+    With a filter instead of ids, it acts on every matching job it applies to: it prints the
+    count, asks on a terminal (unless --yes) and refuses without any filter unless --all is
+    given. --dry-run only counts. Times are a duration ago (30m, 2d) or an ISO time (UTC
+    unless it says otherwise).
+"""
+
+
 @jobs.command("retry")
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, type=int)
+@click.argument("job_ids", metavar="[ID]...", nargs=-1, type=int)
+@bulk_options
 @store_options
 @json_option
 @friendly_errors
 def retry_jobs(
-    job_ids: tuple[int, ...], app_path: str | None, url: str | None, as_json: bool
+    job_ids: tuple[int, ...],
+    states: tuple[str, ...],
+    app_path: str | None,
+    url: str | None,
+    as_json: bool,
+    **options: Any,
 ) -> None:
     """Run jobs again now: dead, cancelled, shed, completed, retryable or scheduled ones.
 
     A dead job gets one more attempt beyond its max_attempts. Exit code 1 if any id could not
     be retried (unknown, or running).
+
+    \b
+      offload jobs retry 42 43
+      offload jobs retry --state dead --kind send_email --since 1h --dry-run
+      offload jobs retry --state dead --error-contain "timed out" --yes
     """
-    _act(job_ids, app_path, url, as_json, "retried", _RETRYABLE_FROM, _retry)
+    filters, flags = _split(options)
+    _ids_or_filter("retry", job_ids, states, filters, flags, app_path, url, as_json)
 
 
 @jobs.command("cancel")
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, type=int)
+@click.argument("job_ids", metavar="[ID]...", nargs=-1, type=int)
+@bulk_options
 @store_options
 @json_option
 @friendly_errors
 def cancel_jobs(
-    job_ids: tuple[int, ...], app_path: str | None, url: str | None, as_json: bool
+    job_ids: tuple[int, ...],
+    states: tuple[str, ...],
+    app_path: str | None,
+    url: str | None,
+    as_json: bool,
+    **options: Any,
 ) -> None:
     """Cancel jobs that have not started: scheduled, available or retryable ones.
 
     Exit code 1 if any id could not be cancelled (unknown, running or already finished).
+
+    \b
+      offload jobs cancel 42
+      offload jobs cancel --queue imports --args-contain acme.com --yes
     """
-    _act(job_ids, app_path, url, as_json, "cancelled", _CANCELLABLE_FROM, _cancel)
+    filters, flags = _split(options)
+    _ids_or_filter("cancel", job_ids, states, filters, flags, app_path, url, as_json)
+
+
+@jobs.command("discard")
+@click.argument("job_ids", metavar="[ID]...", nargs=-1, type=int)
+@bulk_options
+@store_options
+@json_option
+@friendly_errors
+def discard_jobs(
+    job_ids: tuple[int, ...],
+    states: tuple[str, ...],
+    app_path: str | None,
+    url: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Delete jobs in any state; what they counted stays in the metrics' totals.
+
+    A running job's worker is fenced off: its outcome is refused as stale. Exit code 1 if any
+    id does not exist.
+
+    \b
+      offload jobs discard 42
+      offload jobs discard --state dead --finished-until 7d --dry-run
+    """
+    filters, flags = _split(options)
+    _ids_or_filter("discard", job_ids, states, filters, flags, app_path, url, as_json)
+
+
+for _command in (retry_jobs, cancel_jobs, discard_jobs):
+    _command.help = (_command.help or "") + _BULK_HELP
 
 
 def _one_of(words: tuple[str, ...]) -> str:
@@ -282,3 +394,14 @@ def _retry(store: Store, job_id: int) -> bool:
 
 def _cancel(store: Store, job_id: int) -> bool:
     return store.job_cancel(job_id)
+
+
+def _discard(store: Store, job_id: int) -> bool:
+    return store.job_discard(job_id)
+
+
+_SINGLE: dict[str, tuple[str, tuple[str, ...], Callable[[Store, int], bool]]] = {
+    "retry": ("retried", RETRYABLE_FROM, _retry),
+    "cancel": ("cancelled", CANCELLABLE_FROM, _cancel),
+    "discard": ("discarded", DISCARDABLE_FROM, _discard),
+}

@@ -68,6 +68,13 @@ def is_loopback(host: str) -> bool:
     help="Extra Host name accepted without tokens (repeatable; loopback names always are).",
 )
 @click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from loopback proxies.")
+@click.option(
+    "--root-path",
+    default="",
+    metavar="PATH",
+    help="The path prefix a proxy serves this under and strips (e.g. /ops/offload): the "
+    "dashboard's links and redirects start with it.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @friendly_errors
 def server(
@@ -82,6 +89,7 @@ def server(
     no_maintenance: bool,
     allowed_hosts: tuple[str, ...],
     proxy_headers: bool,
+    root_path: str,
     verbose: int,
 ) -> None:
     """Serve APP (module:attribute) over HTTP: REST API, worker protocol, dashboard, metrics.
@@ -157,6 +165,7 @@ def server(
             forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
             server_header=False,
             lifespan="on",
+            root_path=root_path.rstrip("/"),
         )
     finally:
         app.close()

@@ -1,4 +1,8 @@
-"""`offload worker`: run jobs, in this process or under a supervisor of N processes."""
+"""`offload worker`: run jobs, in this process or under a supervisor of N processes.
+
+`--burst` drains what is queued and exits; `--reload` restarts the worker when a `.py` file
+changes (cli/_reload.py).
+"""
 
 from __future__ import annotations
 
@@ -65,6 +69,18 @@ from offload.cli._output import safe_url
     "--no-maintenance", is_flag=True, help="Do not take part in electing the maintenance leader."
 )
 @click.option(
+    "--burst",
+    is_flag=True,
+    help="Run what the queues hold now, and what comes due or is enqueued while they drain, "
+    "then exit 0 (jobs due later are left). A store that cannot be reached fails at once.",
+)
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="For development: restart the worker when a .py file under the current folder (or "
+    "the app's package) changes. Needs the reload extra (pip install 'offload[reload]').",
+)
+@click.option(
     "-v", "--verbose", count=True, help="More logging: -v for debug (the default is info)."
 )
 @friendly_errors
@@ -78,6 +94,8 @@ def worker(
     grace: float,
     poll_interval: float,
     no_maintenance: bool,
+    burst: bool,
+    reload: bool,
     verbose: int,
 ) -> None:
     """Run a worker for APP (module:attribute, e.g. myapp:app)."""
@@ -90,9 +108,10 @@ def worker(
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
-    if processes > 1:
-        from offload.worker import Supervisor
+    if burst and reload:
+        raise click.UsageError("--burst and --reload do not go together: pick one")
 
+    def child_argv(children: int) -> list[str]:
         argv = [
             "worker",
             app_path,
@@ -101,7 +120,7 @@ def worker(
             "--concurrency",
             str(concurrency),
             "--processes",
-            "1",
+            str(children),
             "--grace",
             str(grace),
             *([] if prefetch is None else ["--prefetch", str(prefetch)]),
@@ -112,14 +131,34 @@ def worker(
             argv += ["--url", url]
         if no_maintenance:
             argv.append("--no-maintenance")
+        if burst:
+            argv.append("--burst")
+        return argv
+
+    if reload:
+        from pathlib import Path
+
+        from offload.cli._reload import Reloader, require_watchfiles, watched_folders
+
+        require_watchfiles()
+        folders = watched_folders(app_path, Path.cwd())
+        sys.exit(Reloader(child_argv(processes), folders, grace).run())
+    if processes > 1:
+        from offload.worker import Supervisor
+
+        argv = child_argv(1)
         from offload._errors import StoreFullError
         from offload.store import verify_store
 
         # Fail here, once, if the app cannot be imported or the store is damaged; a store that
         # refuses writes is waited for by each worker process.
+        checked = load_app(app_path, url)
         with contextlib.suppress(StoreFullError):
-            verify_store(load_app(app_path, url).config.url)
-        sys.exit(Supervisor(processes, argv).run())
+            verify_store(checked.config.url)
+            if burst:  # a drain does not wait for a store that cannot be reached
+                checked.store.now()
+        checked.close()
+        sys.exit(Supervisor(processes, argv, burst=burst).run())
     from offload.worker import Worker, watch_supervisor
 
     app = load_app(app_path, url)
@@ -130,7 +169,7 @@ def worker(
         )
     click.echo(
         f"offload worker: {safe_url(app.config.url)} queues={','.join(names)} "
-        f"concurrency={concurrency}",
+        f"concurrency={concurrency}{' burst' if burst else ''}",
         err=True,
     )
     process = Worker(
@@ -141,6 +180,12 @@ def worker(
         grace=grace,
         poll_interval=poll_interval,
         maintenance=not no_maintenance,
+        burst=burst,
     )
     watch_supervisor(process.stop)  # a child of `--processes N`: stop when the supervisor dies
     process.run()
+    if burst:
+        click.echo(
+            f"offload worker: drained: {process.completed} completed, {process.failed} failed",
+            err=True,
+        )

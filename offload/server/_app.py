@@ -24,6 +24,8 @@ from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
 from offload.app._offload import Offload
 from offload.server import (
     _dashboard,
+    _dashboard_bulk,
+    _dashboard_rules,
     _jobs_api,
     _jobs_spec,
     _openapi,
@@ -34,8 +36,10 @@ from offload.server import (
 )
 from offload.server._auth import host_allowed
 from offload.server._config import ServerConfig, Token
-from offload.server._context import Call, Server, api, store_problem
+from offload.server._context import Call, Server, api, store_problem, to_problem
 from offload.server._http import json_response
+from offload.server._live import LiveFeed
+from offload.server._pages import error_response, route_path
 from offload.server._problems import Problem, problem_response
 
 CSP = (
@@ -75,7 +79,7 @@ class _Guard:
             )
             await response(scope, receive, self._with_headers(send, static=False))
             return
-        static = scope["path"].startswith("/static/")
+        static = route_path(request).startswith("/static/")
         await self.app(scope, receive, self._with_headers(send, static))
 
     @staticmethod
@@ -94,13 +98,16 @@ class _Guard:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's routing errors (404, 405 ...) as problems: HTML pages for a browser on a
+    dashboard path, JSON problem documents elsewhere (pages.py)."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
+        path = route_path(request)
         allowed = sorted(
             {
                 method
                 for route in request.app.router.routes
-                if isinstance(route, Route) and route.path_regex.match(request.url.path)
+                if isinstance(route, Route) and route.path_regex.match(path)
                 for method in route.methods or ()
             }
         )
@@ -113,7 +120,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         problem = Problem("not-found", f"nothing at {request.url.path}")
     else:
         problem = Problem("invalid-parameter", str(exc.detail), status=exc.status_code)
-    return problem_response(problem, request.url.path)
+    return error_response(request, problem)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """An exception no handler caught: a 500 problem (or page), logged with its traceback."""
+    return error_response(request, to_problem(exc))
 
 
 async def openapi(request: Request) -> Response:
@@ -229,14 +241,17 @@ def create_app(
         *_pauses_ui.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
+        *_dashboard_bulk.ROUTES,
+        *_dashboard_rules.ROUTES,
         Mount("/static", app=static, name="static"),
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
     app.state.offload = server
     app.state.write_probe = WriteProbe(server)
+    app.state.live_feed = LiveFeed(server)
     app.add_middleware(_Guard, server=server)
     return app

@@ -23,10 +23,13 @@ from offload._states import FINAL_STATES, STATES
 from offload.app._cron import next_tick
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
+from offload.server._bulk import search_of
 from offload.server._catalog import kind_rows, paused_kinds, queue_rows
 from offload.server._context import Server, to_problem
 from offload.server._http import iso, path_id, query_params, read_body
-from offload.server._problems import CATALOGUE, Problem, problem_response
+from offload.server._live import events_response
+from offload.server._pages import error_response, root
+from offload.server._problems import CATALOGUE, Problem
 from offload.store._contract import JobFilter, JobRecord
 
 HERE = Path(__file__).parent
@@ -38,6 +41,7 @@ NAV = (
     ("queues", "/ui/queues", "Queues"),
     ("schedules", "/ui/schedules", "Schedules"),
     ("workers", "/ui/workers", "Workers"),
+    ("rules", "/ui/rules", "Rules"),
 )
 
 
@@ -95,7 +99,12 @@ def templates() -> Jinja2Templates:
     env.filters["short"] = _short
     env.filters["last_error"] = last_error
     env.filters["last_error_at"] = last_error_at
-    return Jinja2Templates(env=env)
+    return Jinja2Templates(env=env, context_processors=[_root_context])
+
+
+def _root_context(request: Request) -> dict[str, Any]:
+    """`root` in every template: the mount's path, which every link starts with."""
+    return {"root": root(request)}
 
 
 Page = Callable[[Server, Request, Principal], Awaitable[Response]]
@@ -116,14 +125,16 @@ def page(
                     target = request.url.path
                     if request.url.query:
                         target += "?" + request.url.query
-                    return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+                    return RedirectResponse(
+                        f"{root(request)}/ui/login?next={quote(target)}", status_code=303
+                    )
                 if not principal.allows(role):
                     raise Problem(
                         "forbidden", f"{principal.name} ({principal.role}) may not do this"
                     )
                 return await handler(server, request, principal)
             except Exception as exc:  # noqa: BLE001 - every error becomes a problem document
-                return problem_response(to_problem(exc), request.url.path)
+                return error_response(request, to_problem(exc))
 
         return endpoint
 
@@ -199,11 +210,14 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
     flt = JobFilter(
         states=[state] if state else None, queue=queue, kind=kind, limit=limit, before_id=before
     )
+    match = search_of(q)  # a search by argument or error text: _dashboard_bulk.py
 
     def load() -> dict[str, Any]:
         store = server.app.store
         return {
-            "jobs": store.job_list(flt),
+            "jobs": store.job_list(flt)
+            if match is None
+            else store.job_search(match, limit, before),
             "queues": sorted({r.queue for r in store.job_counts()}),
             "kinds": [k["name"] for k in kind_rows(server)],
             "now": store.now(),
@@ -211,14 +225,20 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
 
     data = await server.run(load)
     jobs: list[JobRecord] = data["jobs"]
-    filters = {"state": state, "queue": queue, "kind": kind}
+    filters = {
+        "state": state,
+        "queue": queue,
+        "kind": kind,
+        "args": q.get("args"),
+        "error": q.get("error"),
+    }
     discarded = int(q["discarded"]) if q.get("discarded") else None
     older = None
     if len(jobs) == limit:
-        older = "/ui/jobs?" + urlencode(
+        older = f"{root(request)}/ui/jobs?" + urlencode(
             {**{k: v for k, v in filters.items() if v}, "before": jobs[-1].id}
         )
-    newest = "/ui/jobs?" + urlencode({k: v for k, v in filters.items() if v})
+    newest = f"{root(request)}/ui/jobs?" + urlencode({k: v for k, v in filters.items() if v})
     return render(
         server,
         request,
@@ -228,6 +248,8 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
             "page": "jobs",
             **data,
             "discarded": discarded,
+            "bulk": q.get("bulk"),
+            "bulk_count": int(q["count"]) if q.get("count") else 0,
             "retryable": RETRYABLE_STATES,
             "cancellable": CANCELLABLE_STATES,
             "states": STATES,
@@ -316,6 +338,12 @@ async def workers_page(server: Server, request: Request, principal: Principal) -
     return render(server, request, principal, "workers.html", {"page": "workers", **data})
 
 
+@page("dashboardEvents")
+async def events(server: Server, request: Request, principal: Principal) -> Response:
+    """Server-Sent Events telling open pages that what they show has changed (_live.py)."""
+    return events_response(request, server)
+
+
 # --- buttons ---------------------------------------------------------------------------
 async def _act(server: Server, request: Request, principal: Principal, action: str) -> Response:
     fields = await read_form(server, request)
@@ -330,7 +358,7 @@ async def _act(server: Server, request: Request, principal: Principal, action: s
         slug = "not-retryable" if action == "retry" else "not-cancellable"
         raise Problem(slug, f"job {job_id} is {record.state}; it cannot be {action}ed now")
     done = "retried" if action == "retry" else "cancelled"
-    return RedirectResponse(f"/ui/jobs/{job_id}?done={done}", status_code=303)
+    return RedirectResponse(f"{root(request)}/ui/jobs/{job_id}?done={done}", status_code=303)
 
 
 @page("dashboardRetry", "admin")
@@ -351,14 +379,14 @@ async def discard_button(server: Server, request: Request, principal: Principal)
     job_id = path_id(request)
     if not await server.run(server.app.store.job_discard, job_id):
         raise Problem("job-not-found", f"job {job_id} does not exist")
-    return RedirectResponse(f"/ui/jobs?discarded={job_id}", status_code=303)
+    return RedirectResponse(f"{root(request)}/ui/jobs?discarded={job_id}", status_code=303)
 
 
 # --- login -----------------------------------------------------------------------------
-def _next(value: str | None) -> str:
-    """A safe place to go after login: a local path only."""
+def _next(value: str | None, home: str) -> str:
+    """A safe place to go after login: a local path only (else `home`)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
+        return home
     return value[:500]
 
 
@@ -366,11 +394,11 @@ async def login_form(request: Request) -> Response:
     server: Server = request.app.state.offload
     request.scope["offload.operation"] = "dashboardLoginForm"
     try:
-        target = _next(params(server, request).get("next"))
+        target = _next(params(server, request).get("next"), f"{root(request)}/")
     except Problem as exc:
-        return problem_response(exc, request.url.path)
+        return error_response(request, exc)
     if not server.auth.enabled:
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(f"{root(request)}/", status_code=303)
     return _login(server, request, target, None, 200)
 
 
@@ -392,23 +420,24 @@ async def login(request: Request) -> Response:
         if not same_origin(request):
             raise Problem("cross-origin", "log in from this server's own login page")
         if not server.auth.enabled:
-            return RedirectResponse("/", status_code=303)
+            return RedirectResponse(f"{root(request)}/", status_code=303)
         token = server.auth.token_for(fields.get("token", "").strip())
-        target = _next(fields.get("next"))
+        target = _next(fields.get("next"), f"{root(request)}/")
         if token is None:
             return _login(server, request, target, "That token is not valid here.", 401)
         response = RedirectResponse(target, status_code=303)
         server.auth.set_session(response, request, token)
         return response
     except Exception as exc:  # noqa: BLE001
-        return problem_response(to_problem(exc), request.url.path)
+        return error_response(request, to_problem(exc))
 
 
 @page("dashboardLogout")
 async def logout(server: Server, request: Request, principal: Principal) -> Response:
     fields = await read_form(server, request)
     check_form(server.auth, request, principal, fields)
-    response = RedirectResponse("/ui/login" if server.auth.enabled else "/", status_code=303)
+    target = "/ui/login" if server.auth.enabled else "/"
+    response = RedirectResponse(root(request) + target, status_code=303)
     server.auth.clear_session(response)
     return response
 
@@ -418,7 +447,7 @@ async def problem_page(request: Request) -> Response:
     slug = request.path_params["slug"]
     kind = CATALOGUE.get(slug)
     if kind is None:
-        return problem_response(Problem("not-found", f"no problem type {slug!r}"), request.url.path)
+        return error_response(request, Problem("not-found", f"no problem type {slug!r}"))
     return server.templates.TemplateResponse(
         request, "problem.html", {"kind": kind, "page": "problem"}
     )
@@ -434,6 +463,7 @@ ROUTES = [
     Route("/ui/queues", queues_page, methods=["GET"]),
     Route("/ui/schedules", schedules_page, methods=["GET"]),
     Route("/ui/workers", workers_page, methods=["GET"]),
+    Route("/ui/events", events, methods=["GET"]),
     Route("/ui/login", login_form, methods=["GET"]),
     Route("/ui/login", login, methods=["POST"]),
     Route("/ui/logout", logout, methods=["POST"]),

@@ -1,5 +1,5 @@
-"""REST resources for jobs: create, read, wait for, list, retry, cancel, discard; queues and
-kinds."""
+"""REST resources for jobs: create, read, wait for, list, retry, cancel, discard (one, or every
+job a filter matches); queues and kinds."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ from starlette.routing import Route
 from offload._errors import InvalidArgumentsError, PayloadTooLargeError
 from offload._states import FINAL_STATES
 from offload.jobs._payload import check_json, free_args_json
+from offload.server._bulk import (
+    BULK_BODY,
+    SEARCH_NAMES,
+    match_from_body,
+    result_document,
+    search_from_query,
+)
 from offload.server._catalog import kind_rows, paused_kinds, queue_rows
 from offload.server._config import valid_name
 from offload.server._context import Call, Server, api
@@ -28,7 +35,8 @@ from offload.server._http import (
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
-from offload.store._contract import JobFilter, JobRecord, NewJob
+from offload.store._bulk import BulkResult, JobMatch
+from offload.store._contract import JobFilter, JobRecord, NewJob, Store
 from offload.store._policy import JobPolicy
 
 OPTION_FIELDS = ("queue", "priority", "delay", "run_at", "max_attempts", "timeout", "meta")
@@ -227,11 +235,15 @@ async def list_jobs(call: Call) -> Response:
         limit=limit,
         before_id=q.get("before"),
     )
-    records = await call.server.run(call.app.store.job_list, flt)
+    match = search_from_query(q)  # text or times: a search (offload/server/_bulk.py)
+    if match is None:
+        records = await call.server.run(call.app.store.job_list, flt)
+    else:
+        records = await call.server.run(call.app.store.job_search, match, limit, flt.before_id)
     next_link = None
     if len(records) == limit:
         params = [("state", s) for s in q.get("state", [])]
-        params += [(k, str(q[k])) for k in ("queue", "kind", "limit") if k in q]
+        params += [(k, str(q[k])) for k in ("queue", "kind", "limit", *SEARCH_NAMES) if k in q]
         params.append(("before", str(records[-1].id)))
         next_link = f"/jobs?{urlencode(params)}"
     headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
@@ -314,6 +326,20 @@ async def discard_job(call: Call) -> Response:
     return Response(status_code=204)
 
 
+def _bulk(store: Store, action: str, match: JobMatch, dry_run: bool) -> BulkResult:
+    return store.job_bulk(action, match, dry_run=dry_run)
+
+
+@api("bulkJobs", "admin")
+async def bulk_jobs(call: Call) -> Response:
+    """Retry, cancel or discard every job a filter matches (or count them: `dry_run`)."""
+    body = await read_json(call.request, call.server.max_body, BULK_BODY)
+    match = match_from_body(body)
+    dry_run = bool(body.get("dry_run", False))
+    result = await call.server.run(_bulk, call.app.store, body["action"], match, dry_run)
+    return json_response(result_document(result))
+
+
 @api("listQueues", "read")
 async def list_queues(call: Call) -> Response:
     return json_response({"queues": await call.server.run(queue_rows, call.server)})
@@ -333,6 +359,7 @@ async def list_kinds(call: Call) -> Response:
 ROUTES = [
     Route("/jobs", create_job, methods=["POST"]),
     Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/bulk", bulk_jobs, methods=["POST"]),
     Route("/jobs/{job_id:int}", get_job, methods=["GET"]),
     Route("/jobs/{job_id:int}", discard_job, methods=["DELETE"]),
     Route("/jobs/{job_id:int}/result", get_result, methods=["GET"]),

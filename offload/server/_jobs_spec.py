@@ -9,6 +9,7 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 from offload._states import STATES
+from offload.server._bulk import BULK_BODY, BULK_RESULT, search_params
 from offload.server._spec import (
     JOB_ID,
     JOB_ID_PATH,
@@ -182,6 +183,7 @@ def operations(server: Server) -> dict[tuple[str, str], Spec]:
         query("kind", NAME, "Only jobs of this kind."),
         query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Page size (50)."),
         query("before", JOB_ID, "Only jobs with a smaller id (the `next` link sets it)."),
+        *search_params(),
     ]
     return {
         ("/jobs", "post"): {
@@ -282,6 +284,24 @@ def operations(server: Server) -> dict[tuple[str, str], Spec]:
                 "404": problem("No such job"),
                 "409": problem("The job is running or finished"),
                 **standard_errors(params=True),
+            },
+        },
+        ("/jobs/bulk", "post"): {
+            "operationId": "bulkJobs",
+            "summary": "Retry, cancel or discard every job a filter matches",
+            "description": "Acts on the matching jobs the action applies to (retry: dead, "
+            "cancelled, shed, completed, retryable and scheduled ones; cancel: scheduled, "
+            "available and retryable ones; discard: any), each as the single-job operation "
+            "does, in batches of bounded size. `dry_run` only counts them. A body without any "
+            'filter is refused unless it says `"all": true`.',
+            "tags": ["jobs"],
+            "requestBody": json_request(BULK_BODY),
+            "responses": {
+                "200": {
+                    "description": "How many jobs were changed (or would be, on a dry run)",
+                    "content": {"application/json": {"schema": BULK_RESULT}},
+                },
+                **standard_errors(body=True),
             },
         },
         ("/queues", "get"): {

@@ -8,7 +8,15 @@ from typing import Any
 
 import offload
 from offload._states import STATES
-from offload.server import _jobs_spec, _pauses_api, _pauses_ui, _rules_api, _worker_api
+from offload.server import (
+    _dashboard_bulk,
+    _jobs_spec,
+    _pauses_api,
+    _pauses_ui,
+    _rules_api,
+    _worker_api,
+)
+from offload.server._bulk import filter_params
 from offload.server._context import Server
 from offload.server._problems import CATALOGUE
 from offload.server._spec import (
@@ -70,6 +78,10 @@ def _form(operation_id: str, summary: str, fields: dict[str, Spec], required: li
     }
 
 
+def _with_response(operation: Spec, status: str, response: Spec) -> Spec:
+    return {**operation, "responses": {**operation["responses"], status: response}}
+
+
 def dashboard_operations() -> dict[tuple[str, str], Spec]:
     csrf = {"csrf": {"type": "string"}}
     # a filter form sends empty fields for "any"
@@ -84,6 +96,7 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
             {"type": "string", "pattern": "^[0-9]{0,18}$"},
             "Confirms that this job was just discarded.",
         ),
+        *filter_params(),
     ]
     ranges = {"type": "string", "enum": list(RANGES)}
     done = {"type": "string", "enum": ["retried", "cancelled"]}
@@ -102,6 +115,62 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         ("/ui/queues", "get"): _page("dashboardQueues", "Queues and job kinds"),
         ("/ui/schedules", "get"): _page("dashboardSchedules", "Cron schedules with next run"),
         ("/ui/workers", "get"): _page("dashboardWorkers", "Workers alive and what they run"),
+        ("/ui/events", "get"): {
+            **_page("dashboardEvents", "Server-Sent Events: `change` when the pages would differ"),
+            "responses": {
+                "200": {
+                    "description": "An event stream (`ready`, then `change` events)",
+                    "content": {
+                        "text/event-stream": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["event", "data"],
+                                "properties": {
+                                    "event": {"type": "string", "enum": ["ready", "change"]},
+                                    "data": {"type": "string", "description": "A version"},
+                                    "retry": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "303": {"description": "Not logged in: to the login page"},
+                "403": problem("The token's role does not allow this"),
+            },
+        },
+        ("/ui/rules", "get"): _page(
+            "dashboardRules",
+            "Blackhole rules, and a preview of what a new one would shed",
+            [
+                query("kind", {"type": "string", "maxLength": 200}, "A new rule's kind."),
+                query("where", {"type": "string", "maxLength": 2000}, "A new rule's condition."),
+                query("reason", {"type": "string", "maxLength": 500}, "A new rule's reason."),
+                query("expires_in", {"type": "string", "maxLength": 20}, "Seconds it applies."),
+                query("preview", {"type": "string", "enum": ["", "1"]}, "Count what it matches."),
+                query("added", {"type": "string", "pattern": "^[0-9]{0,18}$"}, "A rule added."),
+                query("removed", {"type": "string", "pattern": "^[0-9]{0,18}$"}, "A rule gone."),
+            ],
+        ),
+        ("/ui/rules", "post"): _with_response(
+            _form(
+                "dashboardAddRule",
+                "Add a blackhole rule (button)",
+                {
+                    "csrf": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "where": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "expires_in": {"type": "string"},
+                },
+                ["csrf"],
+            ),
+            "422",
+            problem("The rule is not valid (its where expression, kind or expiry)"),
+        ),
+        ("/ui/rules/{rule_id}/remove", "post"): {
+            **_form("dashboardRemoveRule", "Remove a blackhole rule (button)", csrf, ["csrf"]),
+            "parameters": [_rules_api.RULE_ID_PATH],
+        },
         ("/ui/login", "get"): _page(
             "dashboardLoginForm",
             "The login form",
@@ -195,6 +264,7 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
+    operations.update(_dashboard_bulk.operations())
     operations.update(_pauses_ui.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():

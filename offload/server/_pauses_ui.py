@@ -16,6 +16,7 @@ from offload.server._auth import Principal
 from offload.server._config import NAME_PATTERN
 from offload.server._context import Server
 from offload.server._dashboard import check_form, page, read_form
+from offload.server._pages import root
 from offload.server._problems import Problem
 from offload.server._spec import NAME, Spec
 from offload.store._pauses import KIND, QUEUE
@@ -41,7 +42,7 @@ async def _act(server: Server, request: Request, principal: Principal, resume: b
         await server.run(store.pause_remove, scope, name)
     else:
         await server.run(store.pause_add, scope, name, principal.name or "", "")
-    return RedirectResponse(_back(fields.get("next")), status_code=303)
+    return RedirectResponse(root(request) + _back(fields.get("next")), status_code=303)
 
 
 @page("dashboardPauseQueue", "admin")

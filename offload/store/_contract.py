@@ -23,6 +23,7 @@ from typing import Any
 
 from offload._errors import ConfigurationError
 from offload.dispatch._limits import LimitSpec
+from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
 from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
@@ -439,7 +440,17 @@ class AdminOps(abc.ABC):
         """All named counters."""
 
 
-class Store(JobOps, MaintenanceOps, AdminOps, PolicyOps, PauseOps, DispatchOps, TotalsOps, abc.ABC):
+class Store(
+    JobOps,
+    MaintenanceOps,
+    AdminOps,
+    BulkOps,
+    PolicyOps,
+    PauseOps,
+    DispatchOps,
+    TotalsOps,
+    abc.ABC,
+):
     """The storage contract. Engines subclass it; nothing above it sees SQL.
 
     A Store is also an executor: the store itself runs each operation in a transaction of its

@@ -81,6 +81,19 @@ class NewRule:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedJob:
+    """A job waiting to run, as a blackhole rule's condition sees it (a rule's preview).
+    Arguments or meta that cannot be decoded read as empty objects."""
+
+    id: int
+    kind: str
+    queue: str
+    tenant: str | None
+    args: dict[str, Any]
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Shed:
     """A claimed job to shed instead of run, fenced by its lease token like an ack."""
 
@@ -125,6 +138,13 @@ class PolicyOps(abc.ABC):
     @abc.abstractmethod
     def rule_remove(self, rule_id: int) -> bool:
         """Delete a rule; False when there is none with that id."""
+
+    @abc.abstractmethod
+    def job_queued_page(self, kind: str | None, after_id: int, limit: int) -> list[QueuedJob]:
+        """Up to `limit` jobs waiting to run (scheduled, available, retryable) of `kind` (any
+        when None), in id order after `after_id`: what a new blackhole rule would shed. The
+        caller matches the rule's condition (its language runs in Python, dispatch/_rules.py)
+        and pages on with the last id."""
 
     @abc.abstractmethod
     def rule_prune(self, expired_before: float) -> int:

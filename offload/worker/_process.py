@@ -163,8 +163,13 @@ class Worker:
         poll_interval: float = 1.0,
         maintenance: bool = True,
         worker_id: str | None = None,
+        burst: bool = False,
     ) -> None:
         self.app = app
+        # Burst: stop once the queues are drained (see `_drained`); a store that cannot be
+        # reached at the start is an error then, not something to wait for.
+        self.burst = burst
+        self._found_none = False  # burst: a claim found nothing while nothing was held
         self.queues = list(queues)
         self.concurrency = concurrency
         # Jobs claimed ahead of free slots (default: four times the slots) while jobs are
@@ -386,6 +391,8 @@ class Worker:
                 self._pause(self.refusals.refused(exc, "starting"))
                 continue
             except StoreError as exc:
+                if self.burst:
+                    raise  # a one-off drain reports the cause at once instead of waiting
                 self._wake.wait(outage.failed(exc))
                 continue
             outage.succeeded()
@@ -396,6 +403,12 @@ class Worker:
     def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            if self.burst and self._idle():
+                if self._found_none and self._drained():
+                    log.info("burst: the queues are drained; stopping")
+                    self.stop()
+                    break
+                self._hinted = True  # idle in a burst: look for work now, not at the poll
             again = self._cycle()
             next_timeout = self.executor.check_timeouts()
             if again:
@@ -412,6 +425,26 @@ class Worker:
             if begun is not None:  # a start to record: at once, or once the job runs on
                 wait = min(wait, max(begun + RECORD_AFTER - time.monotonic(), 0))
             self._wake.wait(wait)
+
+    def _idle(self) -> bool:
+        """Nothing held, nothing to acknowledge or record: the worker waits for jobs."""
+        with self._acks_lock:
+            if self._acks:
+                return False
+        return self.executor.held() == 0
+
+    def _drained(self) -> bool:
+        """Burst: whether nothing is left to run now. The last claim found nothing while the
+        worker held nothing; jobs that came due meanwhile (a retry whose backoff has passed, a
+        scheduled job) are made available first, so the drain takes them too. Jobs due later,
+        running elsewhere or held back by a limit another worker holds are left."""
+        self._found_none = False
+        try:
+            promoted = self.app.store.job_promote_due()
+        except Exception as exc:
+            self._outage.failed(exc, "promoting due jobs")
+            return False
+        return promoted == 0
 
     def _ahead(self) -> int:
         """Jobs to hold beyond the slots. Only while jobs are short: for long ones a claim's
@@ -488,6 +521,8 @@ class Worker:
             return False
         if claim is None:
             return False
+        if not claimed:  # burst: nothing found while nothing was held means drained
+            self._found_none = self._idle()
         full = len(claimed) == want
         self._claimed_full = full
         if self._wakeup is not None:

@@ -5,6 +5,8 @@ the store is damaged) is not restarted, since it would fail the same way: the su
 the others and exits with that code. Any other death is restarted after a pause that doubles
 each time a child dies within `STABLE_AFTER` seconds of its start, up to 30 s, and is back to
 half a second only for a child that had run that long: a crash loop slows down and stays slow.
+In a burst (`offload worker --burst`) a child that exits 0 has drained the queues: its slot
+is done, and the supervisor exits 0 once every slot is.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class Supervisor:
     of a pipe whose write end only the supervisor holds.
     """
 
-    def __init__(self, processes: int, child_argv: Sequence[str]) -> None:
+    def __init__(self, processes: int, child_argv: Sequence[str], burst: bool = False) -> None:
         self.processes = processes
+        self.burst = burst
+        self.done = [False] * processes  # burst: slots whose child drained the queues
         self.child_argv = list(child_argv)
         self.children: list[subprocess.Popen[bytes] | None] = [None] * processes
         self.started_at = [0.0] * processes  # monotonic: each slot's latest start
@@ -100,7 +104,7 @@ class Supervisor:
                     self.children[slot] = None
                     if not self._stopping:
                         self._exited(slot, code)
-            if self._stopping:
+            if self._stopping or all(self.done):
                 self.restart_at.clear()
                 if all(child is None for child in self.children):
                     return self.exit_code
@@ -116,6 +120,10 @@ class Supervisor:
     def _exited(self, slot: int, code: int) -> None:
         """A child died while the supervisor runs: restart it later, or stop everything if
         a restart cannot help."""
+        if self.burst and code == 0:
+            log.info("worker process %d drained the queues", slot)
+            self.done[slot] = True
+            return
         if code in PERMANENT:
             log.error(
                 "worker process %d exited with %d (%s): a restart cannot fix that; stopping",

@@ -58,3 +58,23 @@ def test_a_job_shed_at_enqueue_is_stored_shed_with_its_rule(store: Store) -> Non
     assert counter(store, "shed") == 1
     assert [j.id for j in claim(store)] == [kept]
     assert [j.id for j in store.job_list(JobFilter(states=["shed"]))] == [shed]
+
+
+def test_queued_jobs_are_paged_for_a_rules_preview(store: Store) -> None:
+    """What a new rule would shed: jobs waiting to run, of a kind or of any, in id order."""
+    a, b, c, _running = insert(
+        store,
+        new_job("ImportJob", args={"customer_id": 1}, meta={"m": 1}, tenant="acme"),
+        new_job("Other", queue="q2", args={"x": 2}),
+        new_job("ImportJob", args={"customer_id": 2}, scheduled_at=store.now() + 3600),
+        new_job("ImportJob", queue="busy"),
+    )
+    assert len(claim(store, ["busy"])) == 1  # running: too late for a rule
+    first = store.job_queued_page(None, 0, 2)
+    assert [j.id for j in first] == [a, b]
+    assert (first[0].kind, first[0].queue, first[0].tenant) == ("ImportJob", "default", "acme")
+    assert (first[0].args, first[0].meta) == ({"customer_id": 1}, {"m": 1})
+    assert first[1].tenant is None and first[1].args == {"x": 2}
+    assert [j.id for j in store.job_queued_page(None, b, 10)] == [c]  # scheduled counts
+    assert [j.id for j in store.job_queued_page("ImportJob", 0, 10)] == [a, c]
+    assert store.job_queued_page("Nothing", 0, 10) == []

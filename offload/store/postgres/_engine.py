@@ -38,6 +38,7 @@ from offload.store._contract import Listener, Store
 from offload.store._sql import migrations
 from offload.store.postgres import _dispatch as dispatch
 from offload.store.postgres._admin import PostgresAdmin
+from offload.store.postgres._bulk import PostgresBulk
 from offload.store.postgres._core import Conn
 from offload.store.postgres._dispatch import PostgresDispatch
 from offload.store.postgres._jobs import PostgresJobs
@@ -56,6 +57,7 @@ class PostgresStore(
     PostgresPauses,
     PostgresMaintenance,
     PostgresAdmin,
+    PostgresBulk,
     PostgresTotals,
     Store,
 ):

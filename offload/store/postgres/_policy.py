@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from offload.dispatch._rules import Rule
+from offload.store._codec import read
 from offload.store._contract import AckResult, Inserted
 from offload.store._policy import (
     EXPIRED_REASON,
@@ -23,6 +24,7 @@ from offload.store._policy import (
     BacklogBound,
     NewRule,
     PolicyOps,
+    QueuedJob,
     Shed,
 )
 from offload.store.postgres._core import PostgresCore
@@ -143,6 +145,10 @@ class PostgresPolicy(PostgresCore, PolicyOps):
     def rule_remove(self, rule_id: int) -> bool:
         return bool(self._count("rule_remove", {"id": int(rule_id)}))
 
+    def job_queued_page(self, kind: str | None, after_id: int, limit: int) -> list[QueuedJob]:
+        params = {"kind": kind, "after": int(after_id), "limit": int(limit)}
+        return [_queued(r) for r in self._rows("job_queued_page", params)]
+
     def rule_prune(self, expired_before: float) -> int:
         return self._count("rule_prune", {"before": float(expired_before)})
 
@@ -165,6 +171,17 @@ class PostgresPolicy(PostgresCore, PolicyOps):
 
 def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _queued(r: Sequence[Any]) -> QueuedJob:
+    """A row of job_queued_page; fields that cannot be decoded read as empty."""
+    values, _ = read(
+        {"kind": r[1], "queue": r[2], "tenant": r[3], "args": r[4], "meta": r[5]},
+        decoded=True,
+    )
+    return QueuedJob(
+        int(r[0]), values["kind"], values["queue"], values["tenant"], values["args"], values["meta"]
+    )
 
 
 def _rule(r: Sequence[Any]) -> Rule:

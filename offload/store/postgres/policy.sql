@@ -149,6 +149,15 @@ ORDER BY id
 -- name: rule_remove
 DELETE FROM {schema}.offload_rules WHERE id = %(id)s
 
+-- name: job_queued_page
+-- Jobs waiting to run after an id, for a blackhole rule's preview.
+SELECT id, kind, queue, tenant, args, meta
+FROM {schema}.offload_jobs
+WHERE id > %(after)s AND state IN ('scheduled', 'available', 'retryable')
+  AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+ORDER BY id
+LIMIT %(limit)s
+
 -- name: backlog_register
 -- A bound shared by producers with different settings keeps the largest, so that every
 -- producer's comparison stays right (counts stop at bound + 1).

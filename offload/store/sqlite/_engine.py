@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from offload.store.sqlite._admin import SQLiteAdmin
 from offload.store.sqlite._base import SQLiteBase, sqlite_path
+from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._jobs import SQLiteJobs
 from offload.store.sqlite._maintenance import SQLiteMaintenance
@@ -25,6 +26,7 @@ class SQLiteStore(
     SQLitePauses,
     SQLiteMaintenance,
     SQLiteAdmin,
+    SQLiteBulk,
     SQLiteTotals,
     SQLiteBase,
 ):

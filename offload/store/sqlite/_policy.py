@@ -15,7 +15,7 @@ from typing import Any
 
 from offload.dispatch._rules import Rule
 from offload.dispatch._shedding import KIND, QUEUE
-from offload.store._codec import dumps
+from offload.store._codec import dumps, read
 from offload.store._contract import AckResult, Inserted, NewJob
 from offload.store._policy import (
     EXPIRED_REASON,
@@ -23,6 +23,7 @@ from offload.store._policy import (
     Backlog,
     BacklogBound,
     NewRule,
+    QueuedJob,
     Shed,
 )
 from offload.store._sql import queries
@@ -164,6 +165,10 @@ class SQLitePolicy(SQLiteBase):
         sql = self._p["rule_remove"]
         return bool(self._tx(lambda c: c.execute(sql, (int(rule_id),)).rowcount))
 
+    def job_queued_page(self, kind: str | None, after_id: int, limit: int) -> list[QueuedJob]:
+        params = {"kind": kind, "after": int(after_id), "limit": int(limit)}
+        return [_queued(r) for r in self._read(self._p["job_queued_page"], params)]
+
     def rule_prune(self, expired_before: float) -> int:
         sql = self._p["rule_prune"]
         return int(self._tx(lambda c: c.execute(sql, (float(expired_before),)).rowcount))
@@ -203,6 +208,17 @@ class SQLitePolicy(SQLiteBase):
     def backlog_read(self) -> list[Backlog]:
         rows = self._read(self._p["backlog_read"])
         return [Backlog(r[0], r[1], int(r[2]), int(r[3]), float(r[4])) for r in rows]
+
+
+def _queued(r: Sequence[Any]) -> QueuedJob:
+    """A row of job_queued_page; fields that cannot be decoded read as empty."""
+    values, _ = read(
+        {"kind": r[1], "queue": r[2], "tenant": r[3], "args": r[4], "meta": r[5]},
+        decoded=False,
+    )
+    return QueuedJob(
+        int(r[0]), values["kind"], values["queue"], values["tenant"], values["args"], values["meta"]
+    )
 
 
 def _rule(r: Sequence[Any]) -> Rule:

@@ -86,6 +86,17 @@ ORDER BY id
 -- name: rule_remove
 DELETE FROM offload_rules WHERE id = ?
 
+-- name: job_queued_page
+-- Jobs waiting to run after an id, for a blackhole rule's preview; text columns as blobs,
+-- decoded by the engine (a row that cannot be decoded must not stop the page).
+SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(tenant AS BLOB), CAST(args AS BLOB),
+       CAST(meta AS BLOB)
+FROM offload_jobs
+WHERE id > :after AND state IN ('scheduled', 'available', 'retryable')
+  AND (:kind IS NULL OR kind = :kind)
+ORDER BY id
+LIMIT :limit
+
 -- name: backlog_register
 -- A bound shared by producers with different settings keeps the largest, so that every
 -- producer's comparison stays right (counts stop at bound + 1).
