@@ -87,6 +87,8 @@ class Config:
     max_crashes: lost workers a job may survive before it is dead (a poison pill).
     maintenance_interval: how often the leader promotes due jobs, rescues and fires cron.
     dead_retention: seconds that dead, cancelled and shed jobs stay inspectable.
+    max_run_time: the time slice of an iteration job whose type names none (None: no slices;
+        docs/long-jobs.md).
     """
 
     url: str
@@ -98,6 +100,7 @@ class Config:
     maintenance_interval: float = 1.0
     dead_retention: float = 7 * 86400.0
     auto_migrate: bool = True
+    max_run_time: float | None = None
 
     def validate(self) -> Config:
         if self.lease_seconds <= 0:

@@ -10,28 +10,92 @@ acknowledged again when its function returns.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from offload._errors import ConfigurationError, StoreError
 from offload.jobs._payload import check_json
-from offload.store._contract import ClaimedJob, Completion, Store
+from offload.store._contract import Checkpoint, ClaimedJob, Completion, Store
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
 
-# The running job as a cell [app, claimed job, its JobContext once asked for]: the executor sets
-# one per run, and the context object is only made when the job's code asks for it.
+# The running job as a cell [app, claimed job, its JobContext once asked for, the executor's
+# run]: the executor sets one per run, and the context object is only made when the job's code
+# asks for it.
 CURRENT: ContextVar[list[Any] | None] = ContextVar("offload_current_job", default=None)
+
+THROTTLE_DELAY = 30.0  # seconds an iteration job waits when throttle_on returns True
+THROTTLE_EVERY = 1.0  # seconds between calls of a job type's throttle_on
+
+
+class Run(Protocol):
+    """What the context sees of the executor's run of a job: the stop request read for it
+    from the store ('cancel', 'pause'), the worker's shutdown, when it began (monotonic), and
+    whether the worker should poll its stop requests (`watched`)."""
+
+    stop: str | None
+    halt: threading.Event
+    started: float
+    watched: bool
+
+
+class Snooze(BaseException):  # noqa: N818 - a signal like GeneratorExit, not an error
+    """Raised by `JobContext.snooze`: the run ends and the job runs again after `seconds`,
+    no attempt used. A BaseException, so that the job's `except Exception` does not catch it."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def max_run_time(app: Offload, job: ClaimedJob) -> float | None:
+    """A job's time slice: given at enqueue (stored in its meta), else its type's, else the
+    application's default (docs/long-jobs.md)."""
+    given = job.meta.get("max_run_time") if job.meta else None
+    if isinstance(given, (int, float)) and not isinstance(given, bool) and given > 0:
+        return float(given)
+    job_type = app.jobs.get(job.kind)
+    if job_type is not None and job_type.options_.max_run_time is not None:
+        return job_type.options_.max_run_time
+    return app.config.max_run_time
 
 
 class JobContext:
-    """The job being run here: its id, type, queue, attempt (1 on the first run) and lease
-    token, and `complete(tx, result)` to complete it inside a store transaction."""
+    """The job being run here: its id, type, queue, attempt (1 on the first run), tenant, meta
+    and lease token; an iteration job's `cursor`; `progress(done, total)`; `stop_requested`;
+    `snooze(seconds)`; and `complete(tx, result)` to complete it inside a store transaction."""
 
-    __slots__ = ("app", "id", "kind", "queue", "attempt", "max_attempts", "lease_token", "_done")
+    __slots__ = (
+        "app",
+        "id",
+        "kind",
+        "queue",
+        "attempt",
+        "max_attempts",
+        "lease_token",
+        "tenant",
+        "meta",
+        "cursor",
+        "done",
+        "total",
+        "_job",
+        "_run",
+        "_done",
+        "_explicit",
+        "_dirty",
+        "_since",
+        "_slice_end",
+        "_throttle",
+        "_throttle_at",
+        "_throttled",
+    )
 
-    def __init__(self, app: Offload, job: ClaimedJob) -> None:
+    def __init__(self, app: Offload, job: ClaimedJob, run: Run | None = None) -> None:
         self.app = app
         self.id = job.id
         self.kind = job.kind
@@ -39,11 +103,155 @@ class JobContext:
         self.attempt = job.attempt
         self.max_attempts = job.max_attempts
         self.lease_token = job.lease_token
+        self.tenant = job.tenant
+        self.meta = job.meta
+        self.cursor: Any = None  # an iteration job's last cursor (None: from the start)
+        self.done: float | None = None  # progress: items done so far, and of how many
+        self.total: float | None = None
+        self._job = job
+        self._run = run
         self._done = False
+        self._explicit = False  # progress() was called: yields no longer count items
+        self._dirty = False  # progress changed since it was last stored
+        self._since: tuple[float, float] | None = None  # (monotonic, done) when counting began
+        limit = max_run_time(app, job)
+        began = run.started if run is not None else time.monotonic()
+        self._slice_end = math.inf if limit is None else began + limit
+        job_type = app.jobs.get(job.kind)
+        self._throttle = job_type.options_.throttle_on if job_type is not None else None
+        self._throttle_at = -math.inf
+        self._throttled: float | None = None  # seconds to wait, once throttle_on said so
 
     def __repr__(self) -> str:
         return f"<JobContext {self.kind} id={self.id} attempt={self.attempt}>"
 
+    # --- progress ---------------------------------------------------------------------
+    def progress(self, done: float | None = None, total: float | None = None) -> None:
+        """Say how far the job is: `done` of `total` (None: as before). Stored within about
+        a second, shown by `job.refresh()`, the HTTP API, `offload jobs show` and the
+        dashboard. An iteration job counts its yields as `done` until it calls this."""
+        for name, value in (("done", done), ("total", total)):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ConfigurationError(
+                    f"progress(): {name} must be a non-negative number, got {value!r}"
+                )
+        if done is not None:
+            self._explicit = True
+            self.done = done
+        if total is not None:
+            self.total = total
+        self._count_from()
+        self._dirty = True
+        if self._run is not None:
+            self._run.watched = True  # the worker stores it within a second
+
+    def counted(self) -> None:
+        """An iteration job yielded: one more item done, unless it reports its own progress."""
+        if not self._explicit:
+            self.done = (self.done or 0) + 1
+            self._count_from()
+            self._dirty = True
+
+    def _count_from(self) -> None:
+        if self._since is None:
+            self._since = (time.monotonic(), float(self.done or 0))
+
+    def remaining(self) -> float | None:
+        """Seconds the job still needs at the rate of this run, when a total is known."""
+        if self._since is None or self.total is None or self.done is None:
+            return None
+        began, first = self._since
+        elapsed = time.monotonic() - began
+        rate = (self.done - first) / elapsed if elapsed > 0 else 0.0
+        if rate <= 0:
+            return None
+        return max(self.total - self.done, 0) / rate
+
+    def checkpoint(self, has_cursor: bool) -> Checkpoint:
+        """Where the job stands, to store (its cursor too when `has_cursor`)."""
+        self._dirty = False
+        return Checkpoint(
+            self.id,
+            self.lease_token,
+            self.cursor,
+            self.done,
+            self.total,
+            self.remaining(),
+            has_cursor,
+        )
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether progress changed since it was last stored."""
+        return self._dirty
+
+    # --- stopping ---------------------------------------------------------------------
+    @property
+    def stop_requested(self) -> bool:
+        """True once the job should stop: its worker is shutting down, its time slice
+        (`max_run_time`) is over, it was cancelled, its queue or type was paused, or its
+        type's `throttle_on` returns true. An iteration job stops at its next yield by
+        itself; other code may check this and end early."""
+        return self.stop_reason() is not None
+
+    def stop_reason(self) -> str | None:
+        """Why the job should stop ('cancel', 'pause', 'shutdown', 'slice', 'throttle'), or
+        None."""
+        run = self._run
+        if run is None:
+            return None
+        run.watched = True  # stop requests in the store are polled for it from now on
+        if run.stop is not None:
+            return run.stop
+        if run.halt.is_set():
+            return "shutdown"
+        if time.monotonic() >= self._slice_end:
+            return "slice"
+        if self._throttle is not None and self.throttled() is not None:
+            return "throttle"
+        return None
+
+    def throttled(self) -> float | None:
+        """The seconds to wait when the type's `throttle_on` says so (asked at most once a
+        second): True means `THROTTLE_DELAY`, a positive number that many seconds."""
+        if self._throttled is not None or self._throttle is None:
+            return self._throttled
+        now = time.monotonic()
+        if now - self._throttle_at < THROTTLE_EVERY:
+            return None
+        self._throttle_at = now
+        said = self._throttle()
+        if said is True or (said and not isinstance(said, (int, float, timedelta))):
+            self._throttled = THROTTLE_DELAY
+        elif isinstance(said, timedelta) and said.total_seconds() > 0:
+            self._throttled = said.total_seconds()
+        elif isinstance(said, (int, float)) and not isinstance(said, bool) and said > 0:
+            self._throttled = float(said)
+        return self._throttled
+
+    def snooze(self, seconds: float | timedelta) -> None:
+        """End this run now and run the job again after `seconds`, without using an attempt
+        or counting a failure. It does not return (it raises a BaseException that the worker
+        catches; don't catch it). An iteration job keeps its last yielded cursor."""
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise ConfigurationError(
+                f"snooze() takes a non-negative number of seconds, got {seconds!r}"
+            )
+        raise Snooze(float(seconds))
+
+    # --- completing in a transaction ----------------------------------------------------
     @property
     def completed(self) -> bool:
         """Whether `complete` was called in this run (its transaction may have rolled back)."""
@@ -93,13 +301,13 @@ def current_job() -> JobContext:
         )
     ctx: JobContext | None = cell[2]
     if ctx is None:
-        ctx = cell[2] = JobContext(cell[0], cell[1])
+        ctx = cell[2] = JobContext(cell[0], cell[1], cell[3])
     return ctx
 
 
-def cell(app: Offload, job: ClaimedJob) -> list[Any]:
+def cell(app: Offload, job: ClaimedJob, run: Run | None = None) -> list[Any]:
     """The cell the executor sets in `CURRENT` for one run of `job`."""
-    return [app, job, None]
+    return [app, job, None, run]
 
 
 def completed(run: list[Any]) -> JobContext | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,48 @@ _LONGEST_PAUSE = 0.1
 
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _number(value: float | None) -> float | None:
+    """A stored count as the number it was (10, not 10.0)."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a job is: `done` of `total` (None: unknown), the `percent` done when the total
+    is known, and when it is expected to finish (`eta`, by its worker's estimate, while it
+    runs)."""
+
+    done: float
+    total: float | None
+    eta: datetime | None
+
+    @property
+    def percent(self) -> float | None:
+        if not self.total:
+            return None
+        return min(100.0, 100.0 * self.done / self.total)
+
+    def as_dict(self) -> dict[str, Any]:
+        """For JSON: done, total, percent and eta (ISO 8601, UTC)."""
+        return {
+            "done": self.done,
+            "total": self.total,
+            "percent": None if self.percent is None else round(self.percent, 1),
+            "eta": None if self.eta is None else self.eta.isoformat(),
+        }
+
+
+def progress_of(record: JobRecord) -> Progress | None:
+    """A stored job's progress, or None when it reported none."""
+    if record.progress_done is None and record.progress_total is None:
+        return None
+    done = _number(record.progress_done) or 0
+    eta = _dt(record.progress_eta) if record.state == "running" else None
+    return Progress(done, _number(record.progress_total), eta)
 
 
 class Job:
@@ -91,6 +134,17 @@ class Job:
         """Stored fields that cannot be decoded, by name (why, and the start of the stored
         text); such a field reads as empty. Empty for a sound row (docs/stored-data.md)."""
         return self.record.undecodable
+
+    @property
+    def progress(self) -> Progress | None:
+        """How far the job is (`progress(done, total)` in its code, or an iteration job's
+        yields), as of the last `refresh()`; None before it reported any."""
+        return progress_of(self.record)
+
+    @property
+    def cursor(self) -> Any:
+        """An iteration job's stored cursor (None: it starts, or started, from the beginning)."""
+        return self.record.cursor
 
     @property
     def scheduled_at(self) -> datetime | None:
@@ -163,8 +217,20 @@ class Job:
 
     # --- acting -----------------------------------------------------------------------
     def cancel(self) -> bool:
-        """Cancel the job unless it is running or finished; True when it was cancelled."""
-        return self.app.store.job_cancel(self.id)
+        """Cancel the job; True when it was cancelled, or, for a running job, asked to stop.
+
+        A job that waits (scheduled, available, retryable) is cancelled at once. A running
+        job is asked to stop (`stop_requested` becomes true in its code): an iteration job
+        stops at its next yield and ends `cancelled`; other code may check `stop_requested`
+        and end early, else it runs to its end. False when the job is finished already."""
+        store = self.app.store
+        for _ in range(3):  # the job may move between the two looks (claimed, put back)
+            if store.job_cancel(self.id) or store.job_request_stop(self.id, "cancel"):
+                return True
+            record = store.job_get(self.id)
+            if record is None or record.state in _ENDED:
+                return False
+        return False
 
     def retry(self) -> bool:
         """Run a dead, cancelled or finished job again now; True when it was made available."""

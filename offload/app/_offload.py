@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from offload._errors import ConfigurationError, UnknownJobError
@@ -21,6 +22,7 @@ from offload.app._cron import validate_cron
 from offload.app._handle import Job
 from offload.app._tally import Tally
 from offload.dispatch._shedding import queue_bounds
+from offload.jobs._long import run_time
 from offload.jobs._type import (
     JobCall,
     JobOptions,
@@ -73,6 +75,7 @@ class Offload:
         dead_retention: float = 7 * 86400.0,
         auto_migrate: bool = True,
         max_backlog: Mapping[str, int] | None = None,
+        max_run_time: float | timedelta | None = None,
     ) -> None:
         store_url, source = resolve_store_url(url)
         self.config = Config(
@@ -87,6 +90,7 @@ class Offload:
             maintenance_interval=maintenance_interval,
             dead_retention=dead_retention,
             auto_migrate=auto_migrate,
+            max_run_time=run_time(max_run_time, "max_run_time"),
         ).validate()
         self.jobs: dict[str, JobType] = {}
         self.schedules: dict[str, Schedule] = {}
@@ -225,6 +229,8 @@ class Offload:
         function of the attempt), timeout, delivery ('at_least_once' or 'at_most_once'),
         result_ttl; `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
         unique jobs (docs/scheduling.md): expires, critical, max_backlog, unique=Unique(...).
+        Long jobs (docs/long-jobs.md): a generator function is an iteration job; options
+        checkpoint_every, max_run_time, throttle_on.
         """
 
         def declare(fn: Callable[..., Any]) -> JobType:

@@ -21,6 +21,14 @@ from offload.jobs._dispatch import (
     dispatch_fields,
     dispatch_option,
 )
+from offload.jobs._long import (
+    LONG_OPTIONS,
+    PER_CALL_LONG,
+    check_iteration,
+    iteration_kind,
+    long_option,
+    without_cursor,
+)
 from offload.jobs._payload import args_json, check_json
 from offload.jobs._policy import POLICY_OPTIONS, job_policy, policy_option
 from offload.jobs._signature import Signature
@@ -81,6 +89,11 @@ class JobOptions:
     tenant: str | None = None
     tenant_weight: float | dict[str, float] = 1.0
     limit: Limit | None = None
+    # Long jobs (docs/long-jobs.md): an iteration job's checkpoint interval (seconds, or an int
+    # number of yields), its time slice (None: the app's default) and its health predicate.
+    checkpoint_every: float | int = 5.0
+    max_run_time: float | None = None
+    throttle_on: Callable[[], Any] | None = None
 
     def validate(self, name: str) -> JobOptions:
         if not isinstance(self.queue, str):
@@ -117,6 +130,9 @@ _OPTION_NAMES = {
     "timeout",
     "delivery",
     "result_ttl",
+    "checkpoint_every",
+    "max_run_time",
+    "throttle_on",
     *POLICY_OPTIONS,
     *DISPATCH_OPTIONS,
 }
@@ -140,6 +156,8 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
                 raise ConfigurationError(f"job {name!r}: {exc}") from None
         elif key in ("timeout", "result_ttl"):
             changes[key] = seconds(value, f"job {name!r}: {key}")
+        elif key in LONG_OPTIONS:
+            changes[key] = long_option(name, key, value)
         elif key in POLICY_OPTIONS:
             changes[key] = policy_option(name, key, value)
         elif key in DISPATCH_OPTIONS:
@@ -173,11 +191,15 @@ class JobType:
                     f"    class {target.__name__}:\n"
                     "        def run(self, image_id: int) -> None: ..."
                 )
-            self.is_async = inspect.iscoroutinefunction(run)
-            self.signature = Signature(run.__get__(object.__new__(target)), name)
+            bound = run.__get__(object.__new__(target))
         else:
-            self.is_async = inspect.iscoroutinefunction(target)
-            self.signature = Signature(target, name)
+            bound = target
+        # An iteration job (a generator function, sync or async) takes `cursor=` from offload,
+        # not from its producers: its signature for enqueue leaves it out.
+        self.iterates = iteration_kind(bound) is not None
+        self.is_async = inspect.iscoroutinefunction(bound) or iteration_kind(bound) == "async"
+        check_iteration(name, bound, options)
+        self.signature = Signature(without_cursor(bound) if self.iterates else bound, name)
         check_declaration(name, options, self.signature)
         self.__doc__ = getattr(target, "__doc__", None)
         self.__wrapped__ = target
@@ -323,6 +345,16 @@ class JobCall:
         if not isinstance(meta, dict):
             raise InvalidArgumentsError("meta must be a dict of JSON values", "meta", "meta")
         meta = check_json(meta, "meta", path="meta")
+        # Long-job options given per call are stored with the job, in its meta, for its worker.
+        for key in PER_CALL_LONG:
+            if key in self.overrides:
+                value = getattr(opts, key)
+                meta = {**meta, key: value}
+        if "throttle_on" in self.overrides:
+            raise ConfigurationError(
+                f"job {jt.name!r}: throttle_on is a callable, which cannot be stored with one "
+                "job; declare it with the job type: @app.job(throttle_on=...)"
+            )
         unique_key = call.get("unique_key")
         if unique_key is not None:
             if not isinstance(unique_key, str):

@@ -152,6 +152,7 @@ FIELDS: dict[str, Field] = {
     "meta": Field("meta is", _object, dict),
     "errors": Field("the errors list is", _entries, list),
     "result": Field("the result is", _anything, lambda: None, nullable=True),
+    "cursor": Field("the cursor is", _anything, lambda: None, nullable=True),
 }
 
 # Stored text fields, by how messages name them: SQLite holds any bytes in a TEXT column, and

@@ -117,6 +117,13 @@ class JobRecord:
     deadline: float | None = None  # scheduled_at + slo, when its type has an SLO
     limit_key: str | None = None
     undecodable: dict[str, Undecodable] = field(default_factory=dict)  # field name -> why
+    # Long jobs (docs/long-jobs.md): an iteration job's stored cursor, its progress (done,
+    # total, estimated finish by the store's clock) and a stop request ('cancel', 'pause').
+    cursor: Any = None
+    progress_done: float | None = None
+    progress_total: float | None = None
+    progress_eta: float | None = None
+    stop_request: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +182,43 @@ class Lease:
 
     id: int
     token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a running job stands: its cursor (an iteration job's last yield; left as stored
+    when `has_cursor` is false), how much is done of how much (`total` None: unknown), and the
+    seconds its worker expects it still needs (`remaining`, None: unknown). Written fenced by
+    the lease token, so a run whose lease was lost changes nothing."""
+
+    id: int
+    token: int
+    cursor: Any = None
+    done: float | None = None
+    total: float | None = None
+    remaining: float | None = None
+    has_cursor: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PutBack:
+    """A running job stopped early and given back: its checkpoint is stored, its attempt given
+    back, its stop request cleared, and it runs again after `delay` seconds (0: available at
+    once; later: scheduled)."""
+
+    checkpoint: Checkpoint
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class IterationState:
+    """What a run of an iteration job resumes from: the stored cursor and progress, and the
+    stop request the job's row holds."""
+
+    cursor: Any = None
+    done: float | None = None
+    total: float | None = None
+    stop_request: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +394,38 @@ class JobOps(abc.ABC):
     @abc.abstractmethod
     def job_release_many(self, leases: Sequence[Lease]) -> int:
         """Put claimed jobs back to available without counting an attempt (shutdown)."""
+
+    # --- long jobs (docs/long-jobs.md) ----------------------------------------------------
+    @abc.abstractmethod
+    def job_iteration_state(self, lease: Lease) -> IterationState | None:
+        """The stored cursor, progress and stop request of a running job held under `lease`;
+        None when its lease was lost (read once when an iteration job's run begins)."""
+
+    @abc.abstractmethod
+    def job_checkpoint_many(self, checkpoints: Sequence[Checkpoint]) -> dict[int, str | None]:
+        """Store running jobs' cursors and progress, fenced by their lease tokens; the stop
+        request of each job written (ids whose lease was lost are absent)."""
+
+    @abc.abstractmethod
+    def job_put_back_many(self, jobs: Sequence[PutBack]) -> AckResult:
+        """Give running jobs back (stopped early: shutdown, time slice over, pause, throttle,
+        snooze) with their checkpoint stored, their attempt given back and their stop request
+        cleared: available at once, or scheduled after their delay."""
+
+    @abc.abstractmethod
+    def job_cancel_running_many(self, checkpoints: Sequence[Checkpoint]) -> AckResult:
+        """End running jobs `cancelled` (their cancel request honoured), their checkpoint
+        stored and their stop request cleared, fenced by their lease tokens."""
+
+    @abc.abstractmethod
+    def job_stop_requests(self, leases: Sequence[Lease]) -> dict[int, str]:
+        """The stop requests of running jobs held under these leases (jobs without one, or
+        whose lease was lost, are absent): one read by primary key."""
+
+    @abc.abstractmethod
+    def job_request_stop(self, job_id: int, request: str) -> bool:
+        """Ask a running job to stop at its next yield (`request`: 'cancel' or 'pause');
+        False when it is not running."""
 
 
 class MaintenanceOps(abc.ABC):

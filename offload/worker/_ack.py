@@ -23,6 +23,8 @@ def to_acks(app: Offload, outcomes: Sequence[Outcome]) -> tuple[list[Completion]
     failed: list[Failure] = []
     for o in outcomes:
         job = o.job
+        if o.stopped:  # put back or ended cancelled (worker/_iteration.py writes it)
+            continue
         if o.ok:
             done.append(Completion(job.id, job.lease_token, o.result))
             continue
@@ -44,7 +46,12 @@ def to_acks(app: Offload, outcomes: Sequence[Outcome]) -> tuple[list[Completion]
 def acknowledge(
     app: Offload, outcomes: Sequence[Outcome]
 ) -> tuple[AckResult, AckResult, list[Failure]]:
-    """Write outcomes to the store: completions, then failures, each one batch."""
+    """Write outcomes to the store: what long jobs carry (checkpoints, put-backs, cancels),
+    then completions, then failures, each one batch."""
+    from offload.worker._iteration import carries, write
+
+    if carries(outcomes):
+        write(app.store, outcomes)
     done, failed = to_acks(app, outcomes)
     acks = app.store.job_complete_many(done), app.store.job_fail_many(failed), failed
     count_failures(app, failed, (o.job for o in outcomes), acks[1])

@@ -45,7 +45,8 @@ from offload.app import _context as context
 from offload.app._context import JobContext
 from offload.jobs._payload import check_json
 from offload.outcome import throttle_of
-from offload.store._contract import ClaimedJob
+from offload.store._contract import Checkpoint, ClaimedJob
+from offload.worker import _iteration as iteration
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -68,6 +69,14 @@ class Outcome:
     throttled: bool = False  # the downstream pushed back (offload.Throttled or a named type)
     retry_after: float | None = None  # from offload.Throttled(retry_after=...)
     settled: bool = False  # completed by the job itself in a store transaction: no ack
+    # Long jobs (_iteration.py): stopped early ('back': put back after `delay` seconds, no
+    # attempt used; 'cancel': ended cancelled), and the checkpoint stored with the outcome.
+    stopped: str | None = None
+    delay: float = 0.0
+    checkpoint: Checkpoint | None = None
+
+
+_NEVER = threading.Event()  # the halt of a run outside an executor: never set
 
 
 @dataclass(slots=True)
@@ -84,6 +93,13 @@ class _Running:
     strict: bool = False  # at-most-once: its start is recorded before it begins
     requested: bool = False  # waits for the worker's cycle to record its start, then begins
     begun_at: float = 0.0  # time.monotonic() when it began
+    # Long jobs (app/_context.py's Run, _iteration.py): the worker's shutdown, a stop request
+    # read from the store, whether its stop requests are polled, and the run's context cell.
+    halt: threading.Event = _NEVER
+    stop: str | None = None
+    watched: bool = False
+    iterating: bool = False
+    cell: list[Any] | None = None
 
 
 def _format_error(exc: BaseException) -> tuple[str, str]:
@@ -127,6 +143,11 @@ class Executor:
         self._loop_thread: threading.Thread | None = None
         self._closed = False
         self.dropped = 0  # waiting jobs dropped because their lease may have run out
+        # Long jobs: set when the worker stops (iteration jobs stop at their next yield), and
+        # the poll of watched runs' stop requests (_iteration.py).
+        self.halt = threading.Event()
+        self._watch = iteration.Watch(app, self._watched)
+        self._watching = False
 
     # --- capacity ---------------------------------------------------------------------
     def free_slots(self) -> int:
@@ -162,7 +183,10 @@ class Executor:
         """Start a claimed job, or keep it until a slot is free. `lease_until` is the
         `time.monotonic()` after which its lease may have expired unless renewed. A job whose
         start the claim recorded takes a free slot at once (the claim counted on one)."""
-        entry = _Running(job, time.monotonic(), lease_until, recorded=job.started)
+        entry = _Running(job, time.monotonic(), lease_until, recorded=job.started, halt=self.halt)
+        if not self._watching:  # started once: it reads the store only while runs are watched
+            self._watching = True
+            self._watch.start()
         ready: list[_Running] = []
         if job.isolated:
             entry.alone = True
@@ -415,7 +439,8 @@ class Executor:
         job_type = self.app.jobs.get(job.kind)
         if job_type is None:
             return self._unknown(job)
-        run = [self.app, job, None]  # context.cell, made here: it is on every job's path
+        run: list[Any] = [self.app, job, None, entry]  # context.cell, on every job's path
+        entry.cell = run
         token = context.CURRENT.set(run)  # offload.current_job() in the job's code
         try:
             fn = job_type.function()
@@ -423,23 +448,29 @@ class Executor:
                 args, kwargs = job_type.signature.call_args(job.args)
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 return self._unbound(job, exc)
-            result = fn(*args, **kwargs)
-            outcome = self._success(entry, result)
+            if job_type.iterates:
+                outcome = self._iterate(entry, run, fn, args, kwargs)
+            else:
+                result = fn(*args, **kwargs)
+                outcome = self._success(entry, result)
         except JobTimeoutError:
             raise
+        except context.Snooze as snooze:
+            outcome = iteration.snoozed(Outcome, run[2], job, snooze)
         except Exception as exc:
             outcome = self._failure(job, exc)
         finally:
             context.CURRENT.reset(token)
-        if run[2] is not None and (ctx := context.completed(run)) is not None:
-            outcome.settled = _settled(ctx)
+        if run[2] is not None:
+            outcome = self._long_outcome(run, outcome)
         return outcome
 
     async def _run_async(self, entry: _Running) -> None:
         job = entry.job
         job_type = self.app.jobs[job.kind]
         entry.started = time.monotonic()
-        run = context.cell(self.app, job)
+        run = context.cell(self.app, job, entry)
+        entry.cell = run
         context.CURRENT.set(run)  # in this task's own context: nothing to restore after
         try:
             fn = job_type.function()
@@ -448,15 +479,54 @@ class Executor:
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 self._finish(entry, self._unbound(job, exc))
                 return
-            result = await asyncio.wait_for(fn(*args, **kwargs), job.timeout)
-            outcome = self._success(entry, result)
+            if job_type.iterates:
+                outcome = await asyncio.wait_for(
+                    self._iterate_async(entry, run, fn, args, kwargs), job.timeout
+                )
+            else:
+                result = await asyncio.wait_for(fn(*args, **kwargs), job.timeout)
+                outcome = self._success(entry, result)
         except TimeoutError:
             outcome = self._timeout(entry)
+        except context.Snooze as snooze:
+            outcome = iteration.snoozed(Outcome, run[2], job, snooze)
         except Exception as exc:
             outcome = self._failure(job, exc)
         if (ctx := context.completed(run)) is not None:  # a store read: not on the loop
             outcome.settled = await asyncio.get_running_loop().run_in_executor(None, _settled, ctx)
+        elif run[2] is not None:
+            outcome = iteration.attach(outcome, run[2])
         self._finish(entry, outcome)
+
+    # --- long jobs (docs/long-jobs.md, _iteration.py) -----------------------------------
+    def _iterate(
+        self, entry: _Running, run: list[Any], fn: Any, args: list[Any], kwargs: dict[str, Any]
+    ) -> Outcome:
+        """Run a sync iteration job: its generator is made with the stored cursor."""
+        return iteration.iterate_sync(
+            self.app, entry, run, lambda cursor: fn(*args, cursor=cursor, **kwargs), Outcome
+        )
+
+    async def _iterate_async(
+        self, entry: _Running, run: list[Any], fn: Any, args: list[Any], kwargs: dict[str, Any]
+    ) -> Outcome:
+        """Run an async iteration job on the event loop."""
+        return await iteration.iterate_async(
+            self.app, entry, run, lambda cursor: fn(*args, cursor=cursor, **kwargs), Outcome
+        )
+
+    def _long_outcome(self, run: list[Any], outcome: Outcome) -> Outcome:
+        """A run whose code used its context: settled when it completed itself, else with the
+        checkpoint it has not stored yet (_iteration.attach)."""
+        if (ctx := context.completed(run)) is not None:
+            outcome.settled = _settled(ctx)
+            return outcome
+        return iteration.attach(outcome, run[2])
+
+    def _watched(self) -> list[_Running]:
+        """Runs whose stop requests are polled (_iteration.Watch)."""
+        with self._lock:
+            return [r for r in self._running.values() if r.watched and r.begun]
 
     def _failure(self, job: ClaimedJob, exc: Exception) -> Outcome:
         error, tb = _format_error(exc)
@@ -630,6 +700,7 @@ class Executor:
         if self._closed:
             return
         self._closed = True
+        self._watch.close()
         for _ in self._threads:
             self._tasks.put(None)
         if self._loop is not None:

@@ -62,6 +62,7 @@ from offload.store._contract import (
 )
 from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
+from offload.worker._iteration import write as write_long
 from offload.worker._outage import Outage, within
 from offload.worker._pauses import PauseWatch, claim_scope
 from offload.worker._refusals import Refusals
@@ -232,6 +233,7 @@ class Worker:
         if self._stop_at is None:
             self._stop_at = time.monotonic()
         self._stopping = True
+        self.executor.halt.set()  # iteration jobs stop at their next yield, their cursor kept
         self._wake.set()
 
     def fail(self, exc: StoreCorruptError) -> None:
@@ -550,6 +552,7 @@ class Worker:
         # A job that completed itself in a store transaction is acknowledged already.
         acks = [o for o in outcomes if not o.settled]
         done, failed = to_acks(self.app, acks)  # backoff, or Throttled's retry_after
+        long = [o for o in acks if o.checkpoint is not None or o.stopped]  # _iteration.py
         for o in outcomes:
             if not o.ok and o.error:
                 job = o.job
@@ -567,6 +570,8 @@ class Worker:
             return None if acked is None else self._ack_claim([], claim)
         started = [Lease(j.id, j.lease_token) for j in records]
         try:
+            if long:  # checkpoints, put-backs and cancels: none for ordinary jobs
+                write_long(self.app.store, long)
             got = self.app.store.job_ack_claim(done, failed, claim, durable, started)
         except Exception as exc:
             if isinstance(exc, StoreCorruptError):

@@ -57,7 +57,8 @@ def _record(r: Sequence[Any]) -> JobRecord:
     """A row of job_get or job_list; its jsonb fields, decoded by psycopg, are checked for
     shape by store/_codec.py, which names any that is wrong."""
     values, undecodable = read(
-        {"args": r[3], "meta": r[4], "errors": r[13], "result": r[19]}, decoded=True
+        {"args": r[3], "meta": r[4], "errors": r[13], "result": r[19], "cursor": r[28]},
+        decoded=True,
     )
     return JobRecord(
         id=r[0],
@@ -84,6 +85,10 @@ def _record(r: Sequence[Any]) -> JobRecord:
         deadline=r[25],
         limit_key=r[26],
         expires_at=r[27],
+        progress_done=r[29],
+        progress_total=r[30],
+        progress_eta=r[31],
+        stop_request=r[32],
         undecodable=undecodable,
         **values,
     )

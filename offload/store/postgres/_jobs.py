@@ -37,13 +37,15 @@ from offload.store.postgres import _totals as totals
 from offload.store.postgres._connect import async_caller_connection
 from offload.store.postgres._core import Conn, PostgresCore
 from offload.store.postgres._errors import refused
+from offload.store.postgres._long import PostgresLongJobs
 from offload.store.postgres._values import lenient_json_text, plain_text
 
 log = logging.getLogger("offload.store")
 
 
-class PostgresJobs(PostgresCore):
-    """The jobs family: what producers and workers do to jobs."""
+class PostgresJobs(PostgresLongJobs):
+    """The jobs family: what producers and workers do to jobs (long-job operations in
+    _long.py)."""
 
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
         if not jobs:

@@ -421,6 +421,99 @@ done AS (
 SELECT (SELECT count(*) FROM done),
        (SELECT count(pg_notify(%(channel)s, q.queue)) FROM (SELECT DISTINCT queue FROM done) AS q)
 
+-- name: job_iteration_state
+-- What a run of an iteration job resumes from (docs/long-jobs.md), fenced by its lease token.
+SELECT cursor, progress_done, progress_total, stop_request
+FROM {schema}.offload_jobs
+WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
+
+-- name: job_checkpoint
+-- A done or total of null keeps the stored one. Returns the stop request of each job written
+-- (the others' lease was lost).
+UPDATE {schema}.offload_jobs AS j
+SET cursor = CASE WHEN input.has THEN input.cursor ELSE j.cursor END,
+    progress_done = coalesce(input.done, j.progress_done),
+    progress_total = coalesce(input.total, j.progress_total),
+    progress_eta = {schema}.offload_now() + input.remaining
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(has)s::boolean[], %(cursors)s::jsonb[],
+            %(done)s::double precision[], %(total)s::double precision[],
+            %(remaining)s::double precision[])
+     AS input(id, token, has, cursor, done, total, remaining)
+WHERE j.id = input.id AND j.lease_token = input.token AND j.state = 'running'
+RETURNING j.id, j.stop_request
+
+-- name: job_put_back
+-- Running jobs stopped early go back with their checkpoint and their attempt given back, their
+-- stop request cleared: available at once (keeping their place in virtual time, as job_release
+-- does, and notifying their queue), or scheduled after a delay (tagged again when due).
+WITH input AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(has)s::boolean[],
+                         %(cursors)s::jsonb[], %(done)s::double precision[],
+                         %(total)s::double precision[], %(delay)s::double precision[])
+        AS input(id, token, has, cursor, done, total, delay)
+),
+locked AS MATERIALIZED (
+    SELECT j.id FROM {schema}.offload_jobs AS j
+    JOIN input ON j.id = input.id AND j.lease_token = input.token
+    WHERE j.state = 'running'
+    ORDER BY j.id
+    FOR UPDATE OF j
+),
+done AS (
+    UPDATE {schema}.offload_jobs AS j
+    SET state = CASE WHEN input.delay > 0 THEN 'scheduled' ELSE 'available' END,
+        attempt = greatest(j.attempt - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+        scheduled_at = {schema}.offload_now() + input.delay,
+        deadline = CASE WHEN input.delay > 0 THEN {schema}.offload_now() + input.delay + j.slo
+                        ELSE j.deadline END,
+        stop_request = NULL,
+        cursor = CASE WHEN input.has THEN input.cursor ELSE j.cursor END,
+        progress_done = coalesce(input.done, j.progress_done),
+        progress_total = coalesce(input.total, j.progress_total),
+        progress_eta = NULL,
+        start_tag = CASE WHEN input.delay > 0 THEN j.start_tag ELSE greatest(j.start_tag, (
+            SELECT v.head FROM {schema}.offload_lane_heads AS v
+            WHERE v.queue = j.queue AND v.priority = j.priority), 0) END
+    FROM input JOIN locked ON locked.id = input.id
+    WHERE j.id = input.id
+    RETURNING j.queue, j.state
+)
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify(%(channel)s, q.queue))
+        FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') AS q)
+
+-- name: job_cancel_running
+-- Running jobs whose cancel request they honoured end cancelled, their checkpoint stored.
+WITH done AS (
+    UPDATE {schema}.offload_jobs AS j
+    SET state = 'cancelled', finished_at = {schema}.offload_now(), lease_owner = NULL,
+        lease_expires_at = NULL, stop_request = NULL,
+        cursor = CASE WHEN input.has THEN input.cursor ELSE j.cursor END,
+        progress_done = coalesce(input.done, j.progress_done),
+        progress_total = coalesce(input.total, j.progress_total),
+        progress_eta = NULL
+    FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(has)s::boolean[],
+                %(cursors)s::jsonb[], %(done)s::double precision[],
+                %(total)s::double precision[])
+         AS input(id, token, has, cursor, done, total)
+    WHERE j.id = input.id AND j.lease_token = input.token AND j.state = 'running'
+    RETURNING j.id
+)
+SELECT count(*) FROM done
+
+-- name: job_stop_requests
+SELECT j.id, j.stop_request
+FROM {schema}.offload_jobs AS j
+JOIN unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS input(id, token)
+  ON j.id = input.id AND j.lease_token = input.token
+WHERE j.state = 'running' AND j.stop_request IS NOT NULL
+
+-- name: job_request_stop
+-- A cancel request wins over a pause request, never the other way round.
+UPDATE {schema}.offload_jobs
+SET stop_request = CASE WHEN stop_request = 'cancel' THEN 'cancel' ELSE %(request)s END
+WHERE id = %(id)s AND state = 'running'
+
 -- name: job_rescue_expired
 -- Jobs whose start was recorded are charged a crash (counted apart from attempts, with an
 -- error entry) and run isolated from then on: at-most-once ones, and those that crashed their
@@ -547,7 +640,8 @@ SELECT (SELECT count(*) FROM done),
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
-       order_key, deadline, limit_key, expires_at
+       order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
+       progress_eta, stop_request
 FROM {schema}.offload_jobs WHERE id = %(id)s
 
 -- name: custom_plan
@@ -559,7 +653,8 @@ SET LOCAL plan_cache_mode = force_custom_plan
 SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attempts, crashes,
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
-       order_key, deadline, limit_key, expires_at
+       order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
+       progress_eta, stop_request
 FROM {schema}.offload_jobs
 WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
@@ -573,7 +668,7 @@ WITH done AS (
     UPDATE {schema}.offload_jobs AS j
     SET state = 'available', scheduled_at = {schema}.offload_now(),
         deadline = {schema}.offload_now() + slo, finished_at = NULL,
-        result = NULL, max_attempts = greatest(max_attempts, attempt + 1),
+        result = NULL, max_attempts = greatest(max_attempts, attempt + 1), stop_request = NULL,
         start_tag = greatest(j.start_tag, (
             SELECT v.head FROM {schema}.offload_lane_heads AS v
             WHERE v.queue = j.queue AND v.priority = j.priority), 0)

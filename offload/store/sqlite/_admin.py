@@ -72,6 +72,7 @@ def record(r: Sequence[Any]) -> JobRecord:
             "lease_owner": r[16],
             "result": r[19],
             "limit_key": r[26],
+            "cursor": r[28],
         },
         decoded=False,
     )
@@ -92,6 +93,10 @@ def record(r: Sequence[Any]) -> JobRecord:
         order_key=r[24],
         deadline=r[25],
         expires_at=r[27],
+        progress_done=r[29],
+        progress_total=r[30],
+        progress_eta=r[31],
+        stop_request=r[32],
         undecodable=undecodable,
         **values,
     )

@@ -41,8 +41,8 @@ from offload.store._policy import needs_policy
 from offload.store._sql import queries
 from offload.store.sqlite import _dispatch as dispatch
 from offload.store.sqlite import _policy as policy
-from offload.store.sqlite._base import SQLiteBase
 from offload.store.sqlite._doorbell import Doorbell
+from offload.store.sqlite._long import SQLiteLongJobs
 from offload.store.sqlite._pauses import pauses_sql
 
 NO_ACK = AckResult(0, 0)
@@ -292,8 +292,8 @@ def _claim_once(
     return jobs
 
 
-class SQLiteJobs(SQLiteBase):
-    """The jobs family on the SQLite engine."""
+class SQLiteJobs(SQLiteLongJobs):
+    """The jobs family on the SQLite engine (its long-job operations in _long.py)."""
 
     def job_insert_many(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
         if conn is not None:

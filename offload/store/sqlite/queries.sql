@@ -164,6 +164,74 @@ SET state = 'available', attempt = max(attempt - 1, 0), lease_owner = NULL,
         WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))
 WHERE id = ? AND lease_token = ? AND state = 'running'
 
+-- name: job_iteration_state
+-- What a run of an iteration job resumes from (docs/long-jobs.md), fenced by its lease token.
+SELECT CAST(cursor AS BLOB), progress_done, progress_total, stop_request
+FROM offload_jobs WHERE id = ? AND lease_token = ? AND state = 'running'
+
+-- name: job_checkpoint
+-- ?2: a JSON array of [id, lease token, has cursor 0/1, cursor as JSON text or null, done,
+-- total, seconds remaining]; a done or total of null keeps the stored one. Returns the stop
+-- request of each job written (the others' lease was lost).
+UPDATE offload_jobs
+SET cursor = CASE WHEN a.has THEN a.cursor ELSE offload_jobs.cursor END,
+    progress_done = coalesce(a.done, offload_jobs.progress_done),
+    progress_total = coalesce(a.total, offload_jobs.progress_total),
+    progress_eta = ?1 + a.remaining
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+             json_extract(value, '$[2]') AS has, json_extract(value, '$[3]') AS cursor,
+             json_extract(value, '$[4]') AS done, json_extract(value, '$[5]') AS total,
+             json_extract(value, '$[6]') AS remaining
+      FROM json_each(?2)) AS a
+WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
+  AND +offload_jobs.state = 'running'
+RETURNING offload_jobs.id, offload_jobs.stop_request
+
+-- name: job_put_back
+-- A running job stopped early goes back with its checkpoint and its attempt given back, its
+-- stop request cleared: available at once (keeping its place in virtual time, as job_release
+-- does), or scheduled after a delay (tagged again when due, like a new job).
+UPDATE offload_jobs
+SET state = CASE WHEN :delay > 0 THEN 'scheduled' ELSE 'available' END,
+    attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+    scheduled_at = :now + :delay,
+    deadline = CASE WHEN :delay > 0 THEN :now + :delay + slo ELSE deadline END,
+    stop_request = NULL,
+    cursor = CASE WHEN :has THEN :cursor ELSE cursor END,
+    progress_done = coalesce(:done, progress_done),
+    progress_total = coalesce(:total, progress_total),
+    progress_eta = NULL,
+    start_tag = CASE WHEN :delay > 0 THEN start_tag ELSE
+        max(coalesce(start_tag, 0), coalesce((
+            SELECT v.head FROM offload_lane_heads AS v
+            WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0)) END
+WHERE id = :id AND lease_token = :token AND state = 'running'
+
+-- name: job_cancel_running
+-- A running job whose cancel request it honoured ends cancelled, its last checkpoint stored.
+UPDATE offload_jobs
+SET state = 'cancelled', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL,
+    stop_request = NULL,
+    cursor = CASE WHEN :has THEN :cursor ELSE cursor END,
+    progress_done = coalesce(:done, progress_done),
+    progress_total = coalesce(:total, progress_total),
+    progress_eta = NULL
+WHERE id = :id AND lease_token = :token AND state = 'running'
+
+-- name: job_stop_requests
+-- ?1: a JSON array of [id, lease token]; one look-up by rowid each.
+SELECT j.id, j.stop_request
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
+      FROM json_each(?1)) AS a
+JOIN offload_jobs AS j ON j.id = a.id
+WHERE j.lease_token = a.token AND +j.state = 'running' AND j.stop_request IS NOT NULL
+
+-- name: job_request_stop
+-- A cancel request wins over a pause request, never the other way round.
+UPDATE offload_jobs
+SET stop_request = CASE WHEN stop_request = 'cancel' THEN 'cancel' ELSE ?2 END
+WHERE id = ?1 AND state = 'running'
+
 -- name: job_rescue_select
 -- The last column says whether the job was held unstarted by its lost worker (held_token
 -- stands for the current claim only when it equals lease_token).
@@ -227,7 +295,8 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(delivery AS BLOB), timeout, CAST(errors AS BLOB), scheduled_at,
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
-       deadline, CAST(limit_key AS BLOB), expires_at
+       deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
+       progress_total, progress_eta, stop_request
 FROM offload_jobs WHERE id = ?
 
 -- name: job_list
@@ -237,7 +306,8 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(delivery AS BLOB), timeout, CAST(errors AS BLOB), scheduled_at,
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
-       deadline, CAST(limit_key AS BLOB), expires_at
+       deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
+       progress_total, progress_eta, stop_request
 FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
@@ -249,7 +319,7 @@ LIMIT :limit
 -- name: job_retry
 UPDATE offload_jobs
 SET state = 'available', scheduled_at = ?1, deadline = ?1 + slo, finished_at = NULL,
-    result = NULL, max_attempts = max(max_attempts, attempt + 1),
+    result = NULL, max_attempts = max(max_attempts, attempt + 1), stop_request = NULL,
     start_tag = max(coalesce(start_tag, 0), coalesce((
         SELECT v.head FROM offload_lane_heads AS v
         WHERE v.queue = offload_jobs.queue AND v.priority = offload_jobs.priority), 0))

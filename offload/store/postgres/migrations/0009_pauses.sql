@@ -6,7 +6,6 @@
 -- paused_by  who paused it (free text: a user, a host), '' when unknown
 -- paused_at  when, by the store's clock
 -- reason     why, '' when not given
-ALTER TABLE offload_jobs ADD COLUMN IF NOT EXISTS stop_request text;
 CREATE TABLE offload_pauses (
     scope text NOT NULL CHECK (scope IN ('queue', 'kind')),
     name text NOT NULL,
