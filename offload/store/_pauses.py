@@ -90,6 +90,12 @@ class PauseOps(abc.ABC):
         'pause' request is still set, and that no other pause covers, have it taken back."""
 
     @abc.abstractmethod
+    def pause_stop_running(self) -> int:
+        """Set `stop_request = 'pause'` on running jobs of every paused queue and kind that
+        have no stop request; how many. A worker calls it once it has seen a new pause, for the
+        jobs it claimed between the pause and its reading of it."""
+
+    @abc.abstractmethod
     def pause_list(self) -> list[Pause]:
         """Every pause, by scope then name: one read of a small table, cheap enough for each
         worker to make twice a second."""

@@ -50,6 +50,13 @@ class PauseWatch:
             return False
         before, self.paused = self.paused, fresh
         resumed = not (before.queues <= fresh.queues and before.kinds <= fresh.kinds)
+        if not (fresh.queues <= before.queues and fresh.kinds <= before.kinds):
+            # Something new is paused: jobs this worker claimed since the pause, before it read
+            # it, are asked to stop as the pause asked those running then.
+            try:
+                store.pause_stop_running()
+            except Exception:  # the next new pause, or the job's end, settles it
+                log.debug("could not ask jobs of paused queues and kinds to stop", exc_info=True)
         if fresh != before:
             log.info(
                 "paused queues: %s; paused kinds: %s",

@@ -3,9 +3,16 @@ others run, every worker notices a pause and a resume at its next refresh, and r
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from offload import Offload
 
+from . import longapp
 from ._harness import Ledger, Procs, record, state_is, wait_until
+
+LONG_APP = "tests.integration.longapp:app"
 
 
 def test_paused_queues_and_kinds_wait_while_others_run(
@@ -37,3 +44,31 @@ def test_paused_queues_and_kinds_wait_while_others_run(
     wait_until(state_is(app, of_paused_kind.id, "completed"))
     assert ledger.count("run", "in-paused-queue") == 1
     assert ledger.count("run", "tick") == 1
+
+
+def test_a_running_iteration_job_of_a_paused_kind_stops_at_its_next_yield(
+    store_url: str, workdir: Path, monkeypatch: pytest.MonkeyPatch, procs: Procs
+) -> None:
+    monkeypatch.setenv("OFFLOAD_TEST_DIR", str(workdir))
+    app = longapp.make_app(store_url)
+    app.store.migrate()
+    try:
+        worker = procs.worker(concurrency=2, app=LONG_APP)
+        job = app.enqueue("count_up", key="paused", n=400)
+        wait_until(lambda: len(longapp.processed("paused")) >= 20, explain=worker.tail)
+        assert app.store.pause_add("kind", "count_up").stopping == 1
+        worker.wait_log("paused kinds: count_up")
+        back = wait_until(state_is(app, job.id, "available"), explain=worker.tail)
+        assert back.attempt == 0 and back.cursor is not None and back.stop_request is None
+        seen = len(longapp.processed("paused"))
+        assert seen < 400
+        # Queued, not claimed: another job of the worker runs meanwhile, this one stays put.
+        other = app.enqueue("count_up_async", key="other", n=5)
+        wait_until(state_is(app, other.id, "completed"), explain=worker.tail)
+        assert record(app, job.id).state == "available"
+
+        assert app.store.pause_remove("kind", "count_up")
+        wait_until(state_is(app, job.id, "completed"), timeout=60, explain=worker.tail)
+        assert set(longapp.processed("paused")) == set(range(1, 401))
+    finally:
+        app.close()

@@ -97,6 +97,15 @@ def test_pausing_asks_running_jobs_to_stop_and_resuming_takes_it_back(store: Sto
     assert [stop_request(store, i) for i in (a, b, other)] == [None, None, None]
 
 
+def test_jobs_claimed_after_a_pause_are_asked_to_stop_when_a_worker_sees_it(store: Store) -> None:
+    store.pause_add(KIND, "A")
+    late, other = insert(store, new_job("A"), new_job("B"))
+    claim(store)  # a worker that has not read the pause yet
+    assert store.pause_stop_running() == 1
+    assert [stop_request(store, i) for i in (late, other)] == ["pause", None]
+    assert store.pause_stop_running() == 0
+
+
 def _fill(store: Store, n: int) -> None:
     for start in range(0, n, 1000):
         store.job_insert_many(

@@ -38,6 +38,9 @@ class PostgresPauses(PostgresCore, PauseOps):
         params = {"scope": scope, "name": name, "channel": self.channel}
         return bool(self._rows("pause_remove", params, idempotent=True)[0][0])
 
+    def pause_stop_running(self) -> int:
+        return self._count("pause_stop_paused", {}, idempotent=True)
+
     def pause_list(self) -> list[Pause]:
         return [_pause(r) for r in self._rows("pause_list")]
 

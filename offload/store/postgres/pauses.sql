@@ -51,6 +51,13 @@ woken AS (
 )
 SELECT EXISTS (SELECT 1 FROM gone), (SELECT count(*) FROM unstopped), (SELECT count(*) FROM woken)
 
+-- name: pause_stop_paused
+-- Ask running jobs of every paused queue and kind that have no stop request to stop.
+UPDATE {schema}.offload_jobs SET stop_request = 'pause'
+WHERE state = 'running' AND stop_request IS NULL
+  AND (queue IN (SELECT name FROM {schema}.offload_pauses WHERE scope = 'queue')
+       OR kind IN (SELECT name FROM {schema}.offload_pauses WHERE scope = 'kind'))
+
 -- name: pause_list
 SELECT scope, name, paused_by, paused_at, reason FROM {schema}.offload_pauses
 ORDER BY scope, name

@@ -49,6 +49,10 @@ class SQLitePauses(SQLiteBase, PauseOps):
 
         return self._tx(body)
 
+    def pause_stop_running(self) -> int:
+        sql = pauses_sql()["pause_stop_paused"]
+        return int(self._tx(lambda c: c.execute(sql).rowcount))
+
     def pause_list(self) -> list[Pause]:
         return [_pause(r) for r in self._read(pauses_sql()["pause_list"])]
 

@@ -34,6 +34,13 @@ WHERE state = 'running' AND stop_request = 'pause'
       WHERE (p.scope = 'queue' AND p.name = offload_jobs.queue)
          OR (p.scope = 'kind' AND p.name = offload_jobs.kind))
 
+-- name: pause_stop_paused
+-- pause_stop_running for every pause at once.
+UPDATE offload_jobs SET stop_request = 'pause'
+WHERE state = 'running' AND stop_request IS NULL
+  AND (queue IN (SELECT name FROM offload_pauses WHERE scope = 'queue')
+       OR kind IN (SELECT name FROM offload_pauses WHERE scope = 'kind'))
+
 -- name: pause_list
 SELECT scope, name, paused_by, paused_at, reason FROM offload_pauses ORDER BY scope, name
 
