@@ -38,9 +38,9 @@ def test_no_named_statement_recomputes_the_start_tag() -> None:
 def test_the_migration_fills_the_start_tags_of_jobs_already_stored(store_url: str) -> None:
     fresh = open_store(store_url)
     try:
-        last = migrations(fresh.engine)[-1][0]
         ids = _migrate_all_but_last_and_store(fresh, _BEFORE)
-        assert fresh.migrate() == [last]
+        start_tag = _start_tag_version(fresh.engine)
+        assert fresh.migrate() == [v for v, _, _ in migrations(fresh.engine) if v >= start_tag]
         assert [get(fresh, i).order_key for i in ids] == [7.5, 3.0, 0.0, 12.0]
         assert _start_tags(fresh, ids) == [5.0, 3.0, None, 10.0]
         # The lanes of the jobs already there are known: a new flow starts at the head's tag.
@@ -108,10 +108,16 @@ def test_postgres_lane_heads_read_the_claim_index_before_analyze(store: Store) -
 
 
 # --- the schema before the start tag -------------------------------------------------------
+def _start_tag_version(engine: str) -> int:
+    """The number of the migration that introduced start tags (later ones follow it)."""
+    return next(v for v, name, _ in migrations(engine) if name == "start_tag")
+
+
 def _migrate_all_but_last_and_store(store: Store, rows: list[tuple[str, float, Any]]) -> list[int]:
-    """Apply every migration but the last by hand, record them as the store does, and store
-    `rows` as that schema held them; their ids, in order."""
-    earlier = migrations(store.engine)[:-1]
+    """Apply every migration before the start tag's by hand, record them as the store does,
+    and store `rows` as that schema held them; their ids, in order."""
+    start_tag = _start_tag_version(store.engine)
+    earlier = [m for m in migrations(store.engine) if m[0] < start_tag]
     sql = (
         "INSERT INTO offload_jobs (kind, queue, args, state, max_attempts, scheduled_at, "
         "inserted_at, order_key, slo) VALUES ('k', 'default', '{}', %s, 3, 0, 0, %s, %s) "
