@@ -11,6 +11,8 @@ send_welcome.enqueue(42)
 
 __version__ = "0.1.0"  # the package's one version: pyproject.toml reads it from here
 
+from typing import TYPE_CHECKING
+
 from offload._backoff import Exponential
 from offload._errors import (
     ConfigurationError,
@@ -73,3 +75,15 @@ __all__ = [
     "UnknownJobError",
     "current_job",
 ]
+
+if TYPE_CHECKING:
+    from offload import iteration as iteration
+else:
+
+    def __getattr__(name: str) -> object:
+        """`offload.iteration` on first use: `import offload` does not load the enumerators."""
+        if name == "iteration":
+            import importlib
+
+            return importlib.import_module("offload.iteration")
+        raise AttributeError(f"module 'offload' has no attribute {name!r}")
