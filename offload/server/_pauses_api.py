@@ -96,6 +96,7 @@ def _name(call: Call) -> str:
 
 
 def _scope(call: Call) -> str:
+    """'queue' or 'kind', from the route's path (`/queues/{name}/pause` or `/kinds/…`)."""
     return QUEUE if call.request.url.path.rstrip("/").split("/")[-3] == "queues" else KIND
 
 

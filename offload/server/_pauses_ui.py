@@ -30,13 +30,14 @@ def _back(value: str | None) -> str:
     return value if value and _BACK.match(value) else "/ui/queues"
 
 
-async def _act(server: Server, request: Request, principal: Principal, resume: bool) -> Response:
+async def _act(
+    server: Server, request: Request, principal: Principal, scope: str, resume: bool
+) -> Response:
     fields = await read_form(server, request)
     check_form(server.auth, request, principal, fields)
     name = str(request.path_params["name"])
     if not _NAME.match(name):
         raise Problem("invalid-parameter", f"name {name!r} does not match {NAME_PATTERN}")
-    scope = QUEUE if request.url.path.startswith("/ui/queues/") else KIND
     store = server.app.store
     if resume:
         await server.run(store.pause_remove, scope, name)
@@ -47,22 +48,22 @@ async def _act(server: Server, request: Request, principal: Principal, resume: b
 
 @page("dashboardPauseQueue", "admin")
 async def pause_queue(server: Server, request: Request, principal: Principal) -> Response:
-    return await _act(server, request, principal, resume=False)
+    return await _act(server, request, principal, QUEUE, resume=False)
 
 
 @page("dashboardResumeQueue", "admin")
 async def resume_queue(server: Server, request: Request, principal: Principal) -> Response:
-    return await _act(server, request, principal, resume=True)
+    return await _act(server, request, principal, QUEUE, resume=True)
 
 
 @page("dashboardPauseKind", "admin")
 async def pause_kind(server: Server, request: Request, principal: Principal) -> Response:
-    return await _act(server, request, principal, resume=False)
+    return await _act(server, request, principal, KIND, resume=False)
 
 
 @page("dashboardResumeKind", "admin")
 async def resume_kind(server: Server, request: Request, principal: Principal) -> Response:
-    return await _act(server, request, principal, resume=True)
+    return await _act(server, request, principal, KIND, resume=True)
 
 
 def operations() -> dict[tuple[str, str], Spec]:

@@ -159,3 +159,55 @@ def test_postgres_claims_without_paused_kinds_scan_the_claim_index(store: Store)
                 plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + q[name], args))
             assert "Index Scan using offload_jobs_claim on offload_jobs" in plan, (name, plan)
             assert "Sort Key: offload_jobs.priority" not in plan, (name, plan)
+
+
+def _statement(text: str, *, drop: str = "") -> list[str]:
+    """A statement's lines without comments, blank lines and the line `drop`."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith("--") and line != drop]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "file", "base", "variant", "kind_filter"),
+    [
+        (
+            "sqlite",
+            "queries",
+            "job_claim_candidates",
+            "job_claim_candidates_unpaused",
+            "AND kind NOT IN (SELECT value FROM json_each(:kinds))",
+        ),
+        (
+            "sqlite",
+            "dispatch",
+            "job_claim_page",
+            "job_claim_page_unpaused",
+            "AND kind NOT IN (SELECT value FROM json_each(:kinds))",
+        ),
+        (
+            "postgres",
+            "queries",
+            "job_claim",
+            "job_claim_unpaused",
+            "AND kind <> ALL(%(skip_kinds)s::text[])",
+        ),
+        (
+            "postgres",
+            "dispatch",
+            "job_claim_page",
+            "job_claim_page_unpaused",
+            "AND kind <> ALL(%(skip_kinds)s::text[])",
+        ),
+    ],
+)
+def test_claim_variants_differ_from_the_claims_only_by_the_kind_filter(
+    dialect: str, file: str, base: str, variant: str, kind_filter: str
+) -> None:
+    from offload.store._sql import queries
+
+    original = _statement(queries(dialect, file)[base])
+    changed = _statement(queries(dialect, "pauses")[variant], drop=kind_filter)
+    if base == "job_claim_candidates":  # positional there, named in the variant
+        changed = [line.replace(":queue", "?").replace(":n", "?") for line in changed]
+    assert changed == original
+    assert kind_filter in queries(dialect, "pauses")[variant]
