@@ -15,6 +15,7 @@ from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._jobs import jobs
 from offload.cli._migrate import migrate
+from offload.cli._queues import kinds, queues
 from offload.cli._relay import relay
 from offload.cli._rules import rules
 from offload.cli._server import server
@@ -41,6 +42,8 @@ main.add_command(jobs)
 main.add_command(stats)
 main.add_command(top)
 main.add_command(rules)
+main.add_command(queues)
+main.add_command(kinds)
 main.add_command(migrate)
 main.add_command(demo)
 

@@ -44,6 +44,7 @@ def collect(store: Store, url: str) -> dict[str, Any]:
     failures = store.job_list(JobFilter(states=["dead", "retryable"], limit=_FAILURES_SHOWN))
     counters = dict.fromkeys(_NAMED_COUNTERS, 0)
     counters.update(store.counters())
+    pauses = store.pause_list()
     return {
         "url": safe_url(url),
         "engine": store.engine,
@@ -81,6 +82,10 @@ def collect(store: Store, url: str) -> dict[str, Any]:
             for w in store.worker_list(WORKER_SEEN_WITHIN)
         ],
         "counters": counters,
+        "paused": {
+            "queues": sorted(p.name for p in pauses if p.scope == "queue"),
+            "kinds": sorted(p.name for p in pauses if p.scope == "kind"),
+        },
         **collect_dispatch(store, now),  # SLO attainment and limit keys
         **collect_runtime(store, now),  # kinds over max_run_time, event-loop blocks
     }
@@ -117,8 +122,13 @@ def render(snap: dict[str, Any]) -> str:
 
     shown = [s for s in STATES if s in _ALWAYS_SHOWN or totals[s]]
     if queues:
+        stopped = set((snap.get("paused") or {}).get("queues", ()))
         rows: list[list[Any]] = [
-            [name, *(counts[s] for s in shown), sum(counts.values())]
+            [
+                f"{name} (paused)" if name in stopped else name,
+                *(counts[s] for s in shown),
+                sum(counts.values()),
+            ]
             for name, counts in sorted(queues.items())
         ]
         rows.append(["(all)", *(totals[s] for s in shown), sum(totals.values())])
@@ -126,6 +136,14 @@ def render(snap: dict[str, Any]) -> str:
         out.append(table(["QUEUE", *(s.upper() for s in shown), "TOTAL"], rows, numeric=numeric))
     else:
         out.append("no jobs")
+    paused = snap.get("paused") or {}
+    if paused.get("queues") or paused.get("kinds"):
+        names = f"queues {', '.join(paused['queues']) or '-'}; "
+        names += f"kinds {', '.join(paused['kinds']) or '-'}"
+        out.append(
+            click.style("paused", fg="yellow", bold=True)
+            + f": {names}  (their jobs stay queued: offload queues|kinds resume NAME)"
+        )
 
     t = snap["throughput"]
     out += ["", click.style("Finished", bold=True)]

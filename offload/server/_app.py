@@ -29,6 +29,8 @@ from offload.server import (
     _jobs_api,
     _jobs_spec,
     _openapi,
+    _pauses_api,
+    _pauses_ui,
     _rules_api,
     _worker_api,
 )
@@ -269,6 +271,8 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         *_jobs_api.ROUTES,
         *_rules_api.ROUTES,
+        *_pauses_api.ROUTES,
+        *_pauses_ui.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         *_dashboard_bulk.ROUTES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from offload._states import STATES
+from offload.store._pauses import KIND, QUEUE
 
 if TYPE_CHECKING:
     from offload.server._context import Server
@@ -20,6 +21,9 @@ def queue_rows(server: Server) -> list[dict[str, Any]]:
         counts[name] = dict.fromkeys(STATES, 0)
     for row in store.job_counts():
         counts.setdefault(row.queue, dict.fromkeys(STATES, 0))[row.state] = row.count
+    paused = {p.name for p in store.pause_list() if p.scope == QUEUE}
+    for name in paused:
+        counts.setdefault(name, dict.fromkeys(STATES, 0))
     workers = store.worker_list(server.seen_within)
     return [
         {
@@ -27,12 +31,20 @@ def queue_rows(server: Server) -> list[dict[str, Any]]:
             "depth": c["available"],
             "counts": c,
             "workers": sum(1 for w in workers if name in w.queues),
+            "paused": name in paused,
         }
         for name, c in sorted(counts.items())
     ]
 
 
-def kind_rows(server: Server) -> list[dict[str, Any]]:
+def paused_kinds(server: Server) -> frozenset[str]:
+    """The kinds paused now (a read of the store: call it off the event loop)."""
+    return frozenset(p.name for p in server.app.store.pause_list() if p.scope == KIND)
+
+
+def kind_rows(server: Server, paused: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Declared and external kinds, each marked `paused` when it is in `paused`; paused kinds
+    that neither declares come last, marked undeclared."""
     rows: list[dict[str, Any]] = []
     for name, jt in sorted(server.app.jobs.items()):
         opts = jt.options_
@@ -72,6 +84,20 @@ def kind_rows(server: Server) -> list[dict[str, Any]]:
                 "parameters": [],
             }
         )
+    known = {r["name"] for r in rows}
+    for name in sorted(paused - known):
+        rows.append(
+            {
+                "name": name,
+                "queue": "",
+                "declared": False,
+                "timeout": None,
+                "cron": None,
+                "parameters": [],
+            }
+        )
+    for r in rows:
+        r["paused"] = r["name"] in paused
     return rows
 
 

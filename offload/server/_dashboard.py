@@ -26,7 +26,7 @@ from offload.jobs._secrets import shown_record
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
 from offload.server._bulk import search_of
-from offload.server._catalog import kind_rows, queue_rows
+from offload.server._catalog import kind_rows, paused_kinds, queue_rows
 from offload.server._context import Server, to_problem
 from offload.server._http import iso, path_id, query_params, read_body
 from offload.server._live import events_response
@@ -303,6 +303,7 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
 @page("dashboardQueues")
 async def queues_page(server: Server, request: Request, principal: Principal) -> Response:
     queues = await server.run(queue_rows, server)
+    paused = await server.run(paused_kinds, server)
     return render(
         server,
         request,
@@ -311,7 +312,7 @@ async def queues_page(server: Server, request: Request, principal: Principal) ->
         {
             "page": "queues",
             "queues": queues,
-            "kinds": kind_rows(server),
+            "kinds": kind_rows(server, paused),
             "states": STATES,
             "undeclared": server.config.allow_undeclared,
         },

@@ -23,7 +23,7 @@ from offload.server._bulk import (
     result_document,
     search_from_query,
 )
-from offload.server._catalog import kind_rows, queue_rows
+from offload.server._catalog import kind_rows, paused_kinds, queue_rows
 from offload.server._config import valid_name
 from offload.server._context import Call, Server, api
 from offload.server._http import (
@@ -357,8 +357,12 @@ async def list_queues(call: Call) -> Response:
 
 @api("listKinds", "read")
 async def list_kinds(call: Call) -> Response:
+    paused = await call.server.run(paused_kinds, call.server)
     return json_response(
-        {"kinds": kind_rows(call.server), "undeclared_allowed": call.server.config.allow_undeclared}
+        {
+            "kinds": kind_rows(call.server, paused),
+            "undeclared_allowed": call.server.config.allow_undeclared,
+        }
     )
 
 

@@ -33,7 +33,8 @@ def fingerprint(store: Store) -> tuple[Any, ...]:
     """What changes when the dashboard's pages would show something new."""
     counts = sorted((c.queue, c.state, c.count) for c in store.job_counts())
     workers = sorted((w.id, w.running) for w in store.worker_list(60.0))
-    return (tuple(counts), tuple(workers))
+    pauses = tuple((p.scope, p.name) for p in store.pause_list())  # a pause from anywhere
+    return (tuple(counts), tuple(workers), pauses)
 
 
 class LiveFeed:

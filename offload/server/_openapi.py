@@ -8,7 +8,14 @@ from typing import Any
 
 import offload
 from offload._states import STATES
-from offload.server import _dashboard_bulk, _jobs_spec, _rules_api, _worker_api
+from offload.server import (
+    _dashboard_bulk,
+    _jobs_spec,
+    _pauses_api,
+    _pauses_ui,
+    _rules_api,
+    _worker_api,
+)
 from offload.server._bulk import filter_params
 from offload.server._context import Server
 from offload.server._problems import CATALOGUE
@@ -256,10 +263,12 @@ def build(server: Server) -> dict[str, Any]:
     operations: dict[tuple[str, str], Spec] = {}
     operations.update(_jobs_spec.operations(server))
     operations.update(_rules_api.operations())
+    operations.update(_pauses_api.operations())
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
     operations.update(_dashboard_bulk.operations())
+    operations.update(_pauses_ui.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = op
@@ -273,10 +282,13 @@ def build(server: Server) -> dict[str, Any]:
             "workers in any language, operate them. Errors are RFC 9457 problem details.",
         },
         "paths": paths,
-        "components": {"schemas": {**COMPONENTS, **_rules_api.COMPONENTS}},
+        "components": {
+            "schemas": {**COMPONENTS, **_rules_api.COMPONENTS, **_pauses_api.COMPONENTS}
+        },
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
+            {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},

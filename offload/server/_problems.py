@@ -162,6 +162,9 @@ _CATALOGUE = [
         "rule-not-found", 404, "Rule not found", "No blackhole rule has this id (any more)."
     ),
     ProblemType(
+        "not-paused", 404, "Not paused", "The queue or kind named is not paused (any more)."
+    ),
+    ProblemType(
         "idempotency-key-reused",
         422,
         "Idempotency key reused",

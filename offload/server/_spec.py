@@ -275,6 +275,7 @@ COMPONENTS: Spec = {
                             "additionalProperties": {"type": "integer"},
                         },
                         "workers": {"type": "integer"},
+                        "paused": {"type": "boolean", "description": "Not claimed now."},
                     },
                 },
             }
@@ -294,6 +295,7 @@ COMPONENTS: Spec = {
                         "name": {"type": "string"},
                         "queue": {"type": "string"},
                         "declared": {"type": "boolean"},
+                        "paused": {"type": "boolean", "description": "Not claimed now."},
                         "priority": {"type": "integer"},
                         "max_attempts": {"type": "integer"},
                         "delivery": {"type": "string"},

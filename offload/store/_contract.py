@@ -26,6 +26,7 @@ from offload._redact import mask_url
 from offload.dispatch._limits import LimitSpec
 from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
+from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
@@ -141,6 +142,8 @@ class ClaimParams:
     have begun. A lost worker is charged a crash only for jobs recorded as started (see
     `job_rescue_expired`). None: the claim records every job's start (a claimer that runs what
     it takes, and knows nothing of this).
+    `skip_kinds`: job types not to claim (paused ones, store/_pauses.py); when empty, as it is
+    while no kind is paused, the claim runs its usual statements.
     """
 
     queues: Sequence[str]
@@ -148,6 +151,7 @@ class ClaimParams:
     worker_id: str
     lease_seconds: float
     start: int | None = None
+    skip_kinds: Sequence[str] = ()
 
 
 @dataclass(slots=True)
@@ -523,6 +527,7 @@ class Store(
     AdminOps,
     BulkOps,
     PolicyOps,
+    PauseOps,
     DispatchOps,
     TotalsOps,
     RunTimeOps,

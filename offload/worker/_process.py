@@ -65,6 +65,7 @@ from offload.worker._ack import count_failures, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._iteration import write as write_long
 from offload.worker._outage import Outage, within
+from offload.worker._pauses import PauseWatch, claim_scope
 from offload.worker._refusals import Refusals
 from offload.worker._runtime import RunTimeMonitor
 from offload.worker._signals import SignalRelay
@@ -213,6 +214,7 @@ class Worker:
         self.executor.on_loop = lambda loop: self.runtime.watch(loop, self.executor.running_jobs)
         self.heartbeat = _Heartbeat(self)
         self.gate = ClaimGate(app)  # sheds expired jobs and those matching blackhole rules
+        self.pauses = PauseWatch()  # paused queues and kinds, left out of claims
         self.maintenance = Maintenance(app, self.id) if maintenance else None
         self.completed = 0
         self.failed = 0
@@ -492,6 +494,8 @@ class Worker:
     def _cycle(self) -> bool:
         """One turn: acknowledge and claim in one store operation when either is due; True
         when another turn should follow at once."""
+        if self.pauses.update(self.app.store):
+            self._hinted = True  # something was resumed: its jobs may be waiting
         want = self._want()
         records = self.executor.to_record(time.monotonic() - RECORD_AFTER)
         with self._acks_lock:
@@ -513,14 +517,16 @@ class Worker:
         if want > 0:
             self._hinted = False
             self._claimed_at = time.monotonic()
+            queues, skip_kinds = claim_scope(self.queues, self.pauses.paused)
             claim = ClaimParams(
-                self.queues,
+                queues,
                 want,
                 self.id,
                 self.app.config.lease_seconds,
                 # Record no start in the claim: a job lost between the claim and its first
                 # line must go back uncharged; at-most-once ones begin once a cycle recorded it.
                 start=0,
+                skip_kinds=skip_kinds,
             )
         claimed = self._ack_claim(outcomes, claim, records)
         if claimed is None:

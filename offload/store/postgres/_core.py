@@ -48,6 +48,7 @@ _FILES = (
     "queries",
     "dispatch",
     "policy",
+    "pauses",
     "totals",
     "runtime",
 )  # the named statements of every family

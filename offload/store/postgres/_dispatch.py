@@ -133,6 +133,9 @@ def claim_limited(ex: PostgresCore, params: ClaimParams, token: int) -> list[Any
                 "excluded": sorted(excluded),
                 "n": n,
             }
+            if params.skip_kinds:  # some kind is paused: the page's variant (pauses.sql)
+                page["skip_kinds"] = sorted(params.skip_kinds)
+                return [limits.Candidate(*r) for r in c.execute(q["job_claim_page_unpaused"], page)]
             return [limits.Candidate(*r) for r in c.execute(q["job_claim_page"], page)]
 
         def load(keys: Sequence[str]) -> dict[str, limits.KeyRow]:

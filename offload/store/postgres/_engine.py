@@ -12,10 +12,11 @@ machine the same clock. Statements that make jobs available `pg_notify` the stor
 per queue; listeners LISTEN on a connection of their own.
 
 The operations are grouped in families, one module and one mixin each: `_jobs.py` (with its
-insert in `_insert.py`), `_dispatch.py`, `_policy.py`, `_maintenance.py`, `_admin.py`,
-`_totals.py` and `_runtime.py`, all built on `_core.py`, which runs every statement on an
-executor: the pool, a store transaction (`transaction()`) or a caller's connection (`bind()`).
-A family uses another only through that family's module functions, which take the executor.
+insert in `_insert.py`), `_dispatch.py`, `_policy.py`, `_pauses.py`, `_maintenance.py`,
+`_admin.py`, `_totals.py` and `_runtime.py`, all built on `_core.py`, which runs every statement
+on an executor: the pool, a store transaction (`transaction()`) or a caller's connection
+(`bind()`). A family uses another only through that family's module functions, which take the
+executor.
 
 Connections come from a pool of the engine's own (`_pool.py`), which connects in the caller's
 thread: an operation while the server is down or out of connections fails at once with
@@ -44,6 +45,7 @@ from offload.store.postgres._dispatch import PostgresDispatch
 from offload.store.postgres._jobs import PostgresJobs
 from offload.store.postgres._listener import NotifyListener
 from offload.store.postgres._maintenance import PostgresMaintenance
+from offload.store.postgres._pauses import PostgresPauses
 from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
@@ -54,6 +56,7 @@ class PostgresStore(
     PostgresJobs,
     PostgresDispatch,
     PostgresPolicy,
+    PostgresPauses,
     PostgresMaintenance,
     PostgresAdmin,
     PostgresBulk,

@@ -123,6 +123,9 @@ class PostgresJobs(PostgresLongJobs):
                 "start": _start_count(claim),
                 "everything": claim.start is None,
             }
+            if claim.skip_kinds:  # some kind is paused: the claim's variant (pauses.sql)
+                args["skip_kinds"] = sorted(claim.skip_kinds)
+        claim_sql = "job_claim_unpaused" if "skip_kinds" in args else "job_claim"
         acks = bool(done or failed)
         complete = _complete_params(done, self.channel)
         fail = _fail_params(failed, self.channel)
@@ -138,7 +141,7 @@ class PostgresJobs(PostgresLongJobs):
                 return 0, int(self._one(c, "job_fail", fail)[0]), [], set()
             if started:
                 return 0, 0, [], {r[0] for r in c.execute(q["job_start"], start)}
-            return 0, 0, c.execute(q["job_claim"], args).fetchall(), set()
+            return 0, 0, c.execute(q[claim_sql], args).fetchall(), set()
 
         def cycle(c: Conn) -> tuple[int, int, list[Any], set[int]]:
             """Several statements in one transaction, pipelined (`_run`): BEGIN, the statements
@@ -149,7 +152,7 @@ class PostgresJobs(PostgresLongJobs):
             ca = c.execute(q["job_complete"], complete) if done else None
             cb = c.execute(q["job_fail"], fail) if failed else None
             cs = c.execute(q["job_start"], start) if started else None
-            cc = c.execute(q["job_claim"], args) if args else None
+            cc = c.execute(q[claim_sql], args) if args else None
             a = 0 if ca is None else int(ca.fetchone()[0])  # type: ignore[index]
             b = 0 if cb is None else int(cb.fetchone()[0])  # type: ignore[index]
             kept = set() if cs is None else {r[0] for r in cs.fetchall()}

@@ -28,6 +28,7 @@ from offload.store._dispatch import (
 )
 from offload.store._sql import queries
 from offload.store.sqlite._base import SQLiteBase
+from offload.store.sqlite._pauses import pauses_sql
 
 if TYPE_CHECKING:
     from offload.store._contract import NewJob
@@ -117,9 +118,13 @@ def plan_claim(
     now: float,
     first: Mapping[str, Sequence[limits.Candidate]],
     doorbell: Doorbell,
+    skip_kinds: Sequence[str] = (),
 ) -> limits.Plan:
-    """Choose the jobs of a claim among limited candidates, taking rate tokens."""
+    """Choose the jobs of a claim among limited candidates, taking rate tokens; jobs of
+    `skip_kinds` (paused) are left out."""
     d = _d()
+    page_sql = pauses_sql()["job_claim_page_unpaused"] if skip_kinds else d["job_claim_page"]
+    skip = dumps(sorted(skip_kinds))
 
     def fetch(
         queue: str, after: limits.Candidate | None, excluded: frozenset[str], n: int
@@ -135,7 +140,9 @@ def plan_claim(
             "excluded": dumps(sorted(excluded)),
             "n": n,
         }
-        return [limits.Candidate(*r) for r in c.execute(d["job_claim_page"], params)]
+        if skip_kinds:
+            params["kinds"] = skip
+        return [limits.Candidate(*r) for r in c.execute(page_sql, params)]
 
     def load(keys: Sequence[str]) -> dict[str, limits.KeyRow]:
         out = {}

@@ -1,7 +1,7 @@
 """SQLite engine of the store contract: one file in WAL mode, shared by many processes.
 
 The engine is its connections and executors (`_base.py`) with one module per operation family
-mixed in: jobs, dispatch, policy, maintenance, admin, totals and run time. A family reaches
+mixed in: jobs, dispatch, policy, pauses, maintenance, admin, totals and run time. A family reaches
 another only through that family's module-level functions, which take the transaction's
 connection.
 """
@@ -14,6 +14,7 @@ from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
 from offload.store.sqlite._jobs import SQLiteJobs
 from offload.store.sqlite._maintenance import SQLiteMaintenance
+from offload.store.sqlite._pauses import SQLitePauses
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
 from offload.store.sqlite._totals import SQLiteTotals
@@ -23,6 +24,7 @@ class SQLiteStore(
     SQLiteJobs,
     SQLiteDispatch,
     SQLitePolicy,
+    SQLitePauses,
     SQLiteMaintenance,
     SQLiteAdmin,
     SQLiteBulk,

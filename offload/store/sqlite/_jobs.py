@@ -43,6 +43,7 @@ from offload.store.sqlite import _dispatch as dispatch
 from offload.store.sqlite import _policy as policy
 from offload.store.sqlite._doorbell import Doorbell
 from offload.store.sqlite._long import SQLiteLongJobs
+from offload.store.sqlite._pauses import pauses_sql
 
 NO_ACK = AckResult(0, 0)
 
@@ -229,8 +230,13 @@ def _claim_once(
     candidates_sql = q["job_claim_candidates"]
     # rows: id, queue, priority, order_key, limit_key; queues with none are left out
     first = {}
+    skip = dumps(sorted(params.skip_kinds)) if params.skip_kinds else None
     for name in dict.fromkeys(params.queues):
-        rows = c.execute(candidates_sql, (name, params.limit)).fetchall()
+        if skip is None:
+            rows = c.execute(candidates_sql, (name, params.limit)).fetchall()
+        else:  # some kind is paused: the variant that leaves its jobs out (_pauses.py)
+            unpaused = {"queue": name, "kinds": skip, "n": params.limit}
+            rows = c.execute(pauses_sql()["job_claim_candidates_unpaused"], unpaused).fetchall()
         if rows:
             first[name] = rows
     queues = list(first)
@@ -240,7 +246,9 @@ def _claim_once(
     limited = any(r[4] is not None for r in pool)
     if limited:  # limits: see dispatch/_limits.py
         pages = {name: [Candidate(*r) for r in rows] for name, rows in first.items()}
-        chosen = dispatch.plan_claim(c, queues, params.limit, now, pages, claimer.doorbell).chosen
+        chosen = dispatch.plan_claim(
+            c, queues, params.limit, now, pages, claimer.doorbell, params.skip_kinds
+        ).chosen
         ids = [x.id for x in sorted(chosen, key=claim_order)]
     else:
         if len(queues) > 1:
