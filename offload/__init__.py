@@ -83,7 +83,7 @@ else:
     def __getattr__(name: str) -> object:
         """`offload.iteration` on first use: `import offload` does not load the enumerators."""
         if name == "iteration":
-            import importlib
+            import offload.iteration  # sets the attribute: this hook is not asked again
 
-            return importlib.import_module("offload.iteration")
+            return offload.iteration
         raise AttributeError(f"module 'offload' has no attribute {name!r}")
