@@ -131,6 +131,10 @@ def test_search_then_bulk_retry_cancel_and_discard(shop: Offload, tmp_path: Path
         return sorted(r.state for r in store.job_search(JobMatch(kind=kind), 100))
 
     with serve(create_app(shop)) as base, browser(tmp_path / "profile") as driver:
+        # Live updates off (the dashboard keeps the choice): the test changes jobs and must not
+        # hold an element of a page the live feed swaps meanwhile.
+        driver.get(base + "/ui/jobs")
+        driver.execute_script("window.localStorage.setItem('offload.live', '0')")
         _searches(driver, base)
         driver.get(base + "/ui/jobs?state=dead")
         assert _bulk(driver, "retry") == "3"
