@@ -49,6 +49,10 @@ def test_pause_and_resume_with_a_click(shop: Offload, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     with serve(create_app(shop)) as base, browser(tmp_path / "profile") as driver:
+        # Live updates off (the dashboard keeps the choice): the test must not hold a button of
+        # a page the live feed swaps after each pause.
+        driver.get(f"{base}/ui/queues")
+        driver.execute_script("window.localStorage.setItem('offload.live', '0')")
         driver.get(f"{base}/ui/queues")
         driver.find_element(By.CSS_SELECTOR, "button[data-pause='queues:emails']").click()
         driver.switch_to.alert.dismiss()  # thought better of it: nothing happens
