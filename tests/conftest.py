@@ -20,17 +20,17 @@ from tests._engines import (  # noqa: F401 - re-exported for tests that import t
     _drop_schema,
     _need_postgres,
     drop_schema,
+    for_other_engine,
     make_url,
     marked_engines,
     need_postgres,
-    skip_other_engine,
 )
 
 
 @pytest.fixture(params=ENGINES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty store, once per engine (only the engines of an `engine` marker)."""
-    skip_other_engine(request, request.param)
+    """A URL of an empty store, once per engine (only the engines of an `engine` marker:
+    `pytest_collection_modifyitems` deselects the other copies)."""
     url, schema = make_url(request.param, tmp_path)
     yield url
     if schema:
@@ -58,14 +58,19 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     if marked_engines(item) is not None and "store_url" not in getattr(item, "fixturenames", ()):
         raise pytest.UsageError(
             f"{item.nodeid}: @pytest.mark.engine needs the test to use the store_url or store "
-            "fixture, which skip the other engine"
+            "fixture, whose other engines it leaves out"
         )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave tests marked `slow` (soaks, a million jobs) out of a run that names no marker
-    expression: `python3 -m pytest` (CI) runs the quick ones, `-m slow` the others and
+    """Leave out the copies of engine-marked tests for the engines they are not for, and tests
+    marked `slow` (soaks, a million jobs) from a run that names no marker expression:
+    `python3 -m pytest` (CI) runs the quick ones, `-m slow` the others and
     `-m "slow or not slow"` all of them (docs/reliability.md)."""
+    other = [item for item in items if for_other_engine(item)]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [item for item in items if not for_other_engine(item)]
     if config.option.markexpr:
         return
     slow = [item for item in items if item.get_closest_marker("slow") is not None]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
+import psycopg
 import pytest
 
 from offload._errors import ConfigurationError, StoreError, StoreUnavailableError
@@ -29,7 +30,6 @@ from tests._engines import drop_schema, make_url
 
 from ._helpers import get, insert_one, new_job
 
-psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.postgres
 
 
@@ -227,7 +227,7 @@ def test_a_connection_lost_inside_a_transaction_keeps_nothing(pg: Store) -> None
 
 
 def test_bind_takes_a_sqlalchemy_session_on_psycopg(pg: Store) -> None:
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+    import sqlalchemy  # the test extra installs it
     from sqlalchemy.orm import Session
 
     parts = urlparse(pg.url)

@@ -3,6 +3,8 @@ and event-loop blocks) add up per kind, on every engine."""
 
 from __future__ import annotations
 
+import pytest
+
 from offload.dispatch._ordering import OVERRUN_PENALTY
 from offload.store._contract import Store
 from offload.store._runtime import RunTimeReport
@@ -61,13 +63,10 @@ def test_loop_blocks_are_kept_apart_from_overruns(store: Store) -> None:
 
 
 def test_reports_join_a_store_transaction(store: Store) -> None:
-    try:
-        with store.transaction() as tx:
-            tx.kind_runtime_add([RunTimeReport("a", "q", overruns=1, overrun_age=0.0)])
-            assert [r.kind for r in tx.kind_runtimes()] == ["a"]
-            raise RuntimeError("roll back")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError, match="roll back"), store.transaction() as tx:
+        tx.kind_runtime_add([RunTimeReport("a", "q", overruns=1, overrun_age=0.0)])
+        assert [r.kind for r in tx.kind_runtimes()] == ["a"]
+        raise RuntimeError("roll back")
     assert store.kind_runtimes() == []
 
 

@@ -230,7 +230,7 @@ def test_sqlite_transaction_that_ended_refuses_more_work(store: Store) -> None:
 
 @pytest.mark.engine("sqlite")
 def test_sqlite_bind_takes_a_sqlalchemy_session(store: Store) -> None:
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+    import sqlalchemy  # the test extra installs it
     from sqlalchemy.orm import Session
 
     engine = sqlalchemy.create_engine(f"sqlite:///{store.url.removeprefix('sqlite:///')}")
