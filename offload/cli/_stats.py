@@ -34,17 +34,76 @@ _NAMED_COUNTERS = ("stale_acks", "rescued", "abandoned", "shed", "refused")  # s
 _FAILURES_SHOWN = 5
 
 
-def collect(store: Store, url: str) -> dict[str, Any]:
-    """One snapshot of the store, as plain JSON-ready data."""
-    now = store.now()
+def queue_counts(store: Store) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Jobs per queue and state, and per state over all queues."""
     queues: dict[str, dict[str, int]] = {}
     for c in store.job_counts():
         queues.setdefault(c.queue, dict.fromkeys(STATES, 0))[c.state] = c.count
-    totals = {s: sum(q[s] for q in queues.values()) for s in STATES}
-    failures = store.job_list(JobFilter(states=["dead", "retryable"], limit=_FAILURES_SHOWN))
+    return queues, {s: sum(q[s] for q in queues.values()) for s in STATES}
+
+
+def failure_rows(store: Store, shown: int) -> list[dict[str, Any]]:
+    """The latest dead and retryable jobs, JSON-ready."""
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "queue": r.queue,
+            "state": r.state,
+            "attempt": r.attempt,
+            "max_attempts": r.max_attempts,
+            "error": last_error(r),
+            "at": iso(r.errors[-1].get("at")) if r.errors else None,
+        }
+        for r in store.job_list(JobFilter(states=["dead", "retryable"], limit=shown))
+    ]
+
+
+def worker_rows(store: Store, now: float) -> list[dict[str, Any]]:
+    """The workers seen lately, JSON-ready."""
+    return [
+        {
+            "id": w.id,
+            "host": w.host,
+            "pid": w.pid,
+            "queues": w.queues,
+            "running": w.running,
+            "started_at": iso(w.started_at),
+            "seen_at": iso(w.seen_at),
+            "up_seconds": round(max(now - w.started_at, 0.0), 1),
+            "seen_seconds_ago": round(max(now - w.seen_at, 0.0), 1),
+        }
+        for w in store.worker_list(WORKER_SEEN_WITHIN)
+    ]
+
+
+def paused(store: Store) -> dict[str, list[str]]:
+    """The paused queues and kinds."""
+    pauses = store.pause_list()
+    return {
+        "queues": sorted(p.name for p in pauses if p.scope == "queue"),
+        "kinds": sorted(p.name for p in pauses if p.scope == "kind"),
+    }
+
+
+def paused_lines(paused: dict[str, list[str]]) -> list[str]:
+    """The line saying what is paused, for `offload stats` and `offload top` (none if nothing)."""
+    if not (paused.get("queues") or paused.get("kinds")):
+        return []
+    names = f"queues {', '.join(paused.get('queues', ())) or '-'}; "
+    names += f"kinds {', '.join(paused.get('kinds', ())) or '-'}"
+    return [
+        click.style("paused", fg="yellow", bold=True)
+        + f": {names}  (their jobs stay queued: offload queues|kinds resume NAME)"
+    ]
+
+
+def collect(store: Store, url: str) -> dict[str, Any]:
+    """One snapshot of the store, as plain JSON-ready data."""
+    now = store.now()
+    queues, totals = queue_counts(store)
     counters = dict.fromkeys(_NAMED_COUNTERS, 0)
     counters.update(store.counters())
-    pauses = store.pause_list()
     return {
         "url": safe_url(url),
         "engine": store.engine,
@@ -55,37 +114,10 @@ def collect(store: Store, url: str) -> dict[str, Any]:
             "last_minute": store.job_finished_since(now - 60),
             "last_hour": store.job_finished_since(now - 3600),
         },
-        "failures": [
-            {
-                "id": r.id,
-                "kind": r.kind,
-                "queue": r.queue,
-                "state": r.state,
-                "attempt": r.attempt,
-                "max_attempts": r.max_attempts,
-                "error": last_error(r),
-                "at": iso(r.errors[-1].get("at")) if r.errors else None,
-            }
-            for r in failures
-        ],
-        "workers": [
-            {
-                "id": w.id,
-                "host": w.host,
-                "pid": w.pid,
-                "queues": w.queues,
-                "running": w.running,
-                "started_at": iso(w.started_at),
-                "seen_at": iso(w.seen_at),
-                "seen_seconds_ago": round(max(now - w.seen_at, 0.0), 1),
-            }
-            for w in store.worker_list(WORKER_SEEN_WITHIN)
-        ],
+        "failures": failure_rows(store, _FAILURES_SHOWN),
+        "workers": worker_rows(store, now),
         "counters": counters,
-        "paused": {
-            "queues": sorted(p.name for p in pauses if p.scope == "queue"),
-            "kinds": sorted(p.name for p in pauses if p.scope == "kind"),
-        },
+        "paused": paused(store),
         **collect_dispatch(store, now),  # SLO attainment and limit keys
         **collect_runtime(store, now),  # kinds over max_run_time, event-loop blocks
     }
@@ -136,14 +168,7 @@ def render(snap: dict[str, Any]) -> str:
         out.append(table(["QUEUE", *(s.upper() for s in shown), "TOTAL"], rows, numeric=numeric))
     else:
         out.append("no jobs")
-    paused = snap.get("paused") or {}
-    if paused.get("queues") or paused.get("kinds"):
-        names = f"queues {', '.join(paused['queues']) or '-'}; "
-        names += f"kinds {', '.join(paused['kinds']) or '-'}"
-        out.append(
-            click.style("paused", fg="yellow", bold=True)
-            + f": {names}  (their jobs stay queued: offload queues|kinds resume NAME)"
-        )
+    out += paused_lines(snap.get("paused") or {})
 
     t = snap["throughput"]
     out += ["", click.style("Finished", bold=True)]

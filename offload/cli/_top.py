@@ -20,19 +20,24 @@ from typing import Any
 
 import click
 
-from offload._states import STATES
 from offload.cli._common import friendly_errors, json_option, opened_app, store_options
 from offload.cli._output import (
     is_tty,
     iso,
-    last_error,
     print_json,
     safe_url,
     table,
     terminal_width,
 )
-from offload.cli._stats import failures_section
-from offload.store._contract import JobFilter, Store
+from offload.cli._stats import (
+    failure_rows,
+    failures_section,
+    paused,
+    paused_lines,
+    queue_counts,
+    worker_rows,
+)
+from offload.store._contract import Store
 
 RATE_WINDOW = 10.0  # seconds the rates are averaged over
 WORKER_SEEN_WITHIN = 60.0  # a worker is alive when it reported within this
@@ -43,16 +48,12 @@ HOME_AND_CLEAR = "\x1b[H\x1b[2J"
 
 
 def collect(store: Store, url: str, failures: int = 5) -> dict[str, Any]:
-    """One frame's data, JSON-ready: counts per queue and state, rates, workers, failures."""
+    """One frame's data, JSON-ready: counts per queue and state, rates, workers, failures and
+    what is paused (the same keys as `offload stats --json`, plus `rates`)."""
     now = store.now()
-    queues: dict[str, dict[str, int]] = {}
-    for c in store.job_counts():
-        queues.setdefault(c.queue, dict.fromkeys(STATES, 0))[c.state] = c.count
-    totals = {s: sum(q[s] for q in queues.values()) for s in STATES}
+    queues, totals = queue_counts(store)
     finished = store.job_finished_since(now - RATE_WINDOW)
     failed = finished.get("dead", 0) + finished.get("retryable", 0)
-    workers = store.worker_list(WORKER_SEEN_WITHIN)
-    recent = store.job_list(JobFilter(states=["dead", "retryable"], limit=failures))
     return {
         "url": safe_url(url),
         "engine": store.engine,
@@ -64,32 +65,9 @@ def collect(store: Store, url: str, failures: int = 5) -> dict[str, Any]:
         },
         "queues": queues,
         "totals": totals,
-        "workers": [
-            {
-                "id": w.id,
-                "host": w.host,
-                "pid": w.pid,
-                "queues": w.queues,
-                "running": w.running,
-                "started_at": iso(w.started_at),
-                "up_seconds": round(max(now - w.started_at, 0.0), 1),
-                "seen_seconds_ago": round(max(now - w.seen_at, 0.0), 1),
-            }
-            for w in workers
-        ],
-        "failures": [
-            {
-                "id": r.id,
-                "kind": r.kind,
-                "queue": r.queue,
-                "state": r.state,
-                "attempt": r.attempt,
-                "max_attempts": r.max_attempts,
-                "error": last_error(r),
-                "at": iso(r.errors[-1].get("at")) if r.errors else None,
-            }
-            for r in recent
-        ],
+        "workers": worker_rows(store, now),
+        "failures": failure_rows(store, failures),
+        "paused": paused(store),
     }
 
 
@@ -128,6 +106,7 @@ def render(frame: dict[str, Any], width: int, live: bool = False) -> str:
         out.append(table(["QUEUE", *(s.upper() for s in QUEUE_STATES)], rows, numeric=numeric))
     else:
         out.append("no jobs yet")
+    out += paused_lines(frame.get("paused") or {})
 
     workers = frame["workers"]
     out += ["", click.style(f"Workers ({len(workers)})", bold=True)]

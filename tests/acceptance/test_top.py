@@ -74,3 +74,12 @@ def test_live_view_redraws_until_q(cli: CLI, seeded: tuple[str, Seeded]) -> None
             proc.kill()
         proc.wait()
         os.close(leader)
+
+
+def test_once_shows_what_is_paused(cli: CLI, seeded: tuple[str, Seeded]) -> None:
+    url, _ = seeded
+    cli("queues", "pause", "nobody", "--url", url)
+    frame = cli("top", "--url", url, "--once", "--json").json()
+    assert frame["paused"] == {"queues": ["nobody"], "kinds": []}
+    out = cli("top", "--url", url, "--once").out
+    assert "paused: queues nobody; kinds -" in out
