@@ -269,6 +269,8 @@ def _act(
             else:
                 state = record.state
                 error = f"job {job_id} is {state}: only {_one_of(allowed)} jobs can be {verb}"
+                if verb == "cancelled":
+                    error += " (a running one is asked to stop)"
             outcomes.append({"id": job_id, "ok": False, "state": state, "error": error})
     if as_json:
         print_json(outcomes)
@@ -276,6 +278,8 @@ def _act(
         for o in outcomes:
             if o["ok"]:
                 now = "" if o["state"] is None else f" (now {o['state']})"
+                if verb == "cancelled" and o["state"] == "running":
+                    now = " (running: asked to stop; an iteration job ends at its next yield)"
                 click.echo(f"{verb} job {o['id']}{now}")
             else:
                 click.echo(f"Error: {o['error']}", err=True)
@@ -362,10 +366,11 @@ def cancel_jobs(
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Cancel jobs that have not started: scheduled, available or retryable ones.
+    """Cancel jobs: scheduled, available or retryable ones at once; a running one (by id) is
+    asked to stop, as `job.cancel()` does (an iteration job ends cancelled at its next yield).
 
-    Exit code 1 if any id could not be cancelled (unknown, running or already finished).
-    (`job.cancel()`, the HTTP API and the dashboard also ask a running job to stop.)
+    Exit code 1 if any id could not be cancelled (unknown or already finished). A filter
+    cancels only jobs that wait.
 
     \b
       offload jobs cancel 42
@@ -416,7 +421,8 @@ def _retry(store: Store, job_id: int) -> bool:
 
 
 def _cancel(store: Store, job_id: int) -> bool:
-    return store.job_cancel(job_id)
+    """Cancel a waiting job, or ask a running one to stop, as `job.cancel()` does."""
+    return store.job_cancel(job_id) or store.job_request_stop(job_id, "cancel")
 
 
 def _discard(store: Store, job_id: int) -> bool:

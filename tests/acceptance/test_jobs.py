@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ._helpers import CLI, Seeded, copy_store, job
+from offload.store._contract import ClaimParams
+
+from ._helpers import CLI, Seeded, copy_store, job, opened
 
 
 def test_list_shows_every_job_newest_first(cli: CLI, seeded: tuple[str, Seeded]) -> None:
@@ -183,3 +185,15 @@ def test_app_option_lends_its_url(cli: CLI, seeded: tuple[str, Seeded]) -> None:
     url, ids = seeded
     records = cli("jobs", "list", "--app", "cliapp:app", "--url", url, "--json").json()
     assert len(records) == 5
+
+
+def test_cancel_asks_a_running_job_to_stop(cli: CLI, seeded: tuple[str, Seeded]) -> None:
+    url, ids = seeded
+    with opened(url) as store:
+        (claimed,) = store.job_claim(ClaimParams(["nobody"], 1, "w1", 60.0))
+    result = cli("jobs", "cancel", str(claimed.id), "--url", url)
+    assert f"cancelled job {claimed.id} (running: asked to stop" in result.out
+    with opened(url) as store:
+        record = store.job_get(claimed.id)
+    assert record is not None and record.state == "running"
+    assert record.stop_request == "cancel"
