@@ -15,6 +15,8 @@ import abc
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from offload._text import name_problem, shown
+
 QUEUE = "queue"
 KIND = "kind"
 SCOPES = (QUEUE, KIND)
@@ -69,8 +71,11 @@ def check_pause(scope: str, name: str, reason: str = "") -> None:
         raise ValueError(f"a {scope} name must be non-empty text")
     if len(name) > MAX_NAME:
         raise ValueError(f"a {scope} name is at most {MAX_NAME} characters, not {len(name)}")
-    if "\x00" in name or "\x00" in reason:
-        raise ValueError(f"a {scope} name or reason must not contain NUL characters")
+    problem = name_problem(name, MAX_NAME)  # the rule every queue and job type name follows
+    if problem is not None:
+        raise ValueError(f"the {scope} name {shown(name)} {problem}")
+    if "\x00" in reason:
+        raise ValueError("a reason must not contain NUL characters")
     if len(reason) > MAX_REASON:
         raise ValueError(f"a reason is at most {MAX_REASON} characters, not {len(reason)}")
 

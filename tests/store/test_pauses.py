@@ -211,3 +211,14 @@ def test_claim_variants_differ_from_the_claims_only_by_the_kind_filter(
         changed = [line.replace(":queue", "?").replace(":n", "?") for line in changed]
     assert changed == original
     assert kind_filter in queries(dialect, "pauses")[variant]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("a\nb", "control character"), (" emails", "white space"), ("emails ", "white space")],
+)
+def test_a_name_no_queue_or_kind_can_have_is_refused(store: Store, name: str, problem: str) -> None:
+    for scope in (QUEUE, KIND):
+        with pytest.raises(ValueError, match=problem):
+            store.pause_add(scope, name)
+    assert store.pause_list() == []
