@@ -49,6 +49,13 @@ return null;
 """
 
 
+def _heading(driver: Any) -> str:
+    """The page's h1 text, or "" while the next page is still loading."""
+    return str(
+        driver.execute_script("var h = document.querySelector('h1'); return h ? h.textContent : ''")
+    )
+
+
 def _kpi(driver: Any, label: str) -> str | None:
     """A KPI's value, read in one script (the page may swap its content at any moment)."""
     value = driver.execute_script(KPI, label)
@@ -83,7 +90,10 @@ def test_errors_are_pages_with_a_way_back(shop: Offload, tmp_path: Path) -> None
         assert driver.find_element(By.TAG_NAME, "h1").text == "Job not found"
         assert "job 424242 does not exist" in driver.find_element(By.ID, "error").text
         driver.find_element(By.LINK_TEXT, "Back to the overview").click()
-        assert driver.find_element(By.TAG_NAME, "h1").text == "Overview"
+        wait_until(
+            lambda: _heading(driver) == "Overview",
+            what="the overview",
+        )
         driver.get(base + "/ui/nothing-here")
         assert driver.find_element(By.TAG_NAME, "h1").text == "Not found"
         driver.get(base + "/jobs/424242")  # the API answers JSON, even to a browser
@@ -104,7 +114,10 @@ def test_every_link_works_under_a_sub_path(shop: Offload, tmp_path: Path) -> Non
         )
         for label, heading in (("Jobs", "Jobs"), ("Queues", "Queues"), ("Rules", "Blackhole")):
             driver.find_element(By.LINK_TEXT, label).click()
-            assert driver.find_element(By.TAG_NAME, "h1").text.startswith(heading)
+            wait_until(
+                lambda: _heading(driver).startswith(heading),
+                what=f"the {label} page",
+            )
             assert driver.current_url.startswith(base + "/ops/offload/ui/")
         driver.find_element(By.LINK_TEXT, "Jobs").click()
         driver.find_element(By.CSS_SELECTOR, "#jobs tbody a").click()
@@ -128,8 +141,8 @@ def test_add_a_rule_after_its_preview_and_remove_it(shop: Offload, tmp_path: Pat
         driver.find_element(By.NAME, "where").send_keys("args.customer_id == 7")
         driver.find_element(By.NAME, "reason").send_keys("customer 7 floods us")
         driver.find_element(By.ID, "preview-rule").click()
-        preview = driver.find_element(By.ID, "preview").text
-        assert preview.startswith("2 queued jobs match")
+        first = wait_until(lambda: driver.find_elements(By.ID, "preview"), what="the preview")
+        assert first[0].text.startswith("2 queued jobs match")
 
         reason = driver.find_element(By.NAME, "reason")
         reason.send_keys("!")  # a changed rule must be previewed again
