@@ -26,6 +26,7 @@ from offload._redact import mask_url
 from offload.dispatch._limits import LimitSpec
 from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
+from offload.store._events import EventOps
 from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
@@ -531,6 +532,7 @@ class Store(
     DispatchOps,
     TotalsOps,
     RunTimeOps,
+    EventOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

@@ -12,6 +12,7 @@ from offload.store.sqlite._admin import SQLiteAdmin
 from offload.store.sqlite._base import SQLiteBase, sqlite_path
 from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
+from offload.store.sqlite._events import SQLiteEvents
 from offload.store.sqlite._jobs import SQLiteJobs
 from offload.store.sqlite._maintenance import SQLiteMaintenance
 from offload.store.sqlite._pauses import SQLitePauses
@@ -30,6 +31,7 @@ class SQLiteStore(
     SQLiteBulk,
     SQLiteTotals,
     SQLiteRunTime,
+    SQLiteEvents,
     SQLiteBase,
 ):
     """The store on one SQLite file."""

@@ -1,0 +1,204 @@
+"""The PostgreSQL engine's events family: topics, the log and consumer groups
+(offload/store/_events.py).
+
+A publish locks the rows of the partitions it writes to (in partition order, so that two
+publishers never deadlock) and moves their heads in its own transaction; the locks are held
+until it commits, so a reader never sees an offset before every lower one has committed, and a
+rolled-back publish gives its offsets back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from offload.store._events import (
+    EventOps,
+    GroupPosition,
+    NewEvent,
+    PartitionInfo,
+    Placed,
+    Pruned,
+    StoredEvent,
+    TopicSpec,
+)
+from offload.store.postgres._core import Conn, PostgresCore
+from offload.store.postgres._values import plain_text
+
+KEEP_ALL = 2**62
+
+
+class PostgresEvents(PostgresCore, EventOps):
+    """Topics, events and consumer groups."""
+
+    def topic_ensure(self, spec: TopicSpec) -> TopicSpec:
+        params = {
+            "name": spec.name,
+            "partitions": spec.partitions,
+            "retention_seconds": spec.retention_seconds,
+            "retention_events": spec.retention_events,
+        }
+
+        def body(c: Conn) -> TopicSpec:
+            stored = _spec(self._one(c, "topic_insert", params))
+            c.execute(
+                self._q["topic_parts_insert"], {"topic": spec.name, "partitions": stored.partitions}
+            )
+            return stored
+
+        return self._run("topic_ensure", body, transaction=True)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        return [_spec(r) for r in self._rows("topic_list")]
+
+    def event_append(self, topic: str, events: Sequence[NewEvent]) -> list[Placed]:
+        if not events:
+            return []
+        counts: dict[int, int] = {}
+        for e in events:
+            counts[e.part] = counts.get(e.part, 0) + 1
+        parts = sorted(counts)
+
+        def body(c: Conn) -> list[Placed]:
+            if len(parts) > 1:
+                c.execute(self._q["part_lock"], {"topic": topic, "parts": parts})
+            rows = c.execute(
+                self._q["part_advance"],
+                {"topic": topic, "parts": parts, "counts": [counts[p] for p in parts]},
+            ).fetchall()
+            if len(rows) != len(parts):
+                found = {int(r[0]) for r in rows}
+                missing = next(p for p in parts if p not in found)
+                raise ValueError(f"topic {topic!r} has no partition {missing}")
+            nexts = {int(r[0]): int(r[1]) - counts[int(r[0])] for r in rows}
+            now = float(rows[0][2])
+            placed: list[Placed] = []
+            positions: list[int] = []
+            for e in events:
+                position = nexts[e.part]
+                nexts[e.part] = position + 1
+                placed.append(Placed(e.part, position, now))
+                positions.append(position)
+            c.execute(
+                self._q["event_insert"],
+                {
+                    "topic": topic,
+                    "now": now,
+                    "parts": [e.part for e in events],
+                    "positions": positions,
+                    "keys": [None if e.key is None else plain_text(e.key) for e in events],
+                    "payloads": [e.payload_json for e in events],
+                    "metas": [e.meta_json for e in events],
+                },
+            )
+            return placed
+
+        return self._run("event_append", body, idempotent=False, transaction=True)
+
+    def event_read(self, topic: str, part: int, after: int, limit: int) -> list[StoredEvent]:
+        params = {"topic": topic, "part": part, "after": after, "limit": limit}
+        return [_event(r) for r in self._rows("event_read", params)]
+
+    def event_offset_at(self, topic: str, part: int, since: float) -> int:
+        return int(self._scalar("event_offset_at", {"topic": topic, "part": part, "since": since}))
+
+    def partition_list(self, topic: str | None = None) -> list[PartitionInfo]:
+        rows = self._rows("partition_list", {"topic": topic})
+        return [PartitionInfo(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def group_lock(self, topic: str, group: str, part: int, start: int) -> GroupPosition:
+        key = {"topic": topic, "grp": group, "part": part}
+
+        def body(c: Conn) -> GroupPosition:
+            c.execute(self._q["group_insert"], {**key, "start": start})
+            return _position(self._one(c, "group_lock", key))
+
+        return self._run("group_lock", body, transaction=True)
+
+    def group_set_job(self, topic: str, group: str, part: int, job_id: int) -> None:
+        self._exec("group_set_job", {"topic": topic, "grp": group, "part": part, "job_id": job_id})
+
+    def group_fenced(self, topic: str, group: str, part: int, job_id: int, token: int) -> bool:
+        params = {"topic": topic, "grp": group, "part": part, "job_id": job_id, "token": token}
+        return bool(self._rows("group_fenced", params))
+
+    def group_commit(
+        self,
+        topic: str,
+        group: str,
+        part: int,
+        job_id: int,
+        token: int,
+        expect: int,
+        next_offset: int,
+    ) -> bool:
+        params = {
+            "topic": topic,
+            "grp": group,
+            "part": part,
+            "job_id": job_id,
+            "token": token,
+            "expect": expect,
+            "next_offset": next_offset,
+        }
+        return self._count("group_commit", params) > 0
+
+    def group_positions(
+        self, topic: str | None = None, group: str | None = None
+    ) -> list[GroupPosition]:
+        return [_position(r) for r in self._rows("group_positions", {"topic": topic, "grp": group})]
+
+    def group_set(self, topic: str, group: str, positions: Mapping[int, int]) -> int:
+        parts = sorted(positions)
+        params = {
+            "topic": topic,
+            "grp": group,
+            "parts": parts,
+            "offsets": [positions[p] for p in parts],
+        }
+        return self._count("group_set", params)
+
+    def event_prune(self, spec: TopicSpec, now: float, keep_unconsumed: bool) -> Pruned:
+        params = {
+            "topic": spec.name,
+            "oldest": -1e300 if spec.retention_seconds is None else now - spec.retention_seconds,
+            "keep": KEEP_ALL if spec.retention_events is None else spec.retention_events,
+            "keep_unconsumed": keep_unconsumed,
+        }
+        row = self._run("event_prune", lambda c: self._one(c, "event_prune", params))
+        removed = int(row[0])
+        return Pruned(removed, int(row[1]), {spec.name: removed} if removed else {})
+
+
+def _spec(r: Sequence[Any]) -> TopicSpec:
+    return TopicSpec(
+        str(r[0]),
+        int(r[1]),
+        None if r[2] is None else float(r[2]),
+        None if r[3] is None else int(r[3]),
+    )
+
+
+def _event(r: Sequence[Any]) -> StoredEvent:
+    meta = r[5] if isinstance(r[5], dict) else {}
+    return StoredEvent(
+        str(r[0]),
+        int(r[1]),
+        int(r[2]),
+        None if r[3] is None else str(r[3]),
+        r[4],
+        meta,
+        float(r[6]),
+    )
+
+
+def _position(r: Sequence[Any]) -> GroupPosition:
+    return GroupPosition(
+        str(r[0]),
+        str(r[1]),
+        int(r[2]),
+        int(r[3]),
+        None if r[4] is None else int(r[4]),
+        None if r[5] is None else str(r[5]),
+        int(r[6]),
+    )
