@@ -40,10 +40,14 @@ from offload.app._offload import Offload, Schedule
 from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
+from offload.events import Batch, Consumer, Event, Topic
 from offload.jobs._type import JobCall, JobType, PreparedJob
 
 __all__ = [
     "Adaptive",
+    "Batch",
+    "Consumer",
+    "Event",
     "ConfigurationError",
     "Exponential",
     "InvalidArgumentsError",
@@ -71,6 +75,7 @@ __all__ = [
     "StoreFullError",
     "StoreUnavailableError",
     "Throttled",
+    "Topic",
     "Unique",
     "UnknownJobError",
     "current_job",

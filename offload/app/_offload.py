@@ -20,10 +20,12 @@ from offload._redact import mask_url
 from offload.app._admission import Admission, RuleBook
 from offload.app._config import Config, resolve_store_url
 from offload.app._cron import validate_cron
+from offload.app._events import declare_consumer, declare_subscription, declare_topic
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
 from offload.app._tally import Tally
 from offload.dispatch._shedding import queue_bounds
+from offload.events import Consumer, Topic
 from offload.jobs._long import run_time
 from offload.jobs._type import (
     JobCall,
@@ -96,6 +98,8 @@ class Offload:
         ).validate()
         self.jobs: dict[str, JobType] = {}
         self.schedules: dict[str, Schedule] = {}
+        self.topics: dict[str, Topic] = {}  # docs/events.md
+        self.consumers: dict[tuple[str, str], Consumer] = {}  # by (topic, group)
         self._store: Store | None = None
         self._lock = threading.Lock()
         self._bridge: ThreadPoolExecutor | None = None
@@ -289,6 +293,39 @@ class Offload:
             raise ConfigurationError(f"a schedule named {schedule.name!r} is declared twice")
         self.schedules[schedule.name] = schedule
         return schedule
+
+    # --- events (docs/events.md) --------------------------------------------------------
+    def topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        retention: float | timedelta | None = None,
+        *,
+        max_events: int | None = None,
+        keep_unconsumed: bool = True,
+    ) -> Topic:
+        """Declare a topic: an append-only log of `partitions` in the store, whose events are
+        kept for `retention` (and at most `max_events` per partition), then pruned by the
+        leader; never before every consumer group has read them unless `keep_unconsumed` is
+        False (those are counted)."""
+        return declare_topic(self, name, partitions, retention, max_events, keep_unconsumed)
+
+    def subscribe(
+        self, topic: str | Topic, *, name: str, **options: Any
+    ) -> Callable[[Callable[..., Any]], JobType]:
+        """Declare a subscription: a job type, with every job option, that runs once per event
+        published to `topic` (`def handle(event: offload.Event)`); its job is made in the
+        publish's transaction."""
+        return lambda fn: declare_subscription(self, topic, name, fn, options)
+
+    def consumer(
+        self, topic: str | Topic, *, group: str, batch: int = 100, **options: Any
+    ) -> Callable[[Callable[..., Any]], Consumer]:
+        """Declare a consumer group: `fn(events)` is called with up to `batch` events of one
+        partition in offset order, the group's offset committed after each batch; one worker
+        holds a partition at a time. Options: start ('earliest' or 'latest', for a new
+        group), queue and the other job options of its partition jobs."""
+        return lambda fn: declare_consumer(self, topic, group, fn, batch, options)
 
     def job_type(self, name: str) -> JobType:
         """The job type declared under `name`."""

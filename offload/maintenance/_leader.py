@@ -16,6 +16,7 @@ from offload._loop import BackgroundLoop
 from offload.app._offload import Offload
 from offload.maintenance._backlog import BacklogCounter
 from offload.maintenance._duty import Duty
+from offload.maintenance._events import ConsumerStarter, EventPruner
 from offload.maintenance._expirer import Expirer
 from offload.maintenance._promoter import Promoter
 from offload.maintenance._pruner import Pruner
@@ -51,6 +52,8 @@ class Maintenance(BackgroundLoop):
             Pruner(60.0),
             Expirer(interval),  # load shedding (issue 5)
             BacklogCounter(interval),
+            ConsumerStarter(interval),  # events (docs/events.md)
+            EventPruner(10.0),
         ]
 
     def tick(self) -> None:

@@ -1,0 +1,313 @@
+"""A topic: an append-only log of partitions in the store (`app.topic("orders", partitions=4)`).
+
+`publish` appends an event to the partition its key picks (CRC-32 of the key's UTF-8 bytes
+modulo the partitions; a random one without a key) and, in the same transaction, makes one job
+per subscription the application declares on the topic. With `connection=` all of it joins the
+caller's transaction, as an enqueue does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import random
+import threading
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from offload._errors import ConfigurationError, InvalidArgumentsError
+from offload._text import name_problem, shown
+from offload.events._event import Event
+from offload.events._replay import replay
+from offload.jobs._payload import args_json, check_json
+from offload.jobs._type import seconds
+from offload.store._contract import NewJob, Store, joined
+from offload.store._events import NewEvent, Placed, TopicSpec
+
+if TYPE_CHECKING:
+    from offload.app._offload import Offload
+    from offload.jobs._type import JobType
+
+MAX_TOPIC_NAME = 200
+MAX_PARTITIONS = 1024
+MAX_KEY = 1000
+
+
+def partition_for(key: str | None, partitions: int) -> int:
+    """The partition of a key: CRC-32 of its UTF-8 bytes modulo the partitions (the same in
+    every language); a random one for no key."""
+    if key is None:
+        return random.randrange(partitions)
+    return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+def check_topic_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise ConfigurationError(f"a topic's name must be text, got {name!r}")
+    problem = name_problem(name, MAX_TOPIC_NAME)
+    if problem is not None or "/" in name:
+        problem = problem or "holds a '/'"
+        raise ConfigurationError(f"the topic name {shown(name)} {problem}; e.g. 'orders'")
+    return name
+
+
+class Topic:
+    """A topic declared on an application: publish to it, read it, replay it."""
+
+    def __init__(
+        self,
+        app: Offload,
+        name: str,
+        partitions: int = 1,
+        retention: float | timedelta | None = None,
+        max_events: int | None = None,
+        keep_unconsumed: bool = True,
+    ) -> None:
+        self.app = app
+        self.name = check_topic_name(name)
+        if isinstance(partitions, bool) or not isinstance(partitions, int):
+            raise ConfigurationError(f"topic {name!r}: partitions must be an integer")
+        if not 1 <= partitions <= MAX_PARTITIONS:
+            raise ConfigurationError(f"topic {name!r}: partitions must be 1..{MAX_PARTITIONS}")
+        if max_events is not None and (
+            isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0
+        ):
+            raise ConfigurationError(f"topic {name!r}: max_events must be a count of events")
+        self.partitions = partitions
+        self.retention = seconds(retention, f"topic {name!r}: retention")
+        self.max_events = max_events
+        self.keep_unconsumed = keep_unconsumed
+        self.subscriptions: list[JobType] = []
+        self._ensured = False
+        self._lock = threading.Lock()
+        # Meta the publishing context adds to every event (the app sets it: the running
+        # job's id and correlation id).
+        self.context_meta: Callable[[], dict[str, Any]] = dict
+
+    def __repr__(self) -> str:
+        return f"<Topic {self.name} partitions={self.partitions}>"
+
+    @property
+    def spec(self) -> TopicSpec:
+        return TopicSpec(self.name, self.partitions, self.retention, self.max_events)
+
+    def ensure(self, executor: Store | None = None) -> None:
+        """Record the topic and its partitions in the store, once per process. Inside a
+        transaction (`executor`, or the app's open one) it is only read, and written there
+        when missing, but not remembered: the transaction may still roll back."""
+        if self._ensured:
+            return
+        store = executor if executor is not None else self.app.store
+        if store.in_transaction:
+            found = [s for s in store.topic_specs() if s.name == self.name]
+            if not found or found[0].partitions < self.partitions:
+                self._check(store.topic_ensure(self.spec))
+            return
+        with self._lock:
+            if not self._ensured:
+                self._check(store.topic_ensure(self.spec))
+                self._ensured = True
+
+    def _check(self, stored: TopicSpec) -> None:
+        if stored.partitions != self.partitions:
+            raise ConfigurationError(
+                f"topic {self.name!r} has {stored.partitions} partitions in the store, "
+                f"not {self.partitions}: partitions can be added, never taken away; "
+                f"declare partitions={stored.partitions}"
+            )
+
+    # --- publishing ------------------------------------------------------------------
+    def publish(
+        self,
+        payload: Any,
+        key: str | None = None,
+        connection: Any = None,
+        *,
+        meta: dict[str, Any] | None = None,
+    ) -> Event:
+        """Append one event (a JSON payload) to the partition its key picks, and make one
+        job per subscription, in one transaction: its own, or `connection`'s (a store
+        transaction from `app.transaction()`, or a connection of your own to the store's
+        database, which you commit). The event as stored, with its offset."""
+        return self.publish_many([payload], key=key, connection=connection, meta=meta)[0]
+
+    def publish_many(
+        self,
+        payloads: Iterable[Any],
+        key: str | None = None,
+        connection: Any = None,
+        *,
+        keys: Sequence[str | None] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> list[Event]:
+        """Append many events in one transaction (each with `key`, or its own from `keys`),
+        with their subscriptions' jobs; the events as stored, in the order given."""
+        items = list(payloads)
+        if keys is not None and len(keys) != len(items):
+            raise InvalidArgumentsError(
+                f"publish_many got {len(items)} payloads and {len(keys)} keys", "keys"
+            )
+        if not items:
+            return []
+        if connection is None and not self.app.store.in_transaction:
+            self.ensure()  # once, outside any transaction
+        base_meta = _meta(meta, self.context_meta())
+        news: list[NewEvent] = []
+        for i, payload in enumerate(items):
+            k = keys[i] if keys is not None else key
+            news.append(self._new_event(payload, k, base_meta))
+        if connection is not None and _is_async(connection):
+            raise ConfigurationError(
+                f"{type(connection).__name__} is an async connection: publish on it with "
+                "`await topic.publish_async(..., connection=...)` from a store transaction of "
+                "`app.transaction_async()`, or on a sync connection"
+            )
+        if connection is None:
+            with self.app.transaction() as tx:
+                return self._append(tx, news, items)
+        executor = joined(self.app.store, connection) or self.app.store.bind(connection)
+        with executor.transaction() as tx:
+            return self._append(tx, news, items)
+
+    async def publish_async(
+        self,
+        payload: Any,
+        key: str | None = None,
+        connection: Any = None,
+        *,
+        meta: dict[str, Any] | None = None,
+    ) -> Event:
+        """`publish` for async code (on the app's bridge threads; `connection` may be the
+        store transaction of `app.transaction_async()`)."""
+        events = await self.publish_many_async([payload], key, connection, meta=meta)
+        return events[0]
+
+    async def publish_many_async(
+        self,
+        payloads: Iterable[Any],
+        key: str | None = None,
+        connection: Any = None,
+        *,
+        keys: Sequence[str | None] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> list[Event]:
+        """`publish_many` for async code."""
+        items = list(payloads)
+
+        def run() -> list[Event]:
+            return self.publish_many(items, key, connection, keys=keys, meta=meta)
+
+        return await self.app.bridge(run)
+
+    def _new_event(self, payload: Any, key: str | None, meta: dict[str, Any]) -> NewEvent:
+        if key is not None:
+            if not isinstance(key, str):
+                raise InvalidArgumentsError(f"an event's key must be text, got {key!r}", "key")
+            if len(key) > MAX_KEY or "\x00" in key:
+                raise InvalidArgumentsError(
+                    f"an event's key is text of at most {MAX_KEY} characters without NUL", "key"
+                )
+        limit = self.app.config.max_payload_bytes
+        text = args_json({"payload": payload}, f"event of topic {self.name!r}", limit)
+        payload_json = text[len('{"payload":') : -1]
+        return NewEvent(
+            partition_for(key, self.partitions),
+            key,
+            payload_json,
+            json.dumps(meta, separators=(",", ":")),
+        )
+
+    def _append(self, tx: Store, news: list[NewEvent], payloads: list[Any]) -> list[Event]:
+        self.ensure(tx)
+        placed = tx.event_append(self.name, news)
+        triples = zip(news, placed, payloads, strict=True)
+        events = [_event(self.name, n, p, payload) for n, p, payload in triples]
+        if self.subscriptions:
+            jobs: list[NewJob] = []
+            for sub in self.subscriptions:
+                for e in events:
+                    jobs.append(subscription_job(sub, e))
+            self.app.admit_and_store(jobs, connection=tx)
+        return events
+
+    # --- reading ---------------------------------------------------------------------
+    def read(self, partition: int, after: int = -1, limit: int = 100) -> list[Event]:
+        """Up to `limit` events of a partition with offsets above `after` (-1: from the
+        first kept event), in offset order."""
+        self._check_partition(partition)
+        self.ensure()
+        stored = self.app.store.event_read(self.name, partition, int(after), int(limit))
+        return [Event.of(s) for s in stored]
+
+    def offset_at(self, partition: int, since: datetime | float) -> int:
+        """The offset of the partition's first kept event published at or after `since`."""
+        self._check_partition(partition)
+        when = since.timestamp() if isinstance(since, datetime) else float(since)
+        return self.app.store.event_offset_at(self.name, partition, when)
+
+    def heads(self) -> dict[int, int]:
+        """Each partition's head: the offset its next event gets."""
+        self.ensure()
+        return {p.part: p.head for p in self.app.store.partition_list(self.name)}
+
+    def _check_partition(self, partition: int) -> None:
+        if isinstance(partition, bool) or not isinstance(partition, int):
+            raise InvalidArgumentsError(f"a partition is an integer, got {partition!r}")
+        if not 0 <= partition < self.partitions:
+            raise InvalidArgumentsError(
+                f"topic {self.name!r} has partitions 0..{self.partitions - 1}, not {partition}"
+            )
+
+    # --- replay ----------------------------------------------------------------------
+    def replay(
+        self,
+        group: str,
+        *,
+        from_offset: int | None = None,
+        since: datetime | float | None = None,
+    ) -> dict[int, int]:
+        """Reset a consumer group (or re-deliver to a subscription, by its name) so that the
+        events from an offset (in every partition) or from a time flow again; the offset each
+        partition starts from. A subscription gets one new job per event."""
+        return replay(self, group, from_offset=from_offset, since=since)
+
+
+def subscription_job(sub: JobType, event: Event) -> NewJob:
+    """The job that runs a subscription for one event."""
+    prepared = sub.prepare_plain({"event": event.to_json()})
+    new = prepared.new
+    meta = {**new.meta, "event": f"{event.topic}/{event.partition}/{event.offset}"}
+    if "correlation_id" in event.meta:
+        meta["correlation_id"] = event.meta["correlation_id"]
+    return replace(new, meta=meta)
+
+
+def _event(topic: str, new: NewEvent, placed: Placed, payload: Any) -> Event:
+    return Event(
+        topic,
+        placed.part,
+        placed.position,
+        new.key,
+        check_json(payload, "an event's payload"),
+        datetime.fromtimestamp(placed.published_at, UTC),
+        json.loads(new.meta_json),
+    )
+
+
+def _meta(given: dict[str, Any] | None, context: dict[str, Any]) -> dict[str, Any]:
+    """An event's meta: what the publisher gives, then what the publishing context adds (the
+    job that published it and its correlation id), and a correlation id (a new one when
+    neither has one)."""
+    meta = dict(check_json(given or {}, "an event's meta"))
+    for k, v in context.items():
+        meta.setdefault(k, v)
+    meta.setdefault("correlation_id", uuid.uuid4().hex)
+    return meta
+
+
+def _is_async(connection: Any) -> bool:
+    return inspect.iscoroutinefunction(getattr(connection, "execute", None))
