@@ -13,6 +13,7 @@ import click
 from offload import __version__
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
+from offload.cli._events import events
 from offload.cli._jobs import jobs
 from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
@@ -44,6 +45,7 @@ main.add_command(top)
 main.add_command(rules)
 main.add_command(queues)
 main.add_command(kinds)
+main.add_command(events)
 main.add_command(migrate)
 main.add_command(demo)
 

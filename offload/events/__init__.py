@@ -5,7 +5,13 @@ consumer groups that read a topic in order at offsets they commit, and replay
 from offload.events._consumer import Consumer, SliceEnd
 from offload.events._event import Batch, Event
 from offload.events._replay import redeliver, replay, start_offsets
-from offload.events._topic import Topic, check_topic_name, partition_for, subscription_job
+from offload.events._topic import (
+    Topic,
+    check_topic_name,
+    find_topic,
+    partition_for,
+    subscription_job,
+)
 
 __all__ = [
     "Batch",
@@ -14,6 +20,7 @@ __all__ = [
     "SliceEnd",
     "Topic",
     "check_topic_name",
+    "find_topic",
     "partition_for",
     "redeliver",
     "replay",

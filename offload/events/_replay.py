@@ -23,15 +23,17 @@ def start_offsets(
     since: datetime | float | None,
     partitions: Iterable[int] | None = None,
 ) -> dict[int, int]:
-    """The offset each partition starts from: `from_offset` in every one, or the first
-    event published at or after `since`."""
+    """The offset each partition starts from: `from_offset` in every one (a partition's head
+    at most: an offset not yet taken cannot be skipped), or the first event published at or
+    after `since`."""
     if (from_offset is None) == (since is None):
         raise InvalidArgumentsError("replay from an offset or from a time: give exactly one")
     parts = list(range(topic.partitions)) if partitions is None else list(partitions)
     if from_offset is not None:
         if isinstance(from_offset, bool) or not isinstance(from_offset, int) or from_offset < 0:
             raise InvalidArgumentsError(f"from_offset must be an offset >= 0, not {from_offset!r}")
-        return {p: from_offset for p in parts}
+        heads = topic.heads()
+        return {p: min(from_offset, heads.get(p, 0)) for p in parts}
     assert since is not None
     return {p: topic.offset_at(p, since) for p in parts}
 

@@ -311,3 +311,19 @@ def _meta(given: dict[str, Any] | None, context: dict[str, Any]) -> dict[str, An
 
 def _is_async(connection: Any) -> bool:
     return inspect.iscoroutinefunction(getattr(connection, "execute", None))
+
+
+def find_topic(app: Offload, name: str) -> Topic | None:
+    """The topic `name` as the app declares it, else as the store holds it (for commands and
+    the API run without the app's code: no subscriptions then); None when neither has it."""
+    declared = app.topics.get(name)
+    if declared is not None:
+        return declared
+    for spec in app.store.topic_specs():
+        if spec.name == name:
+            topic = Topic(
+                app, spec.name, spec.partitions, spec.retention_seconds, spec.retention_events
+            )
+            topic._ensured = True  # it is there: never written from here
+            return topic
+    return None
