@@ -107,7 +107,8 @@ def test_replay_a_group_from_an_offset_and_from_a_time(app: Offload) -> None:
     app.store.group_set("orders", "analytics", {p: orders.heads()[p] for p in range(4)})
     assert app.store.group_positions("orders", "analytics")[part].lag == 0
 
-    assert orders.replay("analytics", from_offset=2) == {0: 2, 1: 2, 2: 2, 3: 2}
+    starts = orders.replay("analytics", from_offset=2)
+    assert starts == {p: 2 if p == part else 0 for p in range(4)}  # never past a head
     assert app.store.group_positions("orders", "analytics")[part].next_offset == 2
 
     middle = datetime.now(UTC)
