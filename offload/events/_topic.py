@@ -128,12 +128,18 @@ class Topic:
         connection: Any = None,
         *,
         meta: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Event:
         """Append one event (a JSON payload) to the partition its key picks, and make one
         job per subscription, in one transaction: its own, or `connection`'s (a store
         transaction from `app.transaction()`, or a connection of your own to the store's
-        database, which you commit). The event as stored, with its offset."""
-        return self.publish_many([payload], key=key, connection=connection, meta=meta)[0]
+        database, which you commit). The event as stored, with its offset. With an
+        `idempotency_key` that an event of the topic still kept has, nothing is appended and
+        that event's place is returned."""
+        keys = None if idempotency_key is None else [idempotency_key]
+        return self.publish_many(
+            [payload], key=key, connection=connection, meta=meta, idempotency_keys=keys
+        )[0]
 
     def publish_many(
         self,
@@ -143,14 +149,17 @@ class Topic:
         *,
         keys: Sequence[str | None] | None = None,
         meta: dict[str, Any] | None = None,
+        idempotency_keys: Sequence[str | None] | None = None,
     ) -> list[Event]:
-        """Append many events in one transaction (each with `key`, or its own from `keys`),
-        with their subscriptions' jobs; the events as stored, in the order given."""
+        """Append many events in one transaction (each with `key`, or its own from `keys`,
+        and its idempotency key from `idempotency_keys`), with their subscriptions' jobs; the
+        events as stored, in the order given."""
         items = list(payloads)
-        if keys is not None and len(keys) != len(items):
-            raise InvalidArgumentsError(
-                f"publish_many got {len(items)} payloads and {len(keys)} keys", "keys"
-            )
+        for what, given in (("keys", keys), ("idempotency_keys", idempotency_keys)):
+            if given is not None and len(given) != len(items):
+                raise InvalidArgumentsError(
+                    f"publish_many got {len(items)} payloads and {len(given)} {what}", what
+                )
         if not items:
             return []
         if connection is None and not self.app.store.in_transaction:
@@ -159,7 +168,8 @@ class Topic:
         news: list[NewEvent] = []
         for i, payload in enumerate(items):
             k = keys[i] if keys is not None else key
-            news.append(self._new_event(payload, k, base_meta))
+            idem = None if idempotency_keys is None else idempotency_keys[i]
+            news.append(self._new_event(payload, k, base_meta, idem))
         if connection is not None and _is_async(connection):
             raise ConfigurationError(
                 f"{type(connection).__name__} is an async connection: publish on it with "
@@ -180,10 +190,14 @@ class Topic:
         connection: Any = None,
         *,
         meta: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Event:
         """`publish` for async code (on the app's bridge threads; `connection` may be the
         store transaction of `app.transaction_async()`)."""
-        events = await self.publish_many_async([payload], key, connection, meta=meta)
+        idems = None if idempotency_key is None else [idempotency_key]
+        events = await self.publish_many_async(
+            [payload], key, connection, meta=meta, idempotency_keys=idems
+        )
         return events[0]
 
     async def publish_many_async(
@@ -194,16 +208,21 @@ class Topic:
         *,
         keys: Sequence[str | None] | None = None,
         meta: dict[str, Any] | None = None,
+        idempotency_keys: Sequence[str | None] | None = None,
     ) -> list[Event]:
         """`publish_many` for async code."""
         items = list(payloads)
 
         def run() -> list[Event]:
-            return self.publish_many(items, key, connection, keys=keys, meta=meta)
+            return self.publish_many(
+                items, key, connection, keys=keys, meta=meta, idempotency_keys=idempotency_keys
+            )
 
         return await self.app.bridge(run)
 
-    def _new_event(self, payload: Any, key: str | None, meta: dict[str, Any]) -> NewEvent:
+    def _new_event(
+        self, payload: Any, key: str | None, meta: dict[str, Any], idem: str | None = None
+    ) -> NewEvent:
         if key is not None:
             if not isinstance(key, str):
                 raise InvalidArgumentsError(f"an event's key must be text, got {key!r}", "key")
@@ -214,22 +233,27 @@ class Topic:
         limit = self.app.config.max_payload_bytes
         text = args_json({"payload": payload}, f"event of topic {self.name!r}", limit)
         payload_json = text[len('{"payload":') : -1]
-        return NewEvent(
-            partition_for(key, self.partitions),
-            key,
-            payload_json,
-            json.dumps(meta, separators=(",", ":")),
-        )
+        if idem is not None and (
+            not isinstance(idem, str) or not 0 < len(idem) <= MAX_KEY or "\x00" in idem
+        ):
+            raise InvalidArgumentsError(
+                f"an idempotency key is text of 1 to {MAX_KEY} characters without NUL",
+                "idempotency_key",
+            )
+        # Without a key, a retry with the same idempotency key goes where the first went.
+        part = partition_for(key if key is not None or idem is None else idem, self.partitions)
+        return NewEvent(part, key, payload_json, json.dumps(meta, separators=(",", ":")), idem)
 
     def _append(self, tx: Store, news: list[NewEvent], payloads: list[Any]) -> list[Event]:
         self.ensure(tx)
         placed = tx.event_append(self.name, news)
         triples = zip(news, placed, payloads, strict=True)
         events = [_event(self.name, n, p, payload) for n, p, payload in triples]
-        if self.subscriptions:
+        fresh = [e for e, p in zip(events, placed, strict=True) if not p.duplicate]
+        if self.subscriptions and fresh:
             jobs: list[NewJob] = []
             for sub in self.subscriptions:
-                for e in events:
+                for e in fresh:
                     jobs.append(subscription_job(sub, e))
             self.app.admit_and_store(jobs, connection=tx)
         return events

@@ -55,21 +55,26 @@ class TopicSpec:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append to one partition: its key and its payload and meta as JSON text."""
+    """An event to append to one partition: its key and its payload and meta as JSON text,
+    and the publisher's idempotency key (an event of the topic with the same one is returned
+    instead of appending again, for as long as that event is kept)."""
 
     part: int
     key: str | None
     payload_json: str
     meta_json: str = "{}"
+    idem_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """Where an appended event went: its partition, its offset and its publish time."""
+    """Where an appended event went: its partition, its offset and its publish time;
+    `duplicate`: an event with its idempotency key was there already (this is that one)."""
 
     part: int
     position: int
     published_at: float
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +147,9 @@ class EventOps(abc.ABC):
     def event_append(self, topic: str, events: Sequence[NewEvent]) -> list[Placed]:
         """Append events to their partitions in one transaction, in the order given within
         each partition; where each went, in the order given. The partitions must exist
-        (`topic_ensure`)."""
+        (`topic_ensure`). An event whose idempotency key the topic holds already is not
+        appended: its place is the earlier event's (checked under the partition's lock, so
+        two publishes with one key to one partition append once)."""
 
     @abc.abstractmethod
     def event_read(self, topic: str, part: int, after: int, limit: int) -> list[StoredEvent]:

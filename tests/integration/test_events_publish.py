@@ -163,3 +163,13 @@ def test_declarations_are_checked(app: Offload) -> None:
         app.topic("t", partitions=0)
     with pytest.raises(ConfigurationError, match="batch"):
         app.consumer("orders", group="g", batch=0)(lambda events: None)
+
+
+def test_a_retried_publish_with_an_idempotency_key_appends_and_fans_out_once(
+    app: Offload,
+) -> None:
+    orders = app.topics["orders"]
+    first = orders.publish({"id": 1}, idempotency_key="order-1")
+    again = orders.publish({"id": 1}, idempotency_key="order-1")
+    assert (again.partition, again.offset) == (first.partition, first.offset)
+    assert len(receipts(app)) == 1

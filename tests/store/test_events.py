@@ -208,3 +208,31 @@ def test_retention_by_age(store: Store) -> None:
     assert store.event_prune(spec, store.now() + 61, True).removed == 2
     assert store.event_read("t", 0, -1, 10) == []
     assert {p.head for p in store.partition_list("t")} == {1}
+
+
+def test_an_idempotency_key_appends_once(store: Store) -> None:
+    store.topic_ensure(TopicSpec("t", 2))
+    first = store.event_append("t", [NewEvent(0, None, "1", idem_key="order-1")])
+    again = store.event_append(
+        "t", [NewEvent(0, None, "1", idem_key="order-1"), NewEvent(1, None, "2", idem_key="x")]
+    )
+    assert [(p.part, p.position, p.duplicate) for p in first] == [(0, 0, False)]
+    assert [(p.part, p.position, p.duplicate) for p in again] == [(0, 0, True), (1, 0, False)]
+    assert [e.position for e in store.event_read("t", 0, -1, 10)] == [0]
+
+
+def test_concurrent_publishes_with_one_idempotency_key_append_once(store: Store) -> None:
+    store.topic_ensure(TopicSpec("t", 1))
+    results: list[bool] = []
+
+    def publish() -> None:
+        [p] = store.event_append("t", [NewEvent(0, None, "1", idem_key="same")])
+        results.append(p.duplicate)
+
+    threads = [threading.Thread(target=publish) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [False, True, True, True, True, True]
+    assert len(store.event_read("t", 0, -1, 10)) == 1

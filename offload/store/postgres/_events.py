@@ -54,43 +54,60 @@ class PostgresEvents(PostgresCore, EventOps):
     def event_append(self, topic: str, events: Sequence[NewEvent]) -> list[Placed]:
         if not events:
             return []
-        counts: dict[int, int] = {}
-        for e in events:
-            counts[e.part] = counts.get(e.part, 0) + 1
-        parts = sorted(counts)
+        idems = sorted({e.idem_key for e in events if e.idem_key is not None})
+        parts = sorted({e.part for e in events})
 
         def body(c: Conn) -> list[Placed]:
-            if len(parts) > 1:
+            known: dict[str, Placed] = {}
+            if len(parts) > 1 or idems:  # every lock first, in partition order
                 c.execute(self._q["part_lock"], {"topic": topic, "parts": parts})
-            rows = c.execute(
-                self._q["part_advance"],
-                {"topic": topic, "parts": parts, "counts": [counts[p] for p in parts]},
-            ).fetchall()
-            if len(rows) != len(parts):
-                found = {int(r[0]) for r in rows}
-                missing = next(p for p in parts if p not in found)
-                raise ValueError(f"topic {topic!r} has no partition {missing}")
-            nexts = {int(r[0]): int(r[1]) - counts[int(r[0])] for r in rows}
-            now = float(rows[0][2])
+            if idems:
+                for r in c.execute(self._q["event_by_idem"], {"topic": topic, "idems": idems}):
+                    known[str(r[0])] = Placed(int(r[1]), int(r[2]), float(r[3]), True)
+            fresh = [e for e in events if e.idem_key is None or e.idem_key not in known]
+            counts: dict[int, int] = {}
+            for e in fresh:
+                counts[e.part] = counts.get(e.part, 0) + 1
+            nexts: dict[int, int] = {}
+            now = 0.0
+            if counts:
+                taken = sorted(counts)
+                rows = c.execute(
+                    self._q["part_advance"],
+                    {"topic": topic, "parts": taken, "counts": [counts[p] for p in taken]},
+                ).fetchall()
+                if len(rows) != len(taken):
+                    found = {int(r[0]) for r in rows}
+                    missing = next(p for p in taken if p not in found)
+                    raise ValueError(f"topic {topic!r} has no partition {missing}")
+                nexts = {int(r[0]): int(r[1]) - counts[int(r[0])] for r in rows}
+                now = float(rows[0][2])
             placed: list[Placed] = []
-            positions: list[int] = []
+            inserted: list[tuple[NewEvent, int]] = []
             for e in events:
+                if e.idem_key is not None and e.idem_key in known:
+                    placed.append(known[e.idem_key])
+                    continue
                 position = nexts[e.part]
                 nexts[e.part] = position + 1
                 placed.append(Placed(e.part, position, now))
-                positions.append(position)
-            c.execute(
-                self._q["event_insert"],
-                {
-                    "topic": topic,
-                    "now": now,
-                    "parts": [e.part for e in events],
-                    "positions": positions,
-                    "keys": [None if e.key is None else plain_text(e.key) for e in events],
-                    "payloads": [e.payload_json for e in events],
-                    "metas": [e.meta_json for e in events],
-                },
-            )
+                inserted.append((e, position))
+                if e.idem_key is not None:
+                    known[e.idem_key] = Placed(e.part, position, now, True)
+            if inserted:
+                c.execute(
+                    self._q["event_insert"],
+                    {
+                        "topic": topic,
+                        "now": now,
+                        "parts": [e.part for e, _ in inserted],
+                        "positions": [p for _, p in inserted],
+                        "keys": [None if e.key is None else plain_text(e.key) for e, _ in inserted],
+                        "payloads": [e.payload_json for e, _ in inserted],
+                        "metas": [e.meta_json for e, _ in inserted],
+                        "idems": [e.idem_key for e, _ in inserted],
+                    },
+                )
             return placed
 
         return self._run("event_append", body, idempotent=False, transaction=True)

@@ -41,10 +41,17 @@ ORDER BY part
 FOR UPDATE
 
 -- name: event_insert
-INSERT INTO {schema}.offload_events (topic, part, position, key, payload, meta, published_at)
-SELECT %(topic)s, e.part, e.position, e.key, e.payload::jsonb, e.meta::jsonb, %(now)s
+INSERT INTO {schema}.offload_events
+    (topic, part, position, key, payload, meta, published_at, idem_key)
+SELECT %(topic)s, e.part, e.position, e.key, e.payload::jsonb, e.meta::jsonb, %(now)s, e.idem
 FROM unnest(%(parts)s::bigint[], %(positions)s::bigint[], %(keys)s::text[],
-            %(payloads)s::text[], %(metas)s::text[]) AS e(part, position, key, payload, meta)
+            %(payloads)s::text[], %(metas)s::text[], %(idems)s::text[])
+     AS e(part, position, key, payload, meta, idem)
+
+-- name: event_by_idem
+-- Events of a topic holding these idempotency keys (read after the partitions' locks).
+SELECT idem_key, part, position, published_at FROM {schema}.offload_events
+WHERE topic = %(topic)s AND idem_key = ANY(%(idems)s::text[])
 
 -- name: event_read
 SELECT topic, part, position, key, payload, meta, published_at FROM {schema}.offload_events

@@ -63,8 +63,15 @@ class SQLiteEvents(SQLiteBase, EventOps):
 
         def body(c: sqlite3.Connection) -> list[Placed]:
             now = self.now()
-            counts: dict[int, int] = {}
+            known: dict[str, Placed] = {}
             for e in events:
+                if e.idem_key is not None and e.idem_key not in known:
+                    row = c.execute(q["event_by_idem"], (topic, e.idem_key)).fetchone()
+                    if row is not None:
+                        known[e.idem_key] = Placed(int(row[0]), int(row[1]), float(row[2]), True)
+            fresh = [e for e in events if e.idem_key is None or e.idem_key not in known]
+            counts: dict[int, int] = {}
+            for e in fresh:
                 counts[e.part] = counts.get(e.part, 0) + 1
             nexts: dict[int, int] = {}
             for part, n in sorted(counts.items()):
@@ -76,10 +83,17 @@ class SQLiteEvents(SQLiteBase, EventOps):
             placed: list[Placed] = []
             rows = []
             for e in events:
+                if e.idem_key is not None and e.idem_key in known:
+                    placed.append(known[e.idem_key])
+                    continue
                 position = nexts[e.part]
                 nexts[e.part] = position + 1
-                placed.append(Placed(e.part, position, now))
-                rows.append((topic, e.part, position, e.key, e.payload_json, e.meta_json, now))
+                p = Placed(e.part, position, now)
+                placed.append(p)
+                if e.idem_key is not None:
+                    known[e.idem_key] = Placed(e.part, position, now, True)
+                row = (topic, e.part, position, e.key, e.payload_json, e.meta_json, now, e.idem_key)
+                rows.append(row)
             c.executemany(q["event_insert"], rows)
             return placed
 

@@ -27,8 +27,11 @@ UPDATE offload_topic_parts SET head = head + :n WHERE topic = :topic AND part = 
 RETURNING head
 
 -- name: event_insert
-INSERT INTO offload_events (topic, part, position, key, payload, meta, published_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO offload_events (topic, part, position, key, payload, meta, published_at, idem_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: event_by_idem
+SELECT part, position, published_at FROM offload_events WHERE topic = ? AND idem_key = ?
 
 -- name: event_read
 SELECT topic, part, position, key, payload, meta, published_at FROM offload_events

@@ -5,7 +5,8 @@
 -- offload_topic_parts   one row per partition: `head`, the offset the next event gets; the
 --                       partition's counter, updated in the publish's transaction so that
 --                       offsets are gap-free and commit in order
--- offload_events        the log: (topic, part, position) with key, JSON payload and meta
+-- offload_events        the log: (topic, part, position) with key, JSON payload and meta, and
+--                       the publisher's idempotency key (a retried publish finds its event)
 -- offload_group_offsets a consumer group's place in one partition: `next_offset` (the next
 --                       offset to read), and the job that holds the partition (job_id)
 CREATE TABLE offload_topics (
@@ -31,10 +32,14 @@ CREATE TABLE offload_events (
     payload TEXT NOT NULL,
     meta TEXT NOT NULL DEFAULT '{}',
     published_at REAL NOT NULL,
+    idem_key TEXT,
     PRIMARY KEY (topic, part, position)
 );
 
 CREATE INDEX offload_events_time ON offload_events (topic, part, published_at);
+
+CREATE UNIQUE INDEX offload_events_idem ON offload_events (topic, idem_key)
+    WHERE idem_key IS NOT NULL;
 
 CREATE TABLE offload_group_offsets (
     topic TEXT NOT NULL,
