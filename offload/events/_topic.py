@@ -154,6 +154,23 @@ class Topic:
         """Append many events in one transaction (each with `key`, or its own from `keys`,
         and its idempotency key from `idempotency_keys`), with their subscriptions' jobs; the
         events as stored, in the order given."""
+        marked = self.publish_marked(
+            payloads, key, connection, keys=keys, meta=meta, idempotency_keys=idempotency_keys
+        )
+        return [e for e, _ in marked]
+
+    def publish_marked(
+        self,
+        payloads: Iterable[Any],
+        key: str | None = None,
+        connection: Any = None,
+        *,
+        keys: Sequence[str | None] | None = None,
+        meta: dict[str, Any] | None = None,
+        idempotency_keys: Sequence[str | None] | None = None,
+    ) -> list[tuple[Event, bool]]:
+        """`publish_many`, each event with whether it was there already (its idempotency key
+        found an event published before)."""
         items = list(payloads)
         for what, given in (("keys", keys), ("idempotency_keys", idempotency_keys)):
             if given is not None and len(given) != len(items):
@@ -244,7 +261,9 @@ class Topic:
         part = partition_for(key if key is not None or idem is None else idem, self.partitions)
         return NewEvent(part, key, payload_json, json.dumps(meta, separators=(",", ":")), idem)
 
-    def _append(self, tx: Store, news: list[NewEvent], payloads: list[Any]) -> list[Event]:
+    def _append(
+        self, tx: Store, news: list[NewEvent], payloads: list[Any]
+    ) -> list[tuple[Event, bool]]:
         self.ensure(tx)
         placed = tx.event_append(self.name, news)
         triples = zip(news, placed, payloads, strict=True)
@@ -256,7 +275,7 @@ class Topic:
                 for e in fresh:
                     jobs.append(subscription_job(sub, e))
             self.app.admit_and_store(jobs, connection=tx)
-        return events
+        return [(e, p.duplicate) for e, p in zip(events, placed, strict=True)]
 
     # --- reading ---------------------------------------------------------------------
     def read(self, partition: int, after: int = -1, limit: int = 100) -> list[Event]:

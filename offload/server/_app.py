@@ -32,6 +32,7 @@ from offload.server import (
     _pauses_api,
     _pauses_ui,
     _rules_api,
+    _topics_api,
     _worker_api,
 )
 from offload.server._auth import forwarded, forwarded_https, host_allowed
@@ -273,6 +274,7 @@ def create_app(
         *_rules_api.ROUTES,
         *_pauses_api.ROUTES,
         *_pauses_ui.ROUTES,
+        *_topics_api.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         *_dashboard_bulk.ROUTES,

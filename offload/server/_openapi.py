@@ -14,6 +14,7 @@ from offload.server import (
     _pauses_api,
     _pauses_ui,
     _rules_api,
+    _topics_api,
     _worker_api,
 )
 from offload.server._bulk import filter_params
@@ -264,6 +265,7 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_jobs_spec.operations(server))
     operations.update(_rules_api.operations())
     operations.update(_pauses_api.operations())
+    operations.update(_topics_api.operations())
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
@@ -283,12 +285,18 @@ def build(server: Server) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {**COMPONENTS, **_rules_api.COMPONENTS, **_pauses_api.COMPONENTS}
+            "schemas": {
+                **COMPONENTS,
+                **_rules_api.COMPONENTS,
+                **_pauses_api.COMPONENTS,
+                **_topics_api.COMPONENTS,
+            }
         },
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
             {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
+            {"name": "topics", "description": "Events: publish, read, consumer groups, replay"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},

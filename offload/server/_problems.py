@@ -85,6 +85,13 @@ _CATALOGUE = [
         "job-not-found", 404, "Job not found", "No job has this id (it may have been pruned)."
     ),
     ProblemType(
+        "topic-not-found",
+        404,
+        "Topic not found",
+        "No topic has this name: the server's application does not declare it and the store "
+        "holds none (docs/events.md).",
+    ),
+    ProblemType(
         "method-not-allowed", 405, "Method not allowed", "This path does not take this method."
     ),
     ProblemType(
