@@ -33,6 +33,7 @@ from offload.server import (
     _pauses_ui,
     _rules_api,
     _topics_api,
+    _topics_ui,
     _worker_api,
 )
 from offload.server._auth import forwarded, forwarded_https, host_allowed
@@ -275,6 +276,7 @@ def create_app(
         *_pauses_api.ROUTES,
         *_pauses_ui.ROUTES,
         *_topics_api.ROUTES,
+        *_topics_ui.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         *_dashboard_bulk.ROUTES,

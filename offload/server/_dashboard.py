@@ -43,6 +43,7 @@ NAV = (
     ("jobs", "/ui/jobs", "Jobs"),
     ("queues", "/ui/queues", "Queues"),
     ("schedules", "/ui/schedules", "Schedules"),
+    ("topics", "/ui/topics", "Topics"),
     ("workers", "/ui/workers", "Workers"),
     ("rules", "/ui/rules", "Rules"),
     ("runtime", "/ui/run-time", "Run time"),

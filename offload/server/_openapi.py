@@ -15,6 +15,7 @@ from offload.server import (
     _pauses_ui,
     _rules_api,
     _topics_api,
+    _topics_ui,
     _worker_api,
 )
 from offload.server._bulk import filter_params
@@ -271,6 +272,7 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(dashboard_operations())
     operations.update(_dashboard_bulk.operations())
     operations.update(_pauses_ui.operations())
+    operations.update(_topics_ui.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = op

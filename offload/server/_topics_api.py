@@ -250,7 +250,10 @@ async def publish_event(call: Call) -> Response:
 async def read_events(call: Call) -> Response:
     _name(call, "name")
     q = query_params(call.request, call.operation["parameters"])
-    partition = int(call.request.path_params["partition"])
+    text = str(call.request.path_params["partition"])
+    if not (text.isascii() and text.isdigit() and len(text) <= 4):
+        raise Problem("invalid-parameter", f"partition {text!r} is not a partition number")
+    partition = int(text)
     topic = await call.server.run(_topic, call)
     if not 0 <= partition < topic.partitions:
         raise Problem("not-found", f"topic {topic.name!r} has partitions 0..{topic.partitions - 1}")
@@ -426,7 +429,7 @@ def operations() -> dict[tuple[str, str], Spec]:
 ROUTES = [
     Route("/topics", list_topics, methods=["GET"]),
     Route("/topics/{name}/events", publish_event, methods=["POST"]),
-    Route("/topics/{name}/partitions/{partition:int}/events", read_events, methods=["GET"]),
+    Route("/topics/{name}/partitions/{partition}/events", read_events, methods=["GET"]),
     Route("/topics/{name}/groups/{group}/fetch", fetch_group, methods=["POST"]),
     Route("/topics/{name}/groups/{group}/commit", commit_group, methods=["POST"]),
     Route("/topics/{name}/replay", replay_topic, methods=["POST"]),

@@ -213,6 +213,11 @@ class EventOps(abc.ABC):
         the last `retention_events` of a partition). `keep_unconsumed`: never an event a group
         has not read; else such events go too, counted in `unconsumed`."""
 
+    @abc.abstractmethod
+    def kind_backlog(self, kinds: Sequence[str]) -> dict[str, int]:
+        """Jobs of these kinds not finished yet (scheduled, available, running, retryable),
+        by kind (a kind with none is absent): a subscription's backlog."""
+
     # --- operations composed of the primitives, in one transaction ---------------------
     def group_start(self, topic: str, group: str, part: int, start: int, job: NewJob) -> int | None:
         """Make sure a group's partition has a live job: the position is made at `start` if

@@ -236,3 +236,14 @@ def test_concurrent_publishes_with_one_idempotency_key_append_once(store: Store)
         t.join(30)
     assert sorted(results) == [False, True, True, True, True, True]
     assert len(store.event_read("t", 0, -1, 10)) == 1
+
+
+def test_kind_backlog_counts_unfinished_jobs(store: Store) -> None:
+    from ._helpers import insert
+
+    insert(store, new_job("a"), new_job("a"), new_job("b"), new_job("c"))
+    job = claim_one(store)
+    store.job_fail_many([Failure(job.id, job.lease_token, "x", retry_in=None)])  # dead: done
+    backlog = store.kind_backlog(["a", "b", "zzz"])
+    assert sum(backlog.values()) == 2 and "zzz" not in backlog
+    assert store.kind_backlog([]) == {}

@@ -175,6 +175,11 @@ class PostgresEvents(PostgresCore, EventOps):
         }
         return self._count("group_set", params)
 
+    def kind_backlog(self, kinds: Sequence[str]) -> dict[str, int]:
+        if not kinds:
+            return {}
+        return {str(r[0]): int(r[1]) for r in self._rows("kind_backlog", {"kinds": list(kinds)})}
+
     def event_prune(self, spec: TopicSpec, now: float, keep_unconsumed: bool) -> Pruned:
         params = {
             "topic": spec.name,

@@ -154,3 +154,9 @@ gone AS (
     RETURNING e.position, l.floor
 )
 SELECT count(*), count(*) FILTER (WHERE floor IS NOT NULL AND position >= floor) FROM gone
+
+-- name: kind_backlog
+SELECT kind, count(*) FROM {schema}.offload_jobs
+WHERE state IN ('scheduled', 'available', 'running', 'retryable')
+  AND kind = ANY(%(kinds)s::text[])
+GROUP BY kind

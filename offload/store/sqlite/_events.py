@@ -172,6 +172,12 @@ class SQLiteEvents(SQLiteBase, EventOps):
 
         return int(self._tx(body))
 
+    def kind_backlog(self, kinds: Sequence[str]) -> dict[str, int]:
+        if not kinds:
+            return {}
+        rows = self._read(events_sql()["kind_backlog"], {"kinds": json.dumps(list(kinds))})
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def event_prune(self, spec: TopicSpec, now: float, keep_unconsumed: bool) -> Pruned:
         q = events_sql()
         oldest = -1e300 if spec.retention_seconds is None else now - spec.retention_seconds

@@ -115,3 +115,9 @@ DELETE FROM offload_events WHERE topic = :topic AND part = :part AND position < 
 -- name: prune_count_below
 SELECT count(*) FROM offload_events
 WHERE topic = :topic AND part = :part AND position < :bound AND position >= :floor
+
+-- name: kind_backlog
+SELECT kind, count(*) FROM offload_jobs
+WHERE state IN ('scheduled', 'available', 'running', 'retryable')
+  AND kind IN (SELECT value FROM json_each(:kinds))
+GROUP BY kind
