@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from offload._states import STATES
 from offload.server._metrics_dispatch import dispatch_metrics
+from offload.server._metrics_events import events_metrics
 from offload.server._metrics_runtime import runtime_metrics
 from offload.server._metrics_totals import totals_metrics
 from offload.store._contract import JobFilter
@@ -121,6 +122,7 @@ class StoreCollector(Collector):
         yield finished
         yield from dispatch_metrics(store, now)  # SLO attainment and limit keys
         yield from runtime_metrics(store, now)  # kinds over max_run_time, event-loop blocks
+        yield from events_metrics(self.app)  # topics, consumer lag, subscription backlog
 
         events = CounterMetricFamily(
             "offload_store_events",

@@ -66,3 +66,13 @@ def test_topics_page_shows_partitions_lag_and_backlog(
 
     both = c.post("/ui/topics/orders/replay", data={**form, "since": "2026-01-01T00:00Z"})
     assert both.status_code == 400
+
+
+def test_metrics_show_published_lag_and_backlog(shop: Offload, make_client: MakeClient) -> None:
+    text = make_client(shop).get("/metrics").text
+    part = shop.topics["orders"].read(0) and "0" or "1"  # the partition key "a" went to
+    assert f'offload_events_published_total{{partition="{part}",topic="orders"}} 5.0' in text
+    assert (
+        f'offload_consumer_lag{{group="analytics",partition="{part}",topic="orders"}} 5.0' in text
+    )
+    assert 'offload_subscription_backlog{subscription="send-receipt",topic="orders"} 5.0' in text
