@@ -11,9 +11,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -21,7 +25,7 @@ from offload.events import Event, Topic, find_topic
 from offload.events import replay as run_replay
 from offload.events._remote import commit as remote_commit
 from offload.events._remote import fetch as remote_fetch
-from offload.server._context import Call, api
+from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, query_params, read_json
 from offload.server._problems import Problem
 from offload.server._schema import check
@@ -41,6 +45,9 @@ from offload.server._spec import (
 )
 
 MAX_READ = 1000
+STREAM_POLL = 0.5  # seconds between reads of a topic an event stream has caught up with
+STREAM_MAX = 300.0  # seconds one stream lasts; EventSource reconnects with Last-Event-ID
+STREAM_RETRY_MS = 1000
 OFFSET: Spec = {"type": "integer", "minimum": 0, "maximum": 2**62}
 NULLABLE_TEXT: Spec = {"type": "string", "maxLength": 1000, "nullable": True}
 IDEMPOTENCY = header(
@@ -261,6 +268,72 @@ async def read_events(call: Call) -> Response:
     return json_response({"events": [event_resource(e) for e in found]})
 
 
+def stream_cursor(text: str | None, partitions: int) -> dict[int, int] | None:
+    """A stream's position from its last event id (`p:offset,p:offset…`, the last offset
+    sent per partition); None when absent or malformed."""
+    if not text:
+        return None
+    out: dict[int, int] = {}
+    for item in text.split(","):
+        part, _, offset = item.partition(":")
+        if not (part.isdigit() and (offset.isdigit() or offset == "-1")):
+            return None
+        if int(part) < partitions:
+            out[int(part)] = int(offset)
+    return out
+
+
+async def topic_stream(
+    server: Server, topic: Topic, cursor: dict[int, int], poll: float = STREAM_POLL
+) -> AsyncIterator[ServerSentEvent]:
+    """`ready`, then each event of the cursor's partitions after its offset there, as it is
+    published (read every `poll` seconds once caught up), for at most `STREAM_MAX` seconds."""
+    store = server.app.store
+    yield ServerSentEvent(data="", event="ready", retry=STREAM_RETRY_MS)
+    try:
+        async with asyncio.timeout(STREAM_MAX):
+            while True:
+                sent = False
+                for part in sorted(cursor):
+                    found = await server.run(store.event_read, topic.name, part, cursor[part], 100)
+                    for stored in found:
+                        cursor[part] = stored.position
+                        sent = True
+                        yield ServerSentEvent(
+                            data=json.dumps(event_resource(Event.of(stored))),
+                            event="event",
+                            id=",".join(f"{p}:{o}" for p, o in sorted(cursor.items())),
+                        )
+                if not sent:
+                    await asyncio.sleep(poll)
+    except TimeoutError:
+        return
+
+
+@api("streamTopic", "read")
+async def stream_topic(call: Call) -> Response:
+    """A topic's events as Server-Sent Events, as they are published: `event: event`, the
+    event as JSON in `data`, and an `id` that resumes the stream after it (`Last-Event-ID`)."""
+    _name(call, "name")
+    q = query_params(call.request, call.operation["parameters"])
+    topic = await call.server.run(_topic, call)
+    parts = [q["partition"]] if "partition" in q else list(range(topic.partitions))
+    if any(not 0 <= p < topic.partitions for p in parts):
+        raise Problem("not-found", f"topic {topic.name!r} has partitions 0..{topic.partitions - 1}")
+    cursor = stream_cursor(call.request.headers.get("last-event-id"), topic.partitions)
+    if cursor is None:
+        if "after" in q:
+            cursor = dict.fromkeys(parts, q["after"])
+        elif q.get("start", "latest") == "earliest":
+            cursor = dict.fromkeys(parts, -1)
+        else:
+            heads = await call.server.run(topic.heads)
+            cursor = {p: heads.get(p, 0) - 1 for p in parts}
+    cursor = {p: cursor.get(p, -1) for p in parts}
+    stream = topic_stream(call.server, topic, cursor)
+    return EventSourceResponse(stream, ping=15, headers={"X-Accel-Buffering": "no"})
+
+
 @api("fetchGroupBatch", "worker")
 async def fetch_group(call: Call) -> Response:
     _name(call, "name")
@@ -385,6 +458,48 @@ def operations() -> dict[tuple[str, str], Spec]:
                 **standard_errors(params=True),
             },
         },
+        ("/topics/{name}/stream", "get"): {
+            "operationId": "streamTopic",
+            "summary": "A topic's events as Server-Sent Events, as they are published",
+            "tags": ["topics"],
+            "parameters": [
+                name,
+                query("partition", {"type": "integer", "minimum": 0, "maximum": 1023}, "Only."),
+                query("after", {"type": "integer", "minimum": -1, "maximum": 2**62}, "Above."),
+                query(
+                    "start",
+                    {"type": "string", "enum": ["latest", "earliest"]},
+                    "Without `after` or Last-Event-ID: new events only (latest) or all kept.",
+                ),
+                header(
+                    "Last-Event-ID",
+                    {"type": "string", "maxLength": 20000},
+                    "Resume after the last event received (browsers send it by themselves).",
+                ),
+            ],
+            "responses": {
+                "200": {
+                    "description": "An event stream: `ready`, then an `event` per event, whose "
+                    "`data` is the Event as JSON and whose `id` resumes after it",
+                    "content": {
+                        "text/event-stream": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["event", "data"],
+                                "properties": {
+                                    "event": {"type": "string", "enum": ["ready", "event"]},
+                                    "data": {"type": "string"},
+                                    "id": {"type": "string"},
+                                    "retry": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                **missing,
+                **standard_errors(params=True),
+            },
+        },
         ("/topics/{name}/groups/{group}/fetch", "post"): {
             "operationId": "fetchGroupBatch",
             "summary": "Take a partition of a consumer group under a lease, with a batch",
@@ -430,6 +545,7 @@ ROUTES = [
     Route("/topics", list_topics, methods=["GET"]),
     Route("/topics/{name}/events", publish_event, methods=["POST"]),
     Route("/topics/{name}/partitions/{partition}/events", read_events, methods=["GET"]),
+    Route("/topics/{name}/stream", stream_topic, methods=["GET"]),
     Route("/topics/{name}/groups/{group}/fetch", fetch_group, methods=["POST"]),
     Route("/topics/{name}/groups/{group}/commit", commit_group, methods=["POST"]),
     Route("/topics/{name}/replay", replay_topic, methods=["POST"]),

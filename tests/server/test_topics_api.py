@@ -4,6 +4,7 @@ another language (one holder per partition, a stale lease commits nothing), and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,3 +132,35 @@ def test_replay_over_http(http: TestClient, topics_app: Offload) -> None:
         json={"group": "send-receipt", "from_offset": 0, "since": "2026-01-01T00:00:00Z"},
     )
     assert both.status_code == 422
+
+
+def test_a_topic_streams_its_events_and_resumes_after_the_last_id(
+    topics_app: Offload, make_client: MakeClient
+) -> None:
+    import asyncio
+
+    from offload.server import create_app
+    from offload.server._topics_api import stream_cursor, topic_stream
+
+    orders = topics_app.topics["orders"]
+    orders.publish_many([1, 2], key="a")
+    part = orders.read(0) and 0 or 1
+    asgi = create_app(topics_app)
+
+    async def scenario() -> tuple[list[str], str]:
+        stream = topic_stream(asgi.state.offload, orders, {0: -1, 1: -1}, poll=0.01)
+        assert (await anext(stream)).event == "ready"
+        got = [(await asyncio.wait_for(anext(stream), 5)) for _ in range(2)]
+        await asyncio.to_thread(orders.publish, 3, "a")
+        got.append(await asyncio.wait_for(anext(stream), 5))
+        await stream.aclose()
+        return [str(e.data) for e in got], str(got[-1].id)
+
+    data, last_id = asyncio.run(scenario())
+    assert [json.loads(d)["payload"] for d in data] == [1, 2, 3]
+    assert stream_cursor(last_id, 2) == {part: 2, 1 - part: -1}
+    assert stream_cursor("garbage", 2) is None
+
+    http = make_client(topics_app)
+    assert http.get("/topics/nope/stream").status_code == 404
+    assert http.get("/topics/orders/stream", params={"partition": 5}).status_code == 404
