@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import ConfigurationError
@@ -70,6 +70,16 @@ def declare_subscription(
     """A job type that runs `fn(event)` once per event published to the topic."""
     t = topic_of(app, topic)
     check_kind_name(name, "a subscription's name")
+    start = options.pop("start", None)
+    if not (
+        start is None
+        or start == "end"
+        or isinstance(start, datetime)
+        or (isinstance(start, int) and not isinstance(start, bool) and start >= 0)
+    ):
+        raise ConfigurationError(
+            f"subscription {name!r}: start is 'end', an offset or a datetime, not {start!r}"
+        )
     if name in app.jobs:
         raise ConfigurationError(f"a job named {name!r} is declared twice")
     params = list(inspect.signature(fn).parameters)
@@ -95,6 +105,7 @@ def declare_subscription(
     job_type = JobType(app, target, name, opts)
     app.jobs[name] = job_type
     t.subscriptions.append(job_type)
+    t.subscription_starts[name] = start
     return job_type
 
 

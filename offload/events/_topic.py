@@ -84,6 +84,10 @@ class Topic:
         self.subscriptions: list[JobType] = []
         self._ensured = False
         self._lock = threading.Lock()
+        # Where each subscription starts when the store first records it (None: the end of
+        # the log; an offset; a datetime), and the ones known to be recorded.
+        self.subscription_starts: dict[str, Any] = {}
+        self._recorded: set[str] = set()
         # Meta the publishing context adds to every event (the app sets it: the running
         # job's id and correlation id).
         self.context_meta: Callable[[], dict[str, Any]] = dict
@@ -110,7 +114,53 @@ class Topic:
         with self._lock:
             if not self._ensured:
                 self._check(store.topic_ensure(self.spec))
+                if self._unrecorded():
+                    with store.transaction() as tx:
+                        self.record_subscriptions(tx)
                 self._ensured = True
+
+    # --- subscriptions in the store ----------------------------------------------------
+    def _unrecorded(self) -> list[JobType]:
+        return [s for s in self.subscriptions if s.name not in self._recorded]
+
+    def record_subscriptions(self, tx: Store) -> None:
+        """Record the declared subscriptions the store does not hold yet, in transaction `tx`:
+        each starts where it says (`start=`: the end of the log by default, an offset, or a
+        time) and gets a job for every kept event from its start up to the head. Every
+        partition is held meanwhile, so each event gets its job once: from the backfill, or
+        from its publish."""
+        missing = self._unrecorded()
+        if not missing:
+            return
+        heads = tx.part_heads_locked(self.name)
+        recorded = {r.name for r in tx.subscription_list(self.name)}
+        for sub in missing:
+            if sub.name not in recorded:
+                starts = self._starts(tx, self.subscription_starts.get(sub.name), heads)
+                if tx.subscription_insert(self.name, sub.name, starts):
+                    self._backfill(tx, sub, starts, heads)
+            self._recorded.add(sub.name)
+
+    def _starts(self, tx: Store, start: Any, heads: dict[int, int]) -> dict[int, int]:
+        if start is None or start == "end":
+            return dict(heads)
+        if isinstance(start, datetime):
+            return {p: tx.event_offset_at(self.name, p, start.timestamp()) for p in heads}
+        return {p: min(int(start), h) for p, h in heads.items()}
+
+    def _backfill(
+        self, tx: Store, sub: JobType, starts: dict[int, int], heads: dict[int, int]
+    ) -> None:
+        for part, start in sorted(starts.items()):
+            after = start - 1
+            while after < heads[part] - 1:
+                stored = tx.event_read(self.name, part, after, 500)
+                stored = [e for e in stored if e.position < heads[part]]
+                if not stored:
+                    break
+                jobs = [subscription_job(sub, Event.of(e)) for e in stored]
+                self.app.admit_and_store(jobs, connection=tx)
+                after = stored[-1].position
 
     def _check(self, stored: TopicSpec) -> None:
         if stored.partitions != self.partitions:
@@ -265,6 +315,8 @@ class Topic:
         self, tx: Store, news: list[NewEvent], payloads: list[Any]
     ) -> list[tuple[Event, bool]]:
         self.ensure(tx)
+        if self._unrecorded():
+            self.record_subscriptions(tx)  # before the append: every partition held first
         placed = tx.event_append(self.name, news)
         triples = zip(news, placed, payloads, strict=True)
         events = [_event(self.name, n, p, payload) for n, p, payload in triples]

@@ -14,11 +14,14 @@ PRUNED_UNCONSUMED = "events_pruned_unconsumed"  # and of those, ones a group had
 
 
 class ConsumerStarter(Duty):
-    """Gives each partition of each consumer group the app declares a job to hold it."""
+    """Records the app's topics and subscriptions, and gives each partition of each consumer
+    group the app declares a job to hold it."""
 
     name = "consumers"
 
     def run(self, app: Offload) -> int:
+        for topic in list(app.topics.values()):
+            topic.ensure()  # records the topic, and its subscriptions where they start
         made = 0
         for consumer in list(app.consumers.values()):
             made += consumer.ensure_started()

@@ -37,6 +37,7 @@ __all__ = [
     "PartitionInfo",
     "Placed",
     "Pruned",
+    "SubscriptionRecord",
     "StoredEvent",
     "TopicSpec",
 ]
@@ -119,6 +120,16 @@ class GroupPosition:
     def lag(self) -> int:
         """Events published to the partition that the group has not read yet."""
         return max(self.head - self.next_offset, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord:
+    """A subscription recorded in the store: the offset per partition it gets jobs from."""
+
+    topic: str
+    name: str
+    starts: dict[int, int]
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +223,21 @@ class EventOps(abc.ABC):
         """Delete a topic's events past its retention (older than `retention_seconds`, beyond
         the last `retention_events` of a partition). `keep_unconsumed`: never an event a group
         has not read; else such events go too, counted in `unconsumed`."""
+
+    @abc.abstractmethod
+    def part_heads_locked(self, topic: str) -> dict[int, int]:
+        """Each partition's head, the partitions held for the rest of the transaction
+        (PostgreSQL: row locks, taken in partition order): no publish to the topic commits
+        in between."""
+
+    @abc.abstractmethod
+    def subscription_insert(self, topic: str, name: str, starts: Mapping[int, int]) -> bool:
+        """Record a subscription with its start offsets; False when it was recorded already
+        (left as it was)."""
+
+    @abc.abstractmethod
+    def subscription_list(self, topic: str | None = None) -> list[SubscriptionRecord]:
+        """The recorded subscriptions (of a topic), by topic then name."""
 
     @abc.abstractmethod
     def kind_backlog(self, kinds: Sequence[str]) -> dict[str, int]:

@@ -53,7 +53,9 @@ def test_list_read_and_replay(cli: CLI, fresh_url: str) -> None:
         fresh_url,
     )
     with opened(fresh_url) as store:
-        assert [p.next_offset for p in store.group_positions("orders", "analytics")] == [1, 1]
+        heads = [p.head for p in store.partition_list("orders")]
+        got = [p.next_offset for p in store.group_positions("orders", "analytics")]
+    assert got == [min(1, h) for h in heads]  # never past a partition's head
     cli("events", "replay", "orders", "--group", "analytics", "--since", "1h", "--url", fresh_url)
     with opened(fresh_url) as store:
         assert [p.next_offset for p in store.group_positions("orders", "analytics")] == [0, 0]

@@ -173,3 +173,43 @@ def test_a_retried_publish_with_an_idempotency_key_appends_and_fans_out_once(
     again = orders.publish({"id": 1}, idempotency_key="order-1")
     assert (again.partition, again.offset) == (first.partition, first.offset)
     assert len(receipts(app)) == 1
+
+
+def test_a_subscription_added_later_starts_at_the_end_or_where_it_says(store_url: str) -> None:
+    before = Offload(store_url)
+    try:
+        orders = before.topic("orders", partitions=2)
+        orders.publish_many(range(4), keys=["a", "b", "a", "b"])
+    finally:
+        before.close()
+
+    later = Offload(store_url)
+    try:
+        orders = later.topic("orders", partitions=2)
+        for name, start in (("from-end", None), ("from-zero", 0), ("from-one", 1)):
+            later.subscribe(orders, name=name, start=start)(lambda event: None)
+        e = orders.publish(99, key="a")  # records the subscriptions first, then publishes
+        last = (e.partition, e.offset)
+
+        def offsets(kind: str) -> list[tuple[int, int]]:
+            jobs = later.store.job_list(JobFilter(kind=kind, limit=100))
+            return sorted((j.args["event"]["partition"], j.args["event"]["offset"]) for j in jobs)
+
+        heads = orders.heads()
+        every = [(p, o) for p in range(2) for o in range(heads[p])]
+        assert offsets("from-end") == [last]
+        assert offsets("from-zero") == every
+        assert offsets("from-one") == [e for e in every if e[1] >= 1]
+        recorded = {r.name: r.starts for r in later.store.subscription_list("orders")}
+        assert recorded["from-zero"] == {0: 0, 1: 0}
+        # recorded once: another process declaring them changes nothing
+        again = Offload(store_url)
+        try:
+            t = again.topic("orders", partitions=2)
+            again.subscribe(t, name="from-zero", start=0)(lambda event: None)
+            t.ensure()
+        finally:
+            again.close()
+        assert offsets("from-zero") == every
+    finally:
+        later.close()

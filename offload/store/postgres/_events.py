@@ -9,6 +9,7 @@ rolled-back publish gives its offsets back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from offload.store._events import (
     Placed,
     Pruned,
     StoredEvent,
+    SubscriptionRecord,
     TopicSpec,
 )
 from offload.store.postgres._core import Conn, PostgresCore
@@ -174,6 +176,23 @@ class PostgresEvents(PostgresCore, EventOps):
             "offsets": [positions[p] for p in parts],
         }
         return self._count("group_set", params)
+
+    def part_heads_locked(self, topic: str) -> dict[int, int]:
+        rows = self._rows("part_heads", {"topic": topic})
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def subscription_insert(self, topic: str, name: str, starts: Mapping[int, int]) -> bool:
+        text = json.dumps({str(k): int(v) for k, v in sorted(starts.items())})
+        return (
+            self._count("subscription_insert", {"topic": topic, "name": name, "starts": text}) > 0
+        )
+
+    def subscription_list(self, topic: str | None = None) -> list[SubscriptionRecord]:
+        out = []
+        for r in self._rows("subscription_list", {"topic": topic}):
+            starts = {int(k): int(v) for k, v in json.loads(r[2]).items()}
+            out.append(SubscriptionRecord(str(r[0]), str(r[1]), starts, float(r[3])))
+        return out
 
     def kind_backlog(self, kinds: Sequence[str]) -> dict[str, int]:
         if not kinds:

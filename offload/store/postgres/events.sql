@@ -160,3 +160,18 @@ SELECT kind, count(*) FROM {schema}.offload_jobs
 WHERE state IN ('scheduled', 'available', 'running', 'retryable')
   AND kind = ANY(%(kinds)s::text[])
 GROUP BY kind
+
+-- name: part_heads
+SELECT part, head FROM {schema}.offload_topic_parts WHERE topic = %(topic)s
+ORDER BY part
+FOR UPDATE
+
+-- name: subscription_insert
+INSERT INTO {schema}.offload_subscriptions (topic, name, starts, created_at)
+VALUES (%(topic)s, %(name)s, %(starts)s, {schema}.offload_now())
+ON CONFLICT (topic, name) DO NOTHING
+
+-- name: subscription_list
+SELECT topic, name, starts, created_at FROM {schema}.offload_subscriptions
+WHERE %(topic)s::text IS NULL OR topic = %(topic)s
+ORDER BY topic, name

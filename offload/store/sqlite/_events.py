@@ -17,6 +17,7 @@ from offload.store._events import (
     Placed,
     Pruned,
     StoredEvent,
+    SubscriptionRecord,
     TopicSpec,
 )
 from offload.store._sql import queries
@@ -172,6 +173,20 @@ class SQLiteEvents(SQLiteBase, EventOps):
 
         return int(self._tx(body))
 
+    def part_heads_locked(self, topic: str) -> dict[int, int]:
+        sql = events_sql()["part_heads"]
+        rows = self._tx(lambda c: c.execute(sql, {"topic": topic}).fetchall())  # the write lock
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def subscription_insert(self, topic: str, name: str, starts: Mapping[int, int]) -> bool:
+        params = {"topic": topic, "name": name, "starts": _starts_json(starts), "now": self.now()}
+        sql = events_sql()["subscription_insert"]
+        return bool(self._tx(lambda c: c.execute(sql, params).rowcount) > 0)
+
+    def subscription_list(self, topic: str | None = None) -> list[SubscriptionRecord]:
+        rows = self._read(events_sql()["subscription_list"], {"topic": topic})
+        return [_subscription(r) for r in rows]
+
     def kind_backlog(self, kinds: Sequence[str]) -> dict[str, int]:
         if not kinds:
             return {}
@@ -238,3 +253,12 @@ def _position(r: Sequence[Any]) -> GroupPosition:
         None if r[5] is None else str(r[5]),
         int(r[6]),
     )
+
+
+def _starts_json(starts: Mapping[int, int]) -> str:
+    return json.dumps({str(k): int(v) for k, v in sorted(starts.items())})
+
+
+def _subscription(r: Sequence[Any]) -> SubscriptionRecord:
+    starts = {int(k): int(v) for k, v in json.loads(r[2]).items()}
+    return SubscriptionRecord(str(r[0]), str(r[1]), starts, float(r[3]))

@@ -121,3 +121,16 @@ SELECT kind, count(*) FROM offload_jobs
 WHERE state IN ('scheduled', 'available', 'running', 'retryable')
   AND kind IN (SELECT value FROM json_each(:kinds))
 GROUP BY kind
+
+-- name: part_heads
+SELECT part, head FROM offload_topic_parts WHERE topic = :topic ORDER BY part
+
+-- name: subscription_insert
+INSERT INTO offload_subscriptions (topic, name, starts, created_at)
+VALUES (:topic, :name, :starts, :now)
+ON CONFLICT (topic, name) DO NOTHING
+
+-- name: subscription_list
+SELECT topic, name, starts, created_at FROM offload_subscriptions
+WHERE :topic IS NULL OR topic = :topic
+ORDER BY topic, name

@@ -7,6 +7,9 @@
 --                       offsets are gap-free and commit in order
 -- offload_events        the log: (topic, part, position) with key, JSON payload and meta, and
 --                       the publisher's idempotency key (a retried publish finds its event)
+-- offload_subscriptions the subscriptions recorded, each with the offset per partition it
+--                       gets jobs from (JSON {partition: offset}); publishes make jobs only
+--                       for recorded ones, so a subscription added later starts where it says
 -- offload_group_offsets a consumer group's place in one partition: `next_offset` (the next
 --                       offset to read), and the job that holds the partition (job_id)
 CREATE TABLE offload_topics (
@@ -49,4 +52,12 @@ CREATE TABLE offload_group_offsets (
     job_id bigint,
     updated_at double precision NOT NULL,
     PRIMARY KEY (topic, grp, part)
+);
+
+CREATE TABLE offload_subscriptions (
+    topic text NOT NULL,
+    name text NOT NULL,
+    starts text NOT NULL,
+    created_at double precision NOT NULL,
+    PRIMARY KEY (topic, name)
 );

@@ -7,6 +7,9 @@
 --                       offsets are gap-free and commit in order
 -- offload_events        the log: (topic, part, position) with key, JSON payload and meta, and
 --                       the publisher's idempotency key (a retried publish finds its event)
+-- offload_subscriptions the subscriptions recorded, each with the offset per partition it
+--                       gets jobs from (JSON {partition: offset}); publishes make jobs only
+--                       for recorded ones, so a subscription added later starts where it says
 -- offload_group_offsets a consumer group's place in one partition: `next_offset` (the next
 --                       offset to read), and the job that holds the partition (job_id)
 CREATE TABLE offload_topics (
@@ -49,4 +52,12 @@ CREATE TABLE offload_group_offsets (
     job_id INTEGER,
     updated_at REAL NOT NULL,
     PRIMARY KEY (topic, grp, part)
+) WITHOUT ROWID;
+
+CREATE TABLE offload_subscriptions (
+    topic TEXT NOT NULL,
+    name TEXT NOT NULL,
+    starts TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (topic, name)
 ) WITHOUT ROWID;
