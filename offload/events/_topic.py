@@ -244,6 +244,9 @@ class Topic:
                 "`app.transaction_async()`, or on a sync connection"
             )
         if connection is None:
+            store = self.app.store
+            if not store.in_transaction and not self.subscriptions:
+                return self._append(store, news, items)  # the append is one transaction
             with self.app.transaction() as tx:
                 return self._append(tx, news, items)
         executor = joined(self.app.store, connection) or self.app.store.bind(connection)

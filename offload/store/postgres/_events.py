@@ -58,6 +58,8 @@ class PostgresEvents(PostgresCore, EventOps):
             return []
         idems = sorted({e.idem_key for e in events if e.idem_key is not None})
         parts = sorted({e.part for e in events})
+        if not idems and len(parts) == 1:
+            return self._append_one(topic, parts[0], events)
 
         def body(c: Conn) -> list[Placed]:
             known: dict[str, Placed] = {}
@@ -113,6 +115,21 @@ class PostgresEvents(PostgresCore, EventOps):
             return placed
 
         return self._run("event_append", body, idempotent=False, transaction=True)
+
+    def _append_one(self, topic: str, part: int, events: Sequence[NewEvent]) -> list[Placed]:
+        """`event_append` to one partition without idempotency keys: one statement."""
+        params = {
+            "topic": topic,
+            "part": part,
+            "n": len(events),
+            "keys": [None if e.key is None else plain_text(e.key) for e in events],
+            "payloads": [e.payload_json for e in events],
+            "metas": [e.meta_json for e in events],
+        }
+        rows = self._rows("event_append_one", params, idempotent=False)
+        if not rows:
+            raise ValueError(f"topic {topic!r} has no partition {part}")
+        return [Placed(int(r[0]), int(r[1]), float(r[2])) for r in rows]
 
     def event_read(self, topic: str, part: int, after: int, limit: int) -> list[StoredEvent]:
         params = {"topic": topic, "part": part, "after": after, "limit": limit}

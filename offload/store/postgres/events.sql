@@ -48,6 +48,34 @@ FROM unnest(%(parts)s::bigint[], %(positions)s::bigint[], %(keys)s::text[],
             %(payloads)s::text[], %(metas)s::text[], %(idems)s::text[])
      AS e(part, position, key, payload, meta, idem)
 
+-- name: event_append_one
+-- A publish to one partition without idempotency keys, as one statement (so it commits by
+-- itself on the pool): the partition's head moves by the events' count (its row locked until
+-- the commit), and each event takes the next offset in the order given. Columns per event, in
+-- that order: its partition, offset and publish time. No row: no such partition (nothing
+-- inserted).
+WITH adv AS (
+    UPDATE {schema}.offload_topic_parts AS p
+    SET head = p.head + %(n)s
+    WHERE p.topic = %(topic)s AND p.part = %(part)s
+    RETURNING p.part, p.head - %(n)s AS base, {schema}.offload_now() AS now
+),
+e AS (
+    SELECT u.key, u.payload, u.meta, u.ord
+    FROM unnest(%(keys)s::text[], %(payloads)s::text[], %(metas)s::text[])
+         WITH ORDINALITY AS u(key, payload, meta, ord)
+),
+ins AS (
+    INSERT INTO {schema}.offload_events (topic, part, position, key, payload, meta, published_at)
+    SELECT %(topic)s, adv.part, adv.base + e.ord - 1, e.key, e.payload::jsonb, e.meta::jsonb,
+           adv.now
+    FROM e CROSS JOIN adv
+    RETURNING position
+)
+SELECT adv.part, adv.base + e.ord - 1, adv.now, (SELECT count(*) FROM ins)
+FROM e CROSS JOIN adv
+ORDER BY e.ord
+
 -- name: event_by_idem
 -- Events of a topic holding these idempotency keys (read after the partitions' locks).
 SELECT idem_key, part, position, published_at FROM {schema}.offload_events
