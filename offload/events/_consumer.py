@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import ConfigurationError, StoreError
+from offload._states import FINAL_STATES
 from offload.events._event import Batch, Event
 from offload.store._contract import NewJob, joined
 
@@ -105,9 +106,19 @@ class Consumer:
         (made at its start position if the group is new); how many were made."""
         store = self.app.store
         self.topic.ensure()
+        held = {p.part: p for p in store.group_positions(self.topic.name, self.group)}
+        need = [
+            part
+            for part in range(self.topic.partitions)
+            if part not in held
+            or held[part].job_state is None
+            or held[part].job_state in FINAL_STATES
+        ]
+        if not need:
+            return 0  # one read while every partition is held
         heads = {p.part: (p.first, p.head) for p in store.partition_list(self.topic.name)}
         made = 0
-        for part in range(self.topic.partitions):
+        for part in need:
             first, head = heads.get(part, (0, 0))
             start = head if self.start == "latest" else first
             if store.group_start(

@@ -94,7 +94,8 @@ class StoredEvent:
 @dataclass(frozen=True, slots=True)
 class PartitionInfo:
     """A partition's state: the offset its next event gets (`head`), the first offset still
-    kept (`first`, = head when empty) and how many events it keeps."""
+    kept (`first`, = head when empty) and how many events it keeps (retention deletes a
+    prefix, so head - first)."""
 
     topic: str
     part: int

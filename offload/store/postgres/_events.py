@@ -140,7 +140,10 @@ class PostgresEvents(PostgresCore, EventOps):
 
     def partition_list(self, topic: str | None = None) -> list[PartitionInfo]:
         rows = self._rows("partition_list", {"topic": topic})
-        return [PartitionInfo(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+        return [
+            PartitionInfo(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[2]) - int(r[3]))
+            for r in rows
+        ]
 
     def group_lock(self, topic: str, group: str, part: int, start: int) -> GroupPosition:
         key = {"topic": topic, "grp": group, "part": part}

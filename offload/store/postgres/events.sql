@@ -95,11 +95,10 @@ SELECT coalesce(
     0)
 
 -- name: partition_list
+-- Retention deletes a prefix of a partition, so it keeps head - first events.
 SELECT p.topic, p.part, p.head,
        coalesce((SELECT min(e.position) FROM {schema}.offload_events AS e
-                 WHERE e.topic = p.topic AND e.part = p.part), p.head),
-       (SELECT count(*) FROM {schema}.offload_events AS e
-        WHERE e.topic = p.topic AND e.part = p.part)
+                 WHERE e.topic = p.topic AND e.part = p.part), p.head)
 FROM {schema}.offload_topic_parts AS p
 WHERE %(topic)s::text IS NULL OR p.topic = %(topic)s
 ORDER BY p.topic, p.part

@@ -110,7 +110,10 @@ class SQLiteEvents(SQLiteBase, EventOps):
 
     def partition_list(self, topic: str | None = None) -> list[PartitionInfo]:
         rows = self._read(events_sql()["partition_list"], {"topic": topic})
-        return [PartitionInfo(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+        return [
+            PartitionInfo(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[2]) - int(r[3]))
+            for r in rows
+        ]
 
     def group_lock(self, topic: str, group: str, part: int, start: int) -> GroupPosition:
         q = events_sql()

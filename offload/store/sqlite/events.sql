@@ -47,10 +47,10 @@ SELECT coalesce(
     0)
 
 -- name: partition_list
+-- Retention deletes a prefix of a partition, so it keeps head - first events.
 SELECT p.topic, p.part, p.head,
        coalesce((SELECT min(e.position) FROM offload_events AS e
-                 WHERE e.topic = p.topic AND e.part = p.part), p.head),
-       (SELECT count(*) FROM offload_events AS e WHERE e.topic = p.topic AND e.part = p.part)
+                 WHERE e.topic = p.topic AND e.part = p.part), p.head)
 FROM offload_topic_parts AS p
 WHERE :topic IS NULL OR p.topic = :topic
 ORDER BY p.topic, p.part
