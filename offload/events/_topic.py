@@ -222,27 +222,16 @@ class Topic:
         """`publish_many`, each event with whether it was there already (its idempotency key
         found an event published before)."""
         items = list(payloads)
-        for what, given in (("keys", keys), ("idempotency_keys", idempotency_keys)):
-            if given is not None and len(given) != len(items):
-                raise InvalidArgumentsError(
-                    f"publish_many got {len(items)} payloads and {len(given)} {what}", what
-                )
         if not items:
             return []
-        if connection is None and not self.app.store.in_transaction:
-            self.ensure()  # once, outside any transaction
-        base_meta = _meta(meta, self.context_meta())
-        news: list[NewEvent] = []
-        for i, payload in enumerate(items):
-            k = keys[i] if keys is not None else key
-            idem = None if idempotency_keys is None else idempotency_keys[i]
-            news.append(self._new_event(payload, k, base_meta, idem))
         if connection is not None and _is_async(connection):
             raise ConfigurationError(
                 f"{type(connection).__name__} is an async connection: publish on it with "
-                "`await topic.publish_async(..., connection=...)` from a store transaction of "
-                "`app.transaction_async()`, or on a sync connection"
+                "`await topic.publish_async(..., connection=...)`"
             )
+        if connection is None and not self.app.store.in_transaction:
+            self.ensure()  # once, outside any transaction
+        news = self._news(items, key, keys, meta, idempotency_keys)
         if connection is None:
             store = self.app.store
             if not store.in_transaction and not self.subscriptions:
@@ -252,6 +241,27 @@ class Topic:
         executor = joined(self.app.store, connection) or self.app.store.bind(connection)
         with executor.transaction() as tx:
             return self._append(tx, news, items)
+
+    def _news(
+        self,
+        items: list[Any],
+        key: str | None,
+        keys: Sequence[str | None] | None,
+        meta: dict[str, Any] | None,
+        idempotency_keys: Sequence[str | None] | None,
+    ) -> list[NewEvent]:
+        for what, given in (("keys", keys), ("idempotency_keys", idempotency_keys)):
+            if given is not None and len(given) != len(items):
+                raise InvalidArgumentsError(
+                    f"publish_many got {len(items)} payloads and {len(given)} {what}", what
+                )
+        base_meta = _meta(meta, self.context_meta())
+        news: list[NewEvent] = []
+        for i, payload in enumerate(items):
+            k = keys[i] if keys is not None else key
+            idem = None if idempotency_keys is None else idempotency_keys[i]
+            news.append(self._new_event(payload, k, base_meta, idem))
+        return news
 
     async def publish_async(
         self,
@@ -282,6 +292,10 @@ class Topic:
     ) -> list[Event]:
         """`publish_many` for async code."""
         items = list(payloads)
+        if connection is not None and _is_async(connection):
+            return await self._publish_on_async(
+                items, key, connection, keys, meta, idempotency_keys
+            )
 
         def run() -> list[Event]:
             return self.publish_many(
@@ -289,6 +303,37 @@ class Topic:
             )
 
         return await self.app.bridge(run)
+
+    async def _publish_on_async(
+        self,
+        items: list[Any],
+        key: str | None,
+        connection: Any,
+        keys: Sequence[str | None] | None,
+        meta: dict[str, Any] | None,
+        idempotency_keys: Sequence[str | None] | None,
+    ) -> list[Event]:
+        """A publish in the transaction of a caller's async connection (a psycopg
+        `AsyncConnection`, or SQLAlchemy's async connection or session on psycopg): the
+        events and their subscriptions' jobs go through the async driver, as an enqueue on
+        such a connection does."""
+        if not items:
+            return []
+        app = self.app
+        store = await app.bridge(lambda: app.store)
+        await app.bridge(self.ensure)  # records the topic and its subscriptions, once
+        news = self._news(items, key, keys, meta, idempotency_keys)
+        placed = await store.event_append_async(self.name, news, connection)
+        events = [
+            _event(self.name, n, p, payload)
+            for n, p, payload in zip(news, placed, items, strict=True)
+        ]
+        fresh = [e for e, p in zip(events, placed, strict=True) if not p.duplicate]
+        if self.subscriptions and fresh:
+            jobs = [subscription_job(sub, e) for sub in self.subscriptions for e in fresh]
+            admitted = await app.bridge(app.admission.admit, jobs)
+            await store.job_insert_many_async(admitted, connection)
+        return events
 
     def _new_event(
         self, payload: Any, key: str | None, meta: dict[str, Any], idem: str | None = None

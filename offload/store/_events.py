@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from offload._errors import ConfigurationError
 from offload._states import FINAL_STATES
 
 if TYPE_CHECKING:
@@ -162,6 +163,17 @@ class EventOps(abc.ABC):
         (`topic_ensure`). An event whose idempotency key the topic holds already is not
         appended: its place is the earlier event's (checked under the partition's lock, so
         two publishes with one key to one partition append once)."""
+
+    async def event_append_async(
+        self, topic: str, events: Sequence[NewEvent], conn: Any
+    ) -> list[Placed]:
+        """`event_append` in the transaction of a caller's async connection, through the async
+        driver (as `job_insert_many_async`). Engines without an async driver refuse it."""
+        raise ConfigurationError(
+            f"the {cast('Store', self).engine} store cannot publish on an async connection "
+            f"({type(conn).__module__}.{type(conn).__name__}); publish on a connection of its "
+            "own driver, or use a PostgreSQL store with a psycopg AsyncConnection"
+        )
 
     @abc.abstractmethod
     def event_read(self, topic: str, part: int, after: int, limit: int) -> list[StoredEvent]:

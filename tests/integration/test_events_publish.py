@@ -213,3 +213,39 @@ def test_a_subscription_added_later_starts_at_the_end_or_where_it_says(store_url
         assert offsets("from-zero") == every
     finally:
         later.close()
+
+
+@pytest.mark.engine("postgres")
+def test_publish_on_a_callers_async_connection(app: Offload) -> None:
+    from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
+
+    import psycopg
+
+    parts = urlparse(app.store.url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
+    url = urlunparse(parts._replace(query=query))
+    orders = app.topics["orders"]
+
+    async def main() -> None:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await orders.publish_many_async([1, 2], key="k", connection=conn)
+            await conn.rollback()
+            e = await orders.publish_async(3, key="k", connection=conn, idempotency_key="three")
+            again = await orders.publish_async(3, key="k", connection=conn, idempotency_key="three")
+            assert (e.offset, again.offset) == (0, 0)
+            assert receipts(app) == []  # not committed yet
+            await conn.commit()
+
+    asyncio.run(main())
+    assert [r["payload"] for r in receipts(app)] == [3]
+    assert sum(orders.heads().values()) == 1
+
+
+@pytest.mark.engine("sqlite")
+def test_an_async_connection_is_refused_on_sqlite(app: Offload) -> None:
+    class AsyncConn:
+        async def execute(self, *args: object) -> None:
+            return None
+
+    with pytest.raises(ConfigurationError, match="async connection"):
+        asyncio.run(app.topics["orders"].publish_async(1, connection=AsyncConn()))

@@ -24,6 +24,7 @@ from offload.store._events import (
     SubscriptionRecord,
     TopicSpec,
 )
+from offload.store.postgres._connect import async_caller_connection
 from offload.store.postgres._core import Conn, PostgresCore
 from offload.store.postgres._values import plain_text
 
@@ -68,68 +69,60 @@ class PostgresEvents(PostgresCore, EventOps):
             if idems:
                 for r in c.execute(self._q["event_by_idem"], {"topic": topic, "idems": idems}):
                     known[str(r[0])] = Placed(int(r[1]), int(r[2]), float(r[3]), True)
-            fresh = [e for e in events if e.idem_key is None or e.idem_key not in known]
-            counts: dict[int, int] = {}
-            for e in fresh:
-                counts[e.part] = counts.get(e.part, 0) + 1
-            nexts: dict[int, int] = {}
-            now = 0.0
+            counts = _counts(events, known)
+            rows = []
             if counts:
-                taken = sorted(counts)
-                rows = c.execute(
-                    self._q["part_advance"],
-                    {"topic": topic, "parts": taken, "counts": [counts[p] for p in taken]},
-                ).fetchall()
-                if len(rows) != len(taken):
-                    found = {int(r[0]) for r in rows}
-                    missing = next(p for p in taken if p not in found)
-                    raise ValueError(f"topic {topic!r} has no partition {missing}")
-                nexts = {int(r[0]): int(r[1]) - counts[int(r[0])] for r in rows}
-                now = float(rows[0][2])
-            placed: list[Placed] = []
-            inserted: list[tuple[NewEvent, int]] = []
-            for e in events:
-                if e.idem_key is not None and e.idem_key in known:
-                    placed.append(known[e.idem_key])
-                    continue
-                position = nexts[e.part]
-                nexts[e.part] = position + 1
-                placed.append(Placed(e.part, position, now))
-                inserted.append((e, position))
-                if e.idem_key is not None:
-                    known[e.idem_key] = Placed(e.part, position, now, True)
-            if inserted:
-                c.execute(
-                    self._q["event_insert"],
-                    {
-                        "topic": topic,
-                        "now": now,
-                        "parts": [e.part for e, _ in inserted],
-                        "positions": [p for _, p in inserted],
-                        "keys": [None if e.key is None else plain_text(e.key) for e, _ in inserted],
-                        "payloads": [e.payload_json for e, _ in inserted],
-                        "metas": [e.meta_json for e, _ in inserted],
-                        "idems": [e.idem_key for e, _ in inserted],
-                    },
-                )
+                rows = c.execute(self._q["part_advance"], _advance_params(topic, counts)).fetchall()
+            placed, insert = _placed(topic, events, known, counts, rows)
+            if insert is not None:
+                c.execute(self._q["event_insert"], insert)
             return placed
 
         return self._run("event_append", body, idempotent=False, transaction=True)
 
     def _append_one(self, topic: str, part: int, events: Sequence[NewEvent]) -> list[Placed]:
         """`event_append` to one partition without idempotency keys: one statement."""
-        params = {
-            "topic": topic,
-            "part": part,
-            "n": len(events),
-            "keys": [None if e.key is None else plain_text(e.key) for e in events],
-            "payloads": [e.payload_json for e in events],
-            "metas": [e.meta_json for e in events],
-        }
-        rows = self._rows("event_append_one", params, idempotent=False)
-        if not rows:
-            raise ValueError(f"topic {topic!r} has no partition {part}")
-        return [Placed(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+        rows = self._rows("event_append_one", _one_params(topic, part, events), idempotent=False)
+        return _placed_one(topic, part, rows)
+
+    async def event_append_async(
+        self, topic: str, events: Sequence[NewEvent], conn: Any
+    ) -> list[Placed]:
+        """`event_append` in the transaction of a caller's async psycopg connection (or a
+        SQLAlchemy async connection or session on psycopg), through the async driver."""
+        if not events:
+            return []
+        own = await async_caller_connection(conn)
+        idems = sorted({e.idem_key for e in events if e.idem_key is not None})
+        parts = sorted({e.part for e in events})
+
+        async def body() -> list[Placed]:
+            if not idems and len(parts) == 1:
+                params = _one_params(topic, parts[0], events)
+                cur = await own.execute(self._q["event_append_one"], params)
+                return _placed_one(topic, parts[0], await cur.fetchall())
+            known: dict[str, Placed] = {}
+            if len(parts) > 1 or idems:
+                await own.execute(self._q["part_lock"], {"topic": topic, "parts": parts})
+            if idems:
+                params = {"topic": topic, "idems": idems}
+                cur = await own.execute(self._q["event_by_idem"], params)
+                for r in await cur.fetchall():
+                    known[str(r[0])] = Placed(int(r[1]), int(r[2]), float(r[3]), True)
+            counts = _counts(events, known)
+            rows: list[Any] = []
+            if counts:
+                cur = await own.execute(self._q["part_advance"], _advance_params(topic, counts))
+                rows = await cur.fetchall()
+            placed, insert = _placed(topic, events, known, counts, rows)
+            if insert is not None:
+                await own.execute(self._q["event_insert"], insert)
+            return placed
+
+        if own.autocommit:
+            async with own.transaction():
+                return await body()
+        return await body()
 
     def event_read(self, topic: str, part: int, after: int, limit: int) -> list[StoredEvent]:
         params = {"topic": topic, "part": part, "after": after, "limit": limit}
@@ -263,3 +256,75 @@ def _position(r: Sequence[Any]) -> GroupPosition:
         None if r[5] is None else str(r[5]),
         int(r[6]),
     )
+
+
+def _one_params(topic: str, part: int, events: Sequence[NewEvent]) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "part": part,
+        "n": len(events),
+        "keys": [None if e.key is None else plain_text(e.key) for e in events],
+        "payloads": [e.payload_json for e in events],
+        "metas": [e.meta_json for e in events],
+    }
+
+
+def _placed_one(topic: str, part: int, rows: Sequence[Any]) -> list[Placed]:
+    if not rows:
+        raise ValueError(f"topic {topic!r} has no partition {part}")
+    return [Placed(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+
+def _counts(events: Sequence[NewEvent], known: dict[str, Placed]) -> dict[int, int]:
+    """Events to append per partition (those whose idempotency key is not `known`)."""
+    counts: dict[int, int] = {}
+    for e in events:
+        if e.idem_key is None or e.idem_key not in known:
+            counts[e.part] = counts.get(e.part, 0) + 1
+    return counts
+
+
+def _advance_params(topic: str, counts: dict[int, int]) -> dict[str, Any]:
+    taken = sorted(counts)
+    return {"topic": topic, "parts": taken, "counts": [counts[p] for p in taken]}
+
+
+def _placed(
+    topic: str,
+    events: Sequence[NewEvent],
+    known: dict[str, Placed],
+    counts: dict[int, int],
+    rows: Sequence[Any],
+) -> tuple[list[Placed], dict[str, Any] | None]:
+    """Where each event goes, from the partitions' new heads (`rows` of part_advance), and
+    the parameters of the insert (None: nothing to insert)."""
+    if len(rows) != len(counts):
+        found = {int(r[0]) for r in rows}
+        missing = next(p for p in sorted(counts) if p not in found)
+        raise ValueError(f"topic {topic!r} has no partition {missing}")
+    nexts = {int(r[0]): int(r[1]) - counts[int(r[0])] for r in rows}
+    now = float(rows[0][2]) if rows else 0.0
+    placed: list[Placed] = []
+    inserted: list[tuple[NewEvent, int]] = []
+    for e in events:
+        if e.idem_key is not None and e.idem_key in known:
+            placed.append(known[e.idem_key])
+            continue
+        position = nexts[e.part]
+        nexts[e.part] = position + 1
+        placed.append(Placed(e.part, position, now))
+        inserted.append((e, position))
+        if e.idem_key is not None:
+            known[e.idem_key] = Placed(e.part, position, now, True)
+    if not inserted:
+        return placed, None
+    return placed, {
+        "topic": topic,
+        "now": now,
+        "parts": [e.part for e, _ in inserted],
+        "positions": [p for _, p in inserted],
+        "keys": [None if e.key is None else plain_text(e.key) for e, _ in inserted],
+        "payloads": [e.payload_json for e, _ in inserted],
+        "metas": [e.meta_json for e, _ in inserted],
+        "idems": [e.idem_key for e, _ in inserted],
+    }
