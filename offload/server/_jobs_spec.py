@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     from offload.server._context import Server
 
 MAX_DELAY = 366 * 86400.0
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+NOTIFY_URL: Spec = {
+    "type": "string",
+    "maxLength": 2000,
+    "pattern": f"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~!$&'()*+,;=%-]+(:{_PORT})?([/?#][!-~]*)?$",
+    "description": "An http(s) URL told of the job's end by a signed webhook "
+    "(docs/webhooks.md); it overrides the kind's own.",
+}
 
 
 def _body(kind: Spec, args: Spec, args_required: bool, meta: Spec | None = None) -> Spec:
@@ -58,6 +66,7 @@ def _body(kind: Spec, args: Spec, args_required: bool, meta: Spec | None = None)
                 **(meta or {"type": "object"}),
                 "description": "Tags kept with the job (JSON).",
             },
+            "notify": NOTIFY_URL,
         },
     }
 
