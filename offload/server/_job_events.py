@@ -126,10 +126,20 @@ def _fields(record: JobRecord) -> dict[str, Any]:
     return fields
 
 
+# The state a job was in when an event read from a later reading happened.
+_STATE_THEN = {"started": "running", "progress": "running", "failed": "retryable"}
+
+
 def _event(name: str, record: JobRecord, **extra: Any) -> tuple[str, dict[str, Any]]:
-    fields = {**_fields(record), **extra}
+    fields = _fields(record)
+    if name not in FINAL_STATES:  # told from this reading, but it happened before the end
+        fields.pop("result", None)
+        fields.pop("error", None)
+        fields["finished_at"] = None
+        fields["state"] = _STATE_THEN.get(name, record.state)
+    fields.update(extra)
     if name not in FINAL_STATES:
-        fields["at"] = extra.get("at", record.attempted_at)
+        fields["at"] = extra.get("at") or record.attempted_at
     return name, event_document(f"job.{name}", fields)
 
 
@@ -155,6 +165,8 @@ def changes(before: JobRecord | None, now: JobRecord | None) -> list[tuple[str, 
         extra: dict[str, Any] = {"error": entry.get("error"), "at": entry.get("at")}
         if isinstance(attempt, int):
             extra["attempt"] = attempt
+        if now.state in FINAL_STATES and attempt == now.attempt:
+            extra["state"] = now.state  # the last attempt: the job's end follows
         return _event("failed", now, **extra)
 
     def of(entry: dict[str, Any], attempt: int) -> bool:

@@ -9,6 +9,7 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 from offload._states import STATES
+from offload.jobs._notify import MAX_URL_LENGTH, URL_PATTERN
 from offload.server._bulk import BULK_BODY, BULK_RESULT, search_params
 from offload.server._spec import (
     ACCEPTED_TIME,
@@ -32,11 +33,10 @@ if TYPE_CHECKING:
     from offload.server._context import Server
 
 MAX_DELAY = 366 * 86400.0
-_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 NOTIFY_URL: Spec = {
     "type": "string",
-    "maxLength": 2000,
-    "pattern": f"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~!$&'()*+,;=%-]+(:{_PORT})?([/?#][!-~]*)?$",
+    "maxLength": MAX_URL_LENGTH,
+    "pattern": URL_PATTERN,
     "description": "An http(s) URL told of the job's end by a signed webhook "
     "(docs/webhooks.md); it overrides the kind's own.",
 }
@@ -136,6 +136,8 @@ def create_schema(server: Server, published: bool = True) -> Spec:
     problem types of their own (`unknown-kind`, `invalid-arguments`).
     """
     plain = _body({**NAME, "description": "The job type's name."}, {"type": "object"}, False)
+    if not published:  # the server checks a notify URL itself, to say what is wrong with it
+        plain["properties"]["notify"] = {"type": "string"}
     external = [k for k in server.config.external_kinds if k.name not in server.app.jobs]
     if not published or server.config.allow_undeclared or not (server.app.jobs or external):
         return plain
