@@ -231,7 +231,7 @@ def install(app: Offload) -> JobType:
         max_attempts=MAX_ATTEMPTS,
         backoff=lambda attempt: app.webhooks.delay(attempt),
         timeout=None,
-        result_ttl=7 * 86400.0,
+        result_ttl=86400.0,
     )
     job_type = JobType(app, deliverer(app), KIND, options)
     app.jobs[KIND] = job_type

@@ -39,7 +39,7 @@ BEGIN
                     'attempted_at', NEW.attempted_at,
                     'finished_at', coalesce(NEW.finished_at, %1$I.offload_now()))),
             '{}', 'available', NEW.priority, 10, 'at_least_once', %1$I.offload_now(),
-            604800, %1$I.offload_now(),
+            86400, %1$I.offload_now(),
             coalesce((SELECT greatest(v.clock, v.head, 0) FROM %1$I.offload_lane_heads AS v
                       WHERE v.queue = NEW.queue AND v.priority = NEW.priority), 0));
     PERFORM pg_notify(%2$L, NEW.queue);

@@ -34,7 +34,7 @@ BEGIN
                    'finished_at', coalesce(new.finished_at,
                                            (julianday('now') - 2440587.5) * 86400.0))),
            '{}', 'available', new.priority, 10, 'at_least_once',
-           (julianday('now') - 2440587.5) * 86400.0, 604800.0,
+           (julianday('now') - 2440587.5) * 86400.0, 86400.0,
            (julianday('now') - 2440587.5) * 86400.0,
            coalesce((SELECT max(v.clock, coalesce(v.head, 0)) FROM offload_lane_heads AS v
                      WHERE v.queue = new.queue AND v.priority = new.priority), 0)
