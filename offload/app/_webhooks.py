@@ -110,8 +110,13 @@ class Webhooks:
 
     def signature(self, msg_id: str, timestamp: datetime, body: bytes) -> str:
         """The `webhook-signature` header: one `v1,…` signature per current secret."""
-        from standardwebhooks.webhooks import Webhook
-
+        try:
+            from standardwebhooks.webhooks import Webhook
+        except ImportError:
+            raise ConfigurationError(
+                "signing webhooks needs the standardwebhooks package where workers run: "
+                "pip install 'offload[webhooks]'"
+            ) from None
         secrets = self.secrets
         if not secrets:
             raise ConfigurationError(
@@ -157,8 +162,10 @@ def event_document(kind: str, job: dict[str, Any]) -> dict[str, Any]:
         "started_at": iso(job.get("attempted_at")),
         "finished_at": iso(job.get("finished_at")),
     }
-    for extra in ("result", "error", "progress"):
-        if extra in job:
+    if "result" in job and job.get("state") == "completed":
+        data["result"] = job["result"]
+    for extra in ("error", "progress"):
+        if job.get(extra) is not None:
             data[extra] = job[extra]
     at = job.get("at", job.get("finished_at"))
     return {"type": kind, "timestamp": iso(at), "data": data}
