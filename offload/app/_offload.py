@@ -24,6 +24,7 @@ from offload.app._events import declare_consumer, declare_subscription, declare_
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
 from offload.app._tally import Tally
+from offload.app._webhooks import Webhooks
 from offload.dispatch._shedding import queue_bounds
 from offload.events import Consumer, Topic
 from offload.jobs._long import run_time
@@ -111,6 +112,8 @@ class Offload:
         self.tally = Tally()
         # Kinds that keep overrunning max_run_time: their new jobs order last (_overruns.py).
         self.overruns = Overruns(self)
+        # Signed webhooks of jobs' ends: secrets, allowed hosts, backoff (_webhooks.py).
+        self.webhooks = Webhooks()
 
     def __repr__(self) -> str:
         return f"<Offload {mask_url(self.config.url)} jobs={len(self.jobs)}>"
