@@ -110,6 +110,8 @@ class Topic:
             found = [s for s in store.topic_specs() if s.name == self.name]
             if not found or found[0].partitions < self.partitions:
                 self._check(store.topic_ensure(self.spec))
+            else:
+                self._check(found[0])  # more partitions in the store: keys would map apart
             return
         with self._lock:
             if not self._ensured:

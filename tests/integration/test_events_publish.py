@@ -249,3 +249,27 @@ def test_an_async_connection_is_refused_on_sqlite(app: Offload) -> None:
 
     with pytest.raises(ConfigurationError, match="async connection"):
         asyncio.run(app.topics["orders"].publish_async(1, connection=AsyncConn()))
+
+
+def test_a_topic_with_fewer_partitions_than_the_store_holds_is_refused(store_url: str) -> None:
+    first = Offload(store_url)
+    try:
+        first.topic("t", partitions=4).publish(1)
+    finally:
+        first.close()
+    second = Offload(store_url)
+    try:
+        t = second.topic("t", partitions=2)
+        with pytest.raises(ConfigurationError, match="declare partitions=4"):
+            t.publish(1)
+        with pytest.raises(ConfigurationError, match="declare partitions=4"):
+            with second.transaction() as tx:
+                t.publish(1, connection=tx)
+        bigger = Offload(store_url)
+        try:
+            assert bigger.topic("t", partitions=6).publish(1, key="k").partition < 6
+            assert len(bigger.topics["t"].heads()) == 6  # partitions were added
+        finally:
+            bigger.close()
+    finally:
+        second.close()
