@@ -25,6 +25,7 @@ from offload.app._offload import Offload
 from offload.store._contract import ClaimParams, JobFilter, JobRecord
 from offload.worker._ack import acknowledge
 from offload.worker._executor import Executor, Outcome
+from offload.worker._versions import REFUSED
 
 __all__ = [
     "DrainResult",
@@ -111,6 +112,8 @@ def drain(
                 result.retried += 1
                 if failures and failures[0].throttled:
                     result.throttled += 1
+                    throttled.add(outcome.job.id)
+                elif outcome.stopped == REFUSED:  # waits for a worker that knows its version
                     throttled.add(outcome.job.id)
         return result
     finally:

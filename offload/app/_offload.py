@@ -32,7 +32,9 @@ from offload.jobs._type import (
     PreparedJob,
     build_options,
     check_kind_name,
+    seconds,
 )
+from offload.jobs._versions import DEFAULT_GRACE
 from offload.store import Store, open_store
 from offload.store._contract import NewJob, joined
 from offload.store._outbox import Staged
@@ -78,6 +80,7 @@ class Offload:
         auto_migrate: bool = True,
         max_backlog: Mapping[str, int] | None = None,
         max_run_time: float | timedelta | None = None,
+        version_grace: float | timedelta = DEFAULT_GRACE,
     ) -> None:
         store_url, source = resolve_store_url(url)
         self.config = Config(
@@ -93,6 +96,7 @@ class Offload:
             dead_retention=dead_retention,
             auto_migrate=auto_migrate,
             max_run_time=run_time(max_run_time, "max_run_time"),
+            version_grace=seconds(version_grace, "version_grace") or 0.0,
         ).validate()
         self.jobs: dict[str, JobType] = {}
         self.schedules: dict[str, Schedule] = {}

@@ -226,6 +226,7 @@ class PostgresJobs(PostgresLongJobs):
                     r[13],  # limit_key
                     r[19],  # started: its start recorded by this claim
                     r[20],  # isolated
+                    r[21],  # version
                 )
                 for r in rows
             ],

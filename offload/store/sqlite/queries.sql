@@ -18,8 +18,8 @@ INSERT INTO offload_migrations (version, name, applied_at) VALUES (?, ?, ?)
 -- One job, which may hold a unique key taken already (then it returns no row).
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
                           delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
-                          start_tag, slo, stride, deadline, limit_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          start_tag, slo, stride, deadline, limit_key, version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
 
@@ -28,8 +28,8 @@ RETURNING id
 -- end at `job_last_id` (AUTOINCREMENT, under the transaction's write lock).
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
                           delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
-                          start_tag, slo, stride, deadline, limit_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          start_tag, slo, stride, deadline, limit_key, version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: job_last_id
 SELECT last_insert_rowid()
@@ -63,7 +63,7 @@ SET state = 'running', attempt = attempt + 1, lease_owner = ?1, lease_token = ?2
 WHERE id IN (SELECT value FROM json_each(?5)) AND +state = 'available'
 RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout, lease_token,
           result_ttl, priority, order_key, limit_key, start_tag, tenant,
-          expires_at, held_token IS NULL, isolated
+          expires_at, held_token IS NULL, isolated, version
 
 -- name: job_claim_raw
 -- The rows a claim just took (its ids and lease token), as `job_claim_update` returns them but
@@ -72,7 +72,7 @@ RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout,
 SELECT id, CAST(kind AS BLOB), queue, CAST(args AS BLOB), CAST(meta AS BLOB), attempt,
        max_attempts, CAST(delivery AS BLOB), timeout, lease_token, result_ttl, priority,
        order_key, CAST(limit_key AS BLOB), start_tag, CAST(tenant AS BLOB),
-       expires_at, held_token IS NULL, isolated
+       expires_at, held_token IS NULL, isolated, version
 FROM offload_jobs
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +state = 'running'
 
@@ -296,7 +296,7 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request
+       progress_total, progress_eta, stop_request, version
 FROM offload_jobs WHERE id = ?
 
 -- name: job_list
@@ -307,7 +307,7 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request
+       progress_total, progress_eta, stop_request, version
 FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
