@@ -38,6 +38,7 @@ from offload.jobs._versions import DEFAULT_GRACE
 from offload.store import Store, open_store
 from offload.store._contract import NewJob, joined
 from offload.store._outbox import Staged
+from offload.store._versions import version_rows
 
 T = TypeVar("T")
 log = logging.getLogger("offload")
@@ -404,6 +405,18 @@ class Offload:
     def get_job(self, job_id: int) -> Job:
         """A handle on an existing job (JobNotFoundError if there is none)."""
         return Job(self, int(job_id)).refresh()
+
+    def job_versions(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Jobs still to run (available, scheduled, retryable, running) per kind and argument
+        version, by kind then version: one dict each with `kind`, `version`, a count per
+        state, `total`, and `declared`, the version this app declares for the kind (None when
+        it declares none). A rolling deploy is done when no kind has jobs of an older version
+        left (docs/versions.md)."""
+        rows = version_rows(self.store.job_versions(kind))
+        for row in rows:
+            job_type = self.jobs.get(row["kind"])
+            row["declared"] = None if job_type is None else job_type.version
+        return rows
 
 
 def _is_async(connection: Any) -> bool:

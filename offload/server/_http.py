@@ -175,6 +175,7 @@ def job_resource(record: JobRecord) -> dict[str, Any]:
         "attempt": record.attempt,
         "max_attempts": record.max_attempts,
         "crashes": record.crashes,
+        "version": record.version,
         "delivery": record.delivery,
         "timeout": record.timeout,
         "args": None if "args" in record.undecodable else record.args,

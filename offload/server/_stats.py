@@ -243,7 +243,11 @@ def workers(server: Server) -> dict[str, Any]:
     }
 
 
-_ERROR_LABELS = {"crash": "worker lost", "throttled": "throttled (no attempt used)"}
+_ERROR_LABELS = {
+    "crash": "worker lost",
+    "throttled": "throttled (no attempt used)",
+    "version": "newer version (no attempt used)",
+}
 
 
 def timeline(record: JobRecord) -> list[dict[str, Any]]:

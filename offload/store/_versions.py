@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # The states of a job that has yet to run (or runs now): an old version among them still needs
 # a worker that can upgrade it.
@@ -57,3 +58,21 @@ class VersionOps(abc.ABC):
     def job_refuse_many(self, refusals: Sequence[Refusal]) -> int:
         """Give back running jobs as `Refusal` says; how many were (the others' leases were
         lost: nothing changed)."""
+
+
+def version_rows(counts: Sequence[VersionCount]) -> list[dict[str, Any]]:
+    """Counts as one row per kind and version (`kind`, `version`, a count per pending state,
+    `total`), by kind then version: what `offload jobs versions` and the API show."""
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for c in counts:
+        row = rows.get((c.kind, c.version))
+        if row is None:
+            row = rows[(c.kind, c.version)] = {
+                "kind": c.kind,
+                "version": c.version,
+                **dict.fromkeys(PENDING_STATES, 0),
+                "total": 0,
+            }
+        row[c.state] = row.get(c.state, 0) + c.count
+        row["total"] += c.count
+    return [rows[k] for k in sorted(rows)]
