@@ -33,10 +33,15 @@ class Versions:
 
     def upgrade(self, job: str, arguments: dict[str, Any], stored: int) -> dict[str, Any]:
         """Arguments of version `stored` brought up to `version`, one step at a time.
-        Raises UpgradeError naming the step that failed or returned something else than a
-        dict of arguments."""
+        Raises UpgradeError naming the step that failed, returned something else than a dict
+        of arguments, or has no upgrader (left out of `upgrade=`)."""
         for target in range(max(stored, 1) + 1, self.version + 1):
             step = f"{job}: upgrading arguments from version {target - 1} to {target}"
+            if target not in self.steps:
+                raise UpgradeError(
+                    f"{step} is not possible: this job type has no upgrade[{target}] any more "
+                    f"(it upgrades from version {min(self.steps) - 1} on)"
+                )
             try:
                 got = self.steps[target](dict(arguments))
             except Exception as exc:
@@ -64,8 +69,9 @@ def check_version(job: str, value: Any, what: str = "version") -> int:
 
 
 def versions_of(job: str, version: Any, upgrade: Any, grace: float | None) -> Versions:
-    """Check `version=` and `upgrade=` together: each step from 2 up to `version` needs its
-    upgrader, and no other key is allowed."""
+    """Check `version=` and `upgrade=` together: the upgraders are steps up to `version`, the
+    last one included (producers of the version before may still be at work), without a gap;
+    the first ones may be left out once no job of their versions is left."""
     version = check_version(job, version)
     if upgrade is None:
         upgrade = {}
@@ -77,11 +83,15 @@ def versions_of(job: str, version: Any, upgrade: Any, grace: float | None) -> Ve
     steps: dict[int, Upgrader] = {}
     for key, fn in upgrade.items():
         check_version(job, key, f"a key of upgrade ({key!r})")
+        if version == 1:
+            raise ConfigurationError(
+                f"job {job!r}: upgrade[{key}] needs version={key} or more: without version= "
+                "a job type is at version 1, which has nothing to upgrade from"
+            )
         if key == 1 or key > version:
             raise ConfigurationError(
                 f"job {job!r}: upgrade[{key}] is no step of version={version}: upgrade[N] "
                 f"turns version N-1 arguments into version N, for N from 2 to {version}"
-                + ("" if version > 1 else "; declare version= first")
             )
         if not callable(fn):
             raise ConfigurationError(
@@ -90,7 +100,10 @@ def versions_of(job: str, version: Any, upgrade: Any, grace: float | None) -> Ve
                 f"got {fn!r}"
             )
         steps[key] = fn
-    missing = [n for n in range(2, version + 1) if n not in steps]
+    # The steps run from the oldest upgrader to `version` without a gap; upgraders of steps no
+    # job needs any more (the last job of that version is gone) may be left out.
+    oldest = min(steps, default=version)
+    missing = [n for n in range(oldest, version + 1) if n not in steps and n > 1]
     if missing:
         n = missing[0]
         raise ConfigurationError(
