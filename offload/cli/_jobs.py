@@ -213,6 +213,7 @@ def _describe(r: JobRecord) -> str:
         ("tenant", r.tenant or "-"),
         ("unique key", r.unique_key or "-"),
         ("args", _field(r, "args")),
+        ("version", r.version),  # of the arguments (docs/versions.md)
         ("meta", _field(r, "meta")),
         ("result", _field(r, "result") if r.state == "completed" else "-"),
         ("result ttl", f"{r.result_ttl:g}s"),
