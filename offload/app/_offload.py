@@ -241,7 +241,9 @@ class Offload:
         `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
         unique jobs (docs/scheduling.md): expires, critical, max_backlog, unique=Unique(...).
         Long jobs (docs/long-jobs.md): a generator function is an iteration job; options
-        checkpoint_every, max_run_time, throttle_on.
+        checkpoint_every, max_run_time, throttle_on. Argument versions for rolling deploys
+        (docs/versions.md): version, upgrade ({N: function turning version N-1 arguments into
+        version N}) and version_grace.
         """
 
         def declare(fn: Callable[..., Any]) -> JobType:
