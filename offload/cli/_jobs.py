@@ -115,7 +115,7 @@ def list_jobs(
             )
             records = app.store.job_list(flt)
     if as_json:
-        print_json([job_dict(r) for r in records])
+        print_json([job_dict(r, listed=True) for r in records])
         return
     if not records:
         click.echo("no jobs match", err=True)

@@ -282,7 +282,7 @@ async def list_jobs(call: Call) -> Response:
         next_link = f"/jobs?{urlencode(params)}"
     headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
     return json_response(
-        {"jobs": [job_resource(r) for r in records], "next": next_link}, 200, headers
+        {"jobs": [job_resource(r, listed=True) for r in records], "next": next_link}, 200, headers
     )
 
 

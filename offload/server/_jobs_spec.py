@@ -214,6 +214,8 @@ def operations(server: Server) -> dict[tuple[str, str], Spec]:
         ("/jobs", "get"): {
             "operationId": "listJobs",
             "summary": "List jobs, newest first",
+            "description": "Each job as a summary: its `errors` hold its latest entry alone, "
+            "without its traceback; `GET /jobs/{id}` has every entry kept.",
             "tags": ["jobs"],
             "parameters": job_state_params,
             "responses": {

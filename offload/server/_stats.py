@@ -247,6 +247,7 @@ _ERROR_LABELS = {
     "crash": "worker lost",
     "throttled": "throttled (no attempt used)",
     "version": "newer version (no attempt used)",
+    "omitted": "errors left out",
 }
 
 

@@ -328,6 +328,9 @@ SELECT (SELECT count(*) FROM done),
 -- name: job_fail
 -- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds. A
 -- throttled attempt is given back.
+-- A job keeps the error entries of its first 3 and its last 5 attempts (store/_codec.py's
+-- ERRORS_FIRST and ERRORS_LAST): the ones between are counted in one entry of kind 'omitted'
+-- at place 3 (`omitted`: how many; `attempt` and `at`: the latest left out).
 WITH input AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(errors)s::text[],
                          %(tracebacks)s::text[], %(retry_in)s::double precision[],
@@ -353,10 +356,33 @@ done AS (
         finished_at = CASE WHEN f.retry_in IS NULL THEN {schema}.offload_now()
                            ELSE j.finished_at END,
         lease_owner = NULL, lease_expires_at = NULL,
-        errors = j.errors || jsonb_build_array(jsonb_build_object(
-            'attempt', j.attempt, 'at', {schema}.offload_now(), 'error', f.error,
-            'traceback', f.traceback,
-            'kind', CASE WHEN f.throttled THEN 'throttled' ELSE 'error' END))
+        errors = (
+            SELECT CASE WHEN x.n - 3 - x.marked <= 5 THEN x.arr ELSE (
+                SELECT jsonb_agg(e.v ORDER BY e.o) FROM (
+                    SELECT t.v, t.o FROM jsonb_array_elements(x.arr) WITH ORDINALITY AS t(v, o)
+                    WHERE t.o <= 3
+                    UNION ALL
+                    SELECT jsonb_build_object(
+                        'attempt', x.arr -> (x.n - 6) -> 'attempt',
+                        'at', x.arr -> (x.n - 6) -> 'at',
+                        'error', x.left_out || ' earlier errors left out: a job keeps those of '
+                                 || 'its first 3 and its last 5 attempts',
+                        'traceback', '', 'kind', 'omitted', 'omitted', x.left_out), 3.5
+                    UNION ALL
+                    SELECT t.v, t.o FROM jsonb_array_elements(x.arr) WITH ORDINALITY AS t(v, o)
+                    WHERE t.o > x.n - 5) AS e) END
+            FROM (SELECT y.arr, y.n, y.marked,
+                         y.n - 8 - y.marked + CASE WHEN y.marked = 1
+                             THEN coalesce((y.arr -> 3 ->> 'omitted')::bigint, 0) ELSE 0 END
+                         AS left_out
+                  FROM (SELECT z.arr, jsonb_array_length(z.arr) AS n,
+                               CASE WHEN z.arr -> 3 ->> 'kind' = 'omitted' THEN 1 ELSE 0 END
+                               AS marked
+                        FROM (SELECT j.errors || jsonb_build_array(jsonb_build_object(
+                                  'attempt', j.attempt, 'at', {schema}.offload_now(),
+                                  'error', f.error, 'traceback', f.traceback,
+                                  'kind', CASE WHEN f.throttled THEN 'throttled' ELSE 'error' END))
+                              AS arr) AS z) AS y) AS x)
     FROM locked AS f
     WHERE j.id = f.id
     RETURNING j.id, j.queue, j.limit_key
