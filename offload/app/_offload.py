@@ -23,6 +23,7 @@ from offload.app._cron import validate_cron
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
 from offload.app._tally import Tally
+from offload.app._webhooks import Webhooks
 from offload.dispatch._shedding import queue_bounds
 from offload.jobs._long import run_time
 from offload.jobs._type import (
@@ -112,6 +113,8 @@ class Offload:
         self.tally = Tally()
         # Kinds that keep overrunning max_run_time: their new jobs order last (_overruns.py).
         self.overruns = Overruns(self)
+        # Signed webhooks of jobs' ends: secrets, allowed hosts, backoff (_webhooks.py).
+        self.webhooks = Webhooks()
 
     def __repr__(self) -> str:
         return f"<Offload {mask_url(self.config.url)} jobs={len(self.jobs)}>"

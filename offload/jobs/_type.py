@@ -31,6 +31,7 @@ from offload.jobs._long import (
     long_option,
     without_cursor,
 )
+from offload.jobs._notify import NOTIFY_META, notify_option
 from offload.jobs._payload import args_json, check_json
 from offload.jobs._policy import POLICY_OPTIONS, job_policy, policy_option
 from offload.jobs._secrets import SECRET_META, check_secret_names, secret_option
@@ -110,6 +111,8 @@ class JobOptions:
     version: int = 1
     upgrade: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None
     version_grace: float | None = None
+    # A URL told of each job's end by a signed webhook (offload/jobs/_notify.py).
+    notify: str | None = None
 
     def validate(self, name: str) -> JobOptions:
         if not isinstance(self.queue, str):
@@ -166,6 +169,7 @@ _OPTION_NAMES = {
     "max_run_time",
     "throttle_on",
     "secret_args",
+    "notify",
     *POLICY_OPTIONS,
     *DISPATCH_OPTIONS,
 }
@@ -195,6 +199,8 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
             changes[key] = long_option(name, key, value)
         elif key == "secret_args":
             changes[key] = secret_option(name, value)
+        elif key == "notify":
+            changes[key] = notify_option(name, value)
         elif key in POLICY_OPTIONS:
             changes[key] = policy_option(name, key, value)
         elif key in DISPATCH_OPTIONS:
@@ -316,6 +322,8 @@ class JobType:
                 self.name, self.signature, arguments, o.expires, o.unique, o.critical, o.max_backlog
             )
         meta = secret_meta(plan.options.secret_args)
+        if plan.options.notify is not None:
+            meta[NOTIFY_META] = plan.options.notify
         return PreparedJob(
             self, NewJob(args=arguments, meta=meta, policy=policy, args_json=text, **fields)
         )
@@ -429,6 +437,10 @@ class JobCall:
             )
         if opts.secret_args:
             meta = {**meta, **secret_meta(opts.secret_args)}
+        if "notify" in self.overrides or opts.notify is not None:
+            meta = {k: v for k, v in meta.items() if k != NOTIFY_META}
+            if opts.notify is not None:
+                meta[NOTIFY_META] = opts.notify
         unique_key = call.get("unique_key")
         if unique_key is not None:
             if not isinstance(unique_key, str):

@@ -16,6 +16,7 @@ from offload._errors import InvalidArgumentsError, PayloadTooLargeError, Upgrade
 from offload._states import FINAL_STATES
 from offload._time import time_problem
 from offload.app._handle import Job
+from offload.jobs._notify import with_notify
 from offload.jobs._payload import check_json, free_args_json
 from offload.server._bulk import (
     BULK_BODY,
@@ -220,8 +221,12 @@ def _enqueue(
 ) -> tuple[int, bool, NewJob]:
     """Check and store one job through the app's one door for every enqueue path, so that
     backlog bounds and blackhole rules apply to declared and external kinds alike."""
+    if body["kind"] == "offload.webhook":  # offload's own deliveries: never from a client
+        raise Problem("unknown-kind", "offload.webhook is offload's own kind", kind=body["kind"])
     try:
         new = _prepare(server, body, unique_key)
+        if "notify" in body:
+            new = with_notify(new, body["notify"])
     except InvalidArgumentsError as exc:  # name the place at fault in the problem, too
         slug = "payload-too-large" if isinstance(exc, PayloadTooLargeError) else "invalid-arguments"
         raise Problem(slug, str(exc), argument=exc.argument, path=exc.path) from None

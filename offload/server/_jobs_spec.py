@@ -9,6 +9,7 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 from offload._states import STATES
+from offload.jobs._notify import MAX_URL_LENGTH, URL_PATTERN
 from offload.server._bulk import BULK_BODY, BULK_RESULT, search_params
 from offload.server._spec import (
     ACCEPTED_TIME,
@@ -33,6 +34,13 @@ if TYPE_CHECKING:
 
 MAX_DELAY = 366 * 86400.0
 MAX_VERSION = 2**31 - 1  # the store's version column is a 32-bit integer
+NOTIFY_URL: Spec = {
+    "type": "string",
+    "maxLength": MAX_URL_LENGTH,
+    "pattern": URL_PATTERN,
+    "description": "An http(s) URL told of the job's end by a signed webhook "
+    "(docs/webhooks.md); it overrides the kind's own.",
+}
 
 
 def _body(kind: Spec, args: Spec, args_required: bool, meta: Spec | None = None) -> Spec:
@@ -69,6 +77,7 @@ def _body(kind: Spec, args: Spec, args_required: bool, meta: Spec | None = None)
                 **(meta or {"type": "object"}),
                 "description": "Tags kept with the job (JSON).",
             },
+            "notify": NOTIFY_URL,
         },
     }
 
@@ -138,6 +147,8 @@ def create_schema(server: Server, published: bool = True) -> Spec:
     problem types of their own (`unknown-kind`, `invalid-arguments`).
     """
     plain = _body({**NAME, "description": "The job type's name."}, {"type": "object"}, False)
+    if not published:  # the server checks a notify URL itself, to say what is wrong with it
+        plain["properties"]["notify"] = {"type": "string"}
     external = [k for k in server.config.external_kinds if k.name not in server.app.jobs]
     if not published or server.config.allow_undeclared or not (server.app.jobs or external):
         return plain

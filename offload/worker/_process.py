@@ -48,6 +48,7 @@ from offload._errors import ConfigurationError, StoreCorruptError, StoreError, S
 from offload._loop import BackgroundLoop
 from offload.app._claim_gate import ClaimGate
 from offload.app._offload import Offload
+from offload.app._webhooks import install as install_webhooks
 from offload.jobs._secrets import masked_text
 from offload.maintenance import Maintenance
 from offload.outcome import interrupted
@@ -210,6 +211,7 @@ class Worker:
         # be registering: the lock orders them, and no beat registers after a hard stop.
         self._registry = threading.Lock()
         self._deregistered = False
+        install_webhooks(app)  # runs the deliveries of jobs' webhooks (docs/webhooks.md)
         self.executor = Executor(app, concurrency, self._on_done, self._wake.set)
         self.runtime = RunTimeMonitor(app)  # overruns and loop blocks, flushed with the beat
         self.executor.on_loop = lambda loop: self.runtime.watch(loop, self.executor.running_jobs)
