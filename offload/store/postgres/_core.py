@@ -52,6 +52,7 @@ _FILES = (
     "totals",
     "runtime",
     "events",
+    "versions",
 )  # the named statements of every family
 
 

@@ -51,6 +51,7 @@ from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
 from offload.store.postgres._totals import PostgresTotals
+from offload.store.postgres._versions import PostgresVersions
 
 
 class PostgresStore(
@@ -64,6 +65,7 @@ class PostgresStore(
     PostgresTotals,
     PostgresRunTime,
     PostgresEvents,
+    PostgresVersions,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""
