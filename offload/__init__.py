@@ -33,13 +33,16 @@ from offload._errors import (
     StoreFullError,
     StoreUnavailableError,
     UnknownJobError,
+    WorkflowNotFoundError,
 )
 from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
 from offload.app._offload import Offload, Schedule
+from offload.app._workflows import WorkflowHandle
 from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
+from offload.jobs._step import Step
 from offload.jobs._type import JobCall, JobType, PreparedJob
 
 __all__ = [
@@ -65,6 +68,7 @@ __all__ = [
     "PreparedJob",
     "ResultTimeoutError",
     "Schedule",
+    "Step",
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",
@@ -73,6 +77,8 @@ __all__ = [
     "Throttled",
     "Unique",
     "UnknownJobError",
+    "WorkflowHandle",
+    "WorkflowNotFoundError",
     "current_job",
 ]
 

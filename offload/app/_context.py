@@ -27,6 +27,7 @@ from offload._errors import ConfigurationError, StoreError
 from offload._redact import mask_url
 from offload.jobs._payload import check_json
 from offload.store._contract import Checkpoint, ClaimedJob, Completion, Store
+from offload.store._workflows import step_of
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -290,6 +291,30 @@ class JobContext:
                 "must roll back"
             )
         self._done = True
+
+    # --- workflows (docs/workflows.md) -------------------------------------------------
+    @property
+    def workflow_id(self) -> int | None:
+        """The workflow this job is a step of, or None."""
+        mark = step_of(self.meta)
+        return None if mark is None else mark[0]
+
+    @property
+    def step(self) -> str | None:
+        """The name of the workflow step this job runs, or None."""
+        mark = step_of(self.meta)
+        return None if mark is None else mark[1]
+
+    def results(self) -> dict[str, Any]:
+        """The results of the steps this workflow step depends on, by step name (the ones
+        that completed: an `on_failure` callback sees those of the steps that did)."""
+        mark = step_of(self.meta)
+        if mark is None:
+            raise ConfigurationError(
+                f"job {self.id} ({self.kind}) is no workflow step: results() reads the results "
+                "of the steps a step depends on (app.chain, app.group, app.workflow, app.saga)"
+            )
+        return self.app.store.workflow_results(*mark)
 
     async def complete_async(self, tx: Store, result: Any = None) -> None:
         """`complete` for async code (an async job in `app.transaction_async()`), on the

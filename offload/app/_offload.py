@@ -23,8 +23,10 @@ from offload.app._cron import validate_cron
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
 from offload.app._tally import Tally
+from offload.app._workflows import Chain, Group, Saga, Workflow, Workflows
 from offload.dispatch._shedding import queue_bounds
 from offload.jobs._long import run_time
+from offload.jobs._step import Step
 from offload.jobs._type import (
     JobCall,
     JobOptions,
@@ -107,6 +109,8 @@ class Offload:
         self.tally = Tally()
         # Kinds that keep overrunning max_run_time: their new jobs order last (_overruns.py).
         self.overruns = Overruns(self)
+        # Chains, groups, graphs and sagas (_workflows.py, docs/workflows.md).
+        self.workflows = Workflows(self)
 
     def __repr__(self) -> str:
         return f"<Offload {mask_url(self.config.url)} jobs={len(self.jobs)}>"
@@ -396,6 +400,33 @@ class Offload:
             if not isinstance(p, PreparedJob):
                 raise TypeError(f"stage takes jobs made by job_type.prepare(...), got {p!r}")
         return stage(connection, prepared)
+
+    # --- workflows (docs/workflows.md) -------------------------------------------------
+    def chain(self, *jobs: PreparedJob, name: str | None = None) -> Chain:
+        """Jobs that run one after the other, each once the one before has completed:
+        `app.chain(a.prepare(...), b.prepare(...)).enqueue()`."""
+        return Chain(self, jobs, name)
+
+    def group(
+        self,
+        jobs: Iterable[PreparedJob],
+        *,
+        then: PreparedJob | None = None,
+        on_failure: PreparedJob | None = None,
+        name: str | None = None,
+    ) -> Group:
+        """Jobs that run side by side; `then` runs once when all have completed, `on_failure`
+        once when any ends dead or cancelled."""
+        return Group(self, jobs, then, on_failure, name)
+
+    def workflow(self, name: str | None = None) -> Workflow:
+        """A graph of named steps: `wf.step("b", b.prepare(), depends_on=["a"])`."""
+        return Workflow(self, name)
+
+    def saga(self, steps: Iterable[Step], *, name: str | None = None) -> Saga:
+        """Steps (`offload.Step(job.prepare(...), undo=other.prepare(...))`) that run in order;
+        when one ends dead or cancelled, the undo jobs of those that completed run, last first."""
+        return Saga(self, steps, name)
 
     def get_job(self, job_id: int) -> Job:
         """A handle on an existing job (JobNotFoundError if there is none)."""

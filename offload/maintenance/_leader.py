@@ -21,6 +21,7 @@ from offload.maintenance._promoter import Promoter
 from offload.maintenance._pruner import Pruner
 from offload.maintenance._rescuer import Rescuer
 from offload.maintenance._scheduler import Scheduler
+from offload.maintenance._workflows import WorkflowSweeper
 
 log = logging.getLogger("offload.maintenance")
 LEADERSHIP = "maintenance"
@@ -51,6 +52,7 @@ class Maintenance(BackgroundLoop):
             Pruner(60.0),
             Expirer(interval),  # load shedding (issue 5)
             BacklogCounter(interval),
+            WorkflowSweeper(interval),  # the safety net of workflows (docs/workflows.md)
         ]
 
     def tick(self) -> None:

@@ -30,6 +30,7 @@ from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
+from offload.store._workflows import WorkflowOps
 
 
 @dataclass(slots=True)
@@ -233,6 +234,9 @@ class Completion:
     id: int
     token: int
     result: Any = None
+    # Whether the job is a workflow's step (offload/store/_workflows.py): None when the caller
+    # does not know, and the engine looks it up; a worker knows it from the job's meta.
+    step: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +252,7 @@ class Failure:
     traceback: str = ""
     retry_in: float | None = None
     throttled: bool = False
+    step: bool | None = None  # a workflow's step? as `Completion.step`
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +536,7 @@ class Store(
     DispatchOps,
     TotalsOps,
     RunTimeOps,
+    WorkflowOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

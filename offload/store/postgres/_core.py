@@ -51,6 +51,7 @@ _FILES = (
     "pauses",
     "totals",
     "runtime",
+    "workflows",
 )  # the named statements of every family
 
 

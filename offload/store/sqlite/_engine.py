@@ -18,6 +18,7 @@ from offload.store.sqlite._pauses import SQLitePauses
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
 from offload.store.sqlite._totals import SQLiteTotals
+from offload.store.sqlite._workflows import SQLiteWorkflows
 
 
 class SQLiteStore(
@@ -30,6 +31,7 @@ class SQLiteStore(
     SQLiteBulk,
     SQLiteTotals,
     SQLiteRunTime,
+    SQLiteWorkflows,
     SQLiteBase,
 ):
     """The store on one SQLite file."""

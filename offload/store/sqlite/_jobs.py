@@ -41,6 +41,7 @@ from offload.store._policy import needs_policy
 from offload.store._sql import queries
 from offload.store.sqlite import _dispatch as dispatch
 from offload.store.sqlite import _policy as policy
+from offload.store.sqlite import _workflows as workflows
 from offload.store.sqlite._doorbell import Doorbell
 from offload.store.sqlite._long import SQLiteLongJobs
 from offload.store.sqlite._pauses import pauses_sql
@@ -148,6 +149,9 @@ def complete(c: sqlite3.Connection, done: Sequence[Completion], now: float) -> A
     stale = len(done) - applied
     if stale:
         c.execute(q["counter_add"], ("stale_acks", stale))
+    steps = [d.id for d in done if d.step is not False]
+    if steps:  # workflows' steps: what they unblock commits with them
+        workflows.advance_jobs(c, steps, now)
     return AckResult(applied, stale)
 
 
@@ -172,6 +176,9 @@ def fail(c: sqlite3.Connection, failed: Sequence[Failure], now: float) -> AckRes
     stale = len(failed) - applied
     if stale:
         c.execute(q["counter_add"], ("stale_acks", stale))
+    steps = [f.id for f in failed if f.retry_in is None and f.step is not False]
+    if steps:  # dead workflows' steps: what that causes commits with them
+        workflows.advance_jobs(c, steps, now)
     return AckResult(applied, stale)
 
 
