@@ -214,7 +214,7 @@ class Saga(_Builder):
             after = (out[-1].name,) if out else ()
             out.append(NewStep(name, s.action.new, after))
             if s.undo is not None:
-                undo = names.take(f"undo {name}", "")
+                undo = names.take(f"undo:{name}", "")
                 undos.append(NewStep(undo, s.undo.new, (name,), UNDO, name))
         return out + undos
 
