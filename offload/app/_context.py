@@ -338,8 +338,27 @@ def current_job() -> JobContext:
 
 
 def cell(app: Offload, job: ClaimedJob, run: Run | None = None) -> list[Any]:
-    """The cell the executor sets in `CURRENT` for one run of `job`."""
-    return [app, job, None, run]
+    """The cell the executor sets in `CURRENT` for one run of `job` (its last place: the
+    job's root id, once read)."""
+    return [app, job, None, run, None]
+
+
+def causes(app: Offload) -> tuple[int, int] | None:
+    """(parent id, root id) for jobs enqueued here: the job running in this thread or task and
+    the first job of its chain of causes (its own root, or itself); None outside a job."""
+    running = CURRENT.get()
+    if running is None or running[0] is not app:
+        return None
+    job_id = running[1].id
+    root = running[4] if len(running) > 4 else None
+    if root is None:
+        record = app.store.job_get(job_id)
+        root = (record.root_id if record is not None else None) or job_id
+        if len(running) > 4:
+            running[4] = root
+        else:  # the worker's cell, made on its hot path, has no place for it yet
+            running.append(root)
+    return job_id, int(root)
 
 
 def completed(run: list[Any]) -> JobContext | None:

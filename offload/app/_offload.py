@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import inspect
 import logging
@@ -19,6 +20,7 @@ from offload._errors import ConfigurationError, UnknownJobError
 from offload._redact import mask_url
 from offload.app._admission import Admission, RuleBook
 from offload.app._config import Config, resolve_store_url
+from offload.app._context import CURRENT, causes
 from offload.app._cron import validate_cron
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
@@ -338,7 +340,7 @@ class Offload:
         kinds, the CLI, the outbox relay), so that backlog bounds (`OverloadedError`, nothing
         stored) and blackhole rules (stored `shed`) apply alike to all of them. Cron ticks are
         admitted by the same `Admission` inside the tick's own transaction."""
-        news = self.admission.admit(jobs)
+        news = self._caused(self.admission.admit(jobs))
         executor = None if connection is None else joined(self.store, connection)
         if executor is not None:  # a store transaction (`with app.transaction() as tx`)
             inserted = executor.job_insert_many(news)
@@ -371,8 +373,20 @@ class Offload:
         if store is None:  # opening (and migrating) blocks: not on the event loop
             store = await self.bridge(lambda: self.store)
         news = await self.bridge(self.admission.admit, [p.new for p in prepared])
+        news = self._caused(news)
         inserted = await store.job_insert_many_async(news, connection)
         return [Job(self, i.id, i.duplicate) for i in inserted]
+
+    def _caused(self, news: list[NewJob]) -> list[NewJob]:
+        """Jobs enqueued while a job runs carry its id and its root's (docs/workflows.md)."""
+        ids = causes(self) if CURRENT.get() is not None else None
+        if ids is None:
+            return news
+        parent, root = ids
+        return [
+            dataclasses.replace(n, parent_id=parent, root_id=root) if n.parent_id is None else n
+            for n in news
+        ]
 
     def _checked(self, jobs: Iterable[PreparedJob]) -> list[PreparedJob]:
         prepared = list(jobs)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import ConfigurationError, ResultTimeoutError, WorkflowNotFoundError
 from offload._time import clamped
+from offload.app._context import causes
 from offload.jobs._step import Step
 from offload.jobs._type import PreparedJob
 from offload.store._contract import joined
@@ -86,6 +88,13 @@ class _Builder:
         wf = self.build()
         for s in wf.steps:
             self.app.job_type(s.job.kind)  # declared in this app
+        ids = causes(self.app)
+        if ids is not None:  # enqueued by a running job: its steps' jobs carry its ids
+            parent, root = ids
+            steps = [
+                replace(s, job=replace(s.job, parent_id=parent, root_id=root)) for s in wf.steps
+            ]
+            wf = replace(wf, steps=steps)
         store = self.app.store
         executor = store if connection is None else joined(store, connection)
         if executor is None:

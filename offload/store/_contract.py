@@ -69,6 +69,10 @@ class NewJob:
     # `args` as the compact JSON text the store keeps, when the producer made it already (at
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
+    # Correlation: the job that was running where this one was enqueued, and the first job of
+    # that chain of causes (docs/workflows.md).
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,10 @@ class JobRecord:
     progress_total: float | None = None
     progress_eta: float | None = None
     stop_request: str | None = None
+    # Correlation (docs/workflows.md): the job running where this one was enqueued, and the
+    # first job of that chain of causes.
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -325,6 +325,10 @@ class WorkflowOps(abc.ABC):
         """The results of the completed steps that `step` depends on, by step name."""
 
     @abc.abstractmethod
+    def job_tree(self, root_id: int, limit: int = 1000) -> list[tuple[int, int | None, str, str]]:
+        """A root job and the jobs it caused (id, parent id, kind, state), in id order."""
+
+    @abc.abstractmethod
     def workflow_sweep(self, limit: int = 100) -> int:
         """Advance workflows with a step whose job ended without advancing them (ended by a
         path that does not, or before a crash); how many were advanced."""

@@ -194,3 +194,30 @@ def _kind(kind: str):  # type: ignore[no-untyped-def]
     from offload.store._contract import JobFilter
 
     return JobFilter(kind=kind, limit=100)
+
+
+def test_jobs_enqueued_by_a_running_job_carry_its_id_and_its_roots(
+    app: Offload, procs: Procs
+) -> None:
+    procs.worker(app=APP, concurrency=4)
+    root = app.job_type("spawn").enqueue(2)
+    tree = wait_until(
+        lambda: (
+            (t := app.store.job_tree(root.id))
+            and len(t) == 7
+            and all(s == "completed" for *_, s in t)
+            and t
+        ),
+        what="the tree of 7 jobs to complete",
+    )
+    parents = {job_id: parent for job_id, parent, _, _ in tree}
+    assert parents[root.id] is None
+    children = [j for j, p in parents.items() if p == root.id]
+    assert len(children) == 2
+    grandchildren = [j for j, p in parents.items() if p in children]
+    assert len(grandchildren) == 4
+    for job_id in children + grandchildren:
+        job = app.get_job(job_id)
+        assert job.root_id == root.id
+        assert job.parent_id == parents[job_id]
+    assert root.refresh().root_id is None

@@ -82,6 +82,14 @@ def make_app(url: str | None = None) -> Offload:
         note("undone", key)
         return key
 
+    @app.job(backoff=BACKOFF)
+    def spawn(depth: int) -> None:
+        """Enqueues two jobs of one less depth: a tree of jobs caused by one."""
+        if depth > 0:
+            spawn.enqueue(depth - 1)
+            with app.transaction() as tx:
+                spawn.options(connection=tx).enqueue(depth - 1)
+
     return app
 
 

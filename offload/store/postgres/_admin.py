@@ -104,6 +104,8 @@ def _record(r: Sequence[Any]) -> JobRecord:
         progress_total=r[30],
         progress_eta=r[31],
         stop_request=r[32],
+        parent_id=r[33],
+        root_id=r[34],
         undecodable=undecodable,
         **values,
     )

@@ -160,6 +160,10 @@ class PostgresWorkflows(PostgresCore, WorkflowOps):
         rows = self._rows("wf_results", {"id": int(workflow_id), "step": step})
         return {str(r[0]): r[1] for r in rows}
 
+    def job_tree(self, root_id: int, limit: int = 1000) -> list[tuple[int, int | None, str, str]]:
+        rows = self._rows("job_tree", {"id": int(root_id), "limit": int(limit)})
+        return [(int(r[0]), r[1], str(r[2]), str(r[3])) for r in rows]
+
     def workflow_sweep(self, limit: int = 100) -> int:
         if not self._rows("wf_sweep", {"limit": 1}):
             return 0

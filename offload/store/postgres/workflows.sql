@@ -108,3 +108,18 @@ WHERE s.workflow_id = %(id)s AND s.state = 'completed'
   AND s.name IN (
       SELECT jsonb_array_elements_text(d.depends_on) FROM {schema}.offload_workflow_steps AS d
       WHERE d.workflow_id = %(id)s AND d.name = %(step)s)
+
+-- name: job_correlate
+-- Jobs just inserted by a running job: its id and its root's (docs/workflows.md).
+UPDATE {schema}.offload_jobs AS j
+SET parent_id = v.parent, root_id = v.root
+FROM unnest(%(ids)s::bigint[], %(parents)s::bigint[], %(roots)s::bigint[]) AS v(id, parent, root)
+WHERE j.id = v.id AND j.parent_id IS NULL
+RETURNING j.id
+
+-- name: job_tree
+-- A root job and every job it caused (their root_id is its id), in id order.
+SELECT id, parent_id, kind, state FROM {schema}.offload_jobs
+WHERE id = %(id)s OR root_id = %(id)s
+ORDER BY id
+LIMIT %(limit)s

@@ -139,6 +139,22 @@ def insert(c: sqlite3.Connection, jobs: Sequence[NewJob], now: float) -> list[In
     return insert_rows(c, rows_of(jobs, now))
 
 
+def correlate(
+    c: sqlite3.Connection, jobs: Sequence[NewJob], inserted: list[Inserted]
+) -> list[Inserted]:
+    """Store the parent and root of jobs enqueued by a running job (docs/workflows.md)."""
+    if jobs and jobs[0].parent_id is None and all(j.parent_id is None for j in jobs):
+        return inserted
+    related = [
+        [i.id, j.parent_id, j.root_id if j.root_id is not None else j.parent_id]
+        for j, i in zip(jobs, inserted, strict=True)
+        if j.parent_id is not None and not i.duplicate
+    ]
+    if related:
+        c.execute(workflows.wf_sql()["job_correlate"], (dumps(related),))
+    return inserted
+
+
 def complete(c: sqlite3.Connection, done: Sequence[Completion], now: float) -> AckResult:
     """Complete running jobs whose lease token matches; count the others stale."""
     if not done:
@@ -308,10 +324,12 @@ class SQLiteJobs(SQLiteLongJobs):
         if conn is not None:
             return self.bind(conn).job_insert_many(jobs)
         if needs_policy(jobs):  # unique, expiring or shed at enqueue: see _policy.py
-            inserted = self._tx(lambda c: policy.insert_with_policy(c, jobs, self.now, insert))
+            inserted = self._tx(
+                lambda c: correlate(c, jobs, policy.insert_with_policy(c, jobs, self.now, insert))
+            )
             return self._rung(inserted, True)
         prepared = rows_of(jobs, self.now())
-        inserted = self._tx(lambda c: insert_rows(c, prepared))
+        inserted = self._tx(lambda c: correlate(c, jobs, insert_rows(c, prepared)))
         return self._rung(inserted, bool(prepared.arrivals))
 
     def _claimer(self) -> Claimer:

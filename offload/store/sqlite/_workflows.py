@@ -63,7 +63,7 @@ class _IO(WorkflowIO):
             got = _policy.insert_with_policy(self.c, jobs, lambda: self.now, _jobs.insert)
         else:
             got = _jobs.insert(self.c, jobs, self.now)
-        return [i.id for i in got]
+        return [i.id for i in _jobs.correlate(self.c, jobs, got)]
 
     def write(self, workflow_id: int, p: Plan, made: dict[str, int]) -> None:
         q, c = self.q, self.c
@@ -163,6 +163,10 @@ class SQLiteWorkflows(SQLiteBase, WorkflowOps):
     def workflow_results(self, workflow_id: int, step: str) -> dict[str, Any]:
         rows = self._read(wf_sql()["wf_results"], (int(workflow_id), step))
         return {str(r[0]): loads(r[1]) for r in rows}
+
+    def job_tree(self, root_id: int, limit: int = 1000) -> list[tuple[int, int | None, str, str]]:
+        rows = self._read(wf_sql()["job_tree"], (int(root_id), int(limit)))
+        return [(int(r[0]), r[1], str(r[2]), str(r[3])) for r in rows]
 
     def workflow_sweep(self, limit: int = 100) -> int:
         q = wf_sql()

@@ -100,3 +100,18 @@ SELECT name, result FROM offload_workflow_steps
 WHERE workflow_id = ?1 AND state = 'completed'
   AND name IN (SELECT value FROM json_each((
       SELECT depends_on FROM offload_workflow_steps WHERE workflow_id = ?1 AND name = ?2)))
+
+-- name: job_correlate
+-- Jobs just inserted by a running job: its id and its root's (docs/workflows.md). ?1: a JSON
+-- array of [id, parent id, root id].
+UPDATE offload_jobs
+SET parent_id = json_extract(a.value, '$[1]'), root_id = json_extract(a.value, '$[2]')
+FROM json_each(?1) AS a
+WHERE offload_jobs.id = json_extract(a.value, '$[0]') AND offload_jobs.parent_id IS NULL
+
+-- name: job_tree
+-- A root job and every job it caused (their root_id is its id), in id order.
+SELECT id, parent_id, kind, state FROM offload_jobs
+WHERE id = ?1 OR root_id = ?1
+ORDER BY id
+LIMIT ?2
