@@ -33,6 +33,8 @@ from offload.server import (
     _pauses_ui,
     _rules_api,
     _worker_api,
+    _workflows_api,
+    _workflows_ui,
 )
 from offload.server._auth import forwarded, forwarded_https, host_allowed
 from offload.server._config import ServerConfig, Token
@@ -273,6 +275,8 @@ def create_app(
         *_rules_api.ROUTES,
         *_pauses_api.ROUTES,
         *_pauses_ui.ROUTES,
+        *_workflows_api.ROUTES,
+        *_workflows_ui.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         *_dashboard_bulk.ROUTES,

@@ -45,6 +45,7 @@ NAV = (
     ("queues", "/ui/queues", "Queues"),
     ("schedules", "/ui/schedules", "Schedules"),
     ("workers", "/ui/workers", "Workers"),
+    ("workflows", "/ui/workflows", "Workflows"),
     ("rules", "/ui/rules", "Rules"),
     ("runtime", "/ui/run-time", "Run time"),
 )

@@ -15,6 +15,8 @@ from offload.server import (
     _pauses_ui,
     _rules_api,
     _worker_api,
+    _workflows_api,
+    _workflows_ui,
 )
 from offload.server._bulk import filter_params
 from offload.server._context import Server
@@ -269,6 +271,8 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(dashboard_operations())
     operations.update(_dashboard_bulk.operations())
     operations.update(_pauses_ui.operations())
+    operations.update(_workflows_api.operations())
+    operations.update(_workflows_ui.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = op
@@ -283,12 +287,18 @@ def build(server: Server) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {**COMPONENTS, **_rules_api.COMPONENTS, **_pauses_api.COMPONENTS}
+            "schemas": {
+                **COMPONENTS,
+                **_rules_api.COMPONENTS,
+                **_pauses_api.COMPONENTS,
+                **_workflows_api.COMPONENTS,
+            }
         },
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
             {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
+            {"name": "workflows", "description": "Chains, groups, graphs and sagas of jobs"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},
