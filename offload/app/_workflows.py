@@ -102,7 +102,10 @@ class _Builder:
                 "a workflow is enqueued in a store transaction: "
                 "`with app.transaction() as tx: ....enqueue(connection=tx)`"
             )
-        return WorkflowHandle(self.app, executor.workflow_create(wf))
+        handle = WorkflowHandle(self.app, executor.workflow_create(wf))
+        if connection is None and self.app.after_enqueue is not None:
+            self.app.after_enqueue([])  # committed: offload.testing's inline mode runs it
+        return handle
 
     async def enqueue_async(self) -> WorkflowHandle:
         """`enqueue` for async code."""

@@ -199,3 +199,36 @@ def test_two_transactions_ending_the_last_two_members_make_the_callback_once(
     assert not errors, errors
     assert _run_all(store) == ["then"]
     assert store.workflow_get(wid).state == "completed"  # type: ignore[union-attr]
+
+
+def test_a_stuck_sagas_undo_retried_by_a_bulk_retry_resumes_at_the_sweep(store: Store) -> None:
+    from offload.store._bulk import JobMatch
+
+    wid = _saga(store, 2)
+    _run_all(store)
+    _run_all(store, ok=False)  # s2 dies
+    _run_all(store, ok=False)  # the undo of s1 dies: stuck
+    assert store.workflow_get(wid).state == "stuck"  # type: ignore[union-attr]
+    assert store.job_bulk("retry", JobMatch(kind="u1")).count == 1
+    assert store.workflow_sweep() == 1
+    assert store.workflow_get(wid).state == "compensating"  # type: ignore[union-attr]
+    assert _run_all(store) == ["u1"]
+    assert store.workflow_get(wid).state == "compensated"  # type: ignore[union-attr]
+
+
+def test_inline_mode_runs_a_workflow_to_its_end(store_url: str) -> None:
+    from offload import Offload
+    from offload.testing import inline
+
+    app = Offload(store_url)
+    seen: list[int] = []
+
+    @app.job()
+    def step(n: int) -> int:
+        seen.append(n)
+        return n
+
+    with inline(app):
+        wf = app.chain(step.prepare(1), step.prepare(2)).enqueue()
+    assert seen == [1, 2] and wf.refresh().state == "completed"
+    app.close()

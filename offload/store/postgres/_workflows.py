@@ -165,14 +165,16 @@ class PostgresWorkflows(PostgresCore, WorkflowOps):
         return [(int(r[0]), r[1], str(r[2]), str(r[3])) for r in rows]
 
     def workflow_sweep(self, limit: int = 100) -> int:
-        if not self._rows("wf_sweep", {"limit": 1}):
+        stuck = self._rows("wf_any_stuck")
+        if not stuck and not self._rows("wf_sweep", {"limit": 1}):
             return 0
 
         def body(c: Conn) -> int:
             ids = [int(r[0]) for r in c.execute(self._q["wf_sweep"], {"limit": int(limit)})]
+            ids += [int(r[0]) for r in c.execute(self._q["wf_reopen_stuck"]).fetchall()]
             if ids:
                 advance(_IO(self, c), ids)
-            return len(ids)
+            return len(set(ids))
 
         return int(self._run("workflow_sweep", body, idempotent=False, transaction=True))
 

@@ -123,3 +123,15 @@ SELECT id, parent_id, kind, state FROM {schema}.offload_jobs
 WHERE id = %(id)s OR root_id = %(id)s
 ORDER BY id
 LIMIT %(limit)s
+
+-- name: wf_reopen_stuck
+-- Undo jobs of stuck sagas made to run again by a path that does not reopen their step (a
+-- bulk retry): their steps wait for them again. Stuck sagas are few.
+UPDATE {schema}.offload_workflow_steps AS s SET state = 'created', result = NULL
+FROM {schema}.offload_workflows AS w, {schema}.offload_jobs AS j
+WHERE w.state = 'stuck' AND s.workflow_id = w.id AND j.id = s.job_id
+  AND s.state IN ('dead', 'cancelled', 'shed') AND j.state NOT IN ('dead', 'cancelled', 'shed')
+RETURNING s.workflow_id
+
+-- name: wf_any_stuck
+SELECT 1 FROM {schema}.offload_workflows WHERE state = 'stuck' LIMIT 1

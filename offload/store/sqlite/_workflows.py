@@ -173,11 +173,13 @@ class SQLiteWorkflows(SQLiteBase, WorkflowOps):
 
         def body(c: sqlite3.Connection) -> int:
             ids = [int(r[0]) for r in c.execute(q["wf_sweep"], (int(limit),)).fetchall()]
+            ids += [int(r[0]) for r in c.execute(q["wf_reopen_stuck"]).fetchall()]
             if ids:
                 advance(_IO(c, self.now()), ids)
-            return len(ids)
+            return len(set(ids))
 
-        if not self._read(q["wf_sweep"], (1,)):  # nothing to do: no write lock taken
+        stuck = self._read(q["wf_any_stuck"])
+        if not stuck and not self._read(q["wf_sweep"], (1,)):  # nothing to do: no write lock
             return 0
         swept = self._tx(body)
         return self._rung(swept, swept > 0)

@@ -115,3 +115,16 @@ SELECT id, parent_id, kind, state FROM offload_jobs
 WHERE id = ?1 OR root_id = ?1
 ORDER BY id
 LIMIT ?2
+
+-- name: wf_reopen_stuck
+-- Undo jobs of stuck sagas made to run again by a path that does not reopen their step (a
+-- bulk retry): their steps wait for them again. Stuck sagas are few.
+UPDATE offload_workflow_steps SET state = 'created', result = NULL
+WHERE workflow_id IN (SELECT id FROM offload_workflows WHERE state = 'stuck')
+  AND state IN ('dead', 'cancelled', 'shed')
+  AND (SELECT j.state FROM offload_jobs AS j WHERE j.id = offload_workflow_steps.job_id)
+      NOT IN ('dead', 'cancelled', 'shed')
+RETURNING workflow_id
+
+-- name: wf_any_stuck
+SELECT 1 FROM offload_workflows WHERE state = 'stuck' LIMIT 1
