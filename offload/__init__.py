@@ -22,6 +22,7 @@ from offload._errors import (
     JobFailedError,
     JobNotFoundError,
     JobTimeoutError,
+    NewerVersionError,
     OffloadError,
     OverloadedError,
     PayloadDecodeError,
@@ -33,6 +34,7 @@ from offload._errors import (
     StoreFullError,
     StoreUnavailableError,
     UnknownJobError,
+    UpgradeError,
     WorkflowNotFoundError,
 )
 from offload.app._context import JobContext, current_job
@@ -60,6 +62,7 @@ __all__ = [
     "JobTimeoutError",
     "JobType",
     "Limit",
+    "NewerVersionError",
     "Offload",
     "OffloadError",
     "OverloadedError",
@@ -77,6 +80,7 @@ __all__ = [
     "Throttled",
     "Unique",
     "UnknownJobError",
+    "UpgradeError",
     "WorkflowHandle",
     "WorkflowNotFoundError",
     "current_job",

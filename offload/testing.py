@@ -22,9 +22,11 @@ from typing import Any
 from offload.app._claim_gate import ClaimGate
 from offload.app._handle import Job
 from offload.app._offload import Offload
+from offload.app._webhooks import install as install_webhooks
 from offload.store._contract import ClaimParams, JobFilter, JobRecord
 from offload.worker._ack import acknowledge
 from offload.worker._executor import Executor, Outcome
+from offload.worker._versions import REFUSED
 
 __all__ = [
     "DrainResult",
@@ -75,6 +77,7 @@ def drain(
     names = list(queues or sorted({j.options_.queue for j in app.jobs.values()} | {"default"}))
     result = DrainResult()
     store = app.store
+    install_webhooks(app)  # deliveries of `notify=` webhooks run too, as on a worker
     finished: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
     executor = Executor(app, 1, finished.put)
     gate = ClaimGate(app)
@@ -111,6 +114,8 @@ def drain(
                 result.retried += 1
                 if failures and failures[0].throttled:
                     result.throttled += 1
+                    throttled.add(outcome.job.id)
+                elif outcome.stopped == REFUSED:  # waits for a worker that knows its version
                     throttled.add(outcome.job.id)
         return result
     finally:

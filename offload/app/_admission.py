@@ -139,6 +139,7 @@ class Admission:
         """The jobs to insert: refused as a batch when over a backlog bound (OverloadedError,
         counted in the store's `refused` counter unless `count` is false), and marked to be
         stored shed when they match a blackhole rule."""
+        self.app.webhooks.check(jobs)  # notify URLs: well formed, on the allow-list
         refused = self._refusal(jobs)
         if refused is not None:
             if count:

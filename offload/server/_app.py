@@ -26,6 +26,7 @@ from offload.server import (
     _dashboard,
     _dashboard_bulk,
     _dashboard_rules,
+    _job_events,
     _jobs_api,
     _jobs_spec,
     _openapi,
@@ -272,6 +273,7 @@ def create_app(
         Route("/healthz", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *_jobs_api.ROUTES,
+        *_job_events.ROUTES,
         *_rules_api.ROUTES,
         *_pauses_api.ROUTES,
         *_pauses_ui.ROUTES,
@@ -291,5 +293,6 @@ def create_app(
     app.state.offload = server
     app.state.write_probe = WriteProbe(server)
     app.state.live_feed = LiveFeed(server)
+    app.state.job_watch = _job_events.JobWatch(server)
     app.add_middleware(_Guard, server=server)
     return app

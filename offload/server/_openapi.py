@@ -10,6 +10,7 @@ import offload
 from offload._states import STATES
 from offload.server import (
     _dashboard_bulk,
+    _job_events,
     _jobs_spec,
     _pauses_api,
     _pauses_ui,
@@ -264,6 +265,7 @@ def build(server: Server) -> dict[str, Any]:
     """The document for this server, and each operation recorded by id on the server."""
     operations: dict[tuple[str, str], Spec] = {}
     operations.update(_jobs_spec.operations(server))
+    operations.update(_job_events.operations())
     operations.update(_rules_api.operations())
     operations.update(_pauses_api.operations())
     operations.update(_worker_api.operations(server))

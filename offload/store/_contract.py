@@ -30,6 +30,7 @@ from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
+from offload.store._versions import VersionOps
 from offload.store._workflows import WorkflowOps
 
 
@@ -69,6 +70,7 @@ class NewJob:
     # `args` as the compact JSON text the store keeps, when the producer made it already (at
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
+    version: int = 1  # the version of its arguments (store/_versions.py)
     # Correlation: the job that was running where this one was enqueued, and the first job of
     # that chain of causes (docs/workflows.md).
     parent_id: int | None = None
@@ -134,6 +136,7 @@ class JobRecord:
     progress_total: float | None = None
     progress_eta: float | None = None
     stop_request: str | None = None
+    version: int = 1  # the version of its arguments (store/_versions.py)
     # Correlation (docs/workflows.md): the job running where this one was enqueued, and the
     # first job of that chain of causes.
     parent_id: int | None = None
@@ -188,6 +191,7 @@ class ClaimedJob:
     limit_key: str | None = None  # the limit key it counts against (adaptive reports name it)
     started: bool = True  # the claim recorded its start (ClaimParams.start); else it is held
     isolated: bool = False  # held by a lost worker once: it must run alone in its process
+    version: int = 1  # the version of its arguments: older ones are upgraded before the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,6 +548,7 @@ class Store(
     DispatchOps,
     TotalsOps,
     RunTimeOps,
+    VersionOps,
     WorkflowOps,
     abc.ABC,
 ):

@@ -48,6 +48,7 @@ from offload._errors import ConfigurationError, StoreCorruptError, StoreError, S
 from offload._loop import BackgroundLoop
 from offload.app._claim_gate import ClaimGate
 from offload.app._offload import Offload
+from offload.app._webhooks import install as install_webhooks
 from offload.jobs._secrets import masked_text
 from offload.maintenance import Maintenance
 from offload.outcome import interrupted
@@ -69,6 +70,7 @@ from offload.worker._pauses import PauseWatch, claim_scope
 from offload.worker._refusals import Refusals
 from offload.worker._runtime import RunTimeMonitor
 from offload.worker._signals import SignalRelay
+from offload.worker._versions import REFUSED
 
 log = logging.getLogger("offload.worker")
 ACK_DELAY = 0.005  # seconds an acknowledgement may wait for company when no claim is due
@@ -209,6 +211,7 @@ class Worker:
         # be registering: the lock orders them, and no beat registers after a hard stop.
         self._registry = threading.Lock()
         self._deregistered = False
+        install_webhooks(app)  # runs the deliveries of jobs' webhooks (docs/webhooks.md)
         self.executor = Executor(app, concurrency, self._on_done, self._wake.set)
         self.runtime = RunTimeMonitor(app)  # overruns and loop blocks, flushed with the beat
         self.executor.on_loop = lambda loop: self.runtime.watch(loop, self.executor.running_jobs)
@@ -567,7 +570,10 @@ class Worker:
             if not o.ok and o.error:
                 job = o.job
                 error = masked_text(o.error, job.args, job.meta)  # no secret argument's value
-                log.info("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, error)
+                ended = "given back" if o.stopped == REFUSED else "failed"  # _versions.py
+                log.info(
+                    "job %s (%s) attempt %d %s: %s", job.id, job.kind, job.attempt, ended, error
+                )
         durable = not (
             self._at_least_once
             and all(o.job.delivery == "at_least_once" for o in outcomes)

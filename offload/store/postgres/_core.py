@@ -51,6 +51,7 @@ _FILES = (
     "pauses",
     "totals",
     "runtime",
+    "versions",
     "workflows",
 )  # the named statements of every family
 

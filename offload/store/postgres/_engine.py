@@ -50,6 +50,7 @@ from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
 from offload.store.postgres._totals import PostgresTotals
+from offload.store.postgres._versions import PostgresVersions
 from offload.store.postgres._workflows import PostgresWorkflows
 
 
@@ -63,6 +64,7 @@ class PostgresStore(
     PostgresBulk,
     PostgresTotals,
     PostgresRunTime,
+    PostgresVersions,
     PostgresWorkflows,
     Store,
 ):

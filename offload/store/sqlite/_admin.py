@@ -115,8 +115,9 @@ def record(r: Sequence[Any]) -> JobRecord:
         progress_total=r[30],
         progress_eta=r[31],
         stop_request=r[32],
-        parent_id=r[33],
-        root_id=r[34],
+        version=r[33],
+        parent_id=r[34],
+        root_id=r[35],
         undecodable=undecodable,
         **values,
     )

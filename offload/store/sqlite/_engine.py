@@ -18,6 +18,7 @@ from offload.store.sqlite._pauses import SQLitePauses
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
 from offload.store.sqlite._totals import SQLiteTotals
+from offload.store.sqlite._versions import SQLiteVersions
 from offload.store.sqlite._workflows import SQLiteWorkflows
 
 
@@ -31,6 +32,7 @@ class SQLiteStore(
     SQLiteBulk,
     SQLiteTotals,
     SQLiteRunTime,
+    SQLiteVersions,
     SQLiteWorkflows,
     SQLiteBase,
 ):
