@@ -23,6 +23,7 @@ from offload.cli._server import server
 from offload.cli._stats import stats
 from offload.cli._top import top
 from offload.cli._worker import worker
+from offload.cli._workflows import workflows
 
 
 @click.group()
@@ -40,6 +41,7 @@ main.add_command(relay)
 main.add_command(server)
 main.add_command(enqueue)
 main.add_command(jobs)
+main.add_command(workflows)
 main.add_command(stats)
 main.add_command(top)
 main.add_command(rules)

@@ -171,6 +171,14 @@ _CATALOGUE = [
     ProblemType(
         "not-paused", 404, "Not paused", "The queue or kind named is not paused (any more)."
     ),
+    ProblemType("workflow-not-found", 404, "Workflow not found", "No workflow has this id."),
+    ProblemType(
+        "invalid-workflow",
+        422,
+        "Invalid workflow",
+        "The steps form no workflow: a name given twice, a dependency on no step, a cycle, a "
+        "graph step without a name, or no step at all.",
+    ),
     ProblemType(
         "idempotency-key-reused",
         422,

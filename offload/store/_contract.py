@@ -32,6 +32,7 @@ from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
 from offload.store._versions import VersionOps
+from offload.store._workflows import WorkflowOps
 
 
 @dataclass(slots=True)
@@ -71,6 +72,10 @@ class NewJob:
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
     version: int = 1  # the version of its arguments (store/_versions.py)
+    # Correlation: the job that was running where this one was enqueued, and the first job of
+    # that chain of causes (docs/workflows.md).
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,10 @@ class JobRecord:
     progress_eta: float | None = None
     stop_request: str | None = None
     version: int = 1  # the version of its arguments (store/_versions.py)
+    # Correlation (docs/workflows.md): the job running where this one was enqueued, and the
+    # first job of that chain of causes.
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +247,9 @@ class Completion:
     id: int
     token: int
     result: Any = None
+    # Whether the job is a workflow's step (offload/store/_workflows.py): None when the caller
+    # does not know, and the engine looks it up; a worker knows it from the job's meta.
+    step: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +265,7 @@ class Failure:
     traceback: str = ""
     retry_in: float | None = None
     throttled: bool = False
+    step: bool | None = None  # a workflow's step? as `Completion.step`
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,6 +551,7 @@ class Store(
     RunTimeOps,
     EventOps,
     VersionOps,
+    WorkflowOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

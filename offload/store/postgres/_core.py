@@ -53,6 +53,7 @@ _FILES = (
     "runtime",
     "events",
     "versions",
+    "workflows",
 )  # the named statements of every family
 
 

@@ -52,6 +52,7 @@ from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
 from offload.store.postgres._totals import PostgresTotals
 from offload.store.postgres._versions import PostgresVersions
+from offload.store.postgres._workflows import PostgresWorkflows
 
 
 class PostgresStore(
@@ -66,6 +67,7 @@ class PostgresStore(
     PostgresRunTime,
     PostgresEvents,
     PostgresVersions,
+    PostgresWorkflows,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""

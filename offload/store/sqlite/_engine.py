@@ -20,6 +20,7 @@ from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
 from offload.store.sqlite._totals import SQLiteTotals
 from offload.store.sqlite._versions import SQLiteVersions
+from offload.store.sqlite._workflows import SQLiteWorkflows
 
 
 class SQLiteStore(
@@ -34,6 +35,7 @@ class SQLiteStore(
     SQLiteRunTime,
     SQLiteEvents,
     SQLiteVersions,
+    SQLiteWorkflows,
     SQLiteBase,
 ):
     """The store on one SQLite file."""
