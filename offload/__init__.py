@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from offload._backoff import Exponential
 from offload._errors import (
     ConfigurationError,
+    EncryptionKeyError,
     InvalidArgumentsError,
     InvalidRuleError,
     InvalidTextError,
@@ -45,6 +46,7 @@ from offload.jobs._type import JobCall, JobType, PreparedJob
 __all__ = [
     "Adaptive",
     "ConfigurationError",
+    "EncryptionKeyError",
     "Exponential",
     "InvalidArgumentsError",
     "InvalidRuleError",

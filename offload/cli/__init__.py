@@ -14,6 +14,7 @@ from offload import __version__
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._jobs import jobs
+from offload.cli._keys import keys
 from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
 from offload.cli._relay import relay
@@ -45,6 +46,7 @@ main.add_command(rules)
 main.add_command(queues)
 main.add_command(kinds)
 main.add_command(migrate)
+main.add_command(keys)
 main.add_command(demo)
 
 __all__ = ["main"]

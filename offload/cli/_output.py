@@ -52,11 +52,12 @@ def safe_url(url: str) -> str:
     return mask_url(url)
 
 
-def job_dict(record: JobRecord) -> dict[str, Any]:
+def job_dict(record: JobRecord, readable: bool = False) -> dict[str, Any]:
     """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`. A stored
     field that cannot be decoded is null (the errors list empty) and named in `undecodable`
-    with why and the start of its stored text. Secret arguments show as `***`."""
-    record = shown_record(record)
+    with why and the start of its stored text. Secret arguments show as `***`, encrypted ones
+    and an encrypted result as `<encrypted>` unless `readable` and this process has the key."""
+    record = shown_record(record, readable)
     out = dataclasses.asdict(record)
     for name in _TIME_FIELDS:
         out[name] = iso(out[name])

@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from offload._errors import ConfigurationError
+from offload.jobs._encrypt import hidden_record, opened_record
+from offload.jobs._keys import keyring
 from offload.store._contract import JobRecord
 
 SECRET_META = "offload.secret_args"  # noqa: S105 - a meta key, not a password
@@ -82,9 +84,11 @@ def masked_text(text: str, args: Any, meta: Any) -> str:
     return text
 
 
-def shown_record(record: JobRecord) -> JobRecord:
+def shown_record(record: JobRecord, readable: bool = False) -> JobRecord:
     """A job record fit to show: secret arguments `***`, and their values masked in the
-    errors' messages and tracebacks."""
+    errors' messages and tracebacks; encrypted arguments and result `<encrypted>`, unless
+    `readable` (the reader may read them) and this process holds the key (jobs/_encrypt.py)."""
+    record = opened_record(record, keyring()) if readable else hidden_record(record)
     names = secret_names(record.meta)
     if not names:
         return record

@@ -28,7 +28,7 @@ from offload.server._auth import Auth, Principal, same_origin
 from offload.server._bulk import search_of
 from offload.server._catalog import kind_rows, paused_kinds, queue_rows
 from offload.server._context import Server, to_problem
-from offload.server._http import iso, path_id, query_params, read_body
+from offload.server._http import iso, path_id, query_params, read_body, reads_encrypted
 from offload.server._live import events_response
 from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
@@ -215,12 +215,13 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
         states=[state] if state else None, queue=queue, kind=kind, limit=limit, before_id=before
     )
     match = search_of(q)  # a search by argument or error text: _dashboard_bulk.py
+    readable = reads_encrypted(principal)
 
     def load() -> dict[str, Any]:
         store = server.app.store
         return {
-            "jobs": [  # secret arguments as ***
-                shown_record(r)
+            "jobs": [  # secret arguments as ***, encrypted ones as <encrypted> (_http.py)
+                shown_record(r, readable)
                 for r in (
                     store.job_list(flt) if match is None else store.job_search(match, limit, before)
                 )
@@ -278,7 +279,7 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
     record, now = await server.run(load)
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist (it may have been pruned)")
-    record = shown_record(record)  # secret arguments as ***
+    record = shown_record(record, reads_encrypted(principal))  # secret arguments as ***
     return render(
         server,
         request,

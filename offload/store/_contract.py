@@ -29,6 +29,7 @@ from offload.store._dispatch import DispatchOps
 from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
+from offload.store._sealed import SealedOps
 from offload.store._totals import TotalsOps
 
 
@@ -531,6 +532,7 @@ class Store(
     DispatchOps,
     TotalsOps,
     RunTimeOps,
+    SealedOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

@@ -39,10 +39,16 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
+from offload._errors import (
+    EncryptionKeyError,
+    InvalidArgumentsError,
+    JobTimeoutError,
+    PayloadDecodeError,
+)
 from offload._text import printable
 from offload.app import _context as context
 from offload.app._context import JobContext
+from offload.jobs._encrypt import open_args, seal_result
 from offload.jobs._payload import check_json
 from offload.outcome import throttle_of
 from offload.store._contract import Checkpoint, ClaimedJob
@@ -53,6 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("offload.worker")
 _TRACEBACK_LINES = 40
+# Seconds until an encrypted job this worker has no key for may run again (elsewhere).
+KEYLESS_DELAY = 30.0
 
 
 @dataclass(slots=True)
@@ -452,7 +460,9 @@ class Executor:
         try:
             fn = job_type.function()
             try:
-                args, kwargs = job_type.signature.call_args(job.args)
+                args, kwargs = job_type.signature.call_args(open_args(job.kind, job.args, job.meta))
+            except EncryptionKeyError as exc:
+                return self._keyless(job, exc)
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 return self._unbound(job, exc)
             if job_type.iterates:
@@ -483,7 +493,10 @@ class Executor:
         try:
             fn = job_type.function()
             try:
-                args, kwargs = job_type.signature.call_args(job.args)
+                args, kwargs = job_type.signature.call_args(open_args(job.kind, job.args, job.meta))
+            except EncryptionKeyError as exc:
+                self._finish(entry, self._keyless(job, exc))
+                return
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 self._finish(entry, self._unbound(job, exc))
                 return
@@ -553,6 +566,7 @@ class Executor:
         that the batch of acknowledgements this one rides in stays good for the others."""
         try:
             value = check_json(result, f"the result of {entry.job.kind}()", path="result")
+            value = seal_result(entry.job.kind, value, entry.job.meta)  # an encrypted job's
         except Exception as exc:
             error, tb = _format_error(exc)
             return Outcome(entry.job, False, error=error, traceback=tb)
@@ -563,6 +577,14 @@ class Executor:
         (`Signature.mismatch`): a failed attempt, retried with the job type's backoff. No
         traceback: the job's code never ran."""
         return Outcome(job, False, error=f"{type(exc).__name__}: {exc}")
+
+    def _keyless(self, job: ClaimedJob, exc: EncryptionKeyError) -> Outcome:
+        """An encrypted job this worker has no key for: put back without using an attempt,
+        to run again after `KEYLESS_DELAY` seconds (on a worker that has the key), and said in
+        an error line, as the job's code never ran."""
+        log.error("job %s (%s) put back unrun: %s", job.id, job.kind, exc)
+        checkpoint = Checkpoint(job.id, job.lease_token, has_cursor=False)
+        return Outcome(job, False, stopped="back", delay=KEYLESS_DELAY, checkpoint=checkpoint)
 
     def _unknown(self, job: ClaimedJob) -> Outcome:
         return Outcome(

@@ -49,6 +49,7 @@ from offload.store.postgres._pauses import PostgresPauses
 from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
+from offload.store.postgres._sealed import PostgresSealed
 from offload.store.postgres._totals import PostgresTotals
 
 
@@ -62,6 +63,7 @@ class PostgresStore(
     PostgresBulk,
     PostgresTotals,
     PostgresRunTime,
+    PostgresSealed,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""

@@ -17,6 +17,7 @@ from offload.store.sqlite._maintenance import SQLiteMaintenance
 from offload.store.sqlite._pauses import SQLitePauses
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
+from offload.store.sqlite._sealed import SQLiteSealed
 from offload.store.sqlite._totals import SQLiteTotals
 
 
@@ -30,6 +31,7 @@ class SQLiteStore(
     SQLiteBulk,
     SQLiteTotals,
     SQLiteRunTime,
+    SQLiteSealed,
     SQLiteBase,
 ):
     """The store on one SQLite file."""
