@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from offload._errors import ConfigurationError, EncryptionKeyError, PayloadDecodeError
+from offload.dispatch._limits import template_fields
 from offload.jobs._keys import Keyring, key_id_of, keyring
 from offload.store._contract import JobRecord
 from offload.store._sealed import SEALED_META, Reseal, SealedRow
@@ -57,6 +58,35 @@ def check_encrypt_names(job: str, names: tuple[str, ...], params: Collection[str
             f"{'is not an argument' if len(unknown) == 1 else 'are not arguments'} of the job "
             f"(its arguments: {', '.join(params) or 'none'})"
         )
+
+
+def check_plain_derivations(job: str, options: Any) -> None:
+    """At declaration: what is stored in plain text may not be made from an encrypted argument
+    (a tenant or a limit key template naming one, unique keys hashing one), or the store would
+    hold it, or an unsalted hash of it, beside its ciphertext."""
+    names: tuple[str, ...] = options.encrypt
+    if not names:
+        return
+
+    def encrypted(name: str) -> bool:
+        return names == ALL or name in names
+
+    uses: list[tuple[str, list[str]]] = []
+    if options.tenant is not None:
+        uses.append(("tenant", template_fields(options.tenant, f"job {job!r}: tenant")))
+    if options.limit is not None and options.limit.key:
+        uses.append(("limit key", template_fields(options.limit.key, f"job {job!r}: limit")))
+    if options.unique is not None:
+        keys = options.unique.keys
+        uses.append(("unique keys", ["*"] if keys is None else list(keys)))
+    for what, fields in uses:
+        bad = [f for f in fields if f == "*" or encrypted(f)]
+        if bad:
+            shown = "every argument" if bad == ["*"] else f"the argument {bad[0]!r}"
+            raise ConfigurationError(
+                f"job {job!r}: its {what} would be made from {shown}, which it encrypts: the "
+                f"store keeps the {what} in plain text; use an argument that is not encrypted"
+            )
 
 
 def _aad(kind: str, field: str) -> str:

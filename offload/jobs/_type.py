@@ -26,6 +26,7 @@ from offload.jobs._dispatch import (
 from offload.jobs._encrypt import (
     ENCRYPT_META,
     check_encrypt_names,
+    check_plain_derivations,
     encrypt_option,
     seal_args,
 )
@@ -251,6 +252,7 @@ class JobType:
         open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
         check_secret_names(name, options.secret_args, None if open_ended else list(params))
         check_encrypt_names(name, options.encrypt, None if open_ended else list(params))
+        check_plain_derivations(name, options)
         self.__doc__ = getattr(target, "__doc__", None)
         self.__wrapped__ = target
         self._plan: _Plan | None = None

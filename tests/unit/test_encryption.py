@@ -128,3 +128,29 @@ def test_import_offload_does_not_load_the_cipher() -> None:
     code = "import sys, offload, offload.worker, offload.cli; print('cryptography' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_nothing_kept_in_plain_text_is_made_from_an_encrypted_argument(app: Offload) -> None:
+    from offload import Limit, Unique
+
+    with pytest.raises(
+        ConfigurationError, match="its tenant would be made from the argument 'org'"
+    ):
+
+        @app.job(encrypt=("org",), tenant="{org}")
+        def by_tenant(org: str) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="its limit key would be made from"):
+
+        @app.job(encrypt=True, limit=Limit(key="api:{host}", concurrency=2))
+        def by_limit(host: str) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="its unique keys would be made from every"):
+
+        @app.job(encrypt=("card",), unique=Unique())
+        def by_all(card: str, order: int) -> None: ...
+
+    @app.job(encrypt=("card",), unique=Unique(keys=["order"]), tenant="{shop}")
+    def fine(card: str, order: int, shop: str) -> None: ...
+
+    assert fine.prepare("4111", 1, "s1").new.tenant == "s1"
