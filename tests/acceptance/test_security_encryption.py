@@ -251,3 +251,33 @@ def test_the_dashboard_shows_encrypted_fields_as_such(
             assert "&lt;encrypted&gt;" in c.get(f"/ui/jobs/{j.id}").text
     finally:
         app.close()
+
+
+def test_http_enqueues_are_encrypted_by_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from offload.testing import assert_enqueued
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    monkeypatch.setenv("OFFLOAD_KEYS", K1)
+    app = make(url)
+    app.store.migrate()
+    try:
+        with TestClient(create_app(app), base_url="http://127.0.0.1:8750") as c:
+            body = {"kind": "charge", "args": {"card": CARD, "amount": 5}}
+            first = c.post("/jobs", json=body, headers={"Idempotency-Key": "order-1"})
+            assert first.status_code == 202, first.text
+            again = c.post("/jobs", json=body, headers={"Idempotency-Key": "order-1"})
+            assert again.headers.get("Idempotent-Replayed") == "true", again.text
+            assert again.json()["id"] == first.json()["id"]
+            no_plaintext(url)
+            assert_enqueued(app, "charge", args={"card": CARD})  # compared opened
+
+            monkeypatch.delenv("OFFLOAD_KEYS")  # a server without the key refuses
+            r = c.post("/jobs", json={"kind": "shout", "args": {"note": NOTE}})
+            assert r.status_code == 503, r.text
+            assert r.json()["type"] == "/problems/encryption-key-missing"
+            assert "OFFLOAD_KEYS" in r.json()["detail"]
+        assert len(raw_rows(url)) == 1
+    finally:
+        app.close()
