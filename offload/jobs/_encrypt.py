@@ -158,6 +158,14 @@ def open_result(kind: str, result: Any, meta: Any, ring: Keyring | None = None) 
         raise PayloadDecodeError(f"the result: {exc}") from None
 
 
+def hidden_args(args: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Arguments not yet sealed (a schedule's, in code) as a job type with `encrypt=names`
+    shows them: the ones it encrypts as `<encrypted>`."""
+    if not names:
+        return args
+    return {k: SHOWN if names == ALL or k in names else v for k, v in args.items()}
+
+
 def hidden_record(record: JobRecord) -> JobRecord:
     """A record to show to a reader who may not read encrypted data: each sealed argument and
     the result as `<encrypted>`."""

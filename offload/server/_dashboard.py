@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from offload._states import FINAL_STATES, STATES
 from offload.app._cron import next_tick
 from offload.app._handle import Job, progress_of
+from offload.jobs._encrypt import hidden_args
 from offload.jobs._secrets import shown_record
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
@@ -320,8 +321,16 @@ async def queues_page(server: Server, request: Request, principal: Principal) ->
     )
 
 
+def _encrypts(server: Server, kind: str) -> tuple[str, ...]:
+    """The arguments a declared job type encrypts (none for an unknown one)."""
+    job_type = server.app.jobs.get(kind)
+    return () if job_type is None else job_type.options_.encrypt
+
+
 @page("dashboardSchedules")
 async def schedules_page(server: Server, request: Request, principal: Principal) -> Response:
+    readable = reads_encrypted(principal)
+
     def load() -> dict[str, Any]:
         store = server.app.store
         now = store.now()
@@ -332,7 +341,7 @@ async def schedules_page(server: Server, request: Request, principal: Principal)
                     "name": s.name,
                     "cron": s.cron,
                     "job": s.job,
-                    "args": s.args,
+                    "args": s.args if readable else hidden_args(s.args, _encrypts(server, s.job)),
                     "last": store.cron_last_tick(s.name),
                     "next": next_tick(s.cron, now),
                 }

@@ -243,8 +243,13 @@ def test_the_dashboard_shows_encrypted_fields_as_such(
     app.store.migrate()
     try:
         j = app.jobs["charge"].enqueue(CARD, 5)
+        app.schedule("nightly", "0 3 * * *", "charge", CARD, 1)
         monkeypatch.delenv("OFFLOAD_KEYS")  # the server holds no key
-        with TestClient(create_app(app), base_url="http://127.0.0.1:8750") as c:
+        tokens = (Token("reader", "read", "r" * 32),)
+        with TestClient(create_app(app, tokens=tokens), base_url="https://127.0.0.1:8750") as c:
+            c.headers["Authorization"] = "Bearer " + "r" * 32
+            r = c.get("/ui/schedules")
+            assert r.status_code == 200 and CARD not in r.text and "encrypted" in r.text, r.text
             for path in (f"/ui/jobs/{j.id}", "/ui/jobs", f"/ui/jobs?args={CARD[:6]}"):
                 r = c.get(path)
                 assert r.status_code == 200 and CARD not in r.text, (path, r.text)
