@@ -23,6 +23,7 @@ from offload._errors import (
     JobFailedError,
     JobNotFoundError,
     JobTimeoutError,
+    NewerVersionError,
     OffloadError,
     OverloadedError,
     PayloadDecodeError,
@@ -34,6 +35,7 @@ from offload._errors import (
     StoreFullError,
     StoreUnavailableError,
     UnknownJobError,
+    UpgradeError,
 )
 from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
@@ -59,6 +61,7 @@ __all__ = [
     "JobTimeoutError",
     "JobType",
     "Limit",
+    "NewerVersionError",
     "Offload",
     "OffloadError",
     "OverloadedError",
@@ -75,6 +78,7 @@ __all__ = [
     "Throttled",
     "Unique",
     "UnknownJobError",
+    "UpgradeError",
     "current_job",
 ]
 

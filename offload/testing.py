@@ -27,6 +27,7 @@ from offload.jobs._encrypt import open_args
 from offload.store._contract import ClaimParams, JobFilter, JobRecord
 from offload.worker._ack import acknowledge
 from offload.worker._executor import Executor, Outcome
+from offload.worker._versions import REFUSED
 
 __all__ = [
     "DrainResult",
@@ -114,6 +115,8 @@ def drain(
                 result.retried += 1
                 if failures and failures[0].throttled:
                     result.throttled += 1
+                    throttled.add(outcome.job.id)
+                elif outcome.stopped == REFUSED:  # waits for a worker that knows its version
                     throttled.add(outcome.job.id)
         return result
     finally:

@@ -15,6 +15,7 @@ from offload.jobs._secrets import shown_record
 from offload.server._auth import Principal
 from offload.server._problems import Problem
 from offload.server._schema import check
+from offload.store._codec import latest_error
 from offload.store._contract import JobRecord
 
 JSON_TYPE = "application/json"
@@ -166,9 +167,10 @@ def reads_encrypted(principal: Principal) -> bool:
     return principal.allows("admin")
 
 
-def job_resource(record: JobRecord, readable: bool = False) -> dict[str, Any]:
-    """The JSON form of a job, as `GET /jobs/{id}` and `GET /jobs` show it (secret arguments
-    masked; encrypted ones `<encrypted>` unless `readable`, see `reads_encrypted`)."""
+def job_resource(record: JobRecord, listed: bool = False, readable: bool = False) -> dict[str, Any]:
+    """The JSON form of a job, as `GET /jobs/{id}` shows it (secret arguments masked, encrypted
+    ones `<encrypted>` unless `readable`: see `reads_encrypted`); `listed`: as `GET /jobs` shows
+    it, a summary whose `errors` hold the latest entry alone, without its traceback."""
     record = shown_record(record, readable)
     links = {"self": f"/jobs/{record.id}"}
     if record.state == "completed":
@@ -182,11 +184,14 @@ def job_resource(record: JobRecord, readable: bool = False) -> dict[str, Any]:
         "attempt": record.attempt,
         "max_attempts": record.max_attempts,
         "crashes": record.crashes,
+        "version": record.version,
         "delivery": record.delivery,
         "timeout": record.timeout,
         "args": None if "args" in record.undecodable else record.args,
         "meta": None if "meta" in record.undecodable else record.meta,
-        "errors": [error_entry(e) for e in record.errors],
+        "errors": [
+            error_entry(e) for e in (latest_error(record.errors) if listed else record.errors)
+        ],
         "undecodable": undecodable(record),
         "unique_key": record.unique_key,
         "worker": record.lease_owner if record.state == "running" else None,

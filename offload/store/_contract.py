@@ -31,6 +31,7 @@ from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
 from offload.store._sealed import SealedOps
 from offload.store._totals import TotalsOps
+from offload.store._versions import VersionOps
 
 
 @dataclass(slots=True)
@@ -69,6 +70,7 @@ class NewJob:
     # `args` as the compact JSON text the store keeps, when the producer made it already (at
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
+    version: int = 1  # the version of its arguments (store/_versions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,7 @@ class JobRecord:
     progress_total: float | None = None
     progress_eta: float | None = None
     stop_request: str | None = None
+    version: int = 1  # the version of its arguments (store/_versions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,7 @@ class ClaimedJob:
     limit_key: str | None = None  # the limit key it counts against (adaptive reports name it)
     started: bool = True  # the claim recorded its start (ClaimParams.start); else it is held
     isolated: bool = False  # held by a lost worker once: it must run alone in its process
+    version: int = 1  # the version of its arguments: older ones are upgraded before the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,6 +536,7 @@ class Store(
     DispatchOps,
     TotalsOps,
     RunTimeOps,
+    VersionOps,
     SealedOps,
     abc.ABC,
 ):

@@ -36,7 +36,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from offload._errors import (
@@ -53,6 +53,7 @@ from offload.jobs._payload import check_json
 from offload.outcome import throttle_of
 from offload.store._contract import Checkpoint, ClaimedJob
 from offload.worker import _iteration as iteration
+from offload.worker import _versions as versions
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -78,7 +79,8 @@ class Outcome:
     retry_after: float | None = None  # from offload.Throttled(retry_after=...)
     settled: bool = False  # completed by the job itself in a store transaction: no ack
     # Long jobs (_iteration.py): stopped early ('back': put back after `delay` seconds, no
-    # attempt used; 'cancel': ended cancelled), and the checkpoint stored with the outcome.
+    # attempt used; 'cancel': ended cancelled; 'version': given back after `delay` seconds, its
+    # arguments newer than this worker knows, _versions.py), and the checkpoint stored.
     stopped: str | None = None
     delay: float = 0.0
     checkpoint: Checkpoint | None = None
@@ -459,10 +461,14 @@ class Executor:
         token = context.CURRENT.set(run)  # offload.current_job() in the job's code
         try:
             fn = job_type.function()
+            opened = self._opened(job)  # an encrypted job's arguments, before any upgrade
+            if isinstance(opened, Outcome):
+                return opened
+            given = versions.arguments(job_type, opened, Outcome)
+            if isinstance(given, Outcome):  # a failed upgrade, or a newer version
+                return given
             try:
-                args, kwargs = job_type.signature.call_args(open_args(job.kind, job.args, job.meta))
-            except EncryptionKeyError as exc:
-                return self._keyless(job, exc)
+                args, kwargs = job_type.signature.call_args(given)
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 return self._unbound(job, exc)
             if job_type.iterates:
@@ -492,11 +498,16 @@ class Executor:
         context.CURRENT.set(run)  # in this task's own context: nothing to restore after
         try:
             fn = job_type.function()
-            try:
-                args, kwargs = job_type.signature.call_args(open_args(job.kind, job.args, job.meta))
-            except EncryptionKeyError as exc:
-                self._finish(entry, self._keyless(job, exc))
+            opened = self._opened(job)  # an encrypted job's arguments, before any upgrade
+            if isinstance(opened, Outcome):
+                self._finish(entry, opened)
                 return
+            given = versions.arguments(job_type, opened, Outcome)
+            if isinstance(given, Outcome):  # a failed upgrade, or a newer version
+                self._finish(entry, given)
+                return
+            try:
+                args, kwargs = job_type.signature.call_args(given)
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 self._finish(entry, self._unbound(job, exc))
                 return
@@ -577,6 +588,17 @@ class Executor:
         (`Signature.mismatch`): a failed attempt, retried with the job type's backoff. No
         traceback: the job's code never ran."""
         return Outcome(job, False, error=f"{type(exc).__name__}: {exc}")
+
+    def _opened(self, job: ClaimedJob) -> ClaimedJob | Outcome:
+        """The job with its encrypted arguments opened (itself when it has none), or the
+        outcome of the attempt when they cannot be: no key here, or data that does not open."""
+        try:
+            plain = open_args(job.kind, job.args, job.meta)
+        except EncryptionKeyError as exc:
+            return self._keyless(job, exc)
+        except PayloadDecodeError as exc:
+            return self._unbound(job, exc)
+        return job if plain is job.args else replace(job, args=plain)
 
     def _keyless(self, job: ClaimedJob, exc: EncryptionKeyError) -> Outcome:
         """An encrypted job this worker has no key for: put back without using an attempt,

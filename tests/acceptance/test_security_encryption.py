@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from offload import EncryptionKeyError
+from offload import EncryptionKeyError, Offload
 from offload.jobs._keys import new_key_entry
 from offload.server import create_app
 from offload.server._config import Token
@@ -286,3 +286,32 @@ def test_http_enqueues_are_encrypted_by_the_server(
         assert len(raw_rows(url)) == 1
     finally:
         app.close()
+
+
+def test_encrypted_arguments_are_opened_before_an_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from offload.testing import drain
+
+    monkeypatch.setenv("OFFLOAD_KEYS", K1)
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    old, new = Offload(url), Offload(url)
+    try:
+
+        @old.job(name="pay", encrypt=True)
+        def pay_v1(card: str) -> str:
+            return card
+
+        @new.job(name="pay", encrypt=True, version=2, upgrade={2: lambda a: {"number": a["card"]}})
+        def pay_v2(number: str) -> str:
+            return number[-4:]
+
+        j = pay_v1.enqueue(CARD)  # version 1, by a producer not yet deployed
+        no_plaintext(url)
+        drain(new)
+        assert new.store.job_get(j.id).state == "completed"
+        assert j.result() == CARD[-4:]
+        no_plaintext(url)
+    finally:
+        old.close()
+        new.close()

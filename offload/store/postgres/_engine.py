@@ -51,6 +51,7 @@ from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
 from offload.store.postgres._sealed import PostgresSealed
 from offload.store.postgres._totals import PostgresTotals
+from offload.store.postgres._versions import PostgresVersions
 
 
 class PostgresStore(
@@ -63,6 +64,7 @@ class PostgresStore(
     PostgresBulk,
     PostgresTotals,
     PostgresRunTime,
+    PostgresVersions,
     PostgresSealed,
     Store,
 ):

@@ -19,6 +19,7 @@ from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
 from offload.store.sqlite._sealed import SQLiteSealed
 from offload.store.sqlite._totals import SQLiteTotals
+from offload.store.sqlite._versions import SQLiteVersions
 
 
 class SQLiteStore(
@@ -31,6 +32,7 @@ class SQLiteStore(
     SQLiteBulk,
     SQLiteTotals,
     SQLiteRunTime,
+    SQLiteVersions,
     SQLiteSealed,
     SQLiteBase,
 ):
