@@ -53,3 +53,18 @@ def test_a_reseal_writes_only_what_was_read(store: Store) -> None:
     assert store.job_reseal_many([Reseal(again, {"a": "enc:v1:k2:BBBB"}, again.result)]) == 1
     assert get(store, ids[1]).args == {"a": "enc:v1:k2:BBBB"}
     assert store.job_reseal_many([]) == 0
+
+
+def test_a_damaged_row_is_passed_over(store: Store) -> None:
+    from ._raw import overwrite
+
+    ids = insert(
+        store,
+        new_job(args={"a": "enc:v1:k1:AAAA"}, meta=MARK),
+        new_job(args={"a": "enc:v1:k1:BBBB"}, meta=MARK),
+    )
+    if store.engine == "sqlite":
+        overwrite(store, ids[0], "meta", "{not json")
+    else:
+        overwrite(store, ids[0], "args", '["not an object"]')
+    assert [r.id for r in store.job_sealed_page(0, 10)] == [ids[1]]

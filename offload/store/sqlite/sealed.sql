@@ -5,7 +5,9 @@
 -- compare when writing back.
 SELECT id, CAST(kind AS BLOB), CAST(args AS BLOB), CAST(result AS BLOB), CAST(meta AS BLOB)
 FROM offload_jobs
-WHERE id > :after AND json_extract(meta, '$."offload.encrypted"') IS NOT NULL
+-- (a damaged meta, not JSON, is passed over rather than failing the page)
+WHERE id > :after
+  AND CASE WHEN json_valid(meta) THEN json_extract(meta, '$."offload.encrypted"') END IS NOT NULL
 ORDER BY id
 LIMIT :limit
 
