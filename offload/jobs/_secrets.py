@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from offload._errors import ConfigurationError
-from offload.jobs._encrypt import hidden_record, opened_record
+from offload.jobs._encrypt import hidden_record, opened_record, sealed_names
 from offload.jobs._keys import keyring
 from offload.store._contract import JobRecord
 
@@ -69,9 +69,11 @@ def masked_args(args: Any, meta: Any) -> Any:
     return {k: MASK if k in names else v for k, v in args.items()}
 
 
-def masked_text(text: str, args: Any, meta: Any) -> str:
-    """`text` (an error message) with each secret argument's value in it replaced by `***`."""
-    names = secret_names(meta)
+def masked_text(text: str, args: Any, meta: Any, names: Any = None) -> str:
+    """`text` (an error message) with each secret argument's value in it replaced by `***`
+    (`names`: these arguments' values instead)."""
+    if names is None:
+        names = secret_names(meta)
     if not names or not isinstance(args, Mapping):
         return text
     for name in names:
@@ -100,3 +102,10 @@ def shown_record(record: JobRecord, readable: bool = False) -> JobRecord:
         for e in record.errors
     ]
     return replace(record, args=masked_args(record.args, record.meta), errors=errors)
+
+
+def masked_encrypted(text: str, args: Any, meta: Any) -> str:
+    """`text` with the values of an encrypted job's opened arguments replaced by `***`: what a
+    worker stores and logs of a failed attempt of an encrypted job (errors are not encrypted)."""
+    names = sealed_names(meta)
+    return masked_text(text, args, meta, names) if names else text

@@ -48,8 +48,9 @@ from offload._errors import (
 from offload._text import printable
 from offload.app import _context as context
 from offload.app._context import JobContext
-from offload.jobs._encrypt import open_args, seal_result
+from offload.jobs._encrypt import ENCRYPT_META, open_args, seal_result
 from offload.jobs._payload import check_json
+from offload.jobs._secrets import masked_encrypted
 from offload.outcome import throttle_of
 from offload.store._contract import Checkpoint, ClaimedJob
 from offload.worker import _iteration as iteration
@@ -464,7 +465,8 @@ class Executor:
             opened = self._opened(job)  # an encrypted job's arguments, before any upgrade
             if isinstance(opened, Outcome):
                 return opened
-            given = versions.arguments(job_type, opened, Outcome)
+            job = opened
+            given = versions.arguments(job_type, job, Outcome)
             if isinstance(given, Outcome):  # a failed upgrade, or a newer version
                 return given
             try:
@@ -502,7 +504,8 @@ class Executor:
             if isinstance(opened, Outcome):
                 self._finish(entry, opened)
                 return
-            given = versions.arguments(job_type, opened, Outcome)
+            job = opened
+            given = versions.arguments(job_type, job, Outcome)
             if isinstance(given, Outcome):  # a failed upgrade, or a newer version
                 self._finish(entry, given)
                 return
@@ -563,6 +566,8 @@ class Executor:
 
     def _failure(self, job: ClaimedJob, exc: Exception) -> Outcome:
         error, tb = _format_error(exc)
+        if ENCRYPT_META in job.meta:  # its opened values stay out of the stored error and log
+            error, tb = (masked_encrypted(t, job.args, job.meta) for t in (error, tb))
         job_type = self.app.jobs.get(job.kind)
         limit = job_type.options_.limit if job_type is not None else None
         adaptive = limit.adaptive if limit is not None else None

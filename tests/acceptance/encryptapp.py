@@ -21,6 +21,11 @@ def make(url: str | None = None) -> Offload:
     def shout(note: str) -> str:
         return note.upper()
 
+    @app.job(encrypt=("card",), max_attempts=1)
+    def decline(card: str, shop: str) -> None:
+        """Fails with a message that quotes its encrypted argument."""
+        raise ValueError(f"card {card} declined at {shop}")
+
     return app
 
 

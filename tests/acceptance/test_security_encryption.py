@@ -315,3 +315,33 @@ def test_encrypted_arguments_are_opened_before_an_upgrade(
     finally:
         old.close()
         new.close()
+
+
+@pytest.mark.engine("sqlite")
+def test_a_failed_attempt_keeps_encrypted_values_out_of_its_error_and_log(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = store_url
+    monkeypatch.setenv("OFFLOAD_KEYS", K1)
+    app = make(url)
+    app.store.migrate()
+    try:
+        j = app.jobs["decline"].enqueue(CARD, "the-shop")
+    finally:
+        app.close()
+    log = tmp_path / "worker.log"
+    worker = run_worker(CLI(tmp_path, {"OFFLOAD_KEYS": K1}), url, log)
+    try:
+        dead = wait_state(url, j.id, "dead")
+        wait_until(lambda: "attempt 1 failed" in log.read_text(), "the failure to be logged")
+    finally:
+        stop(worker)
+    assert dead.errors[0]["error"] == "ValueError: card *** declined at the-shop"
+    assert CARD not in json.dumps(dead.errors) and CARD not in log.read_text()
+    with opened(url) as store:
+        conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+        try:
+            raw = conn.execute("SELECT errors FROM offload_jobs WHERE id = ?", (j.id,)).fetchone()
+        finally:
+            conn.close()
+    assert CARD not in raw[0]
