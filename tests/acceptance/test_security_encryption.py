@@ -345,3 +345,24 @@ def test_a_failed_attempt_keeps_encrypted_values_out_of_its_error_and_log(
         finally:
             conn.close()
     assert CARD not in raw[0]
+
+
+def test_remote_workers_get_opened_arguments_and_their_results_are_encrypted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    monkeypatch.setenv("OFFLOAD_KEYS", K1)
+    app = make(url)
+    app.store.migrate()
+    try:
+        j = app.jobs["charge"].enqueue(CARD, 5)
+        with TestClient(create_app(app), base_url="http://127.0.0.1:8750") as c:
+            r = c.post("/worker/fetch", json={"worker": "node-1", "queues": ["default"]})
+            (got,) = r.json()["jobs"]
+            assert got["args"] == {"card": CARD, "amount": 5}  # opened by the server
+            done = {"id": got["id"], "token": got["token"], "result": {"charged": CARD}}
+            assert c.post("/worker/complete", json=done).status_code == 200
+        no_plaintext(url)  # the result was encrypted by the server before it was stored
+        assert j.result() == {"charged": CARD}
+    finally:
+        app.close()
