@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from offload._backoff import Exponential
 from offload._errors import (
     ConfigurationError,
+    EncryptionKeyError,
     InvalidArgumentsError,
     InvalidRuleError,
     InvalidTextError,
@@ -54,6 +55,7 @@ __all__ = [
     "Consumer",
     "Event",
     "ConfigurationError",
+    "EncryptionKeyError",
     "Exponential",
     "InvalidArgumentsError",
     "InvalidRuleError",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from offload._errors import ConfigurationError, StoreError
 from offload._redact import mask_url
+from offload.jobs._encrypt import seal_result
 from offload.jobs._payload import check_json
 from offload.store._contract import Checkpoint, ClaimedJob, Completion, Store
 from offload.store._workflows import step_of
@@ -283,6 +284,7 @@ class JobContext:
                 f"transaction of that store, not of {mask_url(tx.url)!r}"
             )
         value = check_json(result, f"the result of {self.kind}()", path="result")
+        value = seal_result(self.kind, value, self._job.meta)  # an encrypted job's
         ack = tx.job_complete_many([Completion(self.id, self.lease_token, value)])
         if not ack.applied:
             raise StoreError(

@@ -15,6 +15,7 @@ from offload._errors import (
     ResultTimeoutError,
 )
 from offload._time import clamped
+from offload.jobs._encrypt import open_args, open_result
 from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
@@ -128,7 +129,10 @@ class Job:
 
     @property
     def args(self) -> dict[str, Any]:
-        return self.record.args
+        """The job's arguments (an encrypted job's opened with this process's keys)."""
+        record = self.record
+        opened: dict[str, Any] = open_args(record.kind, record.args, record.meta)
+        return opened
 
     @property
     def version(self) -> int:
@@ -211,7 +215,7 @@ class Job:
                     f"job {self.id} ({record.kind}) completed, but its stored result cannot "
                     f"be decoded: {bad.error.removeprefix('PayloadDecodeError: ')}"
                 )
-            return record.result
+            return open_result(record.kind, record.result, record.meta)
         last = record.errors[-1].get("error", record.state) if record.errors else None
         raise JobFailedError(
             f"job {self.id} ({record.kind}) is {record.state}: {last or record.state}",

@@ -15,6 +15,7 @@ from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._events import events
 from offload.cli._jobs import jobs
+from offload.cli._keys import keys
 from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
 from offload.cli._relay import relay
@@ -49,6 +50,7 @@ main.add_command(queues)
 main.add_command(kinds)
 main.add_command(events)
 main.add_command(migrate)
+main.add_command(keys)
 main.add_command(demo)
 
 __all__ = ["main"]

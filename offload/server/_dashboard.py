@@ -22,13 +22,14 @@ from starlette.templating import Jinja2Templates
 from offload._states import FINAL_STATES, STATES
 from offload.app._cron import next_tick
 from offload.app._handle import Job, progress_of
+from offload.jobs._encrypt import hidden_args
 from offload.jobs._secrets import shown_record
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
 from offload.server._bulk import search_of
 from offload.server._catalog import kind_rows, paused_kinds, queue_rows
 from offload.server._context import Server, to_problem
-from offload.server._http import iso, path_id, query_params, read_body
+from offload.server._http import iso, path_id, query_params, read_body, reads_encrypted
 from offload.server._live import events_response
 from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
@@ -218,12 +219,13 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
         states=[state] if state else None, queue=queue, kind=kind, limit=limit, before_id=before
     )
     match = search_of(q)  # a search by argument or error text: _dashboard_bulk.py
+    readable = reads_encrypted(principal)
 
     def load() -> dict[str, Any]:
         store = server.app.store
         return {
-            "jobs": [  # secret arguments as ***
-                shown_record(r)
+            "jobs": [  # secret arguments as ***, encrypted ones as <encrypted> (_http.py)
+                shown_record(r, readable)
                 for r in (
                     store.job_list(flt) if match is None else store.job_search(match, limit, before)
                 )
@@ -284,7 +286,7 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
     record, now, tree = await server.run(load)
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist (it may have been pruned)")
-    record = shown_record(record)  # secret arguments as ***
+    record = shown_record(record, reads_encrypted(principal))  # secret arguments as ***
     return render(
         server,
         request,
@@ -327,8 +329,16 @@ async def queues_page(server: Server, request: Request, principal: Principal) ->
     )
 
 
+def _encrypts(server: Server, kind: str) -> tuple[str, ...]:
+    """The arguments a declared job type encrypts (none for an unknown one)."""
+    job_type = server.app.jobs.get(kind)
+    return () if job_type is None else job_type.options_.encrypt
+
+
 @page("dashboardSchedules")
 async def schedules_page(server: Server, request: Request, principal: Principal) -> Response:
+    readable = reads_encrypted(principal)
+
     def load() -> dict[str, Any]:
         store = server.app.store
         now = store.now()
@@ -339,7 +349,7 @@ async def schedules_page(server: Server, request: Request, principal: Principal)
                     "name": s.name,
                     "cron": s.cron,
                     "job": s.job,
-                    "args": s.args,
+                    "args": s.args if readable else hidden_args(s.args, _encrypts(server, s.job)),
                     "last": store.cron_last_tick(s.name),
                     "next": next_tick(s.cron, now),
                 }

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from offload._time import iso as iso_time
 from offload.app._handle import progress_of
 from offload.jobs._secrets import shown_record
+from offload.server._auth import Principal
 from offload.server._problems import Problem
 from offload.server._schema import check
 from offload.store._codec import latest_error
@@ -160,11 +161,17 @@ def path_id(request: Request, name: str = "job_id") -> int:
     return value
 
 
-def job_resource(record: JobRecord, listed: bool = False) -> dict[str, Any]:
-    """The JSON form of a job, as `GET /jobs/{id}` shows it (secret arguments masked); `listed`:
-    as `GET /jobs` shows it, a summary whose `errors` hold the latest entry alone, without its
-    traceback."""
-    record = shown_record(record)
+def reads_encrypted(principal: Principal) -> bool:
+    """Whether `principal` is shown encrypted job data opened (when this server holds the key):
+    admins, and the local caller of a server without tokens. The one place that decides it."""
+    return principal.allows("admin")
+
+
+def job_resource(record: JobRecord, listed: bool = False, readable: bool = False) -> dict[str, Any]:
+    """The JSON form of a job, as `GET /jobs/{id}` shows it (secret arguments masked, encrypted
+    ones `<encrypted>` unless `readable`: see `reads_encrypted`); `listed`: as `GET /jobs` shows
+    it, a summary whose `errors` hold the latest entry alone, without its traceback."""
+    record = shown_record(record, readable)
     links = {"self": f"/jobs/{record.id}"}
     if record.parent_id is not None:
         links["parent"] = f"/jobs/{record.parent_id}"

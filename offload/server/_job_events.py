@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from offload._states import FINAL_STATES
 from offload.app._webhooks import event_document
+from offload.jobs._encrypt import hidden_record
 from offload.server._context import Call, Server, api
 from offload.server._http import path_id
 from offload.server._problems import Problem
@@ -117,8 +118,8 @@ def _fields(record: JobRecord) -> dict[str, Any]:
         "attempted_at": record.attempted_at,
         "finished_at": record.finished_at,
     }
-    if record.state == "completed":
-        fields["result"] = record.result
+    if record.state == "completed":  # an encrypted result as <encrypted>
+        fields["result"] = hidden_record(record).result
     elif record.state in FINAL_STATES and record.errors:
         fields["error"] = record.errors[-1].get("error")
     if record.progress_done is not None or record.progress_total is not None:

@@ -12,12 +12,19 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
-from offload._errors import InvalidArgumentsError, PayloadTooLargeError, UpgradeError
+from offload._errors import (
+    EncryptionKeyError,
+    InvalidArgumentsError,
+    PayloadTooLargeError,
+    UpgradeError,
+)
 from offload._states import FINAL_STATES
 from offload._time import time_problem
 from offload.app._handle import Job
+from offload.jobs._encrypt import open_args
 from offload.jobs._notify import with_notify
 from offload.jobs._payload import check_json, free_args_json
+from offload.jobs._secrets import shown_record
 from offload.server._bulk import (
     BULK_BODY,
     SEARCH_NAMES,
@@ -35,6 +42,7 @@ from offload.server._http import (
     path_id,
     query_params,
     read_json,
+    reads_encrypted,
     undecodable,
 )
 from offload.server._problems import Problem
@@ -99,7 +107,8 @@ async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord |
             pause = min(pause * 1.5, 0.25)
 
 
-def _result_document(record: JobRecord) -> dict[str, Any]:
+def _result_document(record: JobRecord, readable: bool) -> dict[str, Any]:
+    record = shown_record(record, readable)  # an encrypted result as `<encrypted>`, unless
     document = {
         "id": record.id,
         "kind": record.kind,
@@ -112,12 +121,12 @@ def _result_document(record: JobRecord) -> dict[str, Any]:
     return document
 
 
-def _result_or_417(record: JobRecord | None, job_id: int) -> Response:
+def _result_or_417(record: JobRecord | None, job_id: int, readable: bool) -> Response:
     location = {"Location": f"/jobs/{job_id}", "Content-Location": f"/jobs/{job_id}/result"}
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
     if record.state == "completed":
-        return json_response(_result_document(record), 200, location)
+        return json_response(_result_document(record, readable), 200, location)
     if record.state in FINAL_STATES:
         detail = f"job {job_id} ended {record.state}; it has no result"
     else:
@@ -138,6 +147,11 @@ async def _get(call: Call, job_id: int) -> JobRecord:
             "job-not-found", f"job {job_id} does not exist (it may have been pruned)", job_id=job_id
         )
     return record
+
+
+def _opened(job: JobRecord | NewJob) -> Any:
+    """A job's arguments to compare: encrypted ones opened (each sealing differs)."""
+    return open_args(job.kind, job.args, job.meta)
 
 
 def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> NewJob:
@@ -227,6 +241,8 @@ def _enqueue(
         new = _prepare(server, body, unique_key)
         if "notify" in body:
             new = with_notify(new, body["notify"])
+    except EncryptionKeyError as exc:
+        raise Problem("encryption-key-missing", str(exc), kind=body["kind"]) from None
     except InvalidArgumentsError as exc:  # name the place at fault in the problem, too
         slug = "payload-too-large" if isinstance(exc, PayloadTooLargeError) else "invalid-arguments"
         raise Problem(slug, str(exc), argument=exc.argument, path=exc.path) from None
@@ -246,7 +262,7 @@ async def create_job(call: Call) -> Response:
     unique_key = None if key is None else f"idem:{key}"
     job_id, duplicate, new = await call.server.run(_enqueue, call.server, body, unique_key)
     record = await _get(call, job_id)
-    if duplicate and (record.kind != new.kind or record.args != new.args):
+    if duplicate and (record.kind != new.kind or _opened(record) != _opened(new)):
         raise Problem(
             "idempotency-key-reused",
             f"Idempotency-Key {key!r} was first used for job {job_id} ({record.kind}) with "
@@ -259,8 +275,11 @@ async def create_job(call: Call) -> Response:
     if duplicate:
         headers["Idempotent-Replayed"] = "true"
     if wants_result:
-        return _result_or_417(await _wait_finished(call, job_id, wait), job_id)
-    return json_response(job_resource(record), 202, headers)
+        readable = reads_encrypted(call.principal)
+        return _result_or_417(await _wait_finished(call, job_id, wait), job_id, readable)
+    return json_response(
+        job_resource(record, readable=reads_encrypted(call.principal)), 202, headers
+    )
 
 
 @api("listJobs", "read")
@@ -286,8 +305,14 @@ async def list_jobs(call: Call) -> Response:
         params.append(("before", str(records[-1].id)))
         next_link = f"/jobs?{urlencode(params)}"
     headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
+    readable = reads_encrypted(call.principal)
     return json_response(
-        {"jobs": [job_resource(r, listed=True) for r in records], "next": next_link}, 200, headers
+        {
+            "jobs": [job_resource(r, listed=True, readable=readable) for r in records],
+            "next": next_link,
+        },
+        200,
+        headers,
     )
 
 
@@ -298,11 +323,12 @@ async def get_job(call: Call) -> Response:
     if wants_result:
         wait = _wait_seconds(call)
         await _get(call, job_id)
-        return _result_or_417(await _wait_finished(call, job_id, wait), job_id)
+        readable = reads_encrypted(call.principal)
+        return _result_or_417(await _wait_finished(call, job_id, wait), job_id, readable)
     record = await _get(call, job_id)
     if record.state == "completed":
         return Response(status_code=303, headers={"Location": f"/jobs/{job_id}/result"})
-    return json_response(job_resource(record))
+    return json_response(job_resource(record, readable=reads_encrypted(call.principal)))
 
 
 @api("getJobResult", "read")
@@ -310,7 +336,7 @@ async def get_result(call: Call) -> Response:
     job_id = path_id(call.request)
     record = await _get(call, job_id)
     if record.state == "completed":
-        return json_response(_result_document(record))
+        return json_response(_result_document(record, reads_encrypted(call.principal)))
     if record.state in FINAL_STATES:
         last = record.errors[-1].get("error") if record.errors else None
         raise Problem(
@@ -339,7 +365,9 @@ async def retry_job(call: Call) -> Response:
             job_id=job_id,
             state=record.state,
         )
-    return json_response(job_resource(await _get(call, job_id)))
+    return json_response(
+        job_resource(await _get(call, job_id), readable=reads_encrypted(call.principal))
+    )
 
 
 @api("cancelJob", "admin")
@@ -356,7 +384,9 @@ async def cancel_job(call: Call) -> Response:
             job_id=job_id,
             state=record.state,
         )
-    return json_response(job_resource(await _get(call, job_id)))
+    return json_response(
+        job_resource(await _get(call, job_id), readable=reads_encrypted(call.principal))
+    )
 
 
 @api("discardJob", "admin")

@@ -212,6 +212,13 @@ _CATALOGUE = [
         "The store's file failed its integrity check or reads as malformed. Retrying will not "
         "help until its operators restore it from a backup.",
     ),
+    ProblemType(
+        "encryption-key-missing",
+        503,
+        "Encryption key missing",
+        "The job type encrypts its arguments and this server holds no key to encrypt them "
+        "with ($OFFLOAD_KEYS or $OFFLOAD_KEYS_FILE); enqueue from a process that holds it.",
+    ),
     ProblemType("internal-error", 500, "Internal error", "An unexpected error; see server logs."),
 ]
 CATALOGUE: dict[str, ProblemType] = {p.slug: p for p in _CATALOGUE}

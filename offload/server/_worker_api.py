@@ -13,13 +13,21 @@ import contextlib
 import logging
 import socket
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from offload._errors import InvalidArgumentsError, PayloadTooLargeError
+from offload._errors import (
+    EncryptionKeyError,
+    InvalidArgumentsError,
+    PayloadDecodeError,
+    PayloadTooLargeError,
+)
 from offload._text import label_problem, printable, shown
+from offload.jobs._encrypt import open_args, seal_result, sealed_names
+from offload.jobs._keys import Keyring, keyring
 from offload.jobs._payload import check_json, check_size
 from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.server._context import Call, Server, api
@@ -344,7 +352,20 @@ async def fetch(call: Call) -> Response:
     expires = time.time() + lease
     for job in jobs:
         server.counters.fetched.labels(job.queue, job.kind).inc()
+    ring = keyring()  # this server's keys open encrypted jobs' arguments for remote workers
+    jobs = [_opened(j, ring) for j in jobs]
     return json_response({"jobs": [_claimed(j, expires) for j in jobs], "lease_seconds": lease})
+
+
+def _opened(job: ClaimedJob, ring: Keyring | None) -> ClaimedJob:
+    """A claimed job with its encrypted arguments opened when this server holds their key; as
+    stored otherwise (`<encrypted>` data for a worker that holds the key itself)."""
+    if ring is None or sealed_names(job.meta) is None:
+        return job
+    try:
+        return replace(job, args=open_args(job.kind, job.args, job.meta, ring))
+    except (EncryptionKeyError, PayloadDecodeError):
+        return job
 
 
 @api("workerHeartbeat", "worker")
@@ -355,6 +376,11 @@ async def heartbeat(call: Call) -> Response:
     lost = await call.server.run(call.app.store.job_heartbeat, leases, lease)
     await call.server.run(_beat, call, body)
     return json_response({"lost": lost})
+
+
+def _sealed_result(call: Call, job_id: int, result: Any) -> Any:
+    record = call.app.store.job_get(job_id)
+    return result if record is None else seal_result(record.kind, result, record.meta)
 
 
 @api("workerComplete", "worker")
@@ -369,6 +395,8 @@ async def complete(call: Call) -> Response:
     except InvalidArgumentsError as exc:  # InvalidTextError too: the same refusal as a
         # Python worker's (whose attempt then fails), named with its path
         raise Problem("invalid-request", str(exc), path=exc.path) from None
+    if keyring() is not None:  # an encrypted job's result is encrypted here, before it is stored
+        result = await call.server.run(_sealed_result, call, body["id"], result)
     done = Completion(body["id"], _token(body["token"]), result)
     outcome = await call.server.run(call.app.store.job_complete_many, [done])
     if not outcome.applied:

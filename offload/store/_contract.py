@@ -30,6 +30,7 @@ from offload.store._events import EventOps
 from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
+from offload.store._sealed import SealedOps
 from offload.store._totals import TotalsOps
 from offload.store._versions import VersionOps
 from offload.store._workflows import WorkflowOps
@@ -552,6 +553,7 @@ class Store(
     EventOps,
     VersionOps,
     WorkflowOps,
+    SealedOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

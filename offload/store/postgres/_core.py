@@ -54,6 +54,7 @@ _FILES = (
     "events",
     "versions",
     "workflows",
+    "sealed",
 )  # the named statements of every family
 
 

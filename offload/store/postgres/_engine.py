@@ -50,6 +50,7 @@ from offload.store.postgres._pauses import PostgresPauses
 from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
+from offload.store.postgres._sealed import PostgresSealed
 from offload.store.postgres._totals import PostgresTotals
 from offload.store.postgres._versions import PostgresVersions
 from offload.store.postgres._workflows import PostgresWorkflows
@@ -68,6 +69,7 @@ class PostgresStore(
     PostgresEvents,
     PostgresVersions,
     PostgresWorkflows,
+    PostgresSealed,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""
