@@ -58,6 +58,21 @@ def is_loopback(host: str) -> bool:
     help="Longest wait of Expect: 200-ok and of a worker's long poll, seconds.",
 )
 @click.option(
+    "--max-result-waits",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Result waits (Expect: 200-ok, Prefer: wait) at once; past it, 503.",
+)
+@click.option(
+    "--max-worker-polls",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Worker long polls at once (a bound of their own, so waiting producers cannot "
+    "starve workers); past it, 503.",
+)
+@click.option(
     "--no-maintenance",
     is_flag=True,
     help="Do not take part in electing the maintenance leader (promote, rescue, cron, prune).",
@@ -134,6 +149,8 @@ def server(
     external_kinds: tuple[str, ...],
     allow_undeclared: bool,
     max_wait: float,
+    max_result_waits: int,
+    max_worker_polls: int,
     no_maintenance: bool,
     allowed_hosts: tuple[str, ...],
     proxy_headers: bool,
@@ -188,6 +205,8 @@ def server(
             external_kinds=tuple(parse_external_kinds(external_kinds)),
             allow_undeclared=allow_undeclared,
             max_wait=max_wait,
+            max_result_waits=max_result_waits,
+            max_worker_polls=max_worker_polls,
             allowed_hosts=allowed_hosts,
             maintenance=not no_maintenance,
             trusted_proxies=proxies if proxy_headers else (),

@@ -10,7 +10,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from offload._errors import ConfigurationError
 from offload.dispatch._shedding import check_bound
@@ -68,7 +68,14 @@ class ServerConfig:
     allow_undeclared: accept any well-formed kind name (queue from the request, else default).
     max_wait: the longest a request may wait (`Expect: 200-ok`, a worker's long poll), seconds.
     max_body_bytes: the largest request body; None means the app's max_payload_bytes + 64 KiB.
-    max_waiters: requests allowed to wait at once; past it the server answers 503.
+    max_result_waits: result waits (`Prefer: wait`, `Expect: 200-ok`) allowed at once; past
+        it such a request is answered 503.
+    max_worker_polls: worker long polls (`/worker/fetch` with `wait`) allowed at once; past it
+        such a fetch is answered 503. Each has its own bound, so waiting producers never use up
+        the slots workers need to fetch, nor the other way round.
+    max_waiters: the older name that set one bound for both; when given, it sets each of them.
+    counts_cache_seconds: how long the overview page's and `/metrics`' reads of the store are
+        reused: however many load them, the store is read at most once per period.
     allowed_hosts: extra Host names accepted without tokens (localhost names always are).
     maintenance: take part in electing the maintenance leader (promote, rescue, cron, prune),
         needed when no Python worker runs.
@@ -83,11 +90,14 @@ class ServerConfig:
     allow_undeclared: bool = False
     max_wait: float = 30.0
     max_body_bytes: int | None = None
-    max_waiters: int = 1000
+    max_result_waits: int = 1000
+    max_worker_polls: int = 1000
+    max_waiters: int | None = None
     allowed_hosts: tuple[str, ...] = ()
     maintenance: bool = False
     session_seconds: float = 12 * 3600.0
     trusted_proxies: tuple[str, ...] = ()
+    counts_cache_seconds: float = 1.0
 
     def validate(self) -> ServerConfig:
         names = [t.name for t in self.tokens]
@@ -107,8 +117,19 @@ class ServerConfig:
             raise ConfigurationError("max_wait must be within (0, 3600] seconds")
         if self.max_body_bytes is not None and self.max_body_bytes < 1024:
             raise ConfigurationError("max_body_bytes must be at least 1024")
-        if self.max_waiters < 1:
-            raise ConfigurationError("max_waiters must be at least 1")
+        if self.max_waiters is not None:
+            if self.max_waiters < 1:
+                raise ConfigurationError("max_waiters must be at least 1")
+            return replace(
+                self,
+                max_result_waits=self.max_waiters,
+                max_worker_polls=self.max_waiters,
+                max_waiters=None,
+            ).validate()
+        if self.max_result_waits < 1 or self.max_worker_polls < 1:
+            raise ConfigurationError("max_result_waits and max_worker_polls must be at least 1")
+        if not 0 <= self.counts_cache_seconds <= 3600:
+            raise ConfigurationError("counts_cache_seconds must be within [0, 3600]")
         if self.trusted_proxies and not self.tokens:
             raise ConfigurationError(
                 "trusting a proxy needs tokens: without them the server is for this machine "

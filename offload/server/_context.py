@@ -36,7 +36,7 @@ from offload.server._auth import Auth, Principal, same_origin
 from offload.server._config import ServerConfig
 from offload.server._metrics import Metrics
 from offload.server._problems import Problem, problem_response
-from offload.server._waiting import Slots, Waker
+from offload.server._waiting import Slots, TtlCache, Waker
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
@@ -60,8 +60,16 @@ class Server:
         self.auth = Auth(config.tokens, config.session_seconds)
         self.waker = Waker(lambda: app.store.listener([]))
         self.gate = ClaimGate(app)
-        self.slots = Slots(config.max_waiters)
-        self.metrics = Metrics(app, self.seen_within, tuple(k.queue for k in config.external_kinds))
+        # Two bounds, so that neither kind of waiting request can starve the other.
+        self.result_waits = Slots(config.max_result_waits, "result waits")
+        self.worker_polls = Slots(config.max_worker_polls, "worker long polls")
+        self.cache = TtlCache(config.counts_cache_seconds)
+        self.metrics = Metrics(
+            app,
+            self.seen_within,
+            tuple(k.queue for k in config.external_kinds),
+            config.counts_cache_seconds,
+        )
         self.counters = self.metrics.counters
         self.max_body = config.max_body_bytes or app.config.max_payload_bytes + BODY_OVERHEAD
         self.operations: dict[str, dict[str, Any]] = {}

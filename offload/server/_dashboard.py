@@ -201,7 +201,10 @@ def params(server: Server, request: Request, form: bool = False) -> dict[str, An
 @page("dashboardOverview")
 async def overview(server: Server, request: Request, principal: Principal) -> Response:
     span = params(server, request).get("range", "1h")
-    data = await server.run(_stats.overview, server, span)
+    # One read of the store per period (counts_cache_seconds), however many load the page.
+    data = await server.run(
+        server.cache.get, ("overview", span), lambda: _stats.overview(server, span)
+    )
     return render(server, request, principal, "overview.html", {"page": "overview", **data})
 
 

@@ -86,7 +86,7 @@ async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord |
     """The job once final, or as it is when `seconds` have passed."""
     deadline = time.monotonic() + seconds
     pause = 0.005
-    with call.server.slots.take():
+    with call.server.result_waits.take():
         while True:
             record = await call.server.run(call.app.store.job_get, job_id)
             if record is None or record.state in FINAL_STATES:

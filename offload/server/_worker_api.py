@@ -323,7 +323,7 @@ async def fetch(call: Call) -> Response:
     wait = float(body.get("wait", 0.0))
     deadline = time.monotonic() + wait
     jobs: list[ClaimedJob] = []
-    with server.slots.take() if wait > 0 else contextlib.nullcontext():
+    with server.worker_polls.take() if wait > 0 else contextlib.nullcontext():
         while True:
             event = server.waker.arm() if wait > 0 else None
             try:
