@@ -231,6 +231,13 @@ def server(
     if tokens:
         roles = ", ".join(f"{t.name} ({t.role})" for t in tokens)
         click.echo(f"offload server: {len(tokens)} token(s): {roles}", err=True)
+        plain = [t.name for t in tokens if t.secret != t.hashed]
+        if plain:
+            click.echo(
+                f"offload server: token(s) {', '.join(plain)} are kept as given; keep their "
+                "hashes instead (`offload hash-token`)",
+                err=True,
+            )
     else:
         click.echo(
             "offload server: no tokens configured: serving on loopback only, and anyone on "
@@ -260,3 +267,27 @@ def server(
         )
     finally:
         app.close()
+
+
+@click.command("hash-token")
+@click.argument("token", required=False)
+def hash_token_command(token: str | None) -> None:
+    """Print TOKEN's hash form (sha256:...) for a tokens file: the server then keeps no token.
+
+    Without TOKEN it reads one line from standard input (so the token stays out of the shell
+    history and the process list), or makes a new random token and prints it first when the
+    input is a terminal.
+    """
+    import hashlib
+    import secrets
+
+    if token is None:
+        if sys.stdin.isatty():
+            token = secrets.token_urlsafe(32)
+            click.echo(f"token: {token}", err=True)
+        else:
+            token = sys.stdin.readline().strip()
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise click.ClickException("a token needs at least 16 characters and no spaces")
+    # The same form as offload.server.hash_token, without importing the server's extras.
+    click.echo("sha256:" + hashlib.sha256(token.encode()).hexdigest())

@@ -36,6 +36,7 @@ from offload.server._auth import Auth, Principal, same_origin
 from offload.server._config import ServerConfig
 from offload.server._metrics import Metrics
 from offload.server._problems import Problem, problem_response
+from offload.server._scope import Scope, refuse_limited
 from offload.server._waiting import Slots, TtlCache, Waker
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ class Server:
         self.operations: dict[str, dict[str, Any]] = {}
         # HTTP workers this process saw: when first, and when it last recorded them
         self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        # Which token first named each worker id (the latest 10,000): only it may use the id
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        # Kinds met in claims that the app does not declare (skipped for kind-scoped tokens)
+        self.kinds_seen: set[str] = set()
         # Store calls refused for want of space or a damaged file, until they succeed again
         self._refused: dict[Callable[..., Any], tuple[float, StoreFullError | StoreCorruptError]]
         self._refused = {}
@@ -92,6 +97,27 @@ class Server:
 
     def forget_worker(self, worker: str) -> None:
         self._seen.pop(worker, None)
+        self._owners.pop(worker, None)
+
+    def own_worker(self, worker: str, principal: Principal) -> None:
+        """Bind a worker id to the token that first names it; another token that names it
+        (to heartbeat, fetch as it, overwrite or deregister it) is refused with 403."""
+        if principal.via == "local":
+            return
+        owner = self._owners.pop(worker, principal.name)
+        self._owners[worker] = owner
+        while len(self._owners) > 10_000:
+            self._owners.popitem(last=False)
+        if owner != principal.name:
+            raise Problem(
+                "forbidden",
+                f"worker {worker!r} belongs to another token; a worker may only use its own "
+                "record (give each worker process its own id)",
+            )
+
+    def known_kinds(self) -> set[str]:
+        """Every kind this server knows of: declared, external, and met in claims."""
+        return {*self.app.jobs, *(k.name for k in self.config.external_kinds), *self.kinds_seen}
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call off the event loop, remembering whether the store refused
@@ -140,6 +166,11 @@ class Call:
         return self.server.app
 
     @property
+    def scope(self) -> Scope:
+        """What the caller may reach (offload/server/_scope.py)."""
+        return self.principal.scope
+
+    @property
     def operation(self) -> dict[str, Any]:
         return self.server.operations[self.request.scope["offload.operation"]]
 
@@ -148,9 +179,11 @@ Handler = Callable[[Call], Awaitable[Response]]
 
 
 def api(
-    operation_id: str, role: str
+    operation_id: str, role: str, *, scoped: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap an endpoint: authenticate, authorise `role`, map errors to problems."""
+    """Wrap an endpoint: authenticate, authorise `role`, map errors to problems. A token
+    limited to tenants or without data access is refused (403) unless the endpoint is
+    `scoped`: it applies `call.scope` to everything it shows and changes."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
@@ -177,6 +210,8 @@ def api(
                         f"token {principal.name!r} has role {principal.role!r}; this needs "
                         f"{role!r} or above",
                     )
+                if not scoped:
+                    refuse_limited(principal.name, principal.scope)
                 if (
                     principal.via == "local"
                     and request.method != "GET"

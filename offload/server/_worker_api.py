@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -25,6 +26,7 @@ from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, read_json
 from offload.server._problems import Problem
+from offload.server._scope import Scope
 from offload.server._spec import (
     JOB_ID,
     JSON_VALUE,
@@ -306,10 +308,22 @@ def _claimed(job: ClaimedJob, expires: float) -> dict[str, Any]:
     }
 
 
-def _claim(server: Server, params: ClaimParams) -> list[ClaimedJob]:
+def _claim(server: Server, params: ClaimParams, scope: Scope) -> list[ClaimedJob]:
     """Claim like a Python worker does: expired jobs and those matching a blackhole rule are
-    shed here and never handed to the HTTP worker."""
-    return server.gate.apply(server.app.store.job_claim(params))
+    shed here and never handed to the HTTP worker. A token limited to some kinds claims
+    without the others the server knows of; a job of a kind it learns of only now is put
+    back at once (no attempt counted) and its kind is skipped from then on."""
+    skip = scope.skip_kinds(server.known_kinds())
+    if skip:
+        params = dataclasses.replace(params, skip_kinds=sorted({*params.skip_kinds, *skip}))
+    jobs = server.gate.apply(server.app.store.job_claim(params))
+    if scope.kinds is None:
+        return jobs
+    outside = [j for j in jobs if j.kind not in scope.kinds]
+    if outside:
+        server.kinds_seen.update(j.kind for j in outside)
+        server.app.store.job_release_many([Lease(j.id, j.lease_token) for j in outside])
+    return [j for j in jobs if j.kind in scope.kinds]
 
 
 @api("workerFetch", "worker")
@@ -317,6 +331,8 @@ async def fetch(call: Call) -> Response:
     server = call.server
     body = _checked_host(await read_json(call.request, server.max_body, fetch_schema(server)))
     queues: list[str] = list(dict.fromkeys(body["queues"]))
+    call.scope.check_fetch(queues)  # 403 for a queue outside the token's scope
+    call.server.own_worker(body["worker"], call.principal)
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     params = ClaimParams(queues, body.get("limit", 1), body["worker"], lease)
     await server.run(_beat, call, body)
@@ -327,7 +343,7 @@ async def fetch(call: Call) -> Response:
         while True:
             event = server.waker.arm() if wait > 0 else None
             try:
-                jobs = await server.run(_claim, server, params)
+                jobs = await server.run(_claim, server, params, call.scope)
                 left = deadline - time.monotonic()
                 if jobs or left <= 0 or event is None:
                     break
@@ -349,6 +365,8 @@ async def fetch(call: Call) -> Response:
 @api("workerHeartbeat", "worker")
 async def heartbeat(call: Call) -> Response:
     body = _checked_host(await read_json(call.request, call.server.max_body, HEARTBEAT))
+    if body.get("worker") is not None:
+        call.server.own_worker(body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     lost = await call.server.run(call.app.store.job_heartbeat, leases, lease)
@@ -445,6 +463,8 @@ async def _report_limit(
 @api("workerRelease", "worker")
 async def release(call: Call) -> Response:
     body = await read_json(call.request, call.server.max_body, RELEASE)
+    if body.get("worker") is not None:
+        call.server.own_worker(body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     released = await call.server.run(call.app.store.job_release_many, leases)
     if body.get("goodbye") and body.get("worker"):

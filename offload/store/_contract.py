@@ -288,6 +288,7 @@ class JobFilter:
     kind: str | None = None
     limit: int = 50
     before_id: int | None = None
+    tenants: Sequence[str] | None = None  # jobs of these tenants only (none without a tenant)
 
 
 @dataclass(frozen=True, slots=True)
