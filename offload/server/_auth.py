@@ -89,6 +89,10 @@ class Auth:
         self._revoked_lock = threading.Lock()
 
     # --- tokens ------------------------------------------------------------------------
+    @staticmethod
+    def scope_of(token: Token) -> Scope:
+        return scope_of(token)
+
     def token_for(self, presented: str) -> Token | None:
         """The token whose secret is `presented`, checking every one in constant time."""
         digest = _digest(presented)

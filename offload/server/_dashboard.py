@@ -469,6 +469,8 @@ async def login(request: Request) -> Response:
         target = _next(fields.get("next"), f"{root(request)}/")
         if token is None:
             return _login(server, request, target, "That token is not valid here.", 401)
+        if target == f"{root(request)}/" and server.auth.scope_of(token).limited:
+            target = f"{root(request)}/ui/jobs"  # the overview counts every tenant's jobs
         response = RedirectResponse(target, status_code=303)
         server.auth.set_session(response, request, token)
         return response

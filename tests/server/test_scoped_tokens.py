@@ -150,6 +150,25 @@ def test_a_tenant_producer_enqueues_for_its_tenant_only(c: TestClient) -> None:
     assert c.get(f"/jobs/{free.json()['id']}", headers=auth(ACME_READ)).status_code == 200
 
 
+def test_a_tenant_session_cannot_press_another_tenants_buttons(c: TestClient) -> None:
+    theirs = _enqueue(c, OPS, "charge", {"shop": "globex"}).json()
+    ours = _enqueue(c, OPS, "charge", {"shop": "acme"}).json()
+    login = c.post("/ui/login", data={"token": ACME_ADMIN.secret}, follow_redirects=False)
+    assert login.headers["location"] == "/ui/jobs"  # not the overview, which it may not see
+    page = c.get("/ui/jobs")
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert page.status_code == 200 and csrf is not None, page.text[:300]
+    for action in ("retry", "cancel", "discard"):
+        r = c.post(f"/ui/jobs/{theirs['id']}/{action}", data={"csrf": csrf.group(1)})
+        assert r.status_code == 404, (action, r.status_code)
+    assert c.get(f"/jobs/{theirs['id']}", headers=auth(OPS)).json()["state"] == "available"
+    done = c.post(
+        f"/ui/jobs/{ours['id']}/cancel", data={"csrf": csrf.group(1)}, follow_redirects=False
+    )
+    assert done.status_code == 303  # its own tenant's job: the button works
+    assert c.get(f"/jobs/{ours['id']}", headers=auth(OPS)).json()["state"] == "cancelled"
+
+
 # --- queues and kinds -----------------------------------------------------------------------
 def test_a_producer_enqueues_only_its_queues_and_kinds(c: TestClient) -> None:
     assert _enqueue(c, ADDER, "add", {"a": 1, "b": 2}).status_code == 202
