@@ -100,11 +100,15 @@ class Server:
         self._owners.pop(worker, None)
 
     def own_worker(self, worker: str, principal: Principal) -> None:
-        """Bind a worker id to the token that first names it; another token that names it
-        (to heartbeat, fetch as it, overwrite or deregister it) is refused with 403."""
+        """Refuse (403) a token that names a worker id another token registered (to
+        heartbeat, fetch as it, overwrite or deregister it). The owner is kept in the worker's
+        record in the store (`WorkerInfo.owner`, set by its first beat), so every replica
+        agrees; this process remembers the owners it has read. Blocking: run it off the loop."""
         if principal.via == "local":
             return
-        owner = self._owners.pop(worker, principal.name)
+        owner = self._owners.pop(worker, None)
+        if owner is None:
+            owner = self.app.store.worker_owner(worker) or principal.name
         self._owners[worker] = owner
         while len(self._owners) > 10_000:
             self._owners.popitem(last=False)

@@ -270,6 +270,7 @@ def _beat(call: Call, body: dict[str, Any]) -> None:
         started_at=started,
         seen_at=0.0,
         running=running,
+        owner=None if call.principal.via == "local" else call.principal.name,
     )
     call.app.store.worker_beat(info)
     call.app.tally.flush(call.app.store)  # HTTP workers' failed attempts, with their beat
@@ -332,7 +333,7 @@ async def fetch(call: Call) -> Response:
     body = _checked_host(await read_json(call.request, server.max_body, fetch_schema(server)))
     queues: list[str] = list(dict.fromkeys(body["queues"]))
     call.scope.check_fetch(queues)  # 403 for a queue outside the token's scope
-    call.server.own_worker(body["worker"], call.principal)
+    await server.run(server.own_worker, body["worker"], call.principal)
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     params = ClaimParams(queues, body.get("limit", 1), body["worker"], lease)
     await server.run(_beat, call, body)
@@ -366,7 +367,7 @@ async def fetch(call: Call) -> Response:
 async def heartbeat(call: Call) -> Response:
     body = _checked_host(await read_json(call.request, call.server.max_body, HEARTBEAT))
     if body.get("worker") is not None:
-        call.server.own_worker(body["worker"], call.principal)
+        await call.server.run(call.server.own_worker, body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     lost = await call.server.run(call.app.store.job_heartbeat, leases, lease)
@@ -464,7 +465,7 @@ async def _report_limit(
 async def release(call: Call) -> Response:
     body = await read_json(call.request, call.server.max_body, RELEASE)
     if body.get("worker") is not None:
-        call.server.own_worker(body["worker"], call.principal)
+        await call.server.run(call.server.own_worker, body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     released = await call.server.run(call.app.store.job_release_many, leases)
     if body.get("goodbye") and body.get("worker"):

@@ -311,6 +311,7 @@ class WorkerInfo:
     started_at: float
     seen_at: float
     running: int
+    owner: str | None = None  # the API token that registered it over HTTP; None otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +469,11 @@ class MaintenanceOps(abc.ABC):
     @abc.abstractmethod
     def worker_beat(self, info: WorkerInfo) -> None:
         """Register a worker or refresh its record."""
+
+    @abc.abstractmethod
+    def worker_owner(self, worker_id: str) -> str | None:
+        """Who registered this worker record (`WorkerInfo.owner`: an API token's name), or
+        None when nobody did or there is no record."""
 
     @abc.abstractmethod
     def worker_remove(self, worker_id: str) -> None:

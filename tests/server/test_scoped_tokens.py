@@ -251,6 +251,17 @@ def test_a_worker_may_only_touch_its_own_record(c: TestClient) -> None:
     assert store.worker_list(60) == []
 
 
+def test_worker_ownership_holds_across_replicas(c: TestClient, scoped_app: Offload) -> None:
+    body = {"worker": "w-far", "queues": ["default"]}
+    assert c.post("/worker/fetch", json=body, headers=auth(RUNNER)).status_code == 200
+    other = create_app(scoped_app, tokens=(*TOKENS, *SCOPED))  # another server process
+    with TestClient(other, base_url=BASE) as replica:
+        r = replica.post("/worker/heartbeat", json={**body, "leases": []}, headers=auth(RUNNER2))
+        assert_problem(r, 403, "forbidden")
+        r = replica.post("/worker/fetch", json=body, headers=auth(RUNNER))
+        assert r.status_code == 200, r.text
+
+
 # --- hashed tokens --------------------------------------------------------------------------
 def test_a_hashed_token_works_and_the_server_keeps_no_token(c: TestClient) -> None:
     assert c.get("/jobs", headers=auth(HASHED, HASHED_SECRET)).status_code == 200

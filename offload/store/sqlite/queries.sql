@@ -374,9 +374,14 @@ RETURNING owner
 DELETE FROM offload_leaders WHERE name = ? AND owner = ?
 
 -- name: worker_beat
-INSERT INTO offload_workers (id, host, pid, queues, started_at, seen_at, running)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running
+-- The first owner named stays (offload/server: a token owns the worker records it made).
+INSERT INTO offload_workers (id, host, pid, queues, started_at, seen_at, running, owner)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running,
+                               owner = coalesce(offload_workers.owner, excluded.owner)
+
+-- name: worker_owner
+SELECT owner FROM offload_workers WHERE id = ?
 
 -- name: worker_remove
 DELETE FROM offload_workers WHERE id = ?
