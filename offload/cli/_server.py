@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from offload._redact import mask_logging
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.store import verify_store
+
+if TYPE_CHECKING:
+    from offload.server import Token
 
 
 def is_loopback(host: str) -> bool:
@@ -229,7 +233,7 @@ def server(
         raise click.ClickException(str(exc)) from exc
     shown = f"[{host}]" if ":" in host else host
     if tokens:
-        roles = ", ".join(f"{t.name} ({t.role})" for t in tokens)
+        roles = ", ".join(f"{t.name} ({t.role}{_scope_note(t)})" for t in tokens)
         click.echo(f"offload server: {len(tokens)} token(s): {roles}", err=True)
         plain = [t.name for t in tokens if t.secret != t.hashed]
         if plain:
@@ -267,6 +271,18 @@ def server(
         )
     finally:
         app.close()
+
+
+def _scope_note(token: Token) -> str:
+    """`, tenants=acme, data=no`: what limits a token, for the start-up line."""
+    parts = [
+        f"{what}={'|'.join(values)}"
+        for what in ("queues", "kinds", "tenants")
+        if (values := getattr(token, what)) is not None
+    ]
+    if not token.data:
+        parts.append("data=no")
+    return "".join(f", {p}" for p in parts)
 
 
 @click.command("hash-token")

@@ -221,6 +221,9 @@ def test_a_token_without_data_sees_neither_arguments_nor_results(c: TestClient) 
         assert r.status_code == 200, (path, r.text)
         assert B_SECRET not in r.text, path
     assert c.get(f"/jobs/{job['id']}/result", headers=auth(BLIND)).json()["result"] == "***"
+    events = c.get(f"/jobs/{job['id']}/events", headers=auth(BLIND))  # a final job: one event
+    assert events.status_code == 200 and "job.completed" in events.text
+    assert B_SECRET not in events.text and "***" in events.text
     listed = c.get("/jobs", headers=auth(BLIND)).json()["jobs"][0]
     assert listed["args"] == {"secret": "***"}
     assert_problem(
