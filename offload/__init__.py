@@ -22,6 +22,7 @@ from offload._errors import (
     JobFailedError,
     JobNotFoundError,
     JobTimeoutError,
+    NewerVersionError,
     OffloadError,
     OverloadedError,
     PayloadDecodeError,
@@ -33,6 +34,7 @@ from offload._errors import (
     StoreFullError,
     StoreUnavailableError,
     UnknownJobError,
+    UpgradeError,
 )
 from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
@@ -57,6 +59,7 @@ __all__ = [
     "JobTimeoutError",
     "JobType",
     "Limit",
+    "NewerVersionError",
     "Offload",
     "OffloadError",
     "OverloadedError",
@@ -73,6 +76,7 @@ __all__ = [
     "Throttled",
     "Unique",
     "UnknownJobError",
+    "UpgradeError",
     "current_job",
 ]
 

@@ -79,6 +79,17 @@ class InvalidRuleError(ConfigurationError):
     """A blackhole rule whose `where` expression is not in the rule language."""
 
 
+class UpgradeError(OffloadError):
+    """An upgrader of a job type (`@app.job(upgrade={...})`) failed to turn a job's stored
+    arguments of one version into the next: the attempt fails, naming the step."""
+
+
+class NewerVersionError(OffloadError):
+    """A job's arguments are of a newer version than this worker's job type knows (a producer
+    was deployed before the workers): the job is put back, no attempt used, until a worker that
+    knows the version takes it or its grace period ends."""
+
+
 class JobNotFoundError(OffloadError):
     """No job with that id (it may have been pruned)."""
 

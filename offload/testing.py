@@ -26,6 +26,7 @@ from offload.app._webhooks import install as install_webhooks
 from offload.store._contract import ClaimParams, JobFilter, JobRecord
 from offload.worker._ack import acknowledge
 from offload.worker._executor import Executor, Outcome
+from offload.worker._versions import REFUSED
 
 __all__ = [
     "DrainResult",
@@ -113,6 +114,8 @@ def drain(
                 result.retried += 1
                 if failures and failures[0].throttled:
                     result.throttled += 1
+                    throttled.add(outcome.job.id)
+                elif outcome.stopped == REFUSED:  # waits for a worker that knows its version
                     throttled.add(outcome.job.id)
         return result
     finally:

@@ -81,6 +81,9 @@ class Config:
         `max_run_time` of their own (None: no limit). Iteration jobs run in slices of at most
         this long (docs/long-jobs.md); other jobs that run longer are reported
         (docs/run-time.md).
+    version_grace: how long a job whose arguments are of a newer version than a worker knows
+        is put back (no attempt used) for a worker that knows it, from its first refusal,
+        before its attempts fail (docs/versions.md); job types may give their own.
     """
 
     url: str
@@ -93,6 +96,7 @@ class Config:
     dead_retention: float = 7 * 86400.0
     auto_migrate: bool = True
     max_run_time: float | None = None
+    version_grace: float = 3600.0
 
     def validate(self) -> Config:
         if self.lease_seconds <= 0:
@@ -110,6 +114,8 @@ class Config:
             raise ConfigurationError("maintenance_interval must be positive")
         if self.max_run_time is not None and self.max_run_time <= 0:
             raise ConfigurationError("max_run_time must be positive (or None for no limit)")
+        if not self.version_grace >= 0:
+            raise ConfigurationError("version_grace must be a non-negative number of seconds")
         return self
 
     def with_url_override(self, url: str, option: str = "--url") -> Config:

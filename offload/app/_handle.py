@@ -131,6 +131,11 @@ class Job:
         return self.record.args
 
     @property
+    def version(self) -> int:
+        """The version of the job's arguments, stamped at enqueue (docs/versions.md)."""
+        return self.record.version
+
+    @property
     def undecodable(self) -> dict[str, Undecodable]:
         """Stored fields that cannot be decoded, by name (why, and the start of the stored
         text); such a field reads as empty. Empty for a sound row (docs/stored-data.md)."""

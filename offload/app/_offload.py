@@ -33,10 +33,13 @@ from offload.jobs._type import (
     PreparedJob,
     build_options,
     check_kind_name,
+    seconds,
 )
+from offload.jobs._versions import DEFAULT_GRACE
 from offload.store import Store, open_store
 from offload.store._contract import NewJob, joined
 from offload.store._outbox import Staged
+from offload.store._versions import version_rows
 
 T = TypeVar("T")
 log = logging.getLogger("offload")
@@ -79,6 +82,7 @@ class Offload:
         auto_migrate: bool = True,
         max_backlog: Mapping[str, int] | None = None,
         max_run_time: float | timedelta | None = None,
+        version_grace: float | timedelta = DEFAULT_GRACE,
     ) -> None:
         store_url, source = resolve_store_url(url)
         self.config = Config(
@@ -94,6 +98,7 @@ class Offload:
             dead_retention=dead_retention,
             auto_migrate=auto_migrate,
             max_run_time=run_time(max_run_time, "max_run_time"),
+            version_grace=seconds(version_grace, "version_grace") or 0.0,
         ).validate()
         self.jobs: dict[str, JobType] = {}
         self.schedules: dict[str, Schedule] = {}
@@ -239,7 +244,9 @@ class Offload:
         `cron="*/5 * * * *"` also enqueues it at every tick. Load shedding and
         unique jobs (docs/scheduling.md): expires, critical, max_backlog, unique=Unique(...).
         Long jobs (docs/long-jobs.md): a generator function is an iteration job; options
-        checkpoint_every, max_run_time, throttle_on.
+        checkpoint_every, max_run_time, throttle_on. Argument versions for rolling deploys
+        (docs/versions.md): version, upgrade ({N: function turning version N-1 arguments into
+        version N}) and version_grace.
         """
 
         def declare(fn: Callable[..., Any]) -> JobType:
@@ -403,6 +410,18 @@ class Offload:
     def get_job(self, job_id: int) -> Job:
         """A handle on an existing job (JobNotFoundError if there is none)."""
         return Job(self, int(job_id)).refresh()
+
+    def job_versions(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Jobs still to run (available, scheduled, retryable, running) per kind and argument
+        version, by kind then version: one dict each with `kind`, `version`, a count per
+        state, `total`, and `declared`, the version this app declares for the kind (None when
+        it declares none). A rolling deploy is done when no kind has jobs of an older version
+        left (docs/versions.md)."""
+        rows = version_rows(self.store.job_versions(kind))
+        for row in rows:
+            job_type = self.jobs.get(row["kind"])
+            row["declared"] = None if job_type is None else job_type.version
+        return rows
 
 
 def _is_async(connection: Any) -> bool:

@@ -43,13 +43,14 @@ from offload.cli._output import (
 from offload.jobs._secrets import shown_record
 from offload.store._bulk import CANCELLABLE_FROM, DISCARDABLE_FROM, RETRYABLE_FROM
 from offload.store._contract import JobFilter, JobRecord, Store
+from offload.store._versions import PENDING_STATES
 
 _TRACEBACK_LINES = 12
 
 
 @click.group("jobs")
 def jobs() -> None:
-    """Inspect jobs and act on them: list, show, retry, cancel, discard."""
+    """Inspect jobs and act on them: list, show, retry, cancel, discard; count versions."""
 
 
 @jobs.command("list")
@@ -114,7 +115,7 @@ def list_jobs(
             )
             records = app.store.job_list(flt)
     if as_json:
-        print_json([job_dict(r) for r in records])
+        print_json([job_dict(r, listed=True) for r in records])
         return
     if not records:
         click.echo("no jobs match", err=True)
@@ -138,6 +139,45 @@ def list_jobs(
         click.echo(
             f"(first {limit} shown; more with --limit or --before {records[-1].id})", err=True
         )
+
+
+@jobs.command("versions")
+@click.option("-k", "--kind", help="Only jobs of this job type.")
+@store_options
+@json_option
+@friendly_errors
+def job_versions(kind: str | None, app_path: str | None, url: str | None, as_json: bool) -> None:
+    """Count the jobs still to run (available, scheduled, retryable, running) per job type
+    and argument version, to see when the last job of an old version is gone.
+
+    \b
+      offload jobs versions
+      offload jobs versions --kind send_invoice --json
+
+    With --app, CODE is the version the app declares for each job type.
+    """
+    with opened_app(app_path, url) as app:
+        rows = app.job_versions(kind)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no jobs to run" + (f" of kind {kind!r}" if kind else ""), err=True)
+        return
+    states = list(PENDING_STATES)
+    table_rows = [
+        [
+            r["kind"],
+            r["version"],
+            *(r[s] for s in states),
+            r["total"],
+            "-" if r["declared"] is None else r["declared"],
+        ]
+        for r in rows
+    ]
+    headers = ["KIND", "VERSION", *(s.upper() for s in states), "TOTAL", "CODE"]
+    numeric = list(range(1, len(headers)))
+    click.echo(table(headers, table_rows, numeric=numeric, width=terminal_width()))
 
 
 @jobs.command("show")
@@ -173,6 +213,7 @@ def _describe(r: JobRecord) -> str:
         ("tenant", r.tenant or "-"),
         ("unique key", r.unique_key or "-"),
         ("args", _field(r, "args")),
+        ("version", r.version),  # of the arguments (docs/versions.md)
         ("meta", _field(r, "meta")),
         ("result", _field(r, "result") if r.state == "completed" else "-"),
         ("result ttl", f"{r.result_ttl:g}s"),

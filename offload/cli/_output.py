@@ -18,6 +18,7 @@ import click
 from offload._time import iso as iso_time
 from offload.app._config import mask_url
 from offload.jobs._secrets import shown_record
+from offload.store._codec import latest_error
 from offload.store._contract import JobRecord
 
 _TIME_FIELDS = (
@@ -52,15 +53,17 @@ def safe_url(url: str) -> str:
     return mask_url(url)
 
 
-def job_dict(record: JobRecord) -> dict[str, Any]:
+def job_dict(record: JobRecord, listed: bool = False) -> dict[str, Any]:
     """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`. A stored
     field that cannot be decoded is null (the errors list empty) and named in `undecodable`
-    with why and the start of its stored text. Secret arguments show as `***`."""
+    with why and the start of its stored text. Secret arguments show as `***`. `listed`: as a
+    listing shows it, its errors reduced to the latest entry without its traceback."""
     record = shown_record(record)
     out = dataclasses.asdict(record)
     for name in _TIME_FIELDS:
         out[name] = iso(out[name])
-    out["errors"] = [{**e, "at": _entry_time(e.get("at"))} for e in record.errors]
+    errors = latest_error(record.errors) if listed else record.errors
+    out["errors"] = [{**e, "at": _entry_time(e.get("at"))} for e in errors]
     for name in record.undecodable:
         if name in ("args", "meta", "result"):
             out[name] = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from offload.jobs._payload import args_json, check_json
 from offload.jobs._policy import POLICY_OPTIONS, job_policy, policy_option
 from offload.jobs._secrets import SECRET_META, check_secret_names, secret_option
 from offload.jobs._signature import Signature
+from offload.jobs._versions import VERSION_OPTIONS, Versions, versions_of
 from offload.store._contract import NewJob
 
 if TYPE_CHECKING:
@@ -104,6 +105,12 @@ class JobOptions:
     owner: str | None = None
     # Arguments never shown or logged (offload/jobs/_secrets.py, docs/security.md).
     secret_args: tuple[str, ...] = ()
+    # Argument versions for rolling deploys (offload/jobs/_versions.py, docs/versions.md):
+    # upgrade[N] turns version N-1 arguments into version N; version_grace is how long a job
+    # of a newer version waits for a worker that knows it (None: the application's).
+    version: int = 1
+    upgrade: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None
+    version_grace: float | None = None
     # A URL told of each job's end by a signed webhook (offload/jobs/_notify.py).
     notify: str | None = None
 
@@ -167,7 +174,7 @@ _OPTION_NAMES = {
     *DISPATCH_OPTIONS,
 }
 # Options of the job type as a whole, read by workers from the declaration: not per call.
-_DECLARATION_NAMES = {"owner"}
+_DECLARATION_NAMES = {"owner", *VERSION_OPTIONS}
 _CALL_NAMES = {"delay", "at", "connection", "unique_key", "meta"}
 
 
@@ -186,7 +193,7 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
                 changes[key] = as_backoff(value)
             except (TypeError, ValueError) as exc:
                 raise ConfigurationError(f"job {name!r}: {exc}") from None
-        elif key in ("timeout", "result_ttl"):
+        elif key in ("timeout", "result_ttl", "version_grace"):
             changes[key] = seconds(value, f"job {name!r}: {key}")
         elif key in LONG_OPTIONS:
             changes[key] = long_option(name, key, value)
@@ -240,6 +247,9 @@ class JobType:
         params = self.signature.sig.parameters
         open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
         check_secret_names(name, options.secret_args, None if open_ended else list(params))
+        self.versions: Versions = versions_of(
+            name, options.version, options.upgrade, options.version_grace
+        )
         self.__doc__ = getattr(target, "__doc__", None)
         self.__wrapped__ = target
         self._plan: _Plan | None = None
@@ -265,6 +275,19 @@ class JobType:
         (None: no limit). `timeout` stays the hard limit that fails an attempt."""
         own = self.options_.max_run_time
         return own if own is not None else self.app.config.max_run_time
+
+    @property
+    def version(self) -> int:
+        """The version of the arguments this job type takes (`@app.job(version=...)`, 1 when
+        not given): the version its jobs are stored with (docs/versions.md)."""
+        return self.versions.version
+
+    @property
+    def version_grace(self) -> float:
+        """Seconds a job of a newer version than this one waits for a worker that knows it
+        before its attempts fail: the job type's own, else the app's `version_grace`."""
+        own = self.versions.grace
+        return own if own is not None else self.app.config.version_grace
 
     def options(self, **overrides: Any) -> JobCall:
         """Per-call options: queue, priority, max_attempts, backoff, timeout, delivery,
@@ -330,6 +353,7 @@ class _Plan:
             "delivery": o.delivery,
             "timeout": o.timeout,
             "result_ttl": o.result_ttl,
+            "version": job_type.versions.version,
         }
         fields = None
         if o.tenant is None and o.limit is None:
@@ -453,6 +477,7 @@ class JobCall:
                     opts.max_backlog,
                 ),
                 args_json=text,
+                version=jt.versions.version,
             ),
             call.get("connection"),
         )

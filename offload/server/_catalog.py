@@ -58,6 +58,7 @@ def kind_rows(server: Server, paused: frozenset[str] = frozenset()) -> list[dict
                 "delivery": opts.delivery,
                 "timeout": opts.timeout,
                 "cron": jt.cron,
+                "version": jt.version,
                 "parameters": [
                     {
                         "name": p.name,

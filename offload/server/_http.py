@@ -14,6 +14,7 @@ from offload.app._handle import progress_of
 from offload.jobs._secrets import shown_record
 from offload.server._problems import Problem
 from offload.server._schema import check
+from offload.store._codec import latest_error
 from offload.store._contract import JobRecord
 
 JSON_TYPE = "application/json"
@@ -159,9 +160,10 @@ def path_id(request: Request, name: str = "job_id") -> int:
     return value
 
 
-def job_resource(record: JobRecord) -> dict[str, Any]:
-    """The JSON form of a job, as `GET /jobs/{id}` and `GET /jobs` show it (secret arguments
-    masked)."""
+def job_resource(record: JobRecord, listed: bool = False) -> dict[str, Any]:
+    """The JSON form of a job, as `GET /jobs/{id}` shows it (secret arguments masked); `listed`:
+    as `GET /jobs` shows it, a summary whose `errors` hold the latest entry alone, without its
+    traceback."""
     record = shown_record(record)
     links = {"self": f"/jobs/{record.id}"}
     if record.state == "completed":
@@ -175,11 +177,14 @@ def job_resource(record: JobRecord) -> dict[str, Any]:
         "attempt": record.attempt,
         "max_attempts": record.max_attempts,
         "crashes": record.crashes,
+        "version": record.version,
         "delivery": record.delivery,
         "timeout": record.timeout,
         "args": None if "args" in record.undecodable else record.args,
         "meta": None if "meta" in record.undecodable else record.meta,
-        "errors": [error_entry(e) for e in record.errors],
+        "errors": [
+            error_entry(e) for e in (latest_error(record.errors) if listed else record.errors)
+        ],
         "undecodable": undecodable(record),
         "unique_key": record.unique_key,
         "worker": record.lease_owner if record.state == "running" else None,

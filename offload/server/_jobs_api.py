@@ -4,15 +4,15 @@ job a filter matches); queues and kinds."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from offload._errors import InvalidArgumentsError, PayloadTooLargeError
+from offload._errors import InvalidArgumentsError, PayloadTooLargeError, UpgradeError
 from offload._states import FINAL_STATES
 from offload._time import time_problem
 from offload.app._handle import Job
@@ -162,8 +162,9 @@ def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> Ne
         options["unique_key"] = unique_key
     if "queue" in options and not valid_name(options["queue"]):
         raise Problem("invalid-options", f"queue {options['queue']!r} is not a valid name")
+    version = body.get("version")
     if kind in server.app.jobs:
-        return server.app.call(kind, **options).prepare_named(args).new
+        return _declared(server, kind, args, options, version)
     external = server.config.external(kind)
     if external is None and not (server.config.allow_undeclared and valid_name(kind)):
         known = sorted({*server.app.jobs, *(k.name for k in server.config.external_kinds)})
@@ -191,7 +192,31 @@ def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> Ne
         meta=meta,
         policy=None if bound is None else JobPolicy(max_backlog=bound),
         args_json=text,
+        version=1 if version is None else int(version),
     )
+
+
+def _declared(
+    server: Server, kind: str, args: dict[str, Any], options: dict[str, Any], version: int | None
+) -> NewJob:
+    """A job of a declared kind, whose arguments may be of another version than this server's
+    code (docs/versions.md): older ones are upgraded, then checked; newer ones are stored at
+    their version, checked as plain JSON, for the workers that know it."""
+    job_type = server.app.jobs[kind]
+    call = server.app.call(kind, **options)
+    known = job_type.version
+    if version is None or version == known:
+        return call.prepare_named(args).new
+    if version < known:
+        if not isinstance(args, dict):
+            raise Problem("invalid-arguments", f"arguments of {kind}() must be an object")
+        try:
+            upgraded = job_type.versions.upgrade(kind, args, version)
+        except UpgradeError as exc:
+            raise Problem("invalid-arguments", f"UpgradeError: {exc}") from None
+        return call.prepare_named(upgraded).new
+    checked, _ = free_args_json(args, kind, server.app.config.max_payload_bytes)
+    return replace(call.prepare_named(checked, checked=True).new, version=version)
 
 
 def _enqueue(
@@ -210,7 +235,7 @@ def _enqueue(
         raise Problem(slug, str(exc), argument=exc.argument, path=exc.path) from None
     tenant = scope.check_enqueue(new.queue, new.kind, new.tenant)  # 403 outside the scope
     if tenant != new.tenant:
-        new = dataclasses.replace(new, tenant=tenant)
+        new = replace(new, tenant=tenant)
     handle = server.app.admit_and_store([new])[0]
     return handle.id, handle.duplicate, new
 
@@ -274,7 +299,7 @@ async def list_jobs(call: Call) -> Response:
         next_link = f"/jobs?{urlencode(params)}"
     headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
     return json_response(
-        {"jobs": [job_resource(scope.shown(r)) for r in records], "next": next_link},
+        {"jobs": [job_resource(scope.shown(r), listed=True) for r in records], "next": next_link},
         200,
         headers,
     )
@@ -371,6 +396,13 @@ async def bulk_jobs(call: Call) -> Response:
     return json_response(result_document(result))
 
 
+@api("listVersions", "read")
+async def list_versions(call: Call) -> Response:
+    q = query_params(call.request, call.operation["parameters"])
+    rows = await call.server.run(call.server.app.job_versions, q.get("kind"))
+    return json_response({"versions": rows})
+
+
 @api("listQueues", "read")
 async def list_queues(call: Call) -> Response:
     return json_response({"queues": await call.server.run(queue_rows, call.server)})
@@ -391,6 +423,7 @@ ROUTES = [
     Route("/jobs", create_job, methods=["POST"]),
     Route("/jobs", list_jobs, methods=["GET"]),
     Route("/jobs/bulk", bulk_jobs, methods=["POST"]),
+    Route("/jobs/versions", list_versions, methods=["GET"]),
     Route("/jobs/{job_id:int}", get_job, methods=["GET"]),
     Route("/jobs/{job_id:int}", discard_job, methods=["DELETE"]),
     Route("/jobs/{job_id:int}/result", get_result, methods=["GET"]),

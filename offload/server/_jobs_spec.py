@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from offload.server._context import Server
 
 MAX_DELAY = 366 * 86400.0
+MAX_VERSION = 2**31 - 1  # the store's version column is a 32-bit integer
 NOTIFY_URL: Spec = {
     "type": "string",
     "maxLength": MAX_URL_LENGTH,
@@ -56,6 +57,16 @@ def _body(kind: Spec, args: Spec, args_required: bool, meta: Spec | None = None)
             "delay": {"type": "number", "minimum": 0, "maximum": MAX_DELAY},
             "run_at": ACCEPTED_TIME,
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_VERSION,
+                "description": "The version of `args` (docs/versions.md). Of a declared kind: "
+                "older arguments are upgraded here by the kind's upgraders and stored at the "
+                "version this server knows; newer ones are stored as they are, at their version, "
+                "checked as plain JSON. Default: the version this server declares for the kind, "
+                "else 1.",
+            },
             "timeout": {
                 "type": "number",
                 "minimum": 0,
@@ -214,6 +225,8 @@ def operations(server: Server) -> dict[tuple[str, str], Spec]:
         ("/jobs", "get"): {
             "operationId": "listJobs",
             "summary": "List jobs, newest first",
+            "description": "Each job as a summary: its `errors` hold its latest entry alone, "
+            "without its traceback; `GET /jobs/{id}` has every entry kept.",
             "tags": ["jobs"],
             "parameters": job_state_params,
             "responses": {
@@ -315,6 +328,16 @@ def operations(server: Server) -> dict[tuple[str, str], Spec]:
                 },
                 **standard_errors(body=True),
             },
+        },
+        ("/jobs/versions", "get"): {
+            "operationId": "listVersions",
+            "summary": "Jobs still to run per kind and argument version",
+            "description": "Available, scheduled, retryable and running jobs counted per kind "
+            "and version of their arguments, so that a rolling deploy can tell when the last "
+            "job of an old version is gone (docs/versions.md).",
+            "tags": ["jobs"],
+            "parameters": [query("kind", NAME, "Only jobs of this kind.")],
+            "responses": {"200": ok("Versions", "VersionList"), **standard_errors(params=True)},
         },
         ("/queues", "get"): {
             "operationId": "listQueues",

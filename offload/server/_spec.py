@@ -187,6 +187,10 @@ COMPONENTS: Spec = {
             "attempt": {"type": "integer"},
             "max_attempts": {"type": "integer"},
             "crashes": {"type": "integer"},
+            "version": {
+                "type": "integer",
+                "description": "The version of the job's arguments (docs/versions.md).",
+            },
             "delivery": {"type": "string", "enum": ["at_least_once", "at_most_once"]},
             "timeout": {"type": "number", "nullable": True},
             "args": {
@@ -281,6 +285,36 @@ COMPONENTS: Spec = {
             }
         },
     },
+    "VersionList": {
+        "type": "object",
+        "required": ["versions"],
+        "properties": {
+            "versions": {
+                "type": "array",
+                "description": "Jobs still to run per kind and argument version, by kind then "
+                "version (docs/versions.md).",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "version", "total"],
+                    "properties": {
+                        "kind": {"type": "string"},
+                        "version": {"type": "integer"},
+                        "available": {"type": "integer"},
+                        "scheduled": {"type": "integer"},
+                        "retryable": {"type": "integer"},
+                        "running": {"type": "integer"},
+                        "total": {"type": "integer"},
+                        "declared": {
+                            "type": "integer",
+                            "nullable": True,
+                            "description": "The version this server's code declares for "
+                            "the kind (null: not declared here).",
+                        },
+                    },
+                },
+            },
+        },
+    },
     "KindList": {
         "type": "object",
         "required": ["kinds", "undeclared_allowed"],
@@ -301,6 +335,11 @@ COMPONENTS: Spec = {
                         "delivery": {"type": "string"},
                         "timeout": {"type": "number", "nullable": True},
                         "cron": {"type": "string", "nullable": True},
+                        "version": {
+                            "type": "integer",
+                            "description": "The version of its arguments this server's code "
+                            "declares (docs/versions.md).",
+                        },
                         "parameters": {
                             "type": "array",
                             "items": {
@@ -338,6 +377,10 @@ COMPONENTS: Spec = {
                         "max_attempts": {"type": "integer"},
                         "delivery": {"type": "string"},
                         "timeout": {"type": "number", "nullable": True},
+                        "version": {
+                            "type": "integer",
+                            "description": "The version of `args` (docs/versions.md).",
+                        },
                         "lease_expires_at": TIME,
                     },
                 },

@@ -243,7 +243,12 @@ def workers(server: Server) -> dict[str, Any]:
     }
 
 
-_ERROR_LABELS = {"crash": "worker lost", "throttled": "throttled (no attempt used)"}
+_ERROR_LABELS = {
+    "crash": "worker lost",
+    "throttled": "throttled (no attempt used)",
+    "version": "newer version (no attempt used)",
+    "omitted": "errors left out",
+}
 
 
 def timeline(record: JobRecord) -> list[dict[str, Any]]:

@@ -305,6 +305,7 @@ def _claimed(job: ClaimedJob, expires: float) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "delivery": job.delivery,
         "timeout": job.timeout,
+        "version": job.version,
         "lease_expires_at": iso(expires),
     }
 

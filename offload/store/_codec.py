@@ -78,15 +78,52 @@ def loads(text: str | bytes | None) -> Any:
     return json.loads(text)
 
 
+# A job's error list is bounded, whatever its attempts: each entry's error to MAX_ERROR
+# characters (its start) and its traceback to MAX_TRACEBACK (its end, where the failing line is),
+# and the list to the entries of the first ERRORS_FIRST and the last ERRORS_LAST attempts, with
+# one entry of kind "omitted" between them counting the others (the engines' job_fail keeps
+# these numbers): about 90 KB per job at most.
+MAX_ERROR = 2_000
+MAX_TRACEBACK = 8_000
+ERRORS_FIRST = 3
+ERRORS_LAST = 5
+
+
+def bounded_error(error: str) -> str:
+    """An attempt's error line, its start kept within MAX_ERROR characters."""
+    if len(error) <= MAX_ERROR:
+        return error
+    return error[:MAX_ERROR] + f"… ({len(error) - MAX_ERROR} more characters left out)"
+
+
+def bounded_traceback(traceback: str) -> str:
+    """A traceback, its end kept within MAX_TRACEBACK characters."""
+    if len(traceback) <= MAX_TRACEBACK:
+        return traceback
+    return f"({len(traceback) - MAX_TRACEBACK} characters left out) …" + traceback[-MAX_TRACEBACK:]
+
+
+def latest_error(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a listing shows of a job's errors: its latest entry, without its traceback (a
+    job's own resource, `offload jobs show` and its page show them all)."""
+    if not errors:
+        return []
+    last = errors[-1]
+    if not isinstance(last, dict):
+        return [last]
+    return [{k: v for k, v in last.items() if k != "traceback"}]
+
+
 def error_entry(attempt: int, at: float, error: str, traceback: str, kind: str) -> str:
-    """One entry of a job's error list, as JSON text. The texts are diagnostics: a NUL or a
-    lone surrogate in them is replaced (U+FFFD) rather than refused, on every engine."""
+    """One entry of a job's error list, as JSON text, within its bounds. The texts are
+    diagnostics: a NUL or a lone surrogate in them is replaced (U+FFFD) rather than refused, on
+    every engine."""
     return dumps(
         {
             "attempt": attempt,
             "at": at,
-            "error": printable(error),
-            "traceback": printable(traceback),
+            "error": printable(bounded_error(error)),
+            "traceback": printable(bounded_traceback(traceback)),
             "kind": kind,
         }
     )

@@ -30,6 +30,7 @@ from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
+from offload.store._versions import VersionOps
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class NewJob:
     # `args` as the compact JSON text the store keeps, when the producer made it already (at
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
+    version: int = 1  # the version of its arguments (store/_versions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,7 @@ class JobRecord:
     progress_total: float | None = None
     progress_eta: float | None = None
     stop_request: str | None = None
+    version: int = 1  # the version of its arguments (store/_versions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,7 @@ class ClaimedJob:
     limit_key: str | None = None  # the limit key it counts against (adaptive reports name it)
     started: bool = True  # the claim recorded its start (ClaimParams.start); else it is held
     isolated: bool = False  # held by a lost worker once: it must run alone in its process
+    version: int = 1  # the version of its arguments: older ones are upgraded before the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,6 +542,7 @@ class Store(
     DispatchOps,
     TotalsOps,
     RunTimeOps,
+    VersionOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

@@ -47,6 +47,7 @@ from offload.jobs._payload import check_json
 from offload.outcome import throttle_of
 from offload.store._contract import Checkpoint, ClaimedJob
 from offload.worker import _iteration as iteration
+from offload.worker import _versions as versions
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -70,7 +71,8 @@ class Outcome:
     retry_after: float | None = None  # from offload.Throttled(retry_after=...)
     settled: bool = False  # completed by the job itself in a store transaction: no ack
     # Long jobs (_iteration.py): stopped early ('back': put back after `delay` seconds, no
-    # attempt used; 'cancel': ended cancelled), and the checkpoint stored with the outcome.
+    # attempt used; 'cancel': ended cancelled; 'version': given back after `delay` seconds, its
+    # arguments newer than this worker knows, _versions.py), and the checkpoint stored.
     stopped: str | None = None
     delay: float = 0.0
     checkpoint: Checkpoint | None = None
@@ -451,8 +453,11 @@ class Executor:
         token = context.CURRENT.set(run)  # offload.current_job() in the job's code
         try:
             fn = job_type.function()
+            given = versions.arguments(job_type, job, Outcome)
+            if isinstance(given, Outcome):  # a failed upgrade, or a newer version
+                return given
             try:
-                args, kwargs = job_type.signature.call_args(job.args)
+                args, kwargs = job_type.signature.call_args(given)
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 return self._unbound(job, exc)
             if job_type.iterates:
@@ -482,8 +487,12 @@ class Executor:
         context.CURRENT.set(run)  # in this task's own context: nothing to restore after
         try:
             fn = job_type.function()
+            given = versions.arguments(job_type, job, Outcome)
+            if isinstance(given, Outcome):  # a failed upgrade, or a newer version
+                self._finish(entry, given)
+                return
             try:
-                args, kwargs = job_type.signature.call_args(job.args)
+                args, kwargs = job_type.signature.call_args(given)
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
                 self._finish(entry, self._unbound(job, exc))
                 return

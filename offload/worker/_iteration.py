@@ -30,6 +30,7 @@ from offload.app._context import JobContext, Snooze
 from offload.jobs._long import DEFAULT_CHECKPOINT_EVERY
 from offload.jobs._payload import check_json
 from offload.store._contract import Checkpoint, Lease, PutBack, Store
+from offload.worker._versions import refuse
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -232,6 +233,7 @@ def write(store: Store, outcomes: Sequence[Outcome]) -> None:
         store.job_put_back_many(back)
     if cancelled:
         store.job_cancel_running_many(cancelled)
+    refuse(store, outcomes)  # arguments newer than the worker knows (_versions.py)
 
 
 def carries(outcomes: Sequence[Outcome]) -> bool:

@@ -70,6 +70,7 @@ from offload.worker._pauses import PauseWatch, claim_scope
 from offload.worker._refusals import Refusals
 from offload.worker._runtime import RunTimeMonitor
 from offload.worker._signals import SignalRelay
+from offload.worker._versions import REFUSED
 
 log = logging.getLogger("offload.worker")
 ACK_DELAY = 0.005  # seconds an acknowledgement may wait for company when no claim is due
@@ -569,7 +570,10 @@ class Worker:
             if not o.ok and o.error:
                 job = o.job
                 error = masked_text(o.error, job.args, job.meta)  # no secret argument's value
-                log.info("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, error)
+                ended = "given back" if o.stopped == REFUSED else "failed"  # _versions.py
+                log.info(
+                    "job %s (%s) attempt %d %s: %s", job.id, job.kind, job.attempt, ended, error
+                )
         durable = not (
             self._at_least_once
             and all(o.job.delivery == "at_least_once" for o in outcomes)

@@ -49,7 +49,7 @@ def shop(tmp_path: Path) -> Iterator[Offload]:
 
 def _click(driver: Any, element: Any) -> None:
     """Click something that loads a page, and wait until the page it was on is gone."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
 
     page = driver.find_element(By.TAG_NAME, "html")
@@ -58,7 +58,7 @@ def _click(driver: Any, element: Any) -> None:
     def gone() -> bool:
         try:
             page.is_enabled()
-        except StaleElementReferenceException:
+        except WebDriverException:  # stale, or "does not belong to the document" mid-navigation
             return True
         return False
 

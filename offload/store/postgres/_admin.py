@@ -90,6 +90,7 @@ def _record(r: Sequence[Any]) -> JobRecord:
         progress_total=r[30],
         progress_eta=r[31],
         stop_request=r[32],
+        version=r[33],
         undecodable=undecodable,
         **values,
     )

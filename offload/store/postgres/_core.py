@@ -51,6 +51,7 @@ _FILES = (
     "pauses",
     "totals",
     "runtime",
+    "versions",
 )  # the named statements of every family
 
 

@@ -50,6 +50,7 @@ from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
 from offload.store.postgres._totals import PostgresTotals
+from offload.store.postgres._versions import PostgresVersions
 
 
 class PostgresStore(
@@ -62,6 +63,7 @@ class PostgresStore(
     PostgresBulk,
     PostgresTotals,
     PostgresRunTime,
+    PostgresVersions,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""

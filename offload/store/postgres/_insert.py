@@ -118,6 +118,7 @@ def _insert_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
         "stride": [float(j.stride) for j in jobs],
         "limit_key": [j.limit_key for j in jobs],
         "penalty": [float(j.penalty) for j in jobs],
+        "version": [int(j.version) for j in jobs],
         "channel": channel,
     }
 
@@ -145,6 +146,7 @@ def _one_params(j: NewJob, channel: str) -> dict[str, Any]:
         "stride": float(j.stride),
         "limit_key": j.limit_key,
         "penalty": float(j.penalty),
+        "version": int(j.version),
         "channel": channel,
     }
 
@@ -189,6 +191,7 @@ def _rows_params(jobs: Sequence[NewJob], channel: str) -> dict[str, Any]:
             j.slo,
             j.stride,
             j.limit_key,
+            j.version,
         )
         head = heads.get(shape)
         if head is None:
@@ -234,4 +237,6 @@ def _row_head(j: NewJob) -> str:
         head += f',"stride":{float(j.stride)!r}'
     if j.limit_key is not None:
         head += f',"limit_key":{dumps(j.limit_key)}'
+    if j.version != 1:
+        head += f',"version":{int(j.version)}'
     return head + ',"args":'

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from offload._errors import StoreError
-from offload.store._codec import CLAIM_ROUNDS, report_buried
+from offload.store._codec import CLAIM_ROUNDS, bounded_error, bounded_traceback, report_buried
 from offload.store._contract import (
     AckClaim,
     AckResult,
@@ -226,6 +226,7 @@ class PostgresJobs(PostgresLongJobs):
                     r[13],  # limit_key
                     r[19],  # started: its start recorded by this claim
                     r[20],  # isolated
+                    r[21],  # version
                 )
                 for r in rows
             ],
@@ -324,8 +325,8 @@ def _fail_params(failed: Sequence[Failure], channel: str) -> dict[str, Any]:
         "channel": channel,
         "ids": [f.id for f in failed],
         "tokens": [f.token for f in failed],
-        "errors": [plain_text(f.error) for f in failed],
-        "tracebacks": [plain_text(f.traceback) for f in failed],
+        "errors": [plain_text(bounded_error(f.error)) for f in failed],
+        "tracebacks": [plain_text(bounded_traceback(f.traceback)) for f in failed],
         "retry_in": [None if f.retry_in is None else float(f.retry_in) for f in failed],
         "throttled": [f.throttled for f in failed],
         "n": len(failed),

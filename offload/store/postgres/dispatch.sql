@@ -93,7 +93,7 @@ RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.de
           j.timeout, j.lease_token, j.result_ttl, j.priority, j.order_key, j.limit_key,
           j.start_tag, j.tenant,
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
-          picked.problem, 0, j.held_token IS NULL, j.isolated
+          picked.problem, 0, j.held_token IS NULL, j.isolated, j.version
 
 -- name: limit_take
 UPDATE {schema}.offload_limits AS l SET tokens = t.tokens, refilled_at = %(now)s

@@ -115,7 +115,7 @@ RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.de
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
           picked.problem,
           (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL),
-          j.held_token IS NULL, j.isolated
+          j.held_token IS NULL, j.isolated, j.version
 
 -- name: job_claim_page_unpaused
 -- job_claim_page (dispatch.sql) leaving out jobs of paused kinds (%(skip_kinds)s).

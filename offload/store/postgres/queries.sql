@@ -71,10 +71,11 @@ WITH input AS MATERIALIZED (
                 %(at)s::double precision[], %(delay)s::double precision[],
                 %(unique_key)s::text[], %(result_ttl)s::double precision[],
                 %(slo)s::double precision[], %(stride)s::double precision[],
-                %(limit_key)s::text[], %(penalty)s::double precision[])
+                %(limit_key)s::text[], %(penalty)s::double precision[],
+                %(version)s::integer[])
          WITH ORDINALITY AS t(kind, queue, args, meta, tenant, priority, max_attempts, delivery,
                               timeout, at, delay, unique_key, result_ttl, slo, stride,
-                              limit_key, penalty, ord)
+                              limit_key, penalty, version, ord)
     ORDER BY t.ord
 ),
 demand AS (
@@ -109,12 +110,12 @@ ins AS (
     INSERT INTO {schema}.offload_jobs (id, kind, queue, args, meta, tenant, state, priority,
                                        max_attempts, delivery, timeout, scheduled_at,
                                        unique_key, result_ttl, inserted_at, slo, stride,
-                                       deadline, limit_key, start_tag)
+                                       deadline, limit_key, start_tag, version)
     SELECT input.id, kind, queue, args::jsonb, meta::jsonb, tenant,
            CASE WHEN run_at <= {schema}.offload_now() THEN 'available' ELSE 'scheduled' END,
            priority, max_attempts, delivery, timeout, run_at, unique_key, result_ttl,
            {schema}.offload_now(), slo, nullif(stride, 1), run_at + slo, limit_key,
-           t.start_tag
+           t.start_tag, version
     FROM input
     LEFT JOIN tagged AS t ON t.id = input.id
     ORDER BY ord
@@ -145,10 +146,10 @@ WITH input AS MATERIALIZED (
                         timeout double precision, delay double precision,
                         result_ttl double precision, slo double precision,
                         stride double precision, limit_key text, flow integer,
-                        "offset" double precision))
+                        "offset" double precision, version integer))
          WITH ORDINALITY AS t(kind, queue, args, meta, tenant, priority, max_attempts, delivery,
                               timeout, delay, result_ttl, slo, stride, limit_key, flow,
-                              "offset", ord)
+                              "offset", version, ord)
     ORDER BY t.ord
 ),
 demand AS (
@@ -173,12 +174,12 @@ ins AS (
     INSERT INTO {schema}.offload_jobs (id, kind, queue, args, meta, tenant, state, priority,
                                        max_attempts, delivery, timeout, scheduled_at,
                                        result_ttl, inserted_at, slo, stride, deadline,
-                                       limit_key, start_tag)
+                                       limit_key, start_tag, version)
     SELECT i.id, i.kind, i.queue, i.args, coalesce(i.meta, '{}'), i.tenant,
            CASE WHEN i.flow IS NULL THEN 'scheduled' ELSE 'available' END,
            coalesce(i.priority, 0), i.max_attempts, i.delivery, i.timeout, i.run_at,
            i.result_ttl, {schema}.offload_now(), i.slo, i.stride, i.run_at + i.slo,
-           i.limit_key, b.base + i."offset"
+           i.limit_key, b.base + i."offset", coalesce(i.version, 1)
     FROM input AS i
     LEFT JOIN bases AS b ON b.flow = i.flow
 )
@@ -193,13 +194,14 @@ ORDER BY i.ord
 -- row, with plain parameters instead of JSON and arrays.
 INSERT INTO {schema}.offload_jobs (kind, queue, args, meta, tenant, state, priority,
                                    max_attempts, delivery, timeout, scheduled_at, result_ttl,
-                                   inserted_at, slo, stride, deadline, limit_key, start_tag)
+                                   inserted_at, slo, stride, deadline, limit_key, start_tag,
+                                   version)
 SELECT %(kind)s, %(queue)s, %(args)s::jsonb, %(meta)s::jsonb, %(tenant)s, 'available',
        %(priority)s, %(max_attempts)s, %(delivery)s, %(timeout)s,
        {schema}.offload_now() + %(delay)s, %(result_ttl)s, {schema}.offload_now(), %(slo)s,
        nullif(%(stride)s, 1), {schema}.offload_now() + %(delay)s + %(slo)s, %(limit_key)s,
        {schema}.offload_reserve(%(queue)s, %(priority)s, %(kind)s, %(flow_tenant)s, %(stride)s)
-       + %(penalty)s
+       + %(penalty)s, %(version)s
 RETURNING id, pg_notify(%(channel)s, queue)
 
 -- name: job_ids_by_unique
@@ -269,7 +271,7 @@ RETURNING j.id, j.kind, j.queue, j.args, j.meta, j.attempt, j.max_attempts, j.de
           j.expires_at IS NOT NULL AND j.expires_at <= {schema}.offload_now(),
           picked.problem,
           (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL),
-          j.held_token IS NULL, j.isolated
+          j.held_token IS NULL, j.isolated, j.version
 
 -- name: generic_plan
 -- For a worker's cycle: its statements, prepared on each pooled connection, keep one plan each
@@ -326,6 +328,9 @@ SELECT (SELECT count(*) FROM done),
 -- name: job_fail
 -- `retry_in` NULL makes the job dead; otherwise it is retryable after that many seconds. A
 -- throttled attempt is given back.
+-- A job keeps the error entries of its first 3 and its last 5 attempts (store/_codec.py's
+-- ERRORS_FIRST and ERRORS_LAST): the ones between are counted in one entry of kind 'omitted'
+-- at place 3 (`omitted`: how many; `attempt` and `at`: the latest left out).
 WITH input AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(errors)s::text[],
                          %(tracebacks)s::text[], %(retry_in)s::double precision[],
@@ -351,10 +356,33 @@ done AS (
         finished_at = CASE WHEN f.retry_in IS NULL THEN {schema}.offload_now()
                            ELSE j.finished_at END,
         lease_owner = NULL, lease_expires_at = NULL,
-        errors = j.errors || jsonb_build_array(jsonb_build_object(
-            'attempt', j.attempt, 'at', {schema}.offload_now(), 'error', f.error,
-            'traceback', f.traceback,
-            'kind', CASE WHEN f.throttled THEN 'throttled' ELSE 'error' END))
+        errors = (
+            SELECT CASE WHEN x.n - 3 - x.marked <= 5 THEN x.arr ELSE (
+                SELECT jsonb_agg(e.v ORDER BY e.o) FROM (
+                    SELECT t.v, t.o FROM jsonb_array_elements(x.arr) WITH ORDINALITY AS t(v, o)
+                    WHERE t.o <= 3
+                    UNION ALL
+                    SELECT jsonb_build_object(
+                        'attempt', x.arr -> (x.n - 6) -> 'attempt',
+                        'at', x.arr -> (x.n - 6) -> 'at',
+                        'error', x.left_out || ' earlier errors left out: a job keeps those of '
+                                 || 'its first 3 and its last 5 attempts',
+                        'traceback', '', 'kind', 'omitted', 'omitted', x.left_out), 3.5
+                    UNION ALL
+                    SELECT t.v, t.o FROM jsonb_array_elements(x.arr) WITH ORDINALITY AS t(v, o)
+                    WHERE t.o > x.n - 5) AS e) END
+            FROM (SELECT y.arr, y.n, y.marked,
+                         y.n - 8 - y.marked + CASE WHEN y.marked = 1
+                             THEN coalesce((y.arr -> 3 ->> 'omitted')::bigint, 0) ELSE 0 END
+                         AS left_out
+                  FROM (SELECT z.arr, jsonb_array_length(z.arr) AS n,
+                               CASE WHEN z.arr -> 3 ->> 'kind' = 'omitted' THEN 1 ELSE 0 END
+                               AS marked
+                        FROM (SELECT j.errors || jsonb_build_array(jsonb_build_object(
+                                  'attempt', j.attempt, 'at', {schema}.offload_now(),
+                                  'error', f.error, 'traceback', f.traceback,
+                                  'kind', CASE WHEN f.throttled THEN 'throttled' ELSE 'error' END))
+                              AS arr) AS z) AS y) AS x)
     FROM locked AS f
     WHERE j.id = f.id
     RETURNING j.id, j.queue, j.limit_key
@@ -643,7 +671,7 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
        order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
-       progress_eta, stop_request
+       progress_eta, stop_request, version
 FROM {schema}.offload_jobs WHERE id = %(id)s
 
 -- name: custom_plan
@@ -656,7 +684,7 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
        order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
-       progress_eta, stop_request
+       progress_eta, stop_request, version
 FROM {schema}.offload_jobs
 WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)

@@ -98,6 +98,7 @@ def record(r: Sequence[Any]) -> JobRecord:
         progress_total=r[30],
         progress_eta=r[31],
         stop_request=r[32],
+        version=r[33],
         undecodable=undecodable,
         **values,
     )

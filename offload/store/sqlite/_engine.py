@@ -18,6 +18,7 @@ from offload.store.sqlite._pauses import SQLitePauses
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
 from offload.store.sqlite._totals import SQLiteTotals
+from offload.store.sqlite._versions import SQLiteVersions
 
 
 class SQLiteStore(
@@ -30,6 +31,7 @@ class SQLiteStore(
     SQLiteBulk,
     SQLiteTotals,
     SQLiteRunTime,
+    SQLiteVersions,
     SQLiteBase,
 ):
     """The store on one SQLite file."""

@@ -98,6 +98,7 @@ def rows_of(jobs: Sequence[NewJob], now: float) -> Rows:
                 None if j.stride == 1.0 else j.stride,
                 None if j.slo is None else at + j.slo,  # deadline
                 j.limit_key,
+                j.version,
             ]
         )
         unique = unique or j.unique_key is not None
@@ -413,6 +414,7 @@ def _claimed(r: Sequence[Any], now: float) -> ClaimedJob:
         text("limit_key", r[13]),
         bool(r[17]),  # started: its start recorded by this claim
         bool(r[18]),  # isolated
+        r[19],  # version
     )
 
 

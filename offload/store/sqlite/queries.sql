@@ -18,8 +18,8 @@ INSERT INTO offload_migrations (version, name, applied_at) VALUES (?, ?, ?)
 -- One job, which may hold a unique key taken already (then it returns no row).
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
                           delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
-                          start_tag, slo, stride, deadline, limit_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          start_tag, slo, stride, deadline, limit_key, version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
 
@@ -28,8 +28,8 @@ RETURNING id
 -- end at `job_last_id` (AUTOINCREMENT, under the transaction's write lock).
 INSERT INTO offload_jobs (kind, queue, args, meta, tenant, state, priority, max_attempts,
                           delivery, timeout, scheduled_at, unique_key, result_ttl, inserted_at,
-                          start_tag, slo, stride, deadline, limit_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          start_tag, slo, stride, deadline, limit_key, version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: job_last_id
 SELECT last_insert_rowid()
@@ -63,7 +63,7 @@ SET state = 'running', attempt = attempt + 1, lease_owner = ?1, lease_token = ?2
 WHERE id IN (SELECT value FROM json_each(?5)) AND +state = 'available'
 RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout, lease_token,
           result_ttl, priority, order_key, limit_key, start_tag, tenant,
-          expires_at, held_token IS NULL, isolated
+          expires_at, held_token IS NULL, isolated, version
 
 -- name: job_claim_raw
 -- The rows a claim just took (its ids and lease token), as `job_claim_update` returns them but
@@ -72,7 +72,7 @@ RETURNING id, kind, queue, args, meta, attempt, max_attempts, delivery, timeout,
 SELECT id, CAST(kind AS BLOB), queue, CAST(args AS BLOB), CAST(meta AS BLOB), attempt,
        max_attempts, CAST(delivery AS BLOB), timeout, lease_token, result_ttl, priority,
        order_key, CAST(limit_key AS BLOB), start_tag, CAST(tenant AS BLOB),
-       expires_at, held_token IS NULL, isolated
+       expires_at, held_token IS NULL, isolated, version
 FROM offload_jobs
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +state = 'running'
 
@@ -110,6 +110,10 @@ WHERE offload_jobs.id = a.id AND offload_jobs.lease_token = a.token
 -- One statement per batch: ?2 is a JSON array of [id, lease token, retry at or null, error
 -- entry as JSON text, throttled 0/1]. No retry time makes the job dead; a retry is due again
 -- at its new time, and so is its deadline. A throttled attempt is given back.
+-- A job keeps the error entries of its first 3 and its last 5 attempts (store/_codec.py's
+-- ERRORS_FIRST and ERRORS_LAST): the ones between are counted in one entry of kind 'omitted'
+-- at place 3 (`omitted`: how many; `attempt` and `at`: the latest left out), so that a job
+-- failing a thousand times does not grow without bound.
 UPDATE offload_jobs
 SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
     attempt = CASE WHEN a.throttled THEN max(offload_jobs.attempt - 1, 0)
@@ -119,13 +123,37 @@ SET state = CASE WHEN a.retry_at IS NULL THEN 'dead' ELSE 'retryable' END,
                     ELSE a.retry_at + offload_jobs.slo END,
     finished_at = CASE WHEN a.retry_at IS NULL THEN ?1 ELSE offload_jobs.finished_at END,
     lease_owner = NULL, lease_expires_at = NULL,
-    errors = json_insert(
-        CASE WHEN json_valid(errors) AND json_type(errors) = 'array'
-             THEN errors
-             ELSE json_array(json_object(
-                 'error', 'earlier error entries could not be decoded; raw holds their stored text',
-                 'raw', CAST(substr(errors, 1, 1000) AS TEXT), 'kind', 'undecodable')) END,
-        '$[#]', json_set(json(a.entry), '$.attempt', offload_jobs.attempt))
+    errors = (
+        SELECT CASE WHEN x.n - 3 - x.marked <= 5 THEN x.arr ELSE (
+            SELECT json_group_array(json(e.v)) FROM (
+                SELECT key AS o, value AS v FROM json_each(x.arr) WHERE key < 3
+                UNION ALL
+                SELECT 2.5, json_object(
+                    'attempt', json_extract(x.arr, '$[' || (x.n - 6) || '].attempt'),
+                    'at', json_extract(x.arr, '$[' || (x.n - 6) || '].at'),
+                    'error', x.left_out || ' earlier errors left out: a job keeps those of its '
+                             || 'first 3 and its last 5 attempts',
+                    'traceback', '', 'kind', 'omitted', 'omitted', x.left_out)
+                UNION ALL
+                SELECT key, value FROM json_each(x.arr) WHERE key >= x.n - 5
+                ORDER BY o) AS e) END
+        FROM (SELECT y.arr, y.n, y.marked,
+                     y.n - 8 - y.marked + CASE WHEN y.marked
+                         THEN coalesce(json_extract(y.arr, '$[3].omitted'), 0) ELSE 0 END
+                     AS left_out
+              FROM (SELECT z.arr, json_array_length(z.arr) AS n,
+                           coalesce(json_extract(z.arr, '$[3].kind') = 'omitted', 0) AS marked
+                    FROM (SELECT json_insert(
+                              CASE WHEN json_valid(offload_jobs.errors)
+                                        AND json_type(offload_jobs.errors) = 'array'
+                                   THEN offload_jobs.errors
+                                   ELSE json_array(json_object(
+                                       'error', 'earlier error entries could not be decoded; '
+                                                || 'raw holds their stored text',
+                                       'raw', CAST(substr(offload_jobs.errors, 1, 1000) AS TEXT),
+                                       'kind', 'undecodable')) END,
+                              '$[#]', json_set(json(a.entry), '$.attempt', offload_jobs.attempt))
+                          AS arr) AS z) AS y) AS x)
 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
              json_extract(value, '$[2]') AS retry_at, json_extract(value, '$[3]') AS entry,
              coalesce(json_extract(value, '$[4]'), 0) AS throttled
@@ -296,7 +324,7 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request
+       progress_total, progress_eta, stop_request, version
 FROM offload_jobs WHERE id = ?
 
 -- name: job_list
@@ -307,7 +335,7 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request
+       progress_total, progress_eta, stop_request, version
 FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
