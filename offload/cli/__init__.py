@@ -20,7 +20,7 @@ from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
 from offload.cli._relay import relay
 from offload.cli._rules import rules
-from offload.cli._server import server
+from offload.cli._server import hash_token_command, server
 from offload.cli._stats import stats
 from offload.cli._top import top
 from offload.cli._worker import worker
@@ -40,6 +40,7 @@ def main() -> None:
 main.add_command(worker)
 main.add_command(relay)
 main.add_command(server)
+main.add_command(hash_token_command)
 main.add_command(enqueue)
 main.add_command(jobs)
 main.add_command(workflows)

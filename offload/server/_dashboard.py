@@ -33,6 +33,7 @@ from offload.server._http import iso, path_id, query_params, read_body, reads_en
 from offload.server._live import events_response
 from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
+from offload.server._scope import refuse_limited
 from offload.store._contract import JobFilter, JobRecord
 from offload.store._runtime import OVERRUN_WINDOW
 from offload.store._workflows import step_of
@@ -119,9 +120,11 @@ Page = Callable[[Server, Request, Principal], Awaitable[Response]]
 
 
 def page(
-    operation_id: str, role: str = "read"
+    operation_id: str, role: str = "read", *, scoped: bool = False
 ) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a page: log in when needed, check the role; forms check their CSRF token."""
+    """Wrap a page: log in when needed, check the role; forms check their CSRF token. A
+    limited token (tenants, no data) is refused unless the page is `scoped` (it applies
+    `principal.scope`: offload/server/_scope.py)."""
 
     def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -140,6 +143,8 @@ def page(
                     raise Problem(
                         "forbidden", f"{principal.name} ({principal.role}) may not do this"
                     )
+                if not scoped:
+                    refuse_limited(principal.name, principal.scope)
                 return await handler(server, request, principal)
             except Exception as exc:  # noqa: BLE001 - every error becomes a problem document
                 return error_response(request, to_problem(exc))
@@ -205,11 +210,14 @@ def params(server: Server, request: Request, form: bool = False) -> dict[str, An
 @page("dashboardOverview")
 async def overview(server: Server, request: Request, principal: Principal) -> Response:
     span = params(server, request).get("range", "1h")
-    data = await server.run(_stats.overview, server, span)
+    # One read of the store per period (counts_cache_seconds), however many load the page.
+    data = await server.run(
+        server.cache.get, ("overview", span), lambda: _stats.overview(server, span)
+    )
     return render(server, request, principal, "overview.html", {"page": "overview", **data})
 
 
-@page("dashboardJobs")
+@page("dashboardJobs", scoped=True)
 async def jobs_page(server: Server, request: Request, principal: Principal) -> Response:
     q = params(server, request, form=True)
     state, queue, kind = q.get("state"), q.get("queue"), q.get("kind")
@@ -220,17 +228,27 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
     )
     match = search_of(q)  # a search by argument or error text: _dashboard_bulk.py
     readable = reads_encrypted(principal)
+    scope = principal.scope
+    if match is not None and match.args_contain is not None and not scope.data:
+        raise Problem("forbidden", "this token may not read arguments, nor search them")
 
     def load() -> dict[str, Any]:
         store = server.app.store
+        found = (
+            store.job_list(scope.job_filter(flt))
+            if match is None
+            else store.job_search(match, limit, before)
+        )
         return {
-            "jobs": [  # secret arguments as ***, encrypted ones as <encrypted> (_http.py)
-                shown_record(r, readable)
-                for r in (
-                    store.job_list(flt) if match is None else store.job_search(match, limit, before)
-                )
+            "jobs": [  # secret arguments as ***, encrypted ones as <encrypted> (_http.py);
+                # another tenant's jobs never
+                scope.shown(shown_record(r, readable))
+                for r in found
+                if scope.allows_job(r)
             ],
-            "queues": sorted({r.queue for r in store.job_counts()}),
+            "queues": []
+            if scope.tenants is not None  # counts span tenants: not for a tenant's token
+            else sorted({r.queue for r in store.job_counts()}),
             "kinds": [k["name"] for k in kind_rows(server)],
             "now": store.now(),
         }
@@ -272,7 +290,7 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
     )
 
 
-@page("dashboardJob")
+@page("dashboardJob", scoped=True)
 async def job_page(server: Server, request: Request, principal: Principal) -> Response:
     done = params(server, request).get("done")
     job_id = path_id(request)
@@ -284,9 +302,10 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
         return found, store.now(), tree
 
     record, now, tree = await server.run(load)
-    if record is None:
+    if record is None or not principal.scope.allows_job(record):
         raise Problem("job-not-found", f"job {job_id} does not exist (it may have been pruned)")
-    record = shown_record(record, reads_encrypted(principal))  # secret arguments as ***
+    # secret arguments as ***, encrypted ones as <encrypted>
+    record = principal.scope.shown(shown_record(record, reads_encrypted(principal)))
     return render(
         server,
         request,
@@ -392,7 +411,7 @@ async def _act(server: Server, request: Request, principal: Principal, action: s
     job_id = path_id(request)
     store = server.app.store
     record = await server.run(store.job_get, job_id)
-    if record is None:
+    if record is None or not principal.scope.allows_job(record):
         raise Problem("job-not-found", f"job {job_id} does not exist")
     # Cancel asks a running job to stop (an iteration job ends cancelled at its next yield).
     op = store.job_retry if action == "retry" else Job(server.app, job_id).cancel
@@ -405,22 +424,25 @@ async def _act(server: Server, request: Request, principal: Principal, action: s
     return RedirectResponse(f"{root(request)}/ui/jobs/{job_id}?done={done}", status_code=303)
 
 
-@page("dashboardRetry", "admin")
+@page("dashboardRetry", "admin", scoped=True)
 async def retry_button(server: Server, request: Request, principal: Principal) -> Response:
     return await _act(server, request, principal, "retry")
 
 
-@page("dashboardCancel", "admin")
+@page("dashboardCancel", "admin", scoped=True)
 async def cancel_button(server: Server, request: Request, principal: Principal) -> Response:
     return await _act(server, request, principal, "cancel")
 
 
-@page("dashboardDiscard", "admin")
+@page("dashboardDiscard", "admin", scoped=True)
 async def discard_button(server: Server, request: Request, principal: Principal) -> Response:
     """Delete a job (a running one's worker is fenced off), then back to the jobs browser."""
     fields = await read_form(server, request)
     check_form(server.auth, request, principal, fields)
     job_id = path_id(request)
+    record = await server.run(server.app.store.job_get, job_id)
+    if record is None or not principal.scope.allows_job(record):
+        raise Problem("job-not-found", f"job {job_id} does not exist")
     if not await server.run(server.app.store.job_discard, job_id):
         raise Problem("job-not-found", f"job {job_id} does not exist")
     return RedirectResponse(f"{root(request)}/ui/jobs?discarded={job_id}", status_code=303)
@@ -469,6 +491,8 @@ async def login(request: Request) -> Response:
         target = _next(fields.get("next"), f"{root(request)}/")
         if token is None:
             return _login(server, request, target, "That token is not valid here.", 401)
+        if target == f"{root(request)}/" and server.auth.scope_of(token).limited:
+            target = f"{root(request)}/ui/jobs"  # the overview counts every tenant's jobs
         response = RedirectResponse(target, status_code=303)
         server.auth.set_session(response, request, token)
         return response
@@ -476,7 +500,7 @@ async def login(request: Request) -> Response:
         return error_response(request, to_problem(exc))
 
 
-@page("dashboardLogout")
+@page("dashboardLogout", scoped=True)  # shows nothing
 async def logout(server: Server, request: Request, principal: Principal) -> Response:
     fields = await read_form(server, request)
     check_form(server.auth, request, principal, fields)

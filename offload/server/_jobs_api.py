@@ -47,6 +47,7 @@ from offload.server._http import (
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
+from offload.server._scope import UNLIMITED, Scope
 from offload.store._bulk import BulkResult, JobMatch
 from offload.store._contract import JobFilter, JobRecord, NewJob, Store
 from offload.store._policy import JobPolicy
@@ -95,7 +96,7 @@ async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord |
     """The job once final, or as it is when `seconds` have passed."""
     deadline = time.monotonic() + seconds
     pause = 0.005
-    with call.server.slots.take():
+    with call.server.result_waits.take():
         while True:
             record = await call.server.run(call.app.store.job_get, job_id)
             if record is None or record.state in FINAL_STATES:
@@ -121,12 +122,12 @@ def _result_document(record: JobRecord, readable: bool) -> dict[str, Any]:
     return document
 
 
-def _result_or_417(record: JobRecord | None, job_id: int, readable: bool) -> Response:
+def _result_or_417(record: JobRecord | None, job_id: int, scope: Scope, readable: bool) -> Response:
     location = {"Location": f"/jobs/{job_id}", "Content-Location": f"/jobs/{job_id}/result"}
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
     if record.state == "completed":
-        return json_response(_result_document(record, readable), 200, location)
+        return json_response(_result_document(scope.shown(record), readable), 200, location)
     if record.state in FINAL_STATES:
         detail = f"job {job_id} ended {record.state}; it has no result"
     else:
@@ -141,8 +142,10 @@ def _result_or_417(record: JobRecord | None, job_id: int, readable: bool) -> Res
 
 
 async def _get(call: Call, job_id: int) -> JobRecord:
+    """The job, or 404 when there is none or the caller may not know of it (another
+    tenant's: offload/server/_scope.py)."""
     record = await call.server.run(call.app.store.job_get, job_id)
-    if record is None:
+    if record is None or not call.scope.allows_job(record):
         raise Problem(
             "job-not-found", f"job {job_id} does not exist (it may have been pruned)", job_id=job_id
         )
@@ -231,7 +234,7 @@ def _declared(
 
 
 def _enqueue(
-    server: Server, body: dict[str, Any], unique_key: str | None
+    server: Server, body: dict[str, Any], unique_key: str | None, scope: Scope = UNLIMITED
 ) -> tuple[int, bool, NewJob]:
     """Check and store one job through the app's one door for every enqueue path, so that
     backlog bounds and blackhole rules apply to declared and external kinds alike."""
@@ -246,12 +249,15 @@ def _enqueue(
     except InvalidArgumentsError as exc:  # name the place at fault in the problem, too
         slug = "payload-too-large" if isinstance(exc, PayloadTooLargeError) else "invalid-arguments"
         raise Problem(slug, str(exc), argument=exc.argument, path=exc.path) from None
+    tenant = scope.check_enqueue(new.queue, new.kind, new.tenant)  # 403 outside the scope
+    if tenant != new.tenant:
+        new = replace(new, tenant=tenant)
     handle = server.app.admit_and_store([new])[0]
     return handle.id, handle.duplicate, new
 
 
 # --- endpoints -------------------------------------------------------------------------
-@api("createJob", "enqueue")
+@api("createJob", "enqueue", scoped=True)
 async def create_job(call: Call) -> Response:
     wants_result = _expectation(call)
     wait = _wait_seconds(call) if wants_result else 0.0
@@ -260,7 +266,9 @@ async def create_job(call: Call) -> Response:
         raise Problem("invalid-parameter", "Idempotency-Key must be 1-200 visible ASCII characters")
     body = await read_json(call.request, call.server.max_body, call.server.create_schema)
     unique_key = None if key is None else f"idem:{key}"
-    job_id, duplicate, new = await call.server.run(_enqueue, call.server, body, unique_key)
+    job_id, duplicate, new = await call.server.run(
+        _enqueue, call.server, body, unique_key, call.scope
+    )
     record = await _get(call, job_id)
     if duplicate and (record.kind != new.kind or _opened(record) != _opened(new)):
         raise Problem(
@@ -276,13 +284,17 @@ async def create_job(call: Call) -> Response:
         headers["Idempotent-Replayed"] = "true"
     if wants_result:
         readable = reads_encrypted(call.principal)
-        return _result_or_417(await _wait_finished(call, job_id, wait), job_id, readable)
+        return _result_or_417(
+            await _wait_finished(call, job_id, wait), job_id, call.scope, readable
+        )
     return json_response(
-        job_resource(record, readable=reads_encrypted(call.principal)), 202, headers
+        job_resource(call.scope.shown(record), readable=reads_encrypted(call.principal)),
+        202,
+        headers,
     )
 
 
-@api("listJobs", "read")
+@api("listJobs", "read", scoped=True)
 async def list_jobs(call: Call) -> Response:
     q = query_params(call.request, call.operation["parameters"])
     limit = q.get("limit", 50)
@@ -294,10 +306,14 @@ async def list_jobs(call: Call) -> Response:
         before_id=q.get("before"),
     )
     match = search_from_query(q)  # text or times: a search (offload/server/_bulk.py)
+    scope = call.scope
+    if match is not None and match.args_contain is not None and not scope.data:
+        raise Problem("forbidden", "this token may not read arguments, nor search them")
     if match is None:
-        records = await call.server.run(call.app.store.job_list, flt)
-    else:
-        records = await call.server.run(call.app.store.job_search, match, limit, flt.before_id)
+        records = await call.server.run(call.app.store.job_list, scope.job_filter(flt))
+    else:  # another tenant's jobs are left out of the page (which may then be short)
+        found = await call.server.run(call.app.store.job_search, match, limit, flt.before_id)
+        records = [r for r in found if scope.allows_job(r)]
     next_link = None
     if len(records) == limit:
         params = [("state", s) for s in q.get("state", [])]
@@ -308,7 +324,7 @@ async def list_jobs(call: Call) -> Response:
     readable = reads_encrypted(call.principal)
     return json_response(
         {
-            "jobs": [job_resource(r, listed=True, readable=readable) for r in records],
+            "jobs": [job_resource(scope.shown(r), listed=True, readable=readable) for r in records],
             "next": next_link,
         },
         200,
@@ -316,7 +332,7 @@ async def list_jobs(call: Call) -> Response:
     )
 
 
-@api("getJob", "read")
+@api("getJob", "read", scoped=True)
 async def get_job(call: Call) -> Response:
     job_id = path_id(call.request)
     wants_result = _expectation(call)
@@ -324,19 +340,25 @@ async def get_job(call: Call) -> Response:
         wait = _wait_seconds(call)
         await _get(call, job_id)
         readable = reads_encrypted(call.principal)
-        return _result_or_417(await _wait_finished(call, job_id, wait), job_id, readable)
+        return _result_or_417(
+            await _wait_finished(call, job_id, wait), job_id, call.scope, readable
+        )
     record = await _get(call, job_id)
     if record.state == "completed":
         return Response(status_code=303, headers={"Location": f"/jobs/{job_id}/result"})
-    return json_response(job_resource(record, readable=reads_encrypted(call.principal)))
+    return json_response(
+        job_resource(call.scope.shown(record), readable=reads_encrypted(call.principal))
+    )
 
 
-@api("getJobResult", "read")
+@api("getJobResult", "read", scoped=True)
 async def get_result(call: Call) -> Response:
     job_id = path_id(call.request)
     record = await _get(call, job_id)
     if record.state == "completed":
-        return json_response(_result_document(record, reads_encrypted(call.principal)))
+        return json_response(
+            _result_document(call.scope.shown(record), reads_encrypted(call.principal))
+        )
     if record.state in FINAL_STATES:
         last = record.errors[-1].get("error") if record.errors else None
         raise Problem(
@@ -353,7 +375,7 @@ async def get_result(call: Call) -> Response:
     )
 
 
-@api("retryJob", "admin")
+@api("retryJob", "admin", scoped=True)
 async def retry_job(call: Call) -> Response:
     job_id = path_id(call.request)
     await _get(call, job_id)
@@ -366,11 +388,13 @@ async def retry_job(call: Call) -> Response:
             state=record.state,
         )
     return json_response(
-        job_resource(await _get(call, job_id), readable=reads_encrypted(call.principal))
+        job_resource(
+            call.scope.shown(await _get(call, job_id)), readable=reads_encrypted(call.principal)
+        )
     )
 
 
-@api("cancelJob", "admin")
+@api("cancelJob", "admin", scoped=True)
 async def cancel_job(call: Call) -> Response:
     job_id = path_id(call.request)
     await _get(call, job_id)
@@ -385,13 +409,16 @@ async def cancel_job(call: Call) -> Response:
             state=record.state,
         )
     return json_response(
-        job_resource(await _get(call, job_id), readable=reads_encrypted(call.principal))
+        job_resource(
+            call.scope.shown(await _get(call, job_id)), readable=reads_encrypted(call.principal)
+        )
     )
 
 
-@api("discardJob", "admin")
+@api("discardJob", "admin", scoped=True)
 async def discard_job(call: Call) -> Response:
     job_id = path_id(call.request)
+    await _get(call, job_id)
     if not await call.server.run(call.app.store.job_discard, job_id):
         raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
     return Response(status_code=204)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -33,6 +34,7 @@ from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, read_json
 from offload.server._problems import Problem
+from offload.server._scope import Scope
 from offload.server._spec import (
     JOB_ID,
     JSON_VALUE,
@@ -276,6 +278,7 @@ def _beat(call: Call, body: dict[str, Any]) -> None:
         started_at=started,
         seen_at=0.0,
         running=running,
+        owner=None if call.principal.via == "local" else call.principal.name,
     )
     call.app.store.worker_beat(info)
     call.app.tally.flush(call.app.store)  # HTTP workers' failed attempts, with their beat
@@ -315,10 +318,22 @@ def _claimed(job: ClaimedJob, expires: float) -> dict[str, Any]:
     }
 
 
-def _claim(server: Server, params: ClaimParams) -> list[ClaimedJob]:
+def _claim(server: Server, params: ClaimParams, scope: Scope) -> list[ClaimedJob]:
     """Claim like a Python worker does: expired jobs and those matching a blackhole rule are
-    shed here and never handed to the HTTP worker."""
-    return server.gate.apply(server.app.store.job_claim(params))
+    shed here and never handed to the HTTP worker. A token limited to some kinds claims
+    without the others the server knows of; a job of a kind it learns of only now is put
+    back at once (no attempt counted) and its kind is skipped from then on."""
+    skip = scope.skip_kinds(server.known_kinds())
+    if skip:
+        params = dataclasses.replace(params, skip_kinds=sorted({*params.skip_kinds, *skip}))
+    jobs = server.gate.apply(server.app.store.job_claim(params))
+    if scope.kinds is None:
+        return jobs
+    outside = [j for j in jobs if j.kind not in scope.kinds]
+    if outside:
+        server.kinds_seen.update(j.kind for j in outside)
+        server.app.store.job_release_many([Lease(j.id, j.lease_token) for j in outside])
+    return [j for j in jobs if j.kind in scope.kinds]
 
 
 @api("workerFetch", "worker")
@@ -326,17 +341,19 @@ async def fetch(call: Call) -> Response:
     server = call.server
     body = _checked_host(await read_json(call.request, server.max_body, fetch_schema(server)))
     queues: list[str] = list(dict.fromkeys(body["queues"]))
+    call.scope.check_fetch(queues)  # 403 for a queue outside the token's scope
+    await server.run(server.own_worker, body["worker"], call.principal)
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     params = ClaimParams(queues, body.get("limit", 1), body["worker"], lease)
     await server.run(_beat, call, body)
     wait = float(body.get("wait", 0.0))
     deadline = time.monotonic() + wait
     jobs: list[ClaimedJob] = []
-    with server.slots.take() if wait > 0 else contextlib.nullcontext():
+    with server.worker_polls.take() if wait > 0 else contextlib.nullcontext():
         while True:
             event = server.waker.arm() if wait > 0 else None
             try:
-                jobs = await server.run(_claim, server, params)
+                jobs = await server.run(_claim, server, params, call.scope)
                 left = deadline - time.monotonic()
                 if jobs or left <= 0 or event is None:
                     break
@@ -371,6 +388,8 @@ def _opened(job: ClaimedJob, ring: Keyring | None) -> ClaimedJob:
 @api("workerHeartbeat", "worker")
 async def heartbeat(call: Call) -> Response:
     body = _checked_host(await read_json(call.request, call.server.max_body, HEARTBEAT))
+    if body.get("worker") is not None:
+        await call.server.run(call.server.own_worker, body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     lost = await call.server.run(call.app.store.job_heartbeat, leases, lease)
@@ -474,6 +493,8 @@ async def _report_limit(
 @api("workerRelease", "worker")
 async def release(call: Call) -> Response:
     body = await read_json(call.request, call.server.max_body, RELEASE)
+    if body.get("worker") is not None:
+        await call.server.run(call.server.own_worker, body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     released = await call.server.run(call.app.store.job_release_many, leases)
     if body.get("goodbye") and body.get("worker"):

@@ -307,6 +307,7 @@ class JobFilter:
     kind: str | None = None
     limit: int = 50
     before_id: int | None = None
+    tenants: Sequence[str] | None = None  # jobs of these tenants only (none without a tenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +330,7 @@ class WorkerInfo:
     started_at: float
     seen_at: float
     running: int
+    owner: str | None = None  # the API token that registered it over HTTP; None otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,6 +488,11 @@ class MaintenanceOps(abc.ABC):
     @abc.abstractmethod
     def worker_beat(self, info: WorkerInfo) -> None:
         """Register a worker or refresh its record."""
+
+    @abc.abstractmethod
+    def worker_owner(self, worker_id: str) -> str | None:
+        """Who registered this worker record (`WorkerInfo.owner`: an API token's name), or
+        None when nobody did or there is no record."""
 
     @abc.abstractmethod
     def worker_remove(self, worker_id: str) -> None:

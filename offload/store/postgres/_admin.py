@@ -24,6 +24,7 @@ class PostgresAdmin(PostgresCore):
             "states": None if flt.states is None else list(flt.states),
             "queue": flt.queue,
             "kind": flt.kind,
+            "tenants": None if flt.tenants is None else list(flt.tenants),
             "before_id": flt.before_id,
             "limit": int(flt.limit),
         }

@@ -25,6 +25,7 @@ class SQLiteAdmin(SQLiteBase):
             "states": None if flt.states is None else dumps(list(flt.states)),
             "queue": flt.queue,
             "kind": flt.kind,
+            "tenants": None if flt.tenants is None else dumps(list(flt.tenants)),
             "before_id": flt.before_id,
             "limit": flt.limit,
         }

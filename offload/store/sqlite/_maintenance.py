@@ -106,8 +106,13 @@ class SQLiteMaintenance(SQLiteBase):
             info.started_at,
             self.now(),
             info.running,
+            info.owner,
         )
         self._tx(lambda c: c.execute(sql, row))
+
+    def worker_owner(self, worker_id: str) -> str | None:
+        rows = self._read(self._q["worker_owner"], (worker_id,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def worker_remove(self, worker_id: str) -> None:
         sql = self._q["worker_remove"]

@@ -340,6 +340,7 @@ FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
   AND (:kind IS NULL OR kind = :kind)
+  AND (:tenants IS NULL OR tenant IN (SELECT value FROM json_each(:tenants)))
   AND (:before_id IS NULL OR id < :before_id)
 ORDER BY id DESC
 LIMIT :limit
@@ -401,9 +402,14 @@ RETURNING owner
 DELETE FROM offload_leaders WHERE name = ? AND owner = ?
 
 -- name: worker_beat
-INSERT INTO offload_workers (id, host, pid, queues, started_at, seen_at, running)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running
+-- The first owner named stays (offload/server: a token owns the worker records it made).
+INSERT INTO offload_workers (id, host, pid, queues, started_at, seen_at, running, owner)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running,
+                               owner = coalesce(offload_workers.owner, excluded.owner)
+
+-- name: worker_owner
+SELECT owner FROM offload_workers WHERE id = ?
 
 -- name: worker_remove
 DELETE FROM offload_workers WHERE id = ?
