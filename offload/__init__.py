@@ -43,10 +43,12 @@ from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.jobs._type import JobCall, JobType, PreparedJob
+from offload.telemetry import EnqueuedJob, JobEvent, JobRun
 
 __all__ = [
     "Adaptive",
     "ConfigurationError",
+    "EnqueuedJob",
     "Exponential",
     "InvalidArgumentsError",
     "InvalidRuleError",
@@ -54,8 +56,10 @@ __all__ = [
     "Job",
     "JobCall",
     "JobContext",
+    "JobEvent",
     "JobFailedError",
     "JobNotFoundError",
+    "JobRun",
     "JobTimeoutError",
     "JobType",
     "Limit",

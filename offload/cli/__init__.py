@@ -11,6 +11,7 @@ import logging
 import click
 
 from offload import __version__
+from offload.cli._common import add_log_format
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._jobs import jobs
@@ -46,5 +47,6 @@ main.add_command(queues)
 main.add_command(kinds)
 main.add_command(migrate)
 main.add_command(demo)
+add_log_format(main)  # --log-format on the group and on every command
 
 __all__ = ["main"]

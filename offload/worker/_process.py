@@ -62,7 +62,7 @@ from offload.store._contract import (
     Store,
     WorkerInfo,
 )
-from offload.worker._ack import count_failures, report_limits, to_acks
+from offload.worker._ack import count_failures, emit_outcomes, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._iteration import write as write_long
 from offload.worker._outage import Outage, within
@@ -626,6 +626,7 @@ class Worker:
         if not outcomes:
             return
         count_failures(self.app, failed, (o.job for o in outcomes), b)
+        emit_outcomes(self.app, outcomes, failed, a.stale + b.stale)
         try:  # adaptive limits learn from what limited jobs said (dispatch/_adaptive.py)
             report_limits(self.app, outcomes)
         except Exception as exc:
