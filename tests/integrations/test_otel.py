@@ -1,10 +1,15 @@
 """OpenTelemetry (offload.integrations.otel): one trace from a web request through a chain of
 jobs, each attempt a child span of the enqueue that caused it, with the job's attributes; spans
 for enqueues and claim batches. Recorded by the SDK's in-memory exporter; the jobs run through
-`offload.testing.drain` (the real executor, in this process, so the exporter sees every span)."""
+`offload.testing.drain` (the real executor, in this process), and through a real worker
+process whose spans a test app module writes to a file."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +25,10 @@ import offload
 from offload.integrations.otel import instrument
 from offload.server import create_app
 from offload.testing import drain
+from tests.integrations.tracedapp import make_app
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 
 
 @pytest.fixture
@@ -112,3 +121,50 @@ def test_a_tenant_and_a_span_around_enqueue_in_code(
     assert run.attributes["offload.tenant"] == "acme"
     assert run.attributes["offload.job.id"] == handle.id
     assert "traceparent" in app.store.job_get(handle.id).meta["trace"]
+
+
+def test_one_trace_through_real_worker_processes(
+    tmp_path: Path, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    """The web side in this process (its spans in the in-memory exporter), the jobs in an
+    `offload worker` process (its spans written to a file by tracedapp's exporter)."""
+    provider, exporter = spans
+    url = f"sqlite:///{tmp_path / 'traced.db'}"
+    app = make_app(url, provider)
+    with provider.get_tracer("web").start_as_current_span("POST /signup") as request:
+        headers: dict[str, str] = {}
+        inject(headers)
+    with TestClient(create_app(app), base_url="http://127.0.0.1:8750") as client:
+        response = client.post("/jobs", json={"kind": "first", "args": {"n": 1}}, headers=headers)
+    assert response.status_code == 202, response.text
+    app.close()
+    span_file = tmp_path / "spans.jsonl"
+    env = {
+        **os.environ,
+        "TRACED_URL": url,
+        "TRACED_SPANS": str(span_file),
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("OFFLOAD_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "offload", "worker", "tracedapp:app", "--burst"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    worker = [json.loads(line) for line in span_file.read_text().splitlines()]
+    (web_enqueue,) = _by_name(exporter.get_finished_spans(), "offload.enqueue")
+    trace_id = request.get_span_context().trace_id
+    runs = {s["attributes"]["offload.job.kind"]: s for s in worker if s["name"] == "offload.run"}
+    (job_enqueue,) = [s for s in worker if s["name"] == "offload.enqueue"]
+    assert {s["trace_id"] for s in (*runs.values(), job_enqueue)} == {trace_id}
+    assert runs["first"]["parent_id"] == web_enqueue.context.span_id
+    assert job_enqueue["parent_id"] == runs["first"]["span_id"]
+    assert runs["second"]["parent_id"] == job_enqueue["span_id"]
+    assert runs["first"]["attributes"]["offload.outcome"] == "succeeded"
+    assert runs["second"]["attributes"]["offload.outcome"] == "dead"
+    claims = [s for s in worker if s["name"] == "offload.claim"]
+    assert claims and all(trace_id in c["links"] for c in claims)
