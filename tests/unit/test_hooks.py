@@ -154,3 +154,16 @@ def test_middleware_must_be_a_generator(tmp_path: Path) -> None:
         app.middleware(lambda run: None)
     with pytest.raises(ValueError, match="unknown event"):
         app.on("finished")(print)
+
+
+def test_import_offload_loads_no_integration_package() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, offload\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('opentelemetry', 'sentry_sdk') or m.startswith('offload.integrations')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
