@@ -11,7 +11,13 @@ from offload.telemetry._hooks import (
     current_run,
     run_of,
 )
-from offload.telemetry._logs import LOG_FORMAT_ENV, JsonFormatter, log_format, setup_logging
+from offload.telemetry._logs import (
+    LOG_FORMAT_ENV,
+    JsonFormatter,
+    job_fields,
+    log_format,
+    setup_logging,
+)
 
 __all__ = [
     "EVENTS",
@@ -23,6 +29,7 @@ __all__ = [
     "JsonFormatter",
     "correlation_of",
     "current_run",
+    "job_fields",
     "log_format",
     "run_of",
     "setup_logging",

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from offload.telemetry._hooks import current_run
+from offload.telemetry._hooks import correlation_of, current_run
 
 LOG_FORMAT_ENV = "OFFLOAD_LOG_FORMAT"
 FORMATS = ("text", "json")
@@ -53,6 +53,17 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text:
             line["exc_info"] = record.exc_text
         return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def job_fields(job: Any) -> dict[str, Any]:
+    """A job's fields for a log line written outside its run (`extra=` of a logging call)."""
+    return {
+        "job_id": job.id,
+        "kind": job.kind,
+        "queue": job.queue,
+        "attempt": job.attempt,
+        "correlation_id": correlation_of(job.id, job.meta),
+    }
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

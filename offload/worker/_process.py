@@ -62,6 +62,7 @@ from offload.store._contract import (
     Store,
     WorkerInfo,
 )
+from offload.telemetry import job_fields
 from offload.worker._ack import count_failures, emit_outcomes, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._iteration import write as write_long
@@ -572,7 +573,9 @@ class Worker:
                 error = masked_text(o.error, job.args, job.meta)  # no secret argument's value
                 ended = "given back" if o.stopped == REFUSED else "failed"  # _versions.py
                 log.info(
-                    "job %s (%s) attempt %d %s: %s", job.id, job.kind, job.attempt, ended, error
+                    "job %s (%s) attempt %d %s: %s",
+                    *(job.id, job.kind, job.attempt, ended, error),
+                    extra=job_fields(job),  # for JSON logs (docs/logging.md)
                 )
         durable = not (
             self._at_least_once
