@@ -17,6 +17,8 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from offload._errors import JobTimeoutError
+
 log = logging.getLogger("offload.hooks")
 
 EVENTS = (
@@ -238,6 +240,8 @@ def _enter(middleware: Iterable[Middleware], arg: Any) -> list[Generator[None, N
         except StopIteration:
             log.error("offload middleware %s returned without yielding: skipped", _name(fn))
             continue
+        except JobTimeoutError:  # raised into the job's thread: the run is over
+            raise
         except Exception:
             log.exception("offload middleware %s failed before its yield: skipped", _name(fn))
             continue
@@ -251,6 +255,8 @@ def _exit(entered: list[Generator[None, None, None]]) -> None:
             next(gen)
         except StopIteration:
             continue
+        except JobTimeoutError:
+            raise
         except Exception:
             log.exception("offload middleware %s failed after its yield", _name(gen))
             continue

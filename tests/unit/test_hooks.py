@@ -4,6 +4,7 @@ lifecycle events fire in order, and a broken hook is logged without losing a job
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,25 @@ def test_import_offload_loads_no_integration_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_timed_out_sync_job_leaves_its_middleware(tmp_path: Path) -> None:
+    from tests._wait import eventually
+
+    app = _app(tmp_path)
+    ended: list[tuple[str | None, str | None]] = []
+
+    @app.middleware
+    def record(run: offload.JobRun) -> Any:
+        yield
+        ended.append((run.outcome, run.error))
+
+    @app.job(timeout=0.2, max_attempts=1)
+    def spin() -> None:
+        while True:
+            time.sleep(0.01)
+
+    spin.enqueue()
+    assert drain(app).dead == 1
+    eventually(lambda: ended, what="the middleware left")
+    assert ended[0][0] == "dead" and "JobTimeoutError" in (ended[0][1] or "")
