@@ -15,7 +15,11 @@ from offload.server import (
     _pauses_api,
     _pauses_ui,
     _rules_api,
+    _topics_api,
+    _topics_ui,
     _worker_api,
+    _workflows_api,
+    _workflows_ui,
 )
 from offload.server._bulk import filter_params
 from offload.server._context import Server
@@ -266,11 +270,15 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_job_events.operations())
     operations.update(_rules_api.operations())
     operations.update(_pauses_api.operations())
+    operations.update(_topics_api.operations())
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
     operations.update(_dashboard_bulk.operations())
     operations.update(_pauses_ui.operations())
+    operations.update(_topics_ui.operations())
+    operations.update(_workflows_api.operations())
+    operations.update(_workflows_ui.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = op
@@ -285,12 +293,20 @@ def build(server: Server) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {**COMPONENTS, **_rules_api.COMPONENTS, **_pauses_api.COMPONENTS}
+            "schemas": {
+                **COMPONENTS,
+                **_rules_api.COMPONENTS,
+                **_pauses_api.COMPONENTS,
+                **_topics_api.COMPONENTS,
+                **_workflows_api.COMPONENTS,
+            }
         },
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
             {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
+            {"name": "topics", "description": "Events: publish, read, consumer groups, replay"},
+            {"name": "workflows", "description": "Chains, groups, graphs and sagas of jobs"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},

@@ -105,8 +105,12 @@ def correlation_of(job_id: int | None, meta: Mapping[str, Any]) -> int | str:
 
 def run_of(job: Any) -> JobRun:
     """The hooks' view of a claimed job (store/_contract.py's ClaimedJob)."""
+    meta = job.meta
+    root = getattr(job, "root_id", None)  # a job record's; the claim may carry it one day
+    if root is not None and "root_id" not in meta:
+        meta = {**meta, "root_id": root}
     return JobRun(
-        job.id, job.kind, job.queue, job.attempt, job.max_attempts, job.tenant, job.meta, job.args
+        job.id, job.kind, job.queue, job.attempt, job.max_attempts, job.tenant, meta, job.args
     )
 
 

@@ -51,7 +51,9 @@ _FILES = (
     "pauses",
     "totals",
     "runtime",
+    "events",
     "versions",
+    "workflows",
 )  # the named statements of every family
 
 
