@@ -48,6 +48,7 @@ from offload.dispatch._unique import Unique
 from offload.events import Batch, Consumer, Event, Topic
 from offload.jobs._step import Step
 from offload.jobs._type import JobCall, JobType, PreparedJob
+from offload.telemetry import EnqueuedJob, JobEvent, JobRun
 
 __all__ = [
     "Adaptive",
@@ -56,6 +57,7 @@ __all__ = [
     "Event",
     "ConfigurationError",
     "EncryptionKeyError",
+    "EnqueuedJob",
     "Exponential",
     "InvalidArgumentsError",
     "InvalidRuleError",
@@ -63,8 +65,10 @@ __all__ = [
     "Job",
     "JobCall",
     "JobContext",
+    "JobEvent",
     "JobFailedError",
     "JobNotFoundError",
+    "JobRun",
     "JobTimeoutError",
     "JobType",
     "Limit",

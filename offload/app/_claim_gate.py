@@ -21,6 +21,7 @@ from offload.app._admission import RULES_REFRESH
 from offload.dispatch._rules import RuleSet, Subject, shed_reason
 from offload.store._contract import ClaimedJob
 from offload.store._policy import EXPIRED_REASON, Shed
+from offload.telemetry import JobEvent, run_of
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -84,6 +85,10 @@ class ClaimGate:
                 )
             else:
                 self.shed += result.applied
+                if self.app.hooks.wants("shed"):
+                    by_id = {j.id: j for j in jobs}
+                    for s in sheds:
+                        self.app.hooks.emit(JobEvent("shed", run_of(by_id[s.id]), reason=s.reason))
                 named = [f"{s.id}" + (f" by rule {s.rule}" if s.rule else "") for s in sheds]
                 more = f" and {len(named) - 10} more" if len(named) > 10 else ""
                 log.info(
@@ -92,4 +97,8 @@ class ClaimGate:
                     ", ".join(named[:10]),
                     more,
                 )
+        if keep and self.app.hooks.wants("claimed"):
+            self.app.hooks.emit(
+                JobEvent("claimed", count=len(keep), jobs=[run_of(j) for j in keep])
+            )
         return keep

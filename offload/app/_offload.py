@@ -46,6 +46,7 @@ from offload.store import Store, open_store
 from offload.store._contract import NewJob, joined
 from offload.store._outbox import Staged
 from offload.store._versions import version_rows
+from offload.telemetry import EnqueuedJob, Hooks, JobEvent
 
 T = TypeVar("T")
 log = logging.getLogger("offload")
@@ -123,6 +124,8 @@ class Offload:
         self.overruns = Overruns(self)
         # Signed webhooks of jobs' ends: secrets, allowed hosts, backoff (_webhooks.py).
         self.webhooks = Webhooks()
+        # Middleware and lifecycle callbacks (docs/hooks.md, offload/telemetry/_hooks.py).
+        self.hooks = Hooks()
         # Chains, groups, graphs and sagas (_workflows.py, docs/workflows.md).
         self.workflows = Workflows(self)
 
@@ -353,6 +356,44 @@ class Offload:
                 f"no job type named {name!r} in this application (declared: {known})"
             ) from None
 
+    # --- hooks (docs/hooks.md) ---------------------------------------------------------
+    def middleware(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Register middleware around every job attempt (sync and async jobs): a generator
+        function that takes the run (`offload.JobRun`) and yields once."""
+        return self.hooks.add_middleware(fn)
+
+    def enqueue_middleware(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Register middleware around every enqueue: a generator function that takes the list
+        of jobs being stored (`offload.EnqueuedJob`, their `meta` may be changed before the
+        `yield`) and yields once."""
+        return self.hooks.add_middleware(fn, enqueue=True)
+
+    def on(self, event: str) -> Callable[[Callable[[JobEvent], None]], Callable[[JobEvent], None]]:
+        """Register a callback on a lifecycle event (`offload.EVENTS`: enqueued, claimed,
+        started, succeeded, failed, retried, dead, shed, stale_ack), called with a
+        `JobEvent`."""
+
+        def register(fn: Callable[[JobEvent], None]) -> Callable[[JobEvent], None]:
+            return self.hooks.on(event, fn)
+
+        return register
+
+    def _hooked(self, news: Sequence[NewJob]) -> tuple[list[NewJob], list[EnqueuedJob], Any]:
+        """Enter enqueue middleware: the jobs with the meta it set."""
+        seen = [EnqueuedJob(n.kind, n.queue, n.tenant, dict(n.meta), n.args) for n in news]
+        entered = self.hooks.enqueueing(seen)
+        changed = [
+            n if n.meta == e.meta else dataclasses.replace(n, meta=e.meta)
+            for n, e in zip(news, seen, strict=True)
+        ]
+        return changed, seen, entered
+
+    def _enqueued(self, seen: list[EnqueuedJob], entered: Any, handles: Sequence[Job]) -> None:
+        """Leave enqueue middleware (also when storing failed: no ids, no `enqueued` events)."""
+        for e, h in zip(seen, handles, strict=False):
+            e.id = h.id
+        self.hooks.enqueued(seen if handles else [], entered)
+
     # --- enqueueing -------------------------------------------------------------------
     def enqueue(self, name: str, *args: Any, **kwargs: Any) -> Job:
         """Enqueue a job type by name."""
@@ -387,6 +428,17 @@ class Offload:
         kinds, the CLI, the outbox relay), so that backlog bounds (`OverloadedError`, nothing
         stored) and blackhole rules (stored `shed`) apply alike to all of them. Cron ticks are
         admitted by the same `Admission` inside the tick's own transaction."""
+        if self.hooks.enqueue_middleware or self.hooks.wants("enqueued"):
+            news, seen, entered = self._hooked(jobs)
+            handles: list[Job] = []
+            try:
+                handles = self._admit_and_store(news, connection)
+            finally:
+                self._enqueued(seen, entered, handles)
+            return handles
+        return self._admit_and_store(jobs, connection)
+
+    def _admit_and_store(self, jobs: Sequence[NewJob], connection: Any) -> list[Job]:
         news = self._caused(self.admission.admit(jobs))
         executor = None if connection is None else joined(self.store, connection)
         if executor is not None:  # a store transaction (`with app.transaction() as tx`)
@@ -419,10 +471,20 @@ class Offload:
         store = self._store
         if store is None:  # opening (and migrating) blocks: not on the event loop
             store = await self.bridge(lambda: self.store)
-        news = await self.bridge(self.admission.admit, [p.new for p in prepared])
-        news = self._caused(news)
-        inserted = await store.job_insert_many_async(news, connection)
-        return [Job(self, i.id, i.duplicate) for i in inserted]
+        news = [p.new for p in prepared]
+        hooked = self.hooks.enqueue_middleware or self.hooks.wants("enqueued")
+        if hooked:
+            news, seen, entered = self._hooked(news)
+        handles: list[Job] = []
+        try:
+            news = await self.bridge(self.admission.admit, news)
+            news = self._caused(news)
+            inserted = await store.job_insert_many_async(news, connection)
+            handles = [Job(self, i.id, i.duplicate) for i in inserted]
+        finally:
+            if hooked:
+                self._enqueued(seen, entered, handles)
+        return handles
 
     def _caused(self, news: list[NewJob]) -> list[NewJob]:
         """Jobs enqueued while a job runs carry its id and its root's (docs/workflows.md)."""

@@ -11,6 +11,7 @@ import logging
 import click
 
 from offload import __version__
+from offload.cli._common import add_log_format
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._events import events
@@ -53,5 +54,6 @@ main.add_command(events)
 main.add_command(migrate)
 main.add_command(keys)
 main.add_command(demo)
+add_log_format(main)  # --log-format on the group and on every command
 
 __all__ = ["main"]

@@ -10,6 +10,8 @@ on stderr, starting with "Error:".
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ from offload.app._offload import Offload
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
 from offload.store import Store, verify_store
+from offload.telemetry._logs import FORMATS, LOG_FORMAT_ENV, setup_logging
 from offload.worker._supervisor import EXIT_DAMAGED, EXIT_USAGE
 
 P = ParamSpec("P")
@@ -172,3 +175,41 @@ def check_store(app: Offload) -> Store:
             "creates them, and so does a worker"
         )
     return store
+
+
+def _log_format(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """Remember the chosen log format for the command (and the worker processes it starts);
+    json takes effect at once, so that a command that sets up no logging of its own logs
+    its warnings as JSON too."""
+    if value is None:
+        return
+    os.environ[LOG_FORMAT_ENV] = value
+    if value == "json":
+        setup_logging(logging.WARNING)
+
+
+def log_format_option() -> click.Option:
+    """`--log-format text|json` (or $OFFLOAD_LOG_FORMAT), on every command (docs/logging.md)."""
+    return click.Option(
+        ["--log-format"],
+        type=click.Choice(FORMATS),
+        envvar=LOG_FORMAT_ENV,
+        expose_value=False,
+        is_eager=True,
+        callback=_log_format,
+        help="Log lines as text (default) or json, one object a line [env: OFFLOAD_LOG_FORMAT].",
+    )
+
+
+def add_log_format(command: click.Command) -> None:
+    """Give `command` (and, for a group, each of its subcommands) the --log-format option."""
+    if not any(p.name == "log_format" for p in command.params):
+        command.params.append(log_format_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_log_format(sub)
+
+
+def configure_logging(level: int) -> None:
+    """Log to stderr at `level`, as text or JSON as --log-format says (telemetry/_logs.py)."""
+    setup_logging(level)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from types import FrameType
 
 import click
 
 from offload._redact import mask_logging
 from offload.app._outbox import Relay
-from offload.cli._common import friendly_errors, url_option
+from offload.cli._common import configure_logging, friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
 from offload.store import verify_store
@@ -38,11 +37,7 @@ def relay(
 
     Each staged job carries a unique key, so a job relayed twice is enqueued once.
     """
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(logging.INFO)  # text, or JSON with --log-format json
     mask_logging()  # a URL in any log line shows without its password
     app = load_app(app_path, url)
     verify_store(app.config.url)  # a damaged file: one line and exit 3

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from offload._redact import mask_logging
-from offload.cli._common import friendly_errors, url_option
+from offload.cli._common import configure_logging, friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.store import verify_store
 
@@ -185,11 +185,7 @@ def server(
     from offload._errors import ConfigurationError
 
     level = logging.WARNING - 10 * min(verbose + 1, 2)
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
+    configure_logging(level)  # text, or JSON with --log-format json
     mask_logging()  # a URL in any log line shows without its password
     proxies = tuple(
         ip.strip() for ip in (forwarded_allow_ips or "127.0.0.1").split(",") if ip.strip()

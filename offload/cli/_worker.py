@@ -14,7 +14,7 @@ import sys
 import click
 
 from offload._redact import mask_logging
-from offload.cli._common import friendly_errors, url_option
+from offload.cli._common import configure_logging, friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
 
@@ -106,11 +106,7 @@ def worker(
 ) -> None:
     """Run a worker for APP (module:attribute, e.g. myapp:app)."""
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
+    configure_logging(level)  # text, or JSON with --log-format json
     mask_logging()  # a URL in any log line shows without its password
     supervised_url = os.environ.pop(SUPERVISED_URL, None)  # not for the jobs' own processes
     if url is None:  # a child of a supervisor or of the reloader

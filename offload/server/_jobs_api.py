@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
@@ -256,6 +257,22 @@ def _enqueue(
     return handle.id, handle.duplicate, new
 
 
+def _trace_context(body: dict[str, Any], headers: Mapping[str, str]) -> None:
+    """Keep the request's W3C trace context (`traceparent`, `tracestate`) in the job's meta
+    as `trace`, unless the body names one, so that the job's runs join the caller's trace
+    (docs/opentelemetry.md)."""
+    parent = headers.get("traceparent")
+    meta = body.get("meta")
+    if parent is None or (meta is not None and not isinstance(meta, dict)):
+        return
+    if meta is not None and "trace" in meta:
+        return
+    trace = {"traceparent": parent}
+    if (state := headers.get("tracestate")) is not None:
+        trace["tracestate"] = state
+    body["meta"] = {**(meta or {}), "trace": trace}
+
+
 # --- endpoints -------------------------------------------------------------------------
 @api("createJob", "enqueue", scoped=True)
 async def create_job(call: Call) -> Response:
@@ -266,6 +283,7 @@ async def create_job(call: Call) -> Response:
         raise Problem("invalid-parameter", "Idempotency-Key must be 1-200 visible ASCII characters")
     body = await read_json(call.request, call.server.max_body, call.server.create_schema)
     unique_key = None if key is None else f"idem:{key}"
+    _trace_context(body, call.request.headers)
     job_id, duplicate, new = await call.server.run(
         _enqueue, call.server, body, unique_key, call.scope
     )

@@ -12,6 +12,7 @@ from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.store._contract import AckResult, ClaimedJob, Completion, Failure
 from offload.store._dispatch import LimitReport
 from offload.store._workflows import META_KEY
+from offload.telemetry import JobEvent, run_of
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -60,7 +61,36 @@ def acknowledge(
     acks = app.store.job_complete_many(done), app.store.job_fail_many(failed), failed
     count_failures(app, failed, (o.job for o in outcomes), acks[1])
     report_limits(app, outcomes)
+    emit_outcomes(app, outcomes, failed, acks[0].stale + acks[1].stale)
     return acks
+
+
+def emit_outcomes(
+    app: Offload, outcomes: Sequence[Outcome], failed: Sequence[Failure], stale: int
+) -> None:
+    """The lifecycle events of acknowledged outcomes (docs/hooks.md): `succeeded`, or `failed`
+    then `retried` or `dead`; and `stale_ack` with the count of stale ones (the store does not
+    say which, so the others' events are sent for all)."""
+    hooks = app.hooks
+    if not hooks.callbacks:
+        return
+    retry_in = {f.id: f.retry_in for f in failed}
+    for o in outcomes:
+        if o.stopped:
+            continue
+        run = run_of(o.job)
+        run.duration = o.duration
+        if o.ok:
+            run.outcome = "succeeded"
+            hooks.emit(JobEvent("succeeded", run))
+            continue
+        delay = retry_in.get(o.job.id)
+        run.outcome = "dead" if delay is None else "retried"
+        run.error = o.error
+        hooks.emit(JobEvent("failed", run, error=o.error, retry_in=delay))
+        hooks.emit(JobEvent(run.outcome, run, error=o.error, retry_in=delay))
+    if stale:
+        hooks.emit(JobEvent("stale_ack", count=stale))
 
 
 def count_failures(

@@ -53,6 +53,7 @@ from offload.jobs._payload import check_json
 from offload.jobs._secrets import masked_encrypted
 from offload.outcome import throttle_of
 from offload.store._contract import Checkpoint, ClaimedJob
+from offload.telemetry._hooks import Started
 from offload.worker import _iteration as iteration
 from offload.worker import _versions as versions
 
@@ -85,6 +86,7 @@ class Outcome:
     stopped: str | None = None
     delay: float = 0.0
     checkpoint: Checkpoint | None = None
+    exception: BaseException | None = None  # what the job raised, for its hooks; then dropped
 
 
 _NEVER = threading.Event()  # the halt of a run outside an executor: never set
@@ -453,6 +455,16 @@ class Executor:
                 following = self._finish(entry, outcome, inline=True)[1]
 
     def _run_sync(self, entry: _Running) -> Outcome:
+        """Run a sync job inside the app's middleware (telemetry/_hooks.py)."""
+        started = self.app.hooks.start(entry.job)
+        outcome: Outcome | None = None
+        try:
+            outcome = self._call_sync(entry)
+            return outcome
+        finally:  # a timed-out job's thread leaves by JobTimeoutError
+            _end_hooks(started, outcome or self._timeout(entry), entry)
+
+    def _call_sync(self, entry: _Running) -> Outcome:
         job = entry.job
         job_type = self.app.jobs.get(job.kind)
         if job_type is None:
@@ -492,9 +504,19 @@ class Executor:
         return outcome
 
     async def _run_async(self, entry: _Running) -> None:
+        """Run an async job inside the app's middleware (telemetry/_hooks.py)."""
+        entry.started = time.monotonic()
+        started = self.app.hooks.start(entry.job)
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._call_async(entry)
+        finally:
+            _end_hooks(started, outcome or self._timeout(entry), entry)
+        self._finish(entry, outcome)
+
+    async def _call_async(self, entry: _Running) -> Outcome:
         job = entry.job
         job_type = self.app.jobs[job.kind]
-        entry.started = time.monotonic()
         run = context.cell(self.app, job, entry)
         entry.cell = run
         context.CURRENT.set(run)  # in this task's own context: nothing to restore after
@@ -507,13 +529,11 @@ class Executor:
             job = opened
             given = versions.arguments(job_type, job, Outcome)
             if isinstance(given, Outcome):  # a failed upgrade, or a newer version
-                self._finish(entry, given)
-                return
+                return given
             try:
                 args, kwargs = job_type.signature.call_args(given)
             except (InvalidArgumentsError, PayloadDecodeError) as exc:
-                self._finish(entry, self._unbound(job, exc))
-                return
+                return self._unbound(job, exc)
             if job_type.iterates:
                 outcome = await asyncio.wait_for(
                     self._iterate_async(entry, run, fn, args, kwargs), job.timeout
@@ -532,7 +552,7 @@ class Executor:
         elif run[2] is not None:
             outcome = iteration.attach(outcome, run[2])
         entry.cell = None  # no reference cycle left behind (run -> entry -> run)
-        self._finish(entry, outcome)
+        return outcome
 
     # --- long jobs (docs/long-jobs.md, _iteration.py) -----------------------------------
     def _iterate(
@@ -573,7 +593,13 @@ class Executor:
         adaptive = limit.adaptive if limit is not None else None
         throttled, retry_after = throttle_of(exc, adaptive)  # the outcome policy's call
         return Outcome(
-            job, False, error=error, traceback=tb, throttled=throttled, retry_after=retry_after
+            job,
+            False,
+            error=error,
+            traceback=tb,
+            throttled=throttled,
+            retry_after=retry_after,
+            exception=exc,
         )
 
     def _success(self, entry: _Running, result: Any) -> Outcome:
@@ -769,6 +795,20 @@ class Executor:
                 self._loop_thread.join(5.0)
             if not self._loop.is_running():
                 self._loop.close()
+
+
+def _end_hooks(started: Started, outcome: Outcome, entry: _Running) -> None:
+    """Leave a run's middleware with its outcome; the exception is not kept past them."""
+    began = entry.begun_at or entry.started
+    started.end(
+        outcome.ok,
+        error=outcome.error,
+        exception=outcome.exception,
+        throttled=outcome.throttled,
+        stopped=outcome.stopped,
+        duration=time.monotonic() - began,
+    )
+    outcome.exception = None
 
 
 def _settled(ctx: JobContext) -> bool:

@@ -62,7 +62,8 @@ from offload.store._contract import (
     Store,
     WorkerInfo,
 )
-from offload.worker._ack import count_failures, report_limits, to_acks
+from offload.telemetry import job_fields
+from offload.worker._ack import count_failures, emit_outcomes, report_limits, to_acks
 from offload.worker._executor import Executor, Outcome
 from offload.worker._iteration import write as write_long
 from offload.worker._outage import Outage, within
@@ -572,7 +573,9 @@ class Worker:
                 error = masked_text(o.error, job.args, job.meta)  # no secret argument's value
                 ended = "given back" if o.stopped == REFUSED else "failed"  # _versions.py
                 log.info(
-                    "job %s (%s) attempt %d %s: %s", job.id, job.kind, job.attempt, ended, error
+                    "job %s (%s) attempt %d %s: %s",
+                    *(job.id, job.kind, job.attempt, ended, error),
+                    extra=job_fields(job),  # for JSON logs (docs/logging.md)
                 )
         durable = not (
             self._at_least_once
@@ -626,6 +629,7 @@ class Worker:
         if not outcomes:
             return
         count_failures(self.app, failed, (o.job for o in outcomes), b)
+        emit_outcomes(self.app, outcomes, failed, a.stale + b.stale)
         try:  # adaptive limits learn from what limited jobs said (dispatch/_adaptive.py)
             report_limits(self.app, outcomes)
         except Exception as exc:
