@@ -524,8 +524,7 @@ class Executor:
             fn = job_type.function()
             opened = self._opened(job)  # an encrypted job's arguments, before any upgrade
             if isinstance(opened, Outcome):
-                self._finish(entry, opened)
-                return
+                return opened
             job = opened
             given = versions.arguments(job_type, job, Outcome)
             if isinstance(given, Outcome):  # a failed upgrade, or a newer version
