@@ -24,6 +24,7 @@ from typing import Any
 from offload._errors import ConfigurationError
 from offload._redact import mask_url
 from offload.dispatch._limits import LimitSpec
+from offload.store._alerts import AlertOps
 from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
 from offload.store._pauses import PauseOps
@@ -536,6 +537,7 @@ class Store(
     TotalsOps,
     RunTimeOps,
     VersionOps,
+    AlertOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

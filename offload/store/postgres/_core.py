@@ -52,6 +52,7 @@ _FILES = (
     "totals",
     "runtime",
     "versions",
+    "alerts",
 )  # the named statements of every family
 
 

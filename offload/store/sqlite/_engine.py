@@ -9,6 +9,7 @@ connection.
 from __future__ import annotations
 
 from offload.store.sqlite._admin import SQLiteAdmin
+from offload.store.sqlite._alerts import SQLiteAlerts
 from offload.store.sqlite._base import SQLiteBase, sqlite_path
 from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
@@ -32,6 +33,7 @@ class SQLiteStore(
     SQLiteTotals,
     SQLiteRunTime,
     SQLiteVersions,
+    SQLiteAlerts,
     SQLiteBase,
 ):
     """The store on one SQLite file."""
