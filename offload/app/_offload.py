@@ -18,10 +18,12 @@ from typing import Any, TypeVar, overload
 from offload._errors import ConfigurationError, UnknownJobError
 from offload._redact import mask_url
 from offload.app._admission import Admission, RuleBook
+from offload.app._alerts import AlertRule, Alerts, checked_rule
 from offload.app._config import Config, resolve_store_url
 from offload.app._cron import validate_cron
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
+from offload.app._scaling import Scaling
 from offload.app._tally import Tally
 from offload.app._webhooks import Webhooks
 from offload.dispatch._shedding import queue_bounds
@@ -115,6 +117,9 @@ class Offload:
         self.overruns = Overruns(self)
         # Signed webhooks of jobs' ends: secrets, allowed hosts, backoff (_webhooks.py).
         self.webhooks = Webhooks()
+        # Alert rules and the target lag of scaling signals (_alerts.py, _scaling.py).
+        self.alerts = Alerts(self)
+        self.scaling = Scaling()
 
     def __repr__(self) -> str:
         return f"<Offload {mask_url(self.config.url)} jobs={len(self.jobs)}>"
@@ -293,6 +298,25 @@ class Offload:
         arguments = job_type.signature.bind(args, kwargs)
         job_type.prepare_plain(arguments)  # size and text checks now, not at the first tick
         return self._add_schedule(Schedule(name, validate_cron(cron), job_type.name, arguments))
+
+    def alert(
+        self,
+        name: str,
+        condition: str,
+        threshold: float,
+        *,
+        target: str | None = None,
+        for_seconds: float | timedelta = 0.0,
+        webhook: str | None = None,
+    ) -> AlertRule:
+        """Declare an alert: it fires when `condition` ('queue_depth', 'oldest_job_age',
+        'slo_attainment', 'dead_per_hour', 'workers_alive') of `target` (a queue or job type;
+        any when None) is beyond `threshold` for `for_seconds`, and resolves when it is back.
+        The maintenance leader evaluates it; `webhook` receives its events (docs/alerts.md)."""
+        rule = checked_rule(name, condition, threshold, target, for_seconds, webhook, "app")
+        if rule.name in self.alerts.declared:
+            raise ConfigurationError(f"an alert named {rule.name!r} is declared twice")
+        return self.alerts.declare(rule)
 
     def _add_schedule(self, schedule: Schedule) -> Schedule:
         if schedule.name in self.schedules:

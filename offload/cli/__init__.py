@@ -18,6 +18,7 @@ from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
 from offload.cli._relay import relay
 from offload.cli._rules import rules
+from offload.cli._scale import scale
 from offload.cli._server import server
 from offload.cli._stats import stats
 from offload.cli._top import top
@@ -42,6 +43,7 @@ main.add_command(jobs)
 main.add_command(stats)
 main.add_command(top)
 main.add_command(rules)
+main.add_command(scale)
 main.add_command(queues)
 main.add_command(kinds)
 main.add_command(migrate)

@@ -14,6 +14,7 @@ import time
 
 from offload._loop import BackgroundLoop
 from offload.app._offload import Offload
+from offload.maintenance._alerts import AlertEvaluator
 from offload.maintenance._backlog import BacklogCounter
 from offload.maintenance._duty import Duty
 from offload.maintenance._expirer import Expirer
@@ -51,6 +52,7 @@ class Maintenance(BackgroundLoop):
             Pruner(60.0),
             Expirer(interval),  # load shedding (issue 5)
             BacklogCounter(interval),
+            AlertEvaluator(interval),
         ]
 
     def tick(self) -> None:
