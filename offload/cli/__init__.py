@@ -11,6 +11,7 @@ import logging
 import click
 
 from offload import __version__
+from offload.cli._alerts import alerts
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._jobs import jobs
@@ -43,6 +44,7 @@ main.add_command(jobs)
 main.add_command(stats)
 main.add_command(top)
 main.add_command(rules)
+main.add_command(alerts)
 main.add_command(scale)
 main.add_command(queues)
 main.add_command(kinds)

@@ -31,18 +31,16 @@ def _seconds(text: str, option: str, zero: bool = False) -> float:
 @click.command("scale")
 @click.option(
     "--target-lag",
-    default="30s",
-    show_default=True,
     metavar="DURATION",
-    help="How long a job may wait before it starts: seconds, or e.g. 30s, 2m.",
+    help="How long a job may wait before it starts: seconds, or e.g. 30s, 2m "
+    "(default: the app's scaling.target_lag, 30s).",
 )
 @click.option(
     "--slots",
     "slots_per_worker",
-    default=10,
-    show_default=True,
     type=click.IntRange(1, 1000),
-    help="Jobs one worker runs at once (its --concurrency).",
+    help="Jobs one worker runs at once, its --concurrency (default: the app's "
+    "scaling.slots_per_worker, 10).",
 )
 @click.option(
     "--window",
@@ -56,8 +54,8 @@ def _seconds(text: str, option: str, zero: bool = False) -> float:
 @json_option
 @friendly_errors
 def scale(
-    target_lag: str,
-    slots_per_worker: int,
+    target_lag: str | None,
+    slots_per_worker: int | None,
     window: str,
     only: tuple[str, ...],
     app_path: str | None,
@@ -73,10 +71,13 @@ def scale(
     For each queue: needed rate = arrivals + waiting / target lag; slots = needed rate × mean
     run time; workers = slots / --slots, rounded up.
     """
-    target = _seconds(target_lag, "--target-lag")
     span = _seconds(window, "--window", zero=True)
     with opened_app(app_path, url) as app:
         store = app.store
+        target = (
+            app.scaling.target_lag if target_lag is None else _seconds(target_lag, "--target-lag")
+        )
+        slots_per_worker = slots_per_worker or app.scaling.slots_per_worker
         declared = {
             j.options_.queue for j in app.jobs.values() if not j.name.startswith("offload.")
         }
