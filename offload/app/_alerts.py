@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 ABOVE = "above"
 BELOW = "below"
-NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,99}")
 DEAD_WINDOW = 3600.0
 SLO_WINDOW = 3600.0
 
@@ -204,7 +204,8 @@ def checked_rule(
     """An alert rule, or ConfigurationError saying what is wrong with it."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ConfigurationError(
-            f"alert name {name!r}: 1 to 100 letters, digits or _ . : - (e.g. 'mail-backlog')"
+            f"alert name {name!r}: a letter, then up to 99 letters, digits or _ . : - "
+            "(e.g. 'mail-backlog')"
         )
     spec = CONDITIONS.get(condition) if isinstance(condition, str) else None
     if spec is None:

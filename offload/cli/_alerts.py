@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from offload._errors import ConfigurationError
+from offload._errors import ConfigurationError, InvalidArgumentsError
 from offload.app._alerts import ABOVE, CONDITIONS
 from offload.cli._common import (
     UsageFailure,
@@ -89,7 +89,7 @@ def add_alert(
             rule = app.alerts.add(
                 name, condition, threshold, target=target, for_seconds=seconds, webhook=webhook
             )
-        except ConfigurationError as exc:
+        except (ConfigurationError, InvalidArgumentsError) as exc:
             raise UsageFailure(str(exc)) from None
     if as_json:
         print_json(rule.as_dict())

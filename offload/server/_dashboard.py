@@ -45,6 +45,7 @@ NAV = (
     ("schedules", "/ui/schedules", "Schedules"),
     ("workers", "/ui/workers", "Workers"),
     ("rules", "/ui/rules", "Rules"),
+    ("alerts", "/ui/alerts", "Alerts"),
     ("runtime", "/ui/run-time", "Run time"),
 )
 

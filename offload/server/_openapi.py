@@ -9,6 +9,7 @@ from typing import Any
 import offload
 from offload._states import STATES
 from offload.server import (
+    _alerts_api,
     _dashboard_bulk,
     _job_events,
     _jobs_spec,
@@ -116,6 +117,7 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         ("/ui/queues", "get"): _page("dashboardQueues", "Queues and job kinds"),
         ("/ui/schedules", "get"): _page("dashboardSchedules", "Cron schedules with next run"),
         ("/ui/workers", "get"): _page("dashboardWorkers", "Workers alive and what they run"),
+        ("/ui/alerts", "get"): _page("dashboardAlerts", "Alert rules, which fire, and history"),
         ("/ui/run-time", "get"): _page(
             "dashboardRunTime", "Long-running, non-interruptible job types and their owners"
         ),
@@ -265,6 +267,7 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_jobs_spec.operations(server))
     operations.update(_job_events.operations())
     operations.update(_rules_api.operations())
+    operations.update(_alerts_api.operations())
     operations.update(_pauses_api.operations())
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
@@ -285,11 +288,17 @@ def build(server: Server) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {**COMPONENTS, **_rules_api.COMPONENTS, **_pauses_api.COMPONENTS}
+            "schemas": {
+                **COMPONENTS,
+                **_rules_api.COMPONENTS,
+                **_alerts_api.COMPONENTS,
+                **_pauses_api.COMPONENTS,
+            }
         },
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
+            {"name": "alerts", "description": "Alert rules, their states and history"},
             {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
