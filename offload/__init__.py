@@ -36,6 +36,7 @@ from offload._errors import (
     UnknownJobError,
     UpgradeError,
 )
+from offload.app._alerts import AlertRule
 from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
 from offload.app._offload import Offload, Schedule
@@ -46,6 +47,7 @@ from offload.jobs._type import JobCall, JobType, PreparedJob
 
 __all__ = [
     "Adaptive",
+    "AlertRule",
     "ConfigurationError",
     "Exponential",
     "InvalidArgumentsError",

@@ -18,6 +18,7 @@ from offload.maintenance._duty import Duty
 from offload.store._alerts import FIRING, RESOLVED, AlertState
 
 log = logging.getLogger("offload.alerts")
+PRUNE_EVERY = 600.0  # seconds between prunes of the alert history
 
 
 class AlertEvaluator(Duty):
@@ -26,6 +27,7 @@ class AlertEvaluator(Duty):
     def __init__(self, every: float) -> None:
         super().__init__(every)
         self.pending: dict[str, float] = {}  # alert name -> store time it was first breached
+        self.pruned_at = float("-inf")  # store time of the last history prune
 
     def run(self, app: Offload) -> int:
         store = app.store
@@ -46,7 +48,9 @@ class AlertEvaluator(Duty):
                 store.alert_record(name, RESOLVED, None, None, f"alert {name}: rule removed")
                 log.info("alert %s resolved: its rule was removed", name)
                 changed += 1
-        store.alert_history_prune(readings.now - app.config.dead_retention)
+        if readings.now - self.pruned_at >= PRUNE_EVERY:
+            store.alert_history_prune(readings.now - app.config.dead_retention)
+            self.pruned_at = readings.now
         return changed
 
     def _evaluate(
