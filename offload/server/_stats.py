@@ -221,6 +221,7 @@ def overview(server: Server, span: str) -> dict[str, Any]:
         "within": within,
         "slo": slo_rows(server, now),
         "failures": store.job_list(JobFilter(states=["dead", "retryable"], limit=8)),
+        "alerts_firing": sorted(s.name for s in store.alert_states() if s.firing),
     }
 
 

@@ -28,6 +28,8 @@ def test_add_list_history_and_remove(client: TestClient, app: Offload) -> None:
     events = client.get("/alert-history", params={"name": "mail"}).json()["events"]
     assert [(e["alert"], e["state"], e["value"]) for e in events] == [("mail", "firing", 150.0)]
 
+    overview = client.get("/")
+    assert 'id="alerts-firing"' in overview.text and "1 alert</a>: mail" in overview.text
     page = client.get("/ui/alerts")
     assert page.status_code == 200
     assert "queue_depth of mail above 100" in page.text and "alert mail: deep" in page.text

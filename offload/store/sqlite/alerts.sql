@@ -2,9 +2,9 @@
 -- (offload/store/sqlite/_alerts.py, offload/store/_alerts.py).
 
 -- name: queue_oldest
--- The head of one queue's claim order (the claim index), at most :sample rows.
+-- The head of one queue's claim order, at most :sample rows (a range of the claim index).
 SELECT min(scheduled_at) FROM (
-    SELECT scheduled_at FROM offload_jobs INDEXED BY offload_jobs_claim
+    SELECT scheduled_at FROM offload_jobs
     WHERE state = 'available' AND queue = :queue
     ORDER BY priority DESC, order_key, id
     LIMIT :sample
