@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,16 +30,30 @@ ABOVE = "above"
 BELOW = "below"
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,99}")
 DEAD_WINDOW = 3600.0
+MIN_DEPTH_CAP = 1000
+MAX_DEPTH_CAP = 1_000_000
 SLO_WINDOW = 3600.0
 
 
 class Readings:
-    """The store read once per evaluation round, measure by measure, as conditions ask."""
+    """The store read once per evaluation round, measure by measure, as conditions ask.
 
-    def __init__(self, app: Offload, seen_within: float) -> None:
+    Queues are the ones this app declares, the ones live workers serve and the ones rules
+    name; their depth is counted up to `cap` (twice the largest depth threshold, at least
+    1,000), so that a round never counts a whole backlog."""
+
+    def __init__(
+        self,
+        app: Offload,
+        seen_within: float,
+        targets: Iterable[str] = (),
+        cap: int = MIN_DEPTH_CAP,
+    ) -> None:
         self.app = app
         self.store = app.store
         self.seen_within = seen_within
+        self.targets = set(targets)
+        self.cap = cap
         self.now = self.store.now()
         self._cache: dict[str, Any] = {}
 
@@ -48,22 +62,34 @@ class Readings:
             self._cache[key] = read()
         return self._cache[key]
 
-    def queues(self) -> dict[str, int]:
-        """Jobs available per queue (declared queues too, at 0)."""
+    def workers(self) -> list[Any]:
+        found: list[Any] = self.once("workers", lambda: self.store.worker_list(self.seen_within))
+        return found
 
-        def read() -> dict[str, int]:
-            depth = {j.options_.queue: 0 for j in self.app.jobs.values()}
-            for c in self.store.job_counts():
-                depth.setdefault(c.queue, 0)
-                if c.state == "available":
-                    depth[c.queue] = c.count
-            return depth
+    def queues(self) -> list[str]:
+        names = {j.options_.queue for j in self.app.jobs.values()} | self.targets
+        for w in self.workers():
+            names.update(w.queues)
+        return sorted(names)
 
-        found: dict[str, int] = self.once("queues", read)
+    def depths(self) -> dict[str, int]:
+        """Jobs available per queue, each counted up to `cap`."""
+        found: dict[str, int] = self.once(
+            "depths", lambda: self.store.queue_depth(self.queues(), self.cap)
+        )
         return found
 
 
 Measure = Callable[[Readings, str | None], dict[str, float]]
+
+
+def readings_for(app: Offload, rules: Sequence[AlertRule], seen_within: float) -> Readings:
+    """Readings for one round of `rules`: the queues they name, depths counted far enough to
+    compare with every depth threshold."""
+    targets = [r.target for r in rules if r.target and CONDITIONS[r.condition].targets == "queue"]
+    thresholds = [r.threshold for r in rules if r.condition == "queue_depth"]
+    cap = max([MIN_DEPTH_CAP, *(2 * int(min(t, MAX_DEPTH_CAP)) + 1 for t in thresholds)])
+    return Readings(app, seen_within, targets, min(cap, MAX_DEPTH_CAP))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +132,13 @@ def _only(values: dict[str, float], target: str | None) -> dict[str, float]:
 
 
 def _depth(r: Readings, target: str | None) -> dict[str, float]:
-    return _only({q: float(n) for q, n in r.queues().items()}, target)
+    return _only({q: float(n) for q, n in r.depths().items()}, target)
 
 
 def _oldest(r: Readings, target: str | None) -> dict[str, float]:
-    depth = r.queues()
-    heads = r.once("oldest", lambda: r.store.queue_oldest([q for q, n in depth.items() if n]))
-    ages = {q: max(r.now - heads[q], 0.0) if q in heads else 0.0 for q in depth}
+    queues = r.queues()
+    heads = r.once("oldest", lambda: r.store.queue_oldest(queues))
+    ages = {q: max(r.now - heads[q], 0.0) if q in heads else 0.0 for q in queues}
     return _only(ages, target)
 
 
@@ -127,7 +153,7 @@ def _dead(r: Readings, target: str | None) -> dict[str, float]:
 
 
 def _workers(r: Readings, target: str | None) -> dict[str, float]:
-    alive = r.once("workers", lambda: r.store.worker_list(r.seen_within))
+    alive = r.workers()
     if target is None:
         return {"store": float(len(alive))}
     return {target: float(sum(1 for w in alive if target in w.queues))}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from offload.app._alerts import CONDITIONS, AlertRule, Readings
+from offload.app._alerts import CONDITIONS, AlertRule, Readings, readings_for
 from offload.app._offload import Offload
 from offload.maintenance._duty import Duty
 from offload.store._alerts import FIRING, RESOLVED, AlertState
@@ -35,7 +35,7 @@ class AlertEvaluator(Duty):
         states = app.alerts.states()
         if not rules and not any(s.firing for s in states.values()):
             return 0
-        readings = Readings(app, app.config.lease_seconds)
+        readings = readings_for(app, rules, app.config.lease_seconds)
         changed = 0
         for rule in rules:
             try:
@@ -70,8 +70,11 @@ class AlertEvaluator(Duty):
             subject, seen = worst
             on = f" ({subject})" if subject != "store" else ""
             word = "above" if condition.direction == "above" else "below"
+            at_least = (
+                "at least " if rule.condition == "queue_depth" and seen >= readings.cap else ""
+            )
             message = (
-                f"alert {rule.name}: {rule.condition}{on} is {seen:g}{condition.unit}, "
+                f"alert {rule.name}: {rule.condition}{on} is {at_least}{seen:g}{condition.unit}, "
                 f"{word} {rule.threshold:g}"
             )
             self._record(app, rule, FIRING, seen, message)

@@ -52,7 +52,7 @@ class Maintenance(BackgroundLoop):
             Pruner(60.0),
             Expirer(interval),  # load shedding (issue 5)
             BacklogCounter(interval),
-            AlertEvaluator(max(interval, 5.0)),  # reads queue counts: not every second
+            AlertEvaluator(max(interval, 5.0)),  # its reads are bounded, yet not every second
         ]
 
     def tick(self) -> None:

@@ -67,6 +67,11 @@ class AlertOps(abc.ABC):
         fewer are waiting). Queues with none available are absent."""
 
     @abc.abstractmethod
+    def queue_depth(self, queues: Sequence[str], cap: int) -> dict[str, int]:
+        """Jobs available now per queue, each count stopping at `cap` (an index range scan of
+        at most `cap` rows per queue, never a whole backlog)."""
+
+    @abc.abstractmethod
     def alert_add(self, alert: StoredAlert) -> StoredAlert:
         """Store an alert rule, replacing one of the same name; return it as stored."""
 

@@ -28,6 +28,20 @@ def test_the_oldest_available_job_of_each_queue(store: Store) -> None:
     assert store.queue_oldest([]) == {}
 
 
+def test_queue_depths_are_counted_up_to_a_cap(store: Store) -> None:
+    insert(store, *(new_job(queue="mail") for _ in range(5)), new_job(queue="reports"))
+    insert(store, new_job(queue="later", delay=3600))
+
+    assert store.queue_depth(["mail", "reports", "later", "none"], cap=3) == {
+        "mail": 3,
+        "reports": 1,
+        "later": 0,
+        "none": 0,
+    }
+    assert store.queue_depth(["mail"], cap=100) == {"mail": 5}
+    assert store.queue_depth([], cap=10) == {}
+
+
 def test_alert_rules_are_added_replaced_listed_and_removed(store: Store) -> None:
     before = store.now()
     deep = store.alert_add(StoredAlert("deep", "queue_depth", 1000, target="mail"))

@@ -28,6 +28,13 @@ class PostgresAlerts(PostgresCore, AlertOps):
         rows = self._rows("queue_oldest", {"queues": wanted, "sample": int(sample)})
         return {r[0]: float(r[1]) for r in rows if r[1] is not None}
 
+    def queue_depth(self, queues: Sequence[str], cap: int) -> dict[str, int]:
+        wanted = list(dict.fromkeys(queues))
+        if not wanted:
+            return {}
+        rows = self._rows("queue_depth", {"queues": wanted, "cap": int(cap)})
+        return {r[0]: int(r[1]) for r in rows}
+
     def alert_add(self, alert: StoredAlert) -> StoredAlert:
         params = {
             "name": plain_text(alert.name),

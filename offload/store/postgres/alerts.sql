@@ -13,6 +13,16 @@ SELECT q.queue, (
 )
 FROM unnest(%(queues)s::text[]) AS q (queue)
 
+-- name: queue_depth
+SELECT q.queue, (
+    SELECT count(*) FROM (
+        SELECT 1 FROM {schema}.offload_jobs j
+        WHERE j.state = 'available' AND j.queue = q.queue
+        LIMIT %(cap)s
+    ) h
+)
+FROM unnest(%(queues)s::text[]) AS q (queue)
+
 -- name: alert_add
 INSERT INTO {schema}.offload_alerts
     (name, condition, target, threshold, for_seconds, webhook, created_at)

@@ -28,6 +28,13 @@ class SQLiteAlerts(SQLiteBase):
                 out[queue] = float(row[0][0])
         return out
 
+    def queue_depth(self, queues: Sequence[str], cap: int) -> dict[str, int]:
+        sql = _a()["queue_depth"]
+        return {
+            q: int(self._read(sql, {"queue": q, "cap": int(cap)})[0][0])
+            for q in dict.fromkeys(queues)
+        }
+
     def alert_add(self, alert: StoredAlert) -> StoredAlert:
         sql = _a()["alert_add"]
         params = {

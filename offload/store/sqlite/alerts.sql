@@ -10,6 +10,11 @@ SELECT min(scheduled_at) FROM (
     LIMIT :sample
 )
 
+-- name: queue_depth
+SELECT count(*) FROM (
+    SELECT 1 FROM offload_jobs WHERE state = 'available' AND queue = :queue LIMIT :cap
+)
+
 -- name: alert_add
 INSERT INTO offload_alerts (name, condition, target, threshold, for_seconds, webhook, created_at)
 VALUES (:name, :condition, :target, :threshold, :for_seconds, :webhook, :now)
