@@ -35,19 +35,26 @@ from offload._errors import (
     StoreUnavailableError,
     UnknownJobError,
     UpgradeError,
+    WorkflowNotFoundError,
 )
 from offload.app._alerts import AlertRule
 from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
 from offload.app._offload import Offload, Schedule
+from offload.app._workflows import WorkflowHandle
 from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
+from offload.events import Batch, Consumer, Event, Topic
+from offload.jobs._step import Step
 from offload.jobs._type import JobCall, JobType, PreparedJob
 
 __all__ = [
     "Adaptive",
     "AlertRule",
+    "Batch",
+    "Consumer",
+    "Event",
     "ConfigurationError",
     "Exponential",
     "InvalidArgumentsError",
@@ -70,15 +77,19 @@ __all__ = [
     "PreparedJob",
     "ResultTimeoutError",
     "Schedule",
+    "Step",
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",
     "StoreFullError",
     "StoreUnavailableError",
     "Throttled",
+    "Topic",
     "Unique",
     "UnknownJobError",
     "UpgradeError",
+    "WorkflowHandle",
+    "WorkflowNotFoundError",
     "current_job",
 ]
 

@@ -94,6 +94,10 @@ class JobNotFoundError(OffloadError):
     """No job with that id (it may have been pruned)."""
 
 
+class WorkflowNotFoundError(OffloadError):
+    """No workflow with that id."""
+
+
 class JobFailedError(OffloadError):
     """The job ended dead, cancelled or shed instead of producing a result."""
 

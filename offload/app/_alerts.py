@@ -1,6 +1,6 @@
 """Alerts: rules on what the store says (queue depth, the oldest job's age, SLO attainment,
-dead jobs per hour, workers alive), declared in the app (`app.alert(...)`) or added at run time
-(`offload alerts add`, `POST /alerts`), evaluated by the maintenance leader
+dead jobs per hour, workers alive, stuck sagas), declared in the app (`app.alert(...)`) or
+added at run time (`offload alerts add`, `POST /alerts`), evaluated by the maintenance leader
 (offload/maintenance/_alerts.py).
 
 A condition is a named measure with a direction: it reads one value per subject (a queue, a
@@ -152,6 +152,11 @@ def _dead(r: Readings, target: str | None) -> dict[str, float]:
     return {"store": float(dead)}
 
 
+def _stuck(r: Readings, target: str | None) -> dict[str, float]:
+    counts = r.once("workflows", r.store.workflow_counts)
+    return {"store": float(counts.get("stuck", 0))}
+
+
 def _workers(r: Readings, target: str | None) -> dict[str, float]:
     alive = r.workers()
     if target is None:
@@ -175,6 +180,14 @@ for _c in (
     Condition("dead_per_hour", ABOVE, _dead, " jobs", "", "jobs that ended dead in the last hour"),
     Condition(
         "workers_alive", BELOW, _workers, "", "queue", "live workers (of a queue, when given)"
+    ),
+    Condition(
+        "stuck_sagas",
+        ABOVE,
+        _stuck,
+        "",
+        "",
+        "sagas stuck: an undo job ended dead or cancelled (docs/workflows.md)",
     ),
 ):
     register_condition(_c)

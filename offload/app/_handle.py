@@ -153,6 +153,16 @@ class Job:
         return self.record.cursor
 
     @property
+    def parent_id(self) -> int | None:
+        """The job that was running where this one was enqueued (None: enqueued elsewhere)."""
+        return self.record.parent_id
+
+    @property
+    def root_id(self) -> int | None:
+        """The first job of the chain of jobs that caused this one (None: it is a root)."""
+        return self.record.root_id
+
+    @property
     def scheduled_at(self) -> datetime | None:
         return _dt(self.record.scheduled_at)
 

@@ -14,6 +14,7 @@ from offload import __version__
 from offload.cli._alerts import alerts
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
+from offload.cli._events import events
 from offload.cli._jobs import jobs
 from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
@@ -24,6 +25,7 @@ from offload.cli._server import server
 from offload.cli._stats import stats
 from offload.cli._top import top
 from offload.cli._worker import worker
+from offload.cli._workflows import workflows
 
 
 @click.group()
@@ -41,6 +43,7 @@ main.add_command(relay)
 main.add_command(server)
 main.add_command(enqueue)
 main.add_command(jobs)
+main.add_command(workflows)
 main.add_command(stats)
 main.add_command(top)
 main.add_command(rules)
@@ -48,6 +51,7 @@ main.add_command(alerts)
 main.add_command(scale)
 main.add_command(queues)
 main.add_command(kinds)
+main.add_command(events)
 main.add_command(migrate)
 main.add_command(demo)
 

@@ -17,11 +17,13 @@ from offload.app._offload import Offload
 from offload.maintenance._alerts import AlertEvaluator
 from offload.maintenance._backlog import BacklogCounter
 from offload.maintenance._duty import Duty
+from offload.maintenance._events import ConsumerStarter, EventPruner
 from offload.maintenance._expirer import Expirer
 from offload.maintenance._promoter import Promoter
 from offload.maintenance._pruner import Pruner
 from offload.maintenance._rescuer import Rescuer
 from offload.maintenance._scheduler import Scheduler
+from offload.maintenance._workflows import WorkflowSweeper
 
 log = logging.getLogger("offload.maintenance")
 LEADERSHIP = "maintenance"
@@ -53,6 +55,9 @@ class Maintenance(BackgroundLoop):
             Expirer(interval),  # load shedding (issue 5)
             BacklogCounter(interval),
             AlertEvaluator(max(interval, 5.0)),  # its reads are bounded, yet not every second
+            ConsumerStarter(interval),  # events (docs/events.md)
+            EventPruner(10.0),
+            WorkflowSweeper(interval),  # the safety net of workflows (docs/workflows.md)
         ]
 
     def tick(self) -> None:

@@ -35,7 +35,11 @@ from offload.server import (
     _pauses_api,
     _pauses_ui,
     _rules_api,
+    _topics_api,
+    _topics_ui,
     _worker_api,
+    _workflows_api,
+    _workflows_ui,
 )
 from offload.server._auth import forwarded, forwarded_https, host_allowed
 from offload.server._config import ServerConfig, Token
@@ -278,6 +282,10 @@ def create_app(
         *_alerts_api.ROUTES,
         *_pauses_api.ROUTES,
         *_pauses_ui.ROUTES,
+        *_topics_api.ROUTES,
+        *_topics_ui.ROUTES,
+        *_workflows_api.ROUTES,
+        *_workflows_ui.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         *_dashboard_bulk.ROUTES,

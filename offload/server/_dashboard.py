@@ -34,6 +34,7 @@ from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
 from offload.store._contract import JobFilter, JobRecord
 from offload.store._runtime import OVERRUN_WINDOW
+from offload.store._workflows import step_of
 
 HERE = Path(__file__).parent
 RETRYABLE_STATES = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
@@ -43,7 +44,9 @@ NAV = (
     ("jobs", "/ui/jobs", "Jobs"),
     ("queues", "/ui/queues", "Queues"),
     ("schedules", "/ui/schedules", "Schedules"),
+    ("topics", "/ui/topics", "Topics"),
     ("workers", "/ui/workers", "Workers"),
+    ("workflows", "/ui/workflows", "Workflows"),
     ("rules", "/ui/rules", "Rules"),
     ("alerts", "/ui/alerts", "Alerts"),
     ("runtime", "/ui/run-time", "Run time"),
@@ -273,10 +276,13 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
     done = params(server, request).get("done")
     job_id = path_id(request)
 
-    def load() -> tuple[JobRecord | None, float]:
-        return server.app.store.job_get(job_id), server.app.store.now()
+    def load() -> tuple[JobRecord | None, float, list[dict[str, Any]]]:
+        store = server.app.store
+        found = store.job_get(job_id)
+        tree = [] if found is None else _stats.job_tree(store, found)
+        return found, store.now(), tree
 
-    record, now = await server.run(load)
+    record, now, tree = await server.run(load)
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist (it may have been pruned)")
     record = shown_record(record)  # secret arguments as ***
@@ -297,6 +303,8 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
             "progress": progress_of(record),
             "final": record.state in FINAL_STATES,
             "done": done,
+            "tree": tree,  # the jobs its root caused (docs/workflows.md)
+            "step": step_of(record.meta),
         },
     )
 

@@ -166,6 +166,10 @@ def job_resource(record: JobRecord, listed: bool = False) -> dict[str, Any]:
     traceback."""
     record = shown_record(record)
     links = {"self": f"/jobs/{record.id}"}
+    if record.parent_id is not None:
+        links["parent"] = f"/jobs/{record.parent_id}"
+    if record.root_id is not None:
+        links["root"] = f"/jobs/{record.root_id}"
     if record.state == "completed":
         links["result"] = f"/jobs/{record.id}/result"
     return {
@@ -197,6 +201,9 @@ def job_resource(record: JobRecord, listed: bool = False) -> dict[str, Any]:
         "progress": None if (p := progress_of(record)) is None else p.as_dict(),
         "cursor": None if "cursor" in record.undecodable else record.cursor,
         "stop_request": record.stop_request if record.state == "running" else None,
+        # Correlation (docs/workflows.md): the job that enqueued it, and the first of that chain.
+        "parent_id": record.parent_id,
+        "root_id": record.root_id,
         "links": links,
     }
 

@@ -34,10 +34,12 @@ from prometheus_client.registry import Collector
 from offload._states import STATES
 from offload.app._scaling import RateMeter
 from offload.server._metrics_dispatch import dispatch_metrics
+from offload.server._metrics_events import events_metrics
 from offload.server._metrics_lag import lag_metrics
 from offload.server._metrics_runtime import runtime_metrics
 from offload.server._metrics_totals import totals_metrics
 from offload.store._contract import JobFilter
+from offload.store._workflows import WORKFLOW_STATES
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -127,6 +129,17 @@ class StoreCollector(Collector):
         yield finished
         yield from dispatch_metrics(store, now)  # SLO attainment and limit keys
         yield from runtime_metrics(store, now)  # kinds over max_run_time, event-loop blocks
+        yield from events_metrics(self.app)  # topics, consumer lag, subscription backlog
+        # Workflows by state (docs/workflows.md): alert on offload_workflows{state="stuck"} > 0.
+        flows = GaugeMetricFamily(
+            "offload_workflows",
+            "Workflows by state; a stuck one is a saga whose undo job ended dead or cancelled.",
+            labels=["state"],
+        )
+        counted = store.workflow_counts()
+        for state in WORKFLOW_STATES:
+            flows.add_metric([state], counted.get(state, 0))
+        yield flows
 
         events = CounterMetricFamily(
             "offload_store_events",

@@ -16,7 +16,11 @@ from offload.server import (
     _pauses_api,
     _pauses_ui,
     _rules_api,
+    _topics_api,
+    _topics_ui,
     _worker_api,
+    _workflows_api,
+    _workflows_ui,
 )
 from offload.server._bulk import filter_params
 from offload.server._context import Server
@@ -269,11 +273,15 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_rules_api.operations())
     operations.update(_alerts_api.operations())
     operations.update(_pauses_api.operations())
+    operations.update(_topics_api.operations())
     operations.update(_worker_api.operations(server))
     operations.update(misc_operations())
     operations.update(dashboard_operations())
     operations.update(_dashboard_bulk.operations())
     operations.update(_pauses_ui.operations())
+    operations.update(_topics_ui.operations())
+    operations.update(_workflows_api.operations())
+    operations.update(_workflows_ui.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = op
@@ -293,6 +301,9 @@ def build(server: Server) -> dict[str, Any]:
                 **_rules_api.COMPONENTS,
                 **_alerts_api.COMPONENTS,
                 **_pauses_api.COMPONENTS,
+                **_pauses_api.COMPONENTS,
+                **_topics_api.COMPONENTS,
+                **_workflows_api.COMPONENTS,
             }
         },
         "tags": [
@@ -300,6 +311,8 @@ def build(server: Server) -> dict[str, Any]:
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
             {"name": "alerts", "description": "Alert rules, their states and history"},
             {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
+            {"name": "topics", "description": "Events: publish, read, consumer groups, replay"},
+            {"name": "workflows", "description": "Chains, groups, graphs and sagas of jobs"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},

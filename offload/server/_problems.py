@@ -85,6 +85,13 @@ _CATALOGUE = [
         "job-not-found", 404, "Job not found", "No job has this id (it may have been pruned)."
     ),
     ProblemType(
+        "topic-not-found",
+        404,
+        "Topic not found",
+        "No topic has this name: the server's application does not declare it and the store "
+        "holds none (docs/events.md).",
+    ),
+    ProblemType(
         "method-not-allowed", 405, "Method not allowed", "This path does not take this method."
     ),
     ProblemType(
@@ -170,6 +177,14 @@ _CATALOGUE = [
     ProblemType("alert-not-found", 404, "Alert not found", "No run-time alert rule has this name."),
     ProblemType(
         "not-paused", 404, "Not paused", "The queue or kind named is not paused (any more)."
+    ),
+    ProblemType("workflow-not-found", 404, "Workflow not found", "No workflow has this id."),
+    ProblemType(
+        "invalid-workflow",
+        422,
+        "Invalid workflow",
+        "The steps form no workflow: a name given twice, a dependency on no step, a cycle, a "
+        "graph step without a name, or no step at all.",
     ),
     ProblemType(
         "idempotency-key-reused",

@@ -27,11 +27,13 @@ from offload.dispatch._limits import LimitSpec
 from offload.store._alerts import AlertOps
 from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
+from offload.store._events import EventOps
 from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
 from offload.store._totals import TotalsOps
 from offload.store._versions import VersionOps
+from offload.store._workflows import WorkflowOps
 
 
 @dataclass(slots=True)
@@ -71,6 +73,10 @@ class NewJob:
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
     version: int = 1  # the version of its arguments (store/_versions.py)
+    # Correlation: the job that was running where this one was enqueued, and the first job of
+    # that chain of causes (docs/workflows.md).
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,10 @@ class JobRecord:
     progress_eta: float | None = None
     stop_request: str | None = None
     version: int = 1  # the version of its arguments (store/_versions.py)
+    # Correlation (docs/workflows.md): the job running where this one was enqueued, and the
+    # first job of that chain of causes.
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +248,9 @@ class Completion:
     id: int
     token: int
     result: Any = None
+    # Whether the job is a workflow's step (offload/store/_workflows.py): None when the caller
+    # does not know, and the engine looks it up; a worker knows it from the job's meta.
+    step: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +266,7 @@ class Failure:
     traceback: str = ""
     retry_in: float | None = None
     throttled: bool = False
+    step: bool | None = None  # a workflow's step? as `Completion.step`
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,8 +550,10 @@ class Store(
     DispatchOps,
     TotalsOps,
     RunTimeOps,
+    EventOps,
     VersionOps,
     AlertOps,
+    WorkflowOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

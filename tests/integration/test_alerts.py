@@ -110,3 +110,26 @@ def test_a_rule_added_at_run_time_fires_after_its_duration_and_resolves_when_rem
     finally:
         leader.stopped()
         app.close()
+
+
+def test_a_stuck_saga_fires_its_alert(store_url: str) -> None:
+    from tests.store.test_workflows import _run_all, _saga
+
+    app = Offload(store_url)
+    app.alert("sagas", "stuck_sagas", 0)
+    leader = Maintenance(app, "leader")
+    try:
+        store = app.store
+        _saga(store, 2)
+        _run_all(store)
+        _run_all(store, ok=False)  # the second step dies: the saga compensates
+        _run_all(store, ok=False)  # and its undo dies too: stuck
+        assert store.workflow_counts() == {"stuck": 1}
+        tick(leader)
+        state = app.alerts.states()["sagas"]
+        assert state.firing and state.value == 1
+        (event,) = app.alerts.history()
+        assert event.message == "alert sagas: stuck_sagas is 1, above 0"
+    finally:
+        leader.stopped()
+        app.close()

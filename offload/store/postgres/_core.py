@@ -51,8 +51,10 @@ _FILES = (
     "pauses",
     "totals",
     "runtime",
+    "events",
     "versions",
     "alerts",
+    "workflows",
 )  # the named statements of every family
 
 

@@ -43,6 +43,7 @@ from offload.store.postgres._alerts import PostgresAlerts
 from offload.store.postgres._bulk import PostgresBulk
 from offload.store.postgres._core import Conn
 from offload.store.postgres._dispatch import PostgresDispatch
+from offload.store.postgres._events import PostgresEvents
 from offload.store.postgres._jobs import PostgresJobs
 from offload.store.postgres._listener import NotifyListener
 from offload.store.postgres._maintenance import PostgresMaintenance
@@ -52,6 +53,7 @@ from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
 from offload.store.postgres._totals import PostgresTotals
 from offload.store.postgres._versions import PostgresVersions
+from offload.store.postgres._workflows import PostgresWorkflows
 
 
 class PostgresStore(
@@ -64,8 +66,10 @@ class PostgresStore(
     PostgresBulk,
     PostgresTotals,
     PostgresRunTime,
+    PostgresEvents,
     PostgresVersions,
     PostgresAlerts,
+    PostgresWorkflows,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""

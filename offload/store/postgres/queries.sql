@@ -671,7 +671,7 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
        order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
-       progress_eta, stop_request, version
+       progress_eta, stop_request, version, parent_id, root_id
 FROM {schema}.offload_jobs WHERE id = %(id)s
 
 -- name: custom_plan
@@ -684,7 +684,7 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
        order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
-       progress_eta, stop_request, version
+       progress_eta, stop_request, version, parent_id, root_id
 FROM {schema}.offload_jobs
 WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)

@@ -13,6 +13,7 @@ from offload.store.sqlite._alerts import SQLiteAlerts
 from offload.store.sqlite._base import SQLiteBase, sqlite_path
 from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
+from offload.store.sqlite._events import SQLiteEvents
 from offload.store.sqlite._jobs import SQLiteJobs
 from offload.store.sqlite._maintenance import SQLiteMaintenance
 from offload.store.sqlite._pauses import SQLitePauses
@@ -20,6 +21,7 @@ from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
 from offload.store.sqlite._totals import SQLiteTotals
 from offload.store.sqlite._versions import SQLiteVersions
+from offload.store.sqlite._workflows import SQLiteWorkflows
 
 
 class SQLiteStore(
@@ -32,8 +34,10 @@ class SQLiteStore(
     SQLiteBulk,
     SQLiteTotals,
     SQLiteRunTime,
+    SQLiteEvents,
     SQLiteVersions,
     SQLiteAlerts,
+    SQLiteWorkflows,
     SQLiteBase,
 ):
     """The store on one SQLite file."""

@@ -324,7 +324,7 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request, version
+       progress_total, progress_eta, stop_request, version, parent_id, root_id
 FROM offload_jobs WHERE id = ?
 
 -- name: job_list
@@ -335,7 +335,7 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request, version
+       progress_total, progress_eta, stop_request, version, parent_id, root_id
 FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
