@@ -38,6 +38,7 @@ from offload._errors import (
     UpgradeError,
     WorkflowNotFoundError,
 )
+from offload.app._alerts import AlertRule
 from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
 from offload.app._offload import Offload, Schedule
@@ -52,6 +53,7 @@ from offload.telemetry import EnqueuedJob, JobEvent, JobRun
 
 __all__ = [
     "Adaptive",
+    "AlertRule",
     "Batch",
     "Consumer",
     "Event",

@@ -19,12 +19,14 @@ from typing import Any, TypeVar, overload
 from offload._errors import ConfigurationError, UnknownJobError
 from offload._redact import mask_url
 from offload.app._admission import Admission, RuleBook
+from offload.app._alerts import AlertRule, Alerts, checked_rule
 from offload.app._config import Config, resolve_store_url
 from offload.app._context import CURRENT, causes
 from offload.app._cron import validate_cron
 from offload.app._events import declare_consumer, declare_subscription, declare_topic
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
+from offload.app._scaling import Scaling
 from offload.app._tally import Tally
 from offload.app._webhooks import Webhooks
 from offload.app._workflows import Chain, Group, Saga, Workflow, Workflows
@@ -126,6 +128,9 @@ class Offload:
         self.webhooks = Webhooks()
         # Middleware and lifecycle callbacks (docs/hooks.md, offload/telemetry/_hooks.py).
         self.hooks = Hooks()
+        # Alert rules and the target lag of scaling signals (_alerts.py, _scaling.py).
+        self.alerts = Alerts(self)
+        self.scaling = Scaling()
         # Chains, groups, graphs and sagas (_workflows.py, docs/workflows.md).
         self.workflows = Workflows(self)
 
@@ -306,6 +311,26 @@ class Offload:
         arguments = job_type.signature.bind(args, kwargs)
         job_type.prepare_plain(arguments)  # size and text checks now, not at the first tick
         return self._add_schedule(Schedule(name, validate_cron(cron), job_type.name, arguments))
+
+    def alert(
+        self,
+        name: str,
+        condition: str,
+        threshold: float,
+        *,
+        target: str | None = None,
+        for_seconds: float | timedelta = 0.0,
+        webhook: str | None = None,
+    ) -> AlertRule:
+        """Declare an alert: it fires when `condition` ('queue_depth', 'oldest_job_age',
+        'slo_attainment', 'dead_per_hour', 'workers_alive', 'stuck_sagas') of `target` (a
+        queue or job type; any when None) is beyond `threshold` for `for_seconds`, and resolves
+        when it is back. The maintenance leader evaluates it; `webhook` receives its events
+        (docs/alerts.md)."""
+        rule = checked_rule(name, condition, threshold, target, for_seconds, webhook, "app")
+        if rule.name in self.alerts.declared:
+            raise ConfigurationError(f"an alert named {rule.name!r} is declared twice")
+        return self.alerts.declare(rule)
 
     def _add_schedule(self, schedule: Schedule) -> Schedule:
         if schedule.name in self.schedules:

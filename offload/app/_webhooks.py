@@ -210,7 +210,12 @@ def deliverer(app: Offload) -> Callable[..., dict[str, Any]]:
         check_notify(url, settings.allow)  # the allow-list where the request is made
         job = current_job()
         msg_id = f"msg_offload_{job.id}"  # the same for every attempt of one delivery
-        document = event_document(str(event.get("type")), event)
+        prebuilt = event.get("document")  # an alert's event (app/_alerts.py) comes whole
+        document = (
+            prebuilt
+            if isinstance(prebuilt, dict)
+            else event_document(str(event.get("type")), event)
+        )
         body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
         now = datetime.now(UTC)
         headers = {

@@ -11,6 +11,7 @@ import logging
 import click
 
 from offload import __version__
+from offload.cli._alerts import alerts
 from offload.cli._common import add_log_format
 from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
@@ -21,6 +22,7 @@ from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
 from offload.cli._relay import relay
 from offload.cli._rules import rules
+from offload.cli._scale import scale
 from offload.cli._server import hash_token_command, server
 from offload.cli._stats import stats
 from offload.cli._top import top
@@ -48,6 +50,8 @@ main.add_command(workflows)
 main.add_command(stats)
 main.add_command(top)
 main.add_command(rules)
+main.add_command(alerts)
+main.add_command(scale)
 main.add_command(queues)
 main.add_command(kinds)
 main.add_command(events)

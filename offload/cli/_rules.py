@@ -31,7 +31,7 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, option: str = "--expires") -> float:
     """Seconds from `90`, `90s`, `15m`, `1h30m`, `1.5h`, `2d` or `1w`."""
     cleaned = text.strip().lower().replace(" ", "")
     try:
@@ -42,7 +42,7 @@ def parse_duration(text: str) -> float:
             value = sum(float(n) * _UNITS[u] for n, u in _PART.findall(cleaned))
     if not value > 0 or value == float("inf"):
         raise UsageFailure(
-            f"--expires {text!r} is not a duration: give seconds or e.g. 90s, 15m, 1h30m, 2d"
+            f"{option} {text!r} is not a duration: give seconds or e.g. 90s, 15m, 1h30m, 2d"
         )
     return value
 

@@ -42,6 +42,24 @@ def queue_counts(store: Store) -> tuple[dict[str, dict[str, int]], dict[str, int
     return queues, {s: sum(q[s] for q in queues.values()) for s in STATES}
 
 
+def oldest_ages(store: Store, queues: dict[str, dict[str, int]], now: float) -> dict[str, float]:
+    """Seconds the oldest waiting job of each queue has waited (queues with none waiting are
+    absent), read from the head of each queue's claim order."""
+    waiting = [q for q, counts in queues.items() if counts.get("available")]
+    heads = store.queue_oldest(waiting)
+    return {q: round(max(now - at, 0.0), 3) for q, at in sorted(heads.items())}
+
+
+def age_label(seconds: float | None) -> str:
+    """An oldest job's age in a table cell ("-" when none waits)."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.1f}s"
+
+
 def failure_rows(store: Store, shown: int) -> list[dict[str, Any]]:
     """The latest dead and retryable jobs, JSON-ready."""
     return [
@@ -110,6 +128,7 @@ def collect(store: Store, url: str) -> dict[str, Any]:
         "at": iso(now),
         "queues": queues,
         "totals": totals,
+        "oldest_age_seconds": oldest_ages(store, queues, now),
         "throughput": {
             "last_minute": store.job_finished_since(now - 60),
             "last_hour": store.job_finished_since(now - 3600),
@@ -172,17 +191,21 @@ def render(snap: dict[str, Any]) -> str:
     shown = [s for s in STATES if s in _ALWAYS_SHOWN or totals[s]]
     if queues:
         stopped = set((snap.get("paused") or {}).get("queues", ()))
+        ages: dict[str, float] = snap.get("oldest_age_seconds") or {}
         rows: list[list[Any]] = [
             [
                 f"{name} (paused)" if name in stopped else name,
                 *(counts[s] for s in shown),
                 sum(counts.values()),
+                age_label(ages.get(name)),
             ]
             for name, counts in sorted(queues.items())
         ]
-        rows.append(["(all)", *(totals[s] for s in shown), sum(totals.values())])
-        numeric = list(range(1, len(shown) + 2))
-        out.append(table(["QUEUE", *(s.upper() for s in shown), "TOTAL"], rows, numeric=numeric))
+        oldest = max(ages.values(), default=None)
+        rows.append(["(all)", *(totals[s] for s in shown), sum(totals.values()), age_label(oldest)])
+        numeric = list(range(1, len(shown) + 3))
+        headers = ["QUEUE", *(s.upper() for s in shown), "TOTAL", "OLDEST"]
+        out.append(table(headers, rows, numeric=numeric))
     else:
         out.append("no jobs")
     out += paused_lines(snap.get("paused") or {})

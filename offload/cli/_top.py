@@ -30,8 +30,10 @@ from offload.cli._output import (
     terminal_width,
 )
 from offload.cli._stats import (
+    age_label,
     failure_rows,
     failures_section,
+    oldest_ages,
     paused,
     paused_lines,
     queue_counts,
@@ -65,6 +67,7 @@ def collect(store: Store, url: str, failures: int = 5) -> dict[str, Any]:
         },
         "queues": queues,
         "totals": totals,
+        "oldest_age_seconds": oldest_ages(store, queues, now),
         "workers": worker_rows(store, now),
         "failures": failure_rows(store, failures),
         "paused": paused(store),
@@ -97,13 +100,17 @@ def render(frame: dict[str, Any], width: int, live: bool = False) -> str:
 
     queues: dict[str, dict[str, int]] = frame["queues"]
     if queues:
+        ages: dict[str, float] = frame.get("oldest_age_seconds") or {}
         rows: list[list[Any]] = [
-            [name, *(counts[s] for s in QUEUE_STATES)] for name, counts in sorted(queues.items())
+            [name, *(counts[s] for s in QUEUE_STATES), age_label(ages.get(name))]
+            for name, counts in sorted(queues.items())
         ]
         if len(queues) > 1:
-            rows.append(["(all)", *(totals[s] for s in QUEUE_STATES)])
-        numeric = list(range(1, len(QUEUE_STATES) + 1))
-        out.append(table(["QUEUE", *(s.upper() for s in QUEUE_STATES)], rows, numeric=numeric))
+            oldest = max(ages.values(), default=None)
+            rows.append(["(all)", *(totals[s] for s in QUEUE_STATES), age_label(oldest)])
+        numeric = list(range(1, len(QUEUE_STATES) + 2))
+        headers = ["QUEUE", *(s.upper() for s in QUEUE_STATES), "OLDEST"]
+        out.append(table(headers, rows, numeric=numeric))
     else:
         out.append("no jobs yet")
     out += paused_lines(frame.get("paused") or {})

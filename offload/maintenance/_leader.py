@@ -14,6 +14,7 @@ import time
 
 from offload._loop import BackgroundLoop
 from offload.app._offload import Offload
+from offload.maintenance._alerts import AlertEvaluator
 from offload.maintenance._backlog import BacklogCounter
 from offload.maintenance._duty import Duty
 from offload.maintenance._events import ConsumerStarter, EventPruner
@@ -53,6 +54,7 @@ class Maintenance(BackgroundLoop):
             Pruner(60.0),
             Expirer(interval),  # load shedding (issue 5)
             BacklogCounter(interval),
+            AlertEvaluator(max(interval, 5.0)),  # its reads are bounded, yet not every second
             ConsumerStarter(interval),  # events (docs/events.md)
             EventPruner(10.0),
             WorkflowSweeper(interval),  # the safety net of workflows (docs/workflows.md)

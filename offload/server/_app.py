@@ -23,7 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from offload._errors import StoreBusyError, StoreCorruptError, StoreFullError
 from offload.app._offload import Offload
 from offload.server import (
+    _alerts_api,
     _dashboard,
+    _dashboard_alerts,
     _dashboard_bulk,
     _dashboard_rules,
     _job_events,
@@ -277,6 +279,7 @@ def create_app(
         *_jobs_api.ROUTES,
         *_job_events.ROUTES,
         *_rules_api.ROUTES,
+        *_alerts_api.ROUTES,
         *_pauses_api.ROUTES,
         *_pauses_ui.ROUTES,
         *_topics_api.ROUTES,
@@ -287,6 +290,7 @@ def create_app(
         *_dashboard.ROUTES,
         *_dashboard_bulk.ROUTES,
         *_dashboard_rules.ROUTES,
+        *_dashboard_alerts.ROUTES,
         Mount("/static", app=static, name="static"),
     ]
     app = Starlette(

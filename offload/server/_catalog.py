@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def queue_rows(server: Server) -> list[dict[str, Any]]:
-    """Every queue with jobs or a declared kind: counts by state, depth, live workers."""
+    """Every queue with jobs or a declared kind: counts by state, depth, the age of its oldest
+    waiting job (None: none waits), live workers."""
     store = server.app.store
     counts: dict[str, dict[str, int]] = {}
     for name in {j.options_.queue for j in server.app.jobs.values()} | {
@@ -25,10 +26,13 @@ def queue_rows(server: Server) -> list[dict[str, Any]]:
     for name in paused:
         counts.setdefault(name, dict.fromkeys(STATES, 0))
     workers = store.worker_list(server.seen_within)
+    now = store.now()
+    heads = store.queue_oldest([name for name, c in counts.items() if c["available"]])
     return [
         {
             "name": name,
             "depth": c["available"],
+            "oldest": max(now - heads[name], 0.0) if name in heads else None,
             "counts": c,
             "workers": sum(1 for w in workers if name in w.queues),
             "paused": name in paused,

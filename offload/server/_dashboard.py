@@ -50,6 +50,7 @@ NAV = (
     ("workers", "/ui/workers", "Workers"),
     ("workflows", "/ui/workflows", "Workflows"),
     ("rules", "/ui/rules", "Rules"),
+    ("alerts", "/ui/alerts", "Alerts"),
     ("runtime", "/ui/run-time", "Run time"),
 )
 

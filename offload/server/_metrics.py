@@ -5,9 +5,11 @@ From the store (the same on every replica): totals of jobs enqueued, started, co
 failed, retried, dead and shed by queue and kind; jobs by queue and state, queue depth, jobs that
 finished in the last minute/5 minutes/hour (`job_finished_since`), the store's own counters
 (stale acknowledgements, rescued and abandoned jobs), job types past their max_run_time or
-blocking the event loop (`_metrics_runtime.py`), workers alive and the jobs they run, and
-wait/run time distributions of recent completed jobs (a sample, so gauge histograms: typed
-`gaugehistogram` in OpenMetrics, `histogram` with `_gcount`/`_gsum` in the classic format).
+blocking the event loop (`_metrics_runtime.py`), the age of each queue's oldest job, arrival and
+service rates, recommended workers and firing alerts (`_metrics_lag.py`), workers alive and
+the jobs they run, and wait/run time distributions of recent completed jobs (a sample, so gauge
+histograms: typed `gaugehistogram` in OpenMetrics, `histogram` with `_gcount`/`_gsum` in the
+classic format).
 From this process (per replica, reset on restart): jobs enqueued over HTTP, jobs handed to,
 completed and failed by HTTP workers, stale acknowledgements they sent.
 """
@@ -30,8 +32,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from offload._states import STATES
+from offload.app._scaling import RateMeter
 from offload.server._metrics_dispatch import dispatch_metrics
 from offload.server._metrics_events import events_metrics
+from offload.server._metrics_lag import lag_metrics
 from offload.server._metrics_runtime import runtime_metrics
 from offload.server._metrics_totals import totals_metrics
 from offload.server._waiting import TtlCache
@@ -96,6 +100,7 @@ class StoreCollector(Collector):
         self.seen_within = seen_within
         self.queues = queues
         self.cache = TtlCache(cache_seconds)
+        self.meter = RateMeter()  # arrival and service rates between scrapes
 
     def collect(self) -> Iterator[Metric]:
         yield from self.cache.get("store", lambda: list(self._read()))
@@ -121,6 +126,7 @@ class StoreCollector(Collector):
             depth.add_metric([queue], counts.get("available", 0))
         yield jobs
         yield depth
+        yield from lag_metrics(self.app, self.meter, by_queue, self.seen_within)  # and alerts
 
         now = store.now()
         finished = GaugeMetricFamily(

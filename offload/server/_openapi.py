@@ -9,6 +9,7 @@ from typing import Any
 import offload
 from offload._states import STATES
 from offload.server import (
+    _alerts_api,
     _dashboard_bulk,
     _job_events,
     _jobs_spec,
@@ -120,6 +121,7 @@ def dashboard_operations() -> dict[tuple[str, str], Spec]:
         ("/ui/queues", "get"): _page("dashboardQueues", "Queues and job kinds"),
         ("/ui/schedules", "get"): _page("dashboardSchedules", "Cron schedules with next run"),
         ("/ui/workers", "get"): _page("dashboardWorkers", "Workers alive and what they run"),
+        ("/ui/alerts", "get"): _page("dashboardAlerts", "Alert rules, which fire, and history"),
         ("/ui/run-time", "get"): _page(
             "dashboardRunTime", "Long-running, non-interruptible job types and their owners"
         ),
@@ -269,6 +271,7 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_jobs_spec.operations(server))
     operations.update(_job_events.operations())
     operations.update(_rules_api.operations())
+    operations.update(_alerts_api.operations())
     operations.update(_pauses_api.operations())
     operations.update(_topics_api.operations())
     operations.update(_worker_api.operations(server))
@@ -296,6 +299,8 @@ def build(server: Server) -> dict[str, Any]:
             "schemas": {
                 **COMPONENTS,
                 **_rules_api.COMPONENTS,
+                **_alerts_api.COMPONENTS,
+                **_pauses_api.COMPONENTS,
                 **_pauses_api.COMPONENTS,
                 **_topics_api.COMPONENTS,
                 **_workflows_api.COMPONENTS,
@@ -304,6 +309,7 @@ def build(server: Server) -> dict[str, Any]:
         "tags": [
             {"name": "jobs", "description": "Jobs as REST resources"},
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
+            {"name": "alerts", "description": "Alert rules, their states and history"},
             {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
             {"name": "topics", "description": "Events: publish, read, consumer groups, replay"},
             {"name": "workflows", "description": "Chains, groups, graphs and sagas of jobs"},

@@ -169,6 +169,13 @@ _CATALOGUE = [
         "rule-not-found", 404, "Rule not found", "No blackhole rule has this id (any more)."
     ),
     ProblemType(
+        "invalid-alert",
+        422,
+        "Invalid alert rule",
+        "The alert's name, condition, threshold, target, duration or webhook is not valid.",
+    ),
+    ProblemType("alert-not-found", 404, "Alert not found", "No run-time alert rule has this name."),
+    ProblemType(
         "not-paused", 404, "Not paused", "The queue or kind named is not paused (any more)."
     ),
     ProblemType("workflow-not-found", 404, "Workflow not found", "No workflow has this id."),

@@ -222,6 +222,7 @@ def overview(server: Server, span: str) -> dict[str, Any]:
         "within": within,
         "slo": slo_rows(server, now),
         "failures": store.job_list(JobFilter(states=["dead", "retryable"], limit=8)),
+        "alerts_firing": sorted(s.name for s in store.alert_states() if s.firing),
         # Sagas whose undo job ended dead or cancelled: an operator must look (workflows.md).
         "stuck": store.workflow_list(WorkflowFilter(states=["stuck"], limit=8)),
         "stuck_count": store.workflow_counts().get("stuck", 0),

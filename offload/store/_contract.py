@@ -24,6 +24,7 @@ from typing import Any
 from offload._errors import ConfigurationError
 from offload._redact import mask_url
 from offload.dispatch._limits import LimitSpec
+from offload.store._alerts import AlertOps
 from offload.store._bulk import BulkOps
 from offload.store._dispatch import DispatchOps
 from offload.store._events import EventOps
@@ -559,6 +560,7 @@ class Store(
     RunTimeOps,
     EventOps,
     VersionOps,
+    AlertOps,
     WorkflowOps,
     SealedOps,
     abc.ABC,

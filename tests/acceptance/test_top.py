@@ -34,9 +34,13 @@ def test_once_as_tables(cli: CLI, seeded: tuple[str, Seeded]) -> None:
     assert lines[0].startswith("offload top  " + url)
     assert "completed " in lines[1] and "/s" in lines[1]
     header = next(line for line in lines if line.startswith("QUEUE"))
-    assert header.split() == ["QUEUE", "AVAILABLE", "RUNNING", "SCHEDULED", "RETRYABLE", "DEAD"]
+    assert header.split() == [
+        "QUEUE", "AVAILABLE", "RUNNING", "SCHEDULED", "RETRYABLE", "DEAD", "OLDEST"
+    ]  # fmt: skip
     nobody = next(line for line in lines if line.startswith("nobody"))
-    assert nobody.split() == ["nobody", "1", "0", "0", "0", "0"]
+    assert nobody.split()[:-1] == ["nobody", "1", "0", "0", "0", "0"]
+    frame = cli("top", "--url", url, "--once", "--json").json()
+    assert set(frame["oldest_age_seconds"]) == {"nobody"}
     assert "Workers (0)" in out and "Recent failures" in out and "RuntimeError: kaput" in out
 
 

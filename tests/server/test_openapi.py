@@ -106,6 +106,10 @@ def test_api_conforms_to_its_document(case: Any) -> None:
         # it say that a workflow's steps name declared kinds and form a graph without cycles
         # (422 unknown-kind, invalid-arguments, invalid-workflow).
         excluded.append(schemathesis.checks.positive_data_acceptance)
+    if case.operation.definition.raw.get("operationId") == "createAlert":
+        # Which conditions take a target (dead_per_hour takes none) is more than OpenAPI 3.0's
+        # JSON Schema can say: such a schema-valid body is a 422 invalid-alert, as documented.
+        excluded.append(schemathesis.checks.positive_data_acceptance)
     if case.meta.generation.mode.is_positive and (
         _holds_unstorable_text(case.body) or _holds_unstorable_text(case.query)
     ):

@@ -53,6 +53,7 @@ _FILES = (
     "runtime",
     "events",
     "versions",
+    "alerts",
     "workflows",
     "sealed",
 )  # the named statements of every family

@@ -39,6 +39,7 @@ from offload.store._contract import Listener, Store
 from offload.store._sql import migrations
 from offload.store.postgres import _dispatch as dispatch
 from offload.store.postgres._admin import PostgresAdmin
+from offload.store.postgres._alerts import PostgresAlerts
 from offload.store.postgres._bulk import PostgresBulk
 from offload.store.postgres._core import Conn
 from offload.store.postgres._dispatch import PostgresDispatch
@@ -68,6 +69,7 @@ class PostgresStore(
     PostgresRunTime,
     PostgresEvents,
     PostgresVersions,
+    PostgresAlerts,
     PostgresWorkflows,
     PostgresSealed,
     Store,

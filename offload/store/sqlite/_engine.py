@@ -9,6 +9,7 @@ connection.
 from __future__ import annotations
 
 from offload.store.sqlite._admin import SQLiteAdmin
+from offload.store.sqlite._alerts import SQLiteAlerts
 from offload.store.sqlite._base import SQLiteBase, sqlite_path
 from offload.store.sqlite._bulk import SQLiteBulk
 from offload.store.sqlite._dispatch import SQLiteDispatch
@@ -36,6 +37,7 @@ class SQLiteStore(
     SQLiteRunTime,
     SQLiteEvents,
     SQLiteVersions,
+    SQLiteAlerts,
     SQLiteWorkflows,
     SQLiteSealed,
     SQLiteBase,
