@@ -1,0 +1,144 @@
+"""The Django integration in a tiny project (tests/integrations/djangoproject) whose SQLite
+database file is offload's store too: jobs enqueued on Django's connection inside
+`transaction.atomic()` commit and roll back with it; `manage.py offload …` runs on the app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("django")
+
+PROJECT = Path(__file__).parent / "djangoproject"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    import django
+    from django.conf import settings
+
+    db = tmp_path_factory.mktemp("django") / "site.db"
+    os.environ["OFFLOAD_DJANGO_DB"] = str(db)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project_settings"
+    sys.path.insert(0, str(PROJECT))
+    if settings.configured:  # pragma: no cover - another module set Django up first
+        pytest.skip("Django is already set up in this process")
+    django.setup()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    yield db
+    from offload.integrations.django import get_app
+
+    get_app().close()
+    connection.close()
+
+
+def _kinds() -> list[tuple[str, dict[str, object]]]:
+    from offload.integrations.django import get_app
+    from offload.testing import enqueued
+
+    return [(r.kind, r.args) for r in enqueued(get_app())]
+
+
+def _orders() -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM orders ORDER BY id")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_job_modules_are_discovered(project: Path) -> None:
+    from offload.integrations.django import get_app
+
+    assert "send_receipt" in get_app().jobs
+
+
+def test_a_rolled_back_atomic_block_leaves_neither_row_nor_job(project: Path) -> None:
+    from django.db import connection, transaction
+    from shop.jobs import send_receipt
+
+    from offload.integrations.django import connection as offload_connection
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO orders (id) VALUES (1)")
+        send_receipt.options(connection=offload_connection()).enqueue(1)
+        raise RuntimeError("payment refused")
+    assert _orders() == []
+    assert _kinds() == []
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO orders (id) VALUES (2)")
+        send_receipt.options(connection=offload_connection()).enqueue(2)
+    assert _orders() == [2]
+    assert _kinds() == [("send_receipt", {"order_id": 2})]
+
+
+def test_enqueue_on_commit_waits_for_the_commit(project: Path) -> None:
+    from django.db import transaction
+    from shop.jobs import send_receipt
+
+    from offload.integrations.django import enqueue_on_commit
+    from offload.integrations.django.testing import drain
+
+    drain()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        enqueue_on_commit(send_receipt, 3)
+        raise RuntimeError("rolled back")
+    assert _kinds() == []
+    with transaction.atomic():
+        enqueue_on_commit(send_receipt, 4)
+        assert _kinds() == []
+    assert _kinds() == [("send_receipt", {"order_id": 4})]
+
+
+def test_the_test_mixin_asserts_and_drains(project: Path) -> None:
+    from shop.jobs import send_receipt
+
+    from offload.integrations.django.testing import OffloadTestMixin, drain
+
+    drain()
+    case = OffloadTestMixin()
+    send_receipt.enqueue(5)
+    case.assertEnqueued("send_receipt", args={"order_id": 5})
+    assert case.drain_jobs().completed == 1
+    case.assertNotEnqueued("send_receipt")
+
+
+def _manage(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OFFLOAD_DJANGO_DB": str(db), "DJANGO_SETTINGS_MODULE": ""}
+    env.pop("DJANGO_SETTINGS_MODULE")
+    return subprocess.run(
+        [sys.executable, "manage.py", "offload", *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_manage_py_offload_runs_the_offload_command_on_the_app(project: Path) -> None:
+    from shop.jobs import send_receipt
+
+    from offload.integrations.django.testing import drain
+
+    drain()
+    send_receipt.enqueue(6)
+    listed = _manage("jobs", "list", "--state", "available", db=project)
+    assert listed.returncode == 0, listed.stderr
+    assert "send_receipt" in listed.stdout
+    ran = _manage("worker", "--burst", db=project)
+    assert ran.returncode == 0, ran.stderr
+    assert _kinds() == []
+    helped = _manage("--help", db=project)
+    assert helped.returncode == 0 and "worker" in helped.stdout
