@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("django")
-
 PROJECT = Path(__file__).parent / "djangoproject"
 
 
@@ -142,3 +140,58 @@ def test_manage_py_offload_runs_the_offload_command_on_the_app(project: Path) ->
     assert _kinds() == []
     helped = _manage("--help", db=project)
     assert helped.returncode == 0 and "worker" in helped.stdout
+
+
+_ON_POSTGRES = """
+import django
+django.setup()
+from django.db import connection, transaction
+from shop.jobs import send_receipt
+from offload.integrations.django import connection as offload_connection
+from offload.testing import enqueued
+
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE orders (id integer PRIMARY KEY)")
+try:
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO orders (id) VALUES (1)")
+        send_receipt.options(connection=offload_connection()).enqueue(1)
+        raise RuntimeError("payment refused")
+except RuntimeError:
+    pass
+with transaction.atomic():
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO orders (id) VALUES (2)")
+    send_receipt.options(connection=offload_connection()).enqueue(2)
+with connection.cursor() as cursor:
+    cursor.execute("SELECT id FROM orders")
+    print([row[0] for row in cursor.fetchall()], [r.args for r in enqueued(send_receipt.app)])
+"""
+
+
+def test_one_transaction_on_postgres_too(tmp_path: Path) -> None:
+    from tests._engines import drop_schema, make_url
+
+    url, schema = make_url("postgres", tmp_path)
+    assert schema is not None
+    import psycopg
+
+    from tests._engines import PG_URL
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    env = {**os.environ, "OFFLOAD_DJANGO_PG": url, "DJANGO_SETTINGS_MODULE": "project_settings"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _ON_POSTGRES],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        drop_schema(schema)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[2] [{'order_id': 2}]"

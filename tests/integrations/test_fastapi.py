@@ -7,9 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("fastapi")
-
 from fastapi import Depends, FastAPI  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 

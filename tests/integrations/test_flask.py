@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("flask")
-
 from flask import Flask, request  # noqa: E402
 
 from offload import Offload  # noqa: E402
