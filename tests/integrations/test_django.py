@@ -195,3 +195,18 @@ def test_one_transaction_on_postgres_too(tmp_path: Path) -> None:
         drop_schema(schema)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[2] [{'order_id': 2}]"
+
+
+def test_call_command_runs_the_offload_command_in_process(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from django.core.management import call_command
+    from shop.jobs import send_receipt
+
+    from offload.integrations.django.testing import drain
+
+    drain()
+    send_receipt.enqueue(8)
+    call_command("offload", "jobs", "list", "--state", "available")
+    assert "send_receipt" in capsys.readouterr().out
+    assert _kinds() == [("send_receipt", {"order_id": 8})]  # the app works on after the command

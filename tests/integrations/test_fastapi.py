@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from fastapi import Depends, FastAPI  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from fastapi import Depends, FastAPI
+from starlette.requests import Request
+from starlette.testclient import TestClient
 
-from offload import Offload  # noqa: E402
-from offload.integrations.fastapi import get_offload, lifespan, mount  # noqa: E402
-from offload.testing import enqueued  # noqa: E402
+from offload import Offload
+from offload.integrations.fastapi import get_offload, lifespan, mount
+from offload.testing import enqueued
 
 
 def _site(tmp_path: Path) -> tuple[FastAPI, Offload]:
@@ -66,3 +67,26 @@ def test_get_offload_says_what_is_missing(tmp_path: Path) -> None:
     with TestClient(api, raise_server_exceptions=True) as client:
         with pytest.raises(RuntimeError, match="lifespan"):
             client.get("/")
+
+
+def test_your_own_lifespan_runs_inside_and_its_state_reaches_requests(tmp_path: Path) -> None:
+    from contextlib import asynccontextmanager
+
+    jobs = Offload(f"sqlite:///{tmp_path}/jobs.db")
+    seen: list[str] = []
+
+    @asynccontextmanager
+    async def mine(_: FastAPI):  # type: ignore[no-untyped-def]
+        seen.append("start")
+        yield {"greeting": "hello"}
+        seen.append("stop")
+
+    api = FastAPI(lifespan=lifespan(jobs, then=mine))
+
+    @api.get("/")
+    def root(request: Request, app: Offload = Depends(get_offload)) -> str:
+        return f"{request.state.greeting} {app is jobs}"
+
+    with TestClient(api, base_url="http://localhost") as client:
+        assert client.get("/").json() == "hello True"
+    assert seen == ["start", "stop"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flask import Flask, request  # noqa: E402
+from flask import Flask, request
 
-from offload import Offload  # noqa: E402
-from offload.integrations.flask import FlaskOffload, current_offload  # noqa: E402
-from offload.testing import drain, enqueued  # noqa: E402
+from offload import Offload
+from offload.integrations.flask import FlaskOffload, current_offload
+from offload.testing import drain, enqueued
 
 
 def test_a_view_enqueues_on_the_app_configured_from_app_config(tmp_path: Path) -> None:

@@ -68,7 +68,13 @@ def connection(using: str = "default") -> Any:
     """
     wrapper = connections[using]
     wrapper.ensure_connection()
-    return wrapper.connection
+    raw = wrapper.connection
+    if type(raw).__module__.startswith("psycopg2"):
+        raise ImproperlyConfigured(
+            f"Django's {using!r} connection uses psycopg2; offload joins psycopg 3 connections "
+            "only: install psycopg 3 (Django then uses it), or use enqueue_on_commit"
+        )
+    return raw
 
 
 def enqueue_on_commit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import click
@@ -39,12 +40,14 @@ class Command(BaseCommand):
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.add_argument("args", nargs="*")
+        parser.add_argument("args", nargs=argparse.REMAINDER)
         return parser
 
     def run_from_argv(self, argv: list[str]) -> None:
         """Everything after `offload` goes to the click command as it is."""
         main.main(args=with_app(argv[2:]), prog_name=f"{argv[0]} {argv[1]}")
 
-    def handle(self, *args: Any, **options: Any) -> None:  # call_command("offload", ...)
+    def handle(self, *args: Any, **options: Any) -> None:
+        """`call_command("offload", "jobs", "list", ...)`: the click command in this process;
+        its errors are raised (click's exceptions), not turned into an exit."""
         main.main(args=with_app(list(args)), prog_name="offload", standalone_mode=False)
