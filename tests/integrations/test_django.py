@@ -20,12 +20,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     import django
     from django.conf import settings
 
-    db = tmp_path_factory.mktemp("django") / "site.db"
-    os.environ["OFFLOAD_DJANGO_DB"] = str(db)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project_settings"
-    sys.path.insert(0, str(PROJECT))
     if settings.configured:  # pragma: no cover - another module set Django up first
         pytest.skip("Django is already set up in this process")
+    db = tmp_path_factory.mktemp("django") / "site.db"
+    # Set for this module only: subprocesses of later tests (the docs' manage.py) inherit the
+    # environment, and must not find this project's settings there.
+    patch = pytest.MonkeyPatch()
+    patch.setenv("OFFLOAD_DJANGO_DB", str(db))
+    patch.setenv("DJANGO_SETTINGS_MODULE", "project_settings")
+    patch.syspath_prepend(str(PROJECT))
     django.setup()
     from django.db import connection
 
@@ -36,6 +39,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     get_app().close()
     connection.close()
+    patch.undo()
 
 
 def _kinds() -> list[tuple[str, dict[str, object]]]:
