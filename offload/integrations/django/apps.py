@@ -7,7 +7,7 @@ from django.utils.module_loading import module_has_submodule
 
 
 class OffloadConfig(AppConfig):
-    """`offload.integrations.django` in INSTALLED_APPS: opens the store and imports each
+    """`offload.integrations.django` in INSTALLED_APPS: opens a SQLite store and imports each
     installed app's job module (`jobs.py`, or `OFFLOAD["jobs_module"]`)."""
 
     name = "offload.integrations.django"
@@ -19,9 +19,13 @@ class OffloadConfig(AppConfig):
 
         from offload.integrations.django import get_app, jobs_module
 
-        # Opened (and migrated) now, not on the first enqueue: inside an atomic block that has
-        # written, Django's connection holds the SQLite file's write lock that a migration needs.
-        _ = get_app().store
+        app = get_app()
+        if app.config.url.startswith("sqlite"):
+            # Opened (and migrated) now, not on the first enqueue: inside an atomic block that
+            # has written, Django's connection holds the file's write lock a migration needs.
+            # A PostgreSQL store opens on first use, so that commands that need no database
+            # (collectstatic in a build) do not connect.
+            _ = app.store
         module = jobs_module()
         for config in apps.get_app_configs():
             if module_has_submodule(config.module, module):
