@@ -214,3 +214,25 @@ def test_call_command_runs_the_offload_command_in_process(
     call_command("offload", "jobs", "list", "--state", "available")
     assert "send_receipt" in capsys.readouterr().out
     assert _kinds() == [("send_receipt", {"order_id": 8})]  # the app works on after the command
+
+
+def test_the_app_is_named_where_each_command_takes_it() -> None:
+    from offload.integrations.django.management.commands.offload import APP_PATH, with_app
+
+    assert with_app(["jobs", "list", "-s", "dead"]) == [
+        "jobs",
+        "list",
+        "--app",
+        APP_PATH,
+        "-s",
+        "dead",
+    ]
+    assert with_app(["worker", "--burst"]) == ["worker", APP_PATH, "--burst"]
+    assert with_app(["enqueue", "send_receipt", "order_id=1"]) == [
+        "enqueue",
+        APP_PATH,
+        "send_receipt",
+        "order_id=1",
+    ]
+    for unchanged in (["jobs", "list", "--app", "mine:app"], ["--help"], ["nope"], []):
+        assert with_app(unchanged) == unchanged
