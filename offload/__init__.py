@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from offload._backoff import Exponential
 from offload._errors import (
     ConfigurationError,
+    EncryptionKeyError,
     InvalidArgumentsError,
     InvalidRuleError,
     InvalidTextError,
@@ -35,14 +36,17 @@ from offload._errors import (
     StoreUnavailableError,
     UnknownJobError,
     UpgradeError,
+    WorkflowNotFoundError,
 )
 from offload.app._context import JobContext, current_job
 from offload.app._handle import Job
 from offload.app._offload import Offload, Schedule
+from offload.app._workflows import WorkflowHandle
 from offload.dispatch._adaptive import Adaptive, Throttled
 from offload.dispatch._limits import Limit
 from offload.dispatch._unique import Unique
 from offload.events import Batch, Consumer, Event, Topic
+from offload.jobs._step import Step
 from offload.jobs._type import JobCall, JobType, PreparedJob
 
 __all__ = [
@@ -51,6 +55,7 @@ __all__ = [
     "Consumer",
     "Event",
     "ConfigurationError",
+    "EncryptionKeyError",
     "Exponential",
     "InvalidArgumentsError",
     "InvalidRuleError",
@@ -72,6 +77,7 @@ __all__ = [
     "PreparedJob",
     "ResultTimeoutError",
     "Schedule",
+    "Step",
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",
@@ -82,6 +88,8 @@ __all__ = [
     "Unique",
     "UnknownJobError",
     "UpgradeError",
+    "WorkflowHandle",
+    "WorkflowNotFoundError",
     "current_job",
 ]
 

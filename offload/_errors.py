@@ -11,6 +11,11 @@ class ConfigurationError(OffloadError):
     """The application or a job type is declared wrongly."""
 
 
+class EncryptionKeyError(ConfigurationError):
+    """A job's data is (to be) encrypted and the key it needs is not configured here
+    ($OFFLOAD_KEYS or $OFFLOAD_KEYS_FILE, docs/security.md)."""
+
+
 class UnknownJobError(OffloadError):
     """A job name that no job type of this application declares."""
 
@@ -92,6 +97,10 @@ class NewerVersionError(OffloadError):
 
 class JobNotFoundError(OffloadError):
     """No job with that id (it may have been pruned)."""
+
+
+class WorkflowNotFoundError(OffloadError):
+    """No workflow with that id."""
 
 
 class JobFailedError(OffloadError):

@@ -23,6 +23,7 @@ from offload.app._claim_gate import ClaimGate
 from offload.app._handle import Job
 from offload.app._offload import Offload
 from offload.app._webhooks import install as install_webhooks
+from offload.jobs._encrypt import open_args
 from offload.store._contract import ClaimParams, JobFilter, JobRecord
 from offload.worker._ack import acknowledge
 from offload.worker._executor import Executor, Outcome
@@ -163,8 +164,12 @@ def enqueued(
     records = app.store.job_list(
         JobFilter(states=list(states), queue=queue, kind=kind, limit=100_000)
     )
-    if args is not None:
-        records = [r for r in records if all(r.args.get(k) == v for k, v in args.items())]
+    if args is not None:  # compared with an encrypted job's arguments opened
+        records = [
+            r
+            for r in records
+            if all(open_args(r.kind, r.args, r.meta).get(k) == v for k, v in args.items())
+        ]
     return records
 
 

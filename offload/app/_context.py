@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from offload._errors import ConfigurationError, StoreError
 from offload._redact import mask_url
+from offload.jobs._encrypt import seal_result
 from offload.jobs._payload import check_json
 from offload.store._contract import Checkpoint, ClaimedJob, Completion, Store
+from offload.store._workflows import step_of
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -282,6 +284,7 @@ class JobContext:
                 f"transaction of that store, not of {mask_url(tx.url)!r}"
             )
         value = check_json(result, f"the result of {self.kind}()", path="result")
+        value = seal_result(self.kind, value, self._job.meta)  # an encrypted job's
         ack = tx.job_complete_many([Completion(self.id, self.lease_token, value)])
         if not ack.applied:
             raise StoreError(
@@ -290,6 +293,30 @@ class JobContext:
                 "must roll back"
             )
         self._done = True
+
+    # --- workflows (docs/workflows.md) -------------------------------------------------
+    @property
+    def workflow_id(self) -> int | None:
+        """The workflow this job is a step of, or None."""
+        mark = step_of(self.meta)
+        return None if mark is None else mark[0]
+
+    @property
+    def step(self) -> str | None:
+        """The name of the workflow step this job runs, or None."""
+        mark = step_of(self.meta)
+        return None if mark is None else mark[1]
+
+    def results(self) -> dict[str, Any]:
+        """The results of the steps this workflow step depends on, by step name (the ones
+        that completed: an `on_failure` callback sees those of the steps that did)."""
+        mark = step_of(self.meta)
+        if mark is None:
+            raise ConfigurationError(
+                f"job {self.id} ({self.kind}) is no workflow step: results() reads the results "
+                "of the steps a step depends on (app.chain, app.group, app.workflow, app.saga)"
+            )
+        return self.app.store.workflow_results(*mark)
 
     async def complete_async(self, tx: Store, result: Any = None) -> None:
         """`complete` for async code (an async job in `app.transaction_async()`), on the
@@ -313,8 +340,27 @@ def current_job() -> JobContext:
 
 
 def cell(app: Offload, job: ClaimedJob, run: Run | None = None) -> list[Any]:
-    """The cell the executor sets in `CURRENT` for one run of `job`."""
-    return [app, job, None, run]
+    """The cell the executor sets in `CURRENT` for one run of `job` (its last place: the
+    job's root id, once read)."""
+    return [app, job, None, run, None]
+
+
+def causes(app: Offload) -> tuple[int, int] | None:
+    """(parent id, root id) for jobs enqueued here: the job running in this thread or task and
+    the first job of its chain of causes (its own root, or itself); None outside a job."""
+    running = CURRENT.get()
+    if running is None or running[0] is not app:
+        return None
+    job_id = running[1].id
+    root = running[4] if len(running) > 4 else None
+    if root is None:
+        record = app.store.job_get(job_id)
+        root = (record.root_id if record is not None else None) or job_id
+        if len(running) > 4:
+            running[4] = root
+        else:  # the worker's cell, made on its hot path, has no place for it yet
+            running.append(root)
+    return job_id, int(root)
 
 
 def completed(run: list[Any]) -> JobContext | None:

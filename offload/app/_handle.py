@@ -15,6 +15,7 @@ from offload._errors import (
     ResultTimeoutError,
 )
 from offload._time import clamped
+from offload.jobs._encrypt import open_args, open_result
 from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
@@ -139,7 +140,10 @@ class Job(Generic[R]):
 
     @property
     def args(self) -> dict[str, Any]:
-        return self.record.args
+        """The job's arguments (an encrypted job's opened with this process's keys)."""
+        record = self.record
+        opened: dict[str, Any] = open_args(record.kind, record.args, record.meta)
+        return opened
 
     @property
     def version(self) -> int:
@@ -162,6 +166,16 @@ class Job(Generic[R]):
     def cursor(self) -> Any:
         """An iteration job's stored cursor (None: it starts, or started, from the beginning)."""
         return self.record.cursor
+
+    @property
+    def parent_id(self) -> int | None:
+        """The job that was running where this one was enqueued (None: enqueued elsewhere)."""
+        return self.record.parent_id
+
+    @property
+    def root_id(self) -> int | None:
+        """The first job of the chain of jobs that caused this one (None: it is a root)."""
+        return self.record.root_id
 
     @property
     def scheduled_at(self) -> datetime | None:
@@ -214,7 +228,7 @@ class Job(Generic[R]):
                     f"job {self.id} ({record.kind}) completed, but its stored result cannot "
                     f"be decoded: {bad.error.removeprefix('PayloadDecodeError: ')}"
                 )
-            return record.result
+            return open_result(record.kind, record.result, record.meta)
         last = record.errors[-1].get("error", record.state) if record.errors else None
         raise JobFailedError(
             f"job {self.id} ({record.kind}) is {record.state}: {last or record.state}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import inspect
 import logging
@@ -27,15 +28,18 @@ from offload._errors import ConfigurationError, UnknownJobError
 from offload._redact import mask_url
 from offload.app._admission import Admission, RuleBook
 from offload.app._config import Config, resolve_store_url
+from offload.app._context import CURRENT, causes
 from offload.app._cron import validate_cron
 from offload.app._events import declare_consumer, declare_subscription, declare_topic
 from offload.app._handle import Job
 from offload.app._overruns import Overruns
 from offload.app._tally import Tally
 from offload.app._webhooks import Webhooks
+from offload.app._workflows import Chain, Group, Saga, Workflow, Workflows
 from offload.dispatch._shedding import queue_bounds
 from offload.events import Consumer, Topic
 from offload.jobs._long import run_time
+from offload.jobs._step import Step
 from offload.jobs._type import (
     JobCall,
     JobOptions,
@@ -156,6 +160,8 @@ class Offload:
         self.overruns = Overruns(self)
         # Signed webhooks of jobs' ends: secrets, allowed hosts, backoff (_webhooks.py).
         self.webhooks = Webhooks()
+        # Chains, groups, graphs and sagas (_workflows.py, docs/workflows.md).
+        self.workflows = Workflows(self)
 
     def __repr__(self) -> str:
         return f"<Offload {mask_url(self.config.url)} jobs={len(self.jobs)}>"
@@ -430,7 +436,7 @@ class Offload:
         kinds, the CLI, the outbox relay), so that backlog bounds (`OverloadedError`, nothing
         stored) and blackhole rules (stored `shed`) apply alike to all of them. Cron ticks are
         admitted by the same `Admission` inside the tick's own transaction."""
-        news = self.admission.admit(jobs)
+        news = self._caused(self.admission.admit(jobs))
         executor = None if connection is None else joined(self.store, connection)
         if executor is not None:  # a store transaction (`with app.transaction() as tx`)
             inserted = executor.job_insert_many(news)
@@ -463,8 +469,20 @@ class Offload:
         if store is None:  # opening (and migrating) blocks: not on the event loop
             store = await self.bridge(lambda: self.store)
         news = await self.bridge(self.admission.admit, [p.new for p in prepared])
+        news = self._caused(news)
         inserted = await store.job_insert_many_async(news, connection)
         return [Job(self, i.id, i.duplicate) for i in inserted]
+
+    def _caused(self, news: list[NewJob]) -> list[NewJob]:
+        """Jobs enqueued while a job runs carry its id and its root's (docs/workflows.md)."""
+        ids = causes(self) if CURRENT.get() is not None else None
+        if ids is None:
+            return news
+        parent, root = ids
+        return [
+            dataclasses.replace(n, parent_id=parent, root_id=root) if n.parent_id is None else n
+            for n in news
+        ]
 
     def _checked(self, jobs: Iterable[PreparedJob]) -> list[PreparedJob]:
         prepared = list(jobs)
@@ -492,6 +510,33 @@ class Offload:
             if not isinstance(p, PreparedJob):
                 raise TypeError(f"stage takes jobs made by job_type.prepare(...), got {p!r}")
         return stage(connection, prepared)
+
+    # --- workflows (docs/workflows.md) -------------------------------------------------
+    def chain(self, *jobs: PreparedJob, name: str | None = None) -> Chain:
+        """Jobs that run one after the other, each once the one before has completed:
+        `app.chain(a.prepare(...), b.prepare(...)).enqueue()`."""
+        return Chain(self, jobs, name)
+
+    def group(
+        self,
+        jobs: Iterable[PreparedJob],
+        *,
+        then: PreparedJob | None = None,
+        on_failure: PreparedJob | None = None,
+        name: str | None = None,
+    ) -> Group:
+        """Jobs that run side by side; `then` runs once when all have completed, `on_failure`
+        once when any ends dead or cancelled."""
+        return Group(self, jobs, then, on_failure, name)
+
+    def workflow(self, name: str | None = None) -> Workflow:
+        """A graph of named steps: `wf.step("b", b.prepare(), depends_on=["a"])`."""
+        return Workflow(self, name)
+
+    def saga(self, steps: Iterable[Step], *, name: str | None = None) -> Saga:
+        """Steps (`offload.Step(job.prepare(...), undo=other.prepare(...))`) that run in order;
+        when one ends dead or cancelled, the undo jobs of those that completed run, last first."""
+        return Saga(self, steps, name)
 
     def get_job(self, job_id: int) -> Job:
         """A handle on an existing job (JobNotFoundError if there is none)."""

@@ -15,14 +15,16 @@ from offload.cli._demo import demo
 from offload.cli._enqueue import enqueue
 from offload.cli._events import events
 from offload.cli._jobs import jobs
+from offload.cli._keys import keys
 from offload.cli._migrate import migrate
 from offload.cli._queues import kinds, queues
 from offload.cli._relay import relay
 from offload.cli._rules import rules
-from offload.cli._server import server
+from offload.cli._server import hash_token_command, server
 from offload.cli._stats import stats
 from offload.cli._top import top
 from offload.cli._worker import worker
+from offload.cli._workflows import workflows
 
 
 @click.group()
@@ -38,8 +40,10 @@ def main() -> None:
 main.add_command(worker)
 main.add_command(relay)
 main.add_command(server)
+main.add_command(hash_token_command)
 main.add_command(enqueue)
 main.add_command(jobs)
+main.add_command(workflows)
 main.add_command(stats)
 main.add_command(top)
 main.add_command(rules)
@@ -47,6 +51,7 @@ main.add_command(queues)
 main.add_command(kinds)
 main.add_command(events)
 main.add_command(migrate)
+main.add_command(keys)
 main.add_command(demo)
 
 __all__ = ["main"]

@@ -18,6 +18,7 @@ from offload.app._offload import Offload
 from offload.cli._common import Failure, UsageFailure, friendly_errors, json_option, url_option
 from offload.cli._load import load_app
 from offload.cli._output import LiveLine, job_dict, last_error, print_json, to_json_text
+from offload.jobs._secrets import shown_record
 from offload.store import verify_store
 from offload.store._contract import JobRecord
 
@@ -177,9 +178,9 @@ def enqueue(
             click.echo(job.id)
         record = wait_for(app, job.id, wait)
         if as_json:
-            print_json(job_dict(record))
-        elif record.state == "completed":
-            click.echo(to_json_text(record.result))
+            print_json(job_dict(record, readable=True))
+        elif record.state == "completed":  # the producer's own: opened when encrypted
+            click.echo(to_json_text(shown_record(record, readable=True).result))
         if record.state != "completed":
             reason = last_error(record) or record.state
             raise Failure(

@@ -182,19 +182,27 @@ def job_versions(kind: str | None, app_path: str | None, url: str | None, as_jso
 
 @jobs.command("show")
 @click.argument("job_id", metavar="ID", type=int)
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="Show encrypted arguments and result opened with this process's keys "
+    "($OFFLOAD_KEYS or $OFFLOAD_KEYS_FILE) instead of <encrypted>.",
+)
 @store_options
 @json_option
 @friendly_errors
-def show_job(job_id: int, app_path: str | None, url: str | None, as_json: bool) -> None:
+def show_job(
+    job_id: int, decrypt: bool, app_path: str | None, url: str | None, as_json: bool
+) -> None:
     """Show every field of one job, its errors with their tracebacks, and its result."""
     with opened_app(app_path, url) as app:
         record = app.store.job_get(job_id)
     if record is None:
         raise Failure(f"job {job_id} does not exist (it may have been pruned)")
     if as_json:
-        print_json(job_dict(record))
+        print_json(job_dict(record, readable=decrypt))
         return
-    click.echo(_describe(shown_record(record)))
+    click.echo(_describe(shown_record(record, decrypt)))
 
 
 def _describe(r: JobRecord) -> str:

@@ -53,12 +53,14 @@ def safe_url(url: str) -> str:
     return mask_url(url)
 
 
-def job_dict(record: JobRecord, listed: bool = False) -> dict[str, Any]:
+def job_dict(record: JobRecord, listed: bool = False, readable: bool = False) -> dict[str, Any]:
     """Every field of a job record, times as ISO UTC strings, ready for `json.dumps`. A stored
     field that cannot be decoded is null (the errors list empty) and named in `undecodable`
-    with why and the start of its stored text. Secret arguments show as `***`. `listed`: as a
-    listing shows it, its errors reduced to the latest entry without its traceback."""
-    record = shown_record(record)
+    with why and the start of its stored text. Secret arguments show as `***`, encrypted ones
+    and an encrypted result as `<encrypted>` unless `readable` and this process has the key.
+    `listed`: as a listing shows it, its errors reduced to the latest entry without its
+    traceback."""
+    record = shown_record(record, readable)
     out = dataclasses.asdict(record)
     for name in _TIME_FIELDS:
         out[name] = iso(out[name])

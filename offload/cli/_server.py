@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from offload._redact import mask_logging
 from offload.cli._common import friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.store import verify_store
+
+if TYPE_CHECKING:
+    from offload.server import Token
 
 
 def is_loopback(host: str) -> bool:
@@ -56,6 +60,21 @@ def is_loopback(host: str) -> bool:
     show_default=True,
     type=click.FloatRange(0.1, 3600),
     help="Longest wait of Expect: 200-ok and of a worker's long poll, seconds.",
+)
+@click.option(
+    "--max-result-waits",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Result waits (Expect: 200-ok, Prefer: wait) at once; past it, 503.",
+)
+@click.option(
+    "--max-worker-polls",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Worker long polls at once (a bound of their own, so waiting producers cannot "
+    "starve workers); past it, 503.",
 )
 @click.option(
     "--no-maintenance",
@@ -134,6 +153,8 @@ def server(
     external_kinds: tuple[str, ...],
     allow_undeclared: bool,
     max_wait: float,
+    max_result_waits: int,
+    max_worker_polls: int,
     no_maintenance: bool,
     allowed_hosts: tuple[str, ...],
     proxy_headers: bool,
@@ -188,6 +209,8 @@ def server(
             external_kinds=tuple(parse_external_kinds(external_kinds)),
             allow_undeclared=allow_undeclared,
             max_wait=max_wait,
+            max_result_waits=max_result_waits,
+            max_worker_polls=max_worker_polls,
             allowed_hosts=allowed_hosts,
             maintenance=not no_maintenance,
             trusted_proxies=proxies if proxy_headers else (),
@@ -210,8 +233,15 @@ def server(
         raise click.ClickException(str(exc)) from exc
     shown = f"[{host}]" if ":" in host else host
     if tokens:
-        roles = ", ".join(f"{t.name} ({t.role})" for t in tokens)
+        roles = ", ".join(f"{t.name} ({t.role}{_scope_note(t)})" for t in tokens)
         click.echo(f"offload server: {len(tokens)} token(s): {roles}", err=True)
+        plain = [t.name for t in tokens if t.secret != t.hashed]
+        if plain:
+            click.echo(
+                f"offload server: token(s) {', '.join(plain)} are kept as given; keep their "
+                "hashes instead (`offload hash-token`)",
+                err=True,
+            )
     else:
         click.echo(
             "offload server: no tokens configured: serving on loopback only, and anyone on "
@@ -241,3 +271,39 @@ def server(
         )
     finally:
         app.close()
+
+
+def _scope_note(token: Token) -> str:
+    """`, tenants=acme, data=no`: what limits a token, for the start-up line."""
+    parts = [
+        f"{what}={'|'.join(values)}"
+        for what in ("queues", "kinds", "tenants")
+        if (values := getattr(token, what)) is not None
+    ]
+    if not token.data:
+        parts.append("data=no")
+    return "".join(f", {p}" for p in parts)
+
+
+@click.command("hash-token")
+@click.argument("token", required=False)
+def hash_token_command(token: str | None) -> None:
+    """Print TOKEN's hash form (sha256:...) for a tokens file: the server then keeps no token.
+
+    Without TOKEN it reads one line from standard input (so the token stays out of the shell
+    history and the process list), or makes a new random token and prints it first when the
+    input is a terminal.
+    """
+    import hashlib
+    import secrets
+
+    if token is None:
+        if sys.stdin.isatty():
+            token = secrets.token_urlsafe(32)
+            click.echo(f"token: {token}", err=True)
+        else:
+            token = sys.stdin.readline().strip()
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise click.ClickException("a token needs at least 16 characters and no spaces")
+    # The same form as offload.server.hash_token, without importing the server's extras.
+    click.echo("sha256:" + hashlib.sha256(token.encode()).hexdigest())

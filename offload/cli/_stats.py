@@ -120,6 +120,7 @@ def collect(store: Store, url: str) -> dict[str, Any]:
         "paused": paused(store),
         **collect_dispatch(store, now),  # SLO attainment and limit keys
         **collect_runtime(store, now),  # kinds over max_run_time, event-loop blocks
+        "workflows": store.workflow_counts(),  # by state; `stuck` sagas need an operator
     }
 
 
@@ -142,6 +143,22 @@ def failures_section(failures: list[dict[str, Any]], width: int | None) -> list[
     ]
     header = ["ID", "KIND", "QUEUE", "STATE", "ATTEMPT", "AT", "ERROR"]
     out.append(table(header, rows, numeric=[0, 4], indent="  ", width=width))
+    return out
+
+
+def workflow_lines(counts: dict[str, int]) -> list[str]:
+    """The "Workflows" lines: how many in each state, and a warning for stuck sagas."""
+    if not counts:
+        return []
+    out = ["", click.style("Workflows", bold=True)]
+    out.append("  " + "   ".join(f"{state} {n}" for state, n in sorted(counts.items())))
+    stuck = counts.get("stuck", 0)
+    if stuck:
+        warning = (
+            f"  {stuck} stuck saga(s): an undo job ended dead or cancelled; see "
+            "`offload workflows list --state stuck`, fix the cause and retry the undo job"
+        )
+        out.append(click.style(warning, fg="red"))
     return out
 
 
@@ -213,6 +230,7 @@ def render(snap: dict[str, Any]) -> str:
 
     out += render_dispatch(snap)
     out += render_runtime(snap)
+    out += workflow_lines(snap.get("workflows") or {})
 
     counters: dict[str, int] = snap["counters"]
     out += ["", click.style("Counters", bold=True)]

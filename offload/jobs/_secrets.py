@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from offload._errors import ConfigurationError
+from offload.jobs._encrypt import hidden_record, opened_record, sealed_names
+from offload.jobs._keys import keyring
 from offload.store._contract import JobRecord
 
 SECRET_META = "offload.secret_args"  # noqa: S105 - a meta key, not a password
@@ -67,9 +69,11 @@ def masked_args(args: Any, meta: Any) -> Any:
     return {k: MASK if k in names else v for k, v in args.items()}
 
 
-def masked_text(text: str, args: Any, meta: Any) -> str:
-    """`text` (an error message) with each secret argument's value in it replaced by `***`."""
-    names = secret_names(meta)
+def masked_text(text: str, args: Any, meta: Any, names: Any = None) -> str:
+    """`text` (an error message) with each secret argument's value in it replaced by `***`
+    (`names`: these arguments' values instead)."""
+    if names is None:
+        names = secret_names(meta)
     if not names or not isinstance(args, Mapping):
         return text
     for name in names:
@@ -82,9 +86,11 @@ def masked_text(text: str, args: Any, meta: Any) -> str:
     return text
 
 
-def shown_record(record: JobRecord) -> JobRecord:
+def shown_record(record: JobRecord, readable: bool = False) -> JobRecord:
     """A job record fit to show: secret arguments `***`, and their values masked in the
-    errors' messages and tracebacks."""
+    errors' messages and tracebacks; encrypted arguments and result `<encrypted>`, unless
+    `readable` (the reader may read them) and this process holds the key (jobs/_encrypt.py)."""
+    record = opened_record(record, keyring()) if readable else hidden_record(record)
     names = secret_names(record.meta)
     if not names:
         return record
@@ -96,3 +102,10 @@ def shown_record(record: JobRecord) -> JobRecord:
         for e in record.errors
     ]
     return replace(record, args=masked_args(record.args, record.meta), errors=errors)
+
+
+def masked_encrypted(text: str, args: Any, meta: Any) -> str:
+    """`text` with the values of an encrypted job's opened arguments replaced by `***`: what a
+    worker stores and logs of a failed attempt of an encrypted job (errors are not encrypted)."""
+    names = sealed_names(meta)
+    return masked_text(text, args, meta, names) if names else text

@@ -23,6 +23,13 @@ from offload.jobs._dispatch import (
     dispatch_fields,
     dispatch_option,
 )
+from offload.jobs._encrypt import (
+    ENCRYPT_META,
+    check_encrypt_names,
+    check_plain_derivations,
+    encrypt_option,
+    seal_args,
+)
 from offload.jobs._long import (
     LONG_OPTIONS,
     PER_CALL_LONG,
@@ -122,6 +129,8 @@ class JobOptions:
     version: int = 1
     upgrade: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None
     version_grace: float | None = None
+    # Arguments (and the result) encrypted in the store: ("*",) for all (jobs/_encrypt.py).
+    encrypt: tuple[str, ...] = ()
     # A URL told of each job's end by a signed webhook (offload/jobs/_notify.py).
     notify: str | None = None
 
@@ -185,7 +194,7 @@ _OPTION_NAMES = {
     *DISPATCH_OPTIONS,
 }
 # Options of the job type as a whole, read by workers from the declaration: not per call.
-_DECLARATION_NAMES = {"owner", *VERSION_OPTIONS}
+_DECLARATION_NAMES = {"owner", "encrypt", *VERSION_OPTIONS}
 _CALL_NAMES = {"delay", "at", "connection", "unique_key", "meta"}
 
 
@@ -210,6 +219,8 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
             changes[key] = long_option(name, key, value)
         elif key == "secret_args":
             changes[key] = secret_option(name, value)
+        elif key == "encrypt":
+            changes[key] = encrypt_option(name, value)
         elif key == "notify":
             changes[key] = notify_option(name, value)
         elif key in POLICY_OPTIONS:
@@ -261,6 +272,8 @@ class JobType(Generic[P, R]):
         params = self.signature.sig.parameters
         open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
         check_secret_names(name, options.secret_args, None if open_ended else list(params))
+        check_encrypt_names(name, options.encrypt, None if open_ended else list(params))
+        check_plain_derivations(name, options)
         self.versions: Versions = versions_of(
             name, options.version, options.upgrade, options.version_grace
         )
@@ -339,6 +352,8 @@ class JobType(Generic[P, R]):
         meta = secret_meta(plan.options.secret_args)
         if plan.options.notify is not None:
             meta[NOTIFY_META] = plan.options.notify
+        if plan.options.encrypt:  # sealed here, in the producer (after the checks above)
+            arguments, text, meta = _sealed(self, arguments, meta)
         return PreparedJob(
             self, NewJob(args=arguments, meta=meta, policy=policy, args_json=text, **fields)
         )
@@ -466,6 +481,19 @@ class JobCall(Generic[P, R]):
                     f"unique_key holds {problem}: {advice(problem)}", "unique_key", "unique_key"
                 )
         dispatch = dispatch_fields(jt.name, jt.signature, arguments, opts)
+        policy = job_policy(
+            jt.name,
+            jt.signature,
+            arguments,
+            opts.expires,
+            opts.unique,
+            opts.critical,
+            opts.max_backlog,
+        )
+        if jt.options_.encrypt:  # sealed here, in the producer (after the checks above)
+            arguments, text, meta = _sealed(jt, arguments, meta)
+        elif ENCRYPT_META in meta:  # only offload says what is encrypted
+            meta = {k: v for k, v in meta.items() if k != ENCRYPT_META}
         return PreparedJob(
             jt,
             NewJob(
@@ -482,15 +510,7 @@ class JobCall(Generic[P, R]):
                 result_ttl=opts.result_ttl,
                 meta=meta,
                 **dispatch,
-                policy=job_policy(
-                    jt.name,
-                    jt.signature,
-                    arguments,
-                    opts.expires,
-                    opts.unique,
-                    opts.critical,
-                    opts.max_backlog,
-                ),
+                policy=policy,
                 args_json=text,
                 version=jt.versions.version,
             ),
@@ -543,3 +563,12 @@ def _delay(value: Seconds | None) -> float:
 def secret_meta(names: tuple[str, ...]) -> dict[str, Any]:
     """The meta entry that records a job's secret argument names (a new dict each time)."""
     return {SECRET_META: list(names)} if names else {}
+
+
+def _sealed(
+    jt: JobType, arguments: dict[str, Any], meta: dict[str, Any]
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """Arguments with the job type's chosen ones encrypted, their JSON text and the meta that
+    records them (offload/jobs/_encrypt.py)."""
+    sealed, entry = seal_args(jt.name, arguments, jt.options_.encrypt)
+    return sealed, args_json(sealed, jt.name, jt.app.config.max_payload_bytes), {**meta, **entry}

@@ -22,6 +22,7 @@ from offload.maintenance._promoter import Promoter
 from offload.maintenance._pruner import Pruner
 from offload.maintenance._rescuer import Rescuer
 from offload.maintenance._scheduler import Scheduler
+from offload.maintenance._workflows import WorkflowSweeper
 
 log = logging.getLogger("offload.maintenance")
 LEADERSHIP = "maintenance"
@@ -54,6 +55,7 @@ class Maintenance(BackgroundLoop):
             BacklogCounter(interval),
             ConsumerStarter(interval),  # events (docs/events.md)
             EventPruner(10.0),
+            WorkflowSweeper(interval),  # the safety net of workflows (docs/workflows.md)
         ]
 
     def tick(self) -> None:

@@ -8,6 +8,14 @@ dashboard and Prometheus metrics, as one ASGI application.
 """
 
 from offload.server._app import create_app
-from offload.server._config import ROLES, ExternalKind, ServerConfig, Token, load_tokens
+from offload.server._config import ROLES, ExternalKind, ServerConfig, Token, hash_token, load_tokens
 
-__all__ = ["ROLES", "ExternalKind", "ServerConfig", "Token", "create_app", "load_tokens"]
+__all__ = [
+    "ROLES",
+    "ExternalKind",
+    "ServerConfig",
+    "Token",
+    "create_app",
+    "hash_token",
+    "load_tokens",
+]

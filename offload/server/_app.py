@@ -36,6 +36,8 @@ from offload.server import (
     _topics_api,
     _topics_ui,
     _worker_api,
+    _workflows_api,
+    _workflows_ui,
 )
 from offload.server._auth import forwarded, forwarded_https, host_allowed
 from offload.server._config import ServerConfig, Token
@@ -279,6 +281,8 @@ def create_app(
         *_pauses_ui.ROUTES,
         *_topics_api.ROUTES,
         *_topics_ui.ROUTES,
+        *_workflows_api.ROUTES,
+        *_workflows_ui.ROUTES,
         *_worker_api.ROUTES,
         *_dashboard.ROUTES,
         *_dashboard_bulk.ROUTES,

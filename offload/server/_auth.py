@@ -1,10 +1,11 @@
 """Who is calling: bearer tokens for programs, a signed session cookie for the dashboard.
 
-Tokens are compared in constant time (SHA-256 digests, every token checked). A dashboard login
-stores no token in the browser: the cookie is `name.expiry.mac`, an HMAC keyed by the token's
-own secret, so rotating a token ends its sessions on every replica at once and replicas need no
-shared state. Logging out revokes the session in this server process at once (a copied
-cookie stops working); other replicas refuse it when it expires or when its token is rotated.
+Tokens are compared in constant time (SHA-256 digests, every token checked); the server keeps
+only those digests. A dashboard login stores no token in the browser: the cookie is
+`name.expiry.mac`, an HMAC keyed by the token's digest, so rotating a token ends its sessions
+on every replica at once and replicas need no shared state. Logging out revokes the session in
+this server process at once (a copied cookie stops working); other replicas refuse it when it
+expires or when its token is rotated.
 Buttons carry a CSRF token derived from the session; state-changing requests that rely on the
 cookie (or on no authentication at all) must also come from this origin.
 
@@ -19,13 +20,14 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from offload.server._config import ROLES, Token
+from offload.server._scope import UNLIMITED, Scope
 
 COOKIE = "offload_session"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -48,13 +50,22 @@ class Principal:
     role: str
     via: str
     session: str = ""
+    scope: Scope = field(default=UNLIMITED)
 
     def allows(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
+def scope_of(token: Token) -> Scope:
+    return Scope.of(token.tenants, token.queues, token.kinds, token.data)
+
+
+def principal_of(token: Token, via: str, session: str = "") -> Principal:
+    return Principal(token.name, token.role, via, session, scope_of(token))
+
+
 def _digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
 def _mac(key: str | bytes, message: str) -> str:
@@ -69,7 +80,8 @@ class Auth:
         self.tokens = tokens
         self.enabled = bool(tokens)
         self.session_seconds = session_seconds
-        self._digests = [(_digest(t.secret), t) for t in tokens]
+        # Only hashes are kept: a token given as itself is hashed here (Token.digest).
+        self._digests = [(t.digest, t) for t in tokens]
         self._by_name = {t.name: t for t in tokens}
         # Keys CSRF tokens when no token is configured (loopback only); one per process.
         self._local_key = secrets.token_bytes(32)
@@ -77,6 +89,10 @@ class Auth:
         self._revoked_lock = threading.Lock()
 
     # --- tokens ------------------------------------------------------------------------
+    @staticmethod
+    def scope_of(token: Token) -> Scope:
+        return scope_of(token)
+
     def token_for(self, presented: str) -> Token | None:
         """The token whose secret is `presented`, checking every one in constant time."""
         digest = _digest(presented)
@@ -96,12 +112,12 @@ class Auth:
             if scheme.lower() != "bearer" or not value.strip():
                 return None
             token = self.token_for(value.strip())
-            return Principal(token.name, token.role, "bearer") if token else None
+            return principal_of(token, "bearer") if token else None
         cookie = request.cookies.get(COOKIE)
         if cookie:
             token = self.session_token(cookie)
             if token is not None:
-                return Principal(token.name, token.role, "cookie", cookie)
+                return principal_of(token, "cookie", cookie)
         return None
 
     # --- dashboard sessions ------------------------------------------------------------
@@ -113,7 +129,7 @@ class Auth:
 
     @staticmethod
     def _seal(token: Token, expires: int | str, nonce: str) -> str:
-        return f"{nonce}-{_mac(token.secret, f'session|{token.name}|{expires}|{nonce}')}"
+        return f"{nonce}-{_mac(token.digest, f'session|{token.name}|{expires}|{nonce}')}"
 
     def session_token(self, value: str) -> Token | None:
         """The token a session cookie stands for, or None when it is forged, expired, revoked
@@ -164,7 +180,7 @@ class Auth:
     def csrf_token(self, principal: Principal) -> str:
         if principal.via == "cookie":
             token = self._by_name[principal.name]
-            return _mac(token.secret, f"csrf|{principal.session}")
+            return _mac(token.digest, f"csrf|{principal.session}")
         return _mac(self._local_key, f"csrf|{principal.name}|{principal.via}")
 
     def csrf_ok(self, principal: Principal, presented: str | None) -> bool:

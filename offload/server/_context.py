@@ -36,7 +36,8 @@ from offload.server._auth import Auth, Principal, same_origin
 from offload.server._config import ServerConfig
 from offload.server._metrics import Metrics
 from offload.server._problems import Problem, problem_response
-from offload.server._waiting import Slots, Waker
+from offload.server._scope import Scope, refuse_limited
+from offload.server._waiting import Slots, TtlCache, Waker
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
@@ -60,13 +61,25 @@ class Server:
         self.auth = Auth(config.tokens, config.session_seconds)
         self.waker = Waker(lambda: app.store.listener([]))
         self.gate = ClaimGate(app)
-        self.slots = Slots(config.max_waiters)
-        self.metrics = Metrics(app, self.seen_within, tuple(k.queue for k in config.external_kinds))
+        # Two bounds, so that neither kind of waiting request can starve the other.
+        self.result_waits = Slots(config.max_result_waits, "result waits")
+        self.worker_polls = Slots(config.max_worker_polls, "worker long polls")
+        self.cache = TtlCache(config.counts_cache_seconds)
+        self.metrics = Metrics(
+            app,
+            self.seen_within,
+            tuple(k.queue for k in config.external_kinds),
+            config.counts_cache_seconds,
+        )
         self.counters = self.metrics.counters
         self.max_body = config.max_body_bytes or app.config.max_payload_bytes + BODY_OVERHEAD
         self.operations: dict[str, dict[str, Any]] = {}
         # HTTP workers this process saw: when first, and when it last recorded them
         self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        # Which token first named each worker id (the latest 10,000): only it may use the id
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        # Kinds met in claims that the app does not declare (skipped for kind-scoped tokens)
+        self.kinds_seen: set[str] = set()
         # Store calls refused for want of space or a damaged file, until they succeed again
         self._refused: dict[Callable[..., Any], tuple[float, StoreFullError | StoreCorruptError]]
         self._refused = {}
@@ -84,6 +97,31 @@ class Server:
 
     def forget_worker(self, worker: str) -> None:
         self._seen.pop(worker, None)
+        self._owners.pop(worker, None)
+
+    def own_worker(self, worker: str, principal: Principal) -> None:
+        """Refuse (403) a token that names a worker id another token registered (to
+        heartbeat, fetch as it, overwrite or deregister it). The owner is kept in the worker's
+        record in the store (`WorkerInfo.owner`, set by its first beat), so every replica
+        agrees; this process remembers the owners it has read. Blocking: run it off the loop."""
+        if principal.via == "local":
+            return
+        owner = self._owners.pop(worker, None)
+        if owner is None:
+            owner = self.app.store.worker_owner(worker) or principal.name
+        self._owners[worker] = owner
+        while len(self._owners) > 10_000:
+            self._owners.popitem(last=False)
+        if owner != principal.name:
+            raise Problem(
+                "forbidden",
+                f"worker {worker!r} belongs to another token; a worker may only use its own "
+                "record (give each worker process its own id)",
+            )
+
+    def known_kinds(self) -> set[str]:
+        """Every kind this server knows of: declared, external, and met in claims."""
+        return {*self.app.jobs, *(k.name for k in self.config.external_kinds), *self.kinds_seen}
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call off the event loop, remembering whether the store refused
@@ -132,6 +170,11 @@ class Call:
         return self.server.app
 
     @property
+    def scope(self) -> Scope:
+        """What the caller may reach (offload/server/_scope.py)."""
+        return self.principal.scope
+
+    @property
     def operation(self) -> dict[str, Any]:
         return self.server.operations[self.request.scope["offload.operation"]]
 
@@ -140,9 +183,11 @@ Handler = Callable[[Call], Awaitable[Response]]
 
 
 def api(
-    operation_id: str, role: str
+    operation_id: str, role: str, *, scoped: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap an endpoint: authenticate, authorise `role`, map errors to problems."""
+    """Wrap an endpoint: authenticate, authorise `role`, map errors to problems. A token
+    limited to tenants or without data access is refused (403) unless the endpoint is
+    `scoped`: it applies `call.scope` to everything it shows and changes."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
@@ -169,6 +214,8 @@ def api(
                         f"token {principal.name!r} has role {principal.role!r}; this needs "
                         f"{role!r} or above",
                     )
+                if not scoped:
+                    refuse_limited(principal.name, principal.scope)
                 if (
                     principal.via == "local"
                     and request.method != "GET"

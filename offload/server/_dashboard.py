@@ -22,18 +22,21 @@ from starlette.templating import Jinja2Templates
 from offload._states import FINAL_STATES, STATES
 from offload.app._cron import next_tick
 from offload.app._handle import Job, progress_of
+from offload.jobs._encrypt import hidden_args
 from offload.jobs._secrets import shown_record
 from offload.server import _stats
 from offload.server._auth import Auth, Principal, same_origin
 from offload.server._bulk import search_of
 from offload.server._catalog import kind_rows, paused_kinds, queue_rows
 from offload.server._context import Server, to_problem
-from offload.server._http import iso, path_id, query_params, read_body
+from offload.server._http import iso, path_id, query_params, read_body, reads_encrypted
 from offload.server._live import events_response
 from offload.server._pages import error_response, root
 from offload.server._problems import CATALOGUE, Problem
+from offload.server._scope import refuse_limited
 from offload.store._contract import JobFilter, JobRecord
 from offload.store._runtime import OVERRUN_WINDOW
+from offload.store._workflows import step_of
 
 HERE = Path(__file__).parent
 RETRYABLE_STATES = ("dead", "cancelled", "shed", "completed", "retryable", "scheduled")
@@ -45,6 +48,7 @@ NAV = (
     ("schedules", "/ui/schedules", "Schedules"),
     ("topics", "/ui/topics", "Topics"),
     ("workers", "/ui/workers", "Workers"),
+    ("workflows", "/ui/workflows", "Workflows"),
     ("rules", "/ui/rules", "Rules"),
     ("runtime", "/ui/run-time", "Run time"),
 )
@@ -116,9 +120,11 @@ Page = Callable[[Server, Request, Principal], Awaitable[Response]]
 
 
 def page(
-    operation_id: str, role: str = "read"
+    operation_id: str, role: str = "read", *, scoped: bool = False
 ) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a page: log in when needed, check the role; forms check their CSRF token."""
+    """Wrap a page: log in when needed, check the role; forms check their CSRF token. A
+    limited token (tenants, no data) is refused unless the page is `scoped` (it applies
+    `principal.scope`: offload/server/_scope.py)."""
 
     def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -137,6 +143,8 @@ def page(
                     raise Problem(
                         "forbidden", f"{principal.name} ({principal.role}) may not do this"
                     )
+                if not scoped:
+                    refuse_limited(principal.name, principal.scope)
                 return await handler(server, request, principal)
             except Exception as exc:  # noqa: BLE001 - every error becomes a problem document
                 return error_response(request, to_problem(exc))
@@ -202,11 +210,14 @@ def params(server: Server, request: Request, form: bool = False) -> dict[str, An
 @page("dashboardOverview")
 async def overview(server: Server, request: Request, principal: Principal) -> Response:
     span = params(server, request).get("range", "1h")
-    data = await server.run(_stats.overview, server, span)
+    # One read of the store per period (counts_cache_seconds), however many load the page.
+    data = await server.run(
+        server.cache.get, ("overview", span), lambda: _stats.overview(server, span)
+    )
     return render(server, request, principal, "overview.html", {"page": "overview", **data})
 
 
-@page("dashboardJobs")
+@page("dashboardJobs", scoped=True)
 async def jobs_page(server: Server, request: Request, principal: Principal) -> Response:
     q = params(server, request, form=True)
     state, queue, kind = q.get("state"), q.get("queue"), q.get("kind")
@@ -216,17 +227,28 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
         states=[state] if state else None, queue=queue, kind=kind, limit=limit, before_id=before
     )
     match = search_of(q)  # a search by argument or error text: _dashboard_bulk.py
+    readable = reads_encrypted(principal)
+    scope = principal.scope
+    if match is not None and match.args_contain is not None and not scope.data:
+        raise Problem("forbidden", "this token may not read arguments, nor search them")
 
     def load() -> dict[str, Any]:
         store = server.app.store
+        found = (
+            store.job_list(scope.job_filter(flt))
+            if match is None
+            else store.job_search(match, limit, before)
+        )
         return {
-            "jobs": [  # secret arguments as ***
-                shown_record(r)
-                for r in (
-                    store.job_list(flt) if match is None else store.job_search(match, limit, before)
-                )
+            "jobs": [  # secret arguments as ***, encrypted ones as <encrypted> (_http.py);
+                # another tenant's jobs never
+                scope.shown(shown_record(r, readable))
+                for r in found
+                if scope.allows_job(r)
             ],
-            "queues": sorted({r.queue for r in store.job_counts()}),
+            "queues": []
+            if scope.tenants is not None  # counts span tenants: not for a tenant's token
+            else sorted({r.queue for r in store.job_counts()}),
             "kinds": [k["name"] for k in kind_rows(server)],
             "now": store.now(),
         }
@@ -268,18 +290,22 @@ async def jobs_page(server: Server, request: Request, principal: Principal) -> R
     )
 
 
-@page("dashboardJob")
+@page("dashboardJob", scoped=True)
 async def job_page(server: Server, request: Request, principal: Principal) -> Response:
     done = params(server, request).get("done")
     job_id = path_id(request)
 
-    def load() -> tuple[JobRecord | None, float]:
-        return server.app.store.job_get(job_id), server.app.store.now()
+    def load() -> tuple[JobRecord | None, float, list[dict[str, Any]]]:
+        store = server.app.store
+        found = store.job_get(job_id)
+        tree = [] if found is None else _stats.job_tree(store, found)
+        return found, store.now(), tree
 
-    record, now = await server.run(load)
-    if record is None:
+    record, now, tree = await server.run(load)
+    if record is None or not principal.scope.allows_job(record):
         raise Problem("job-not-found", f"job {job_id} does not exist (it may have been pruned)")
-    record = shown_record(record)  # secret arguments as ***
+    # secret arguments as ***, encrypted ones as <encrypted>
+    record = principal.scope.shown(shown_record(record, reads_encrypted(principal)))
     return render(
         server,
         request,
@@ -297,6 +323,8 @@ async def job_page(server: Server, request: Request, principal: Principal) -> Re
             "progress": progress_of(record),
             "final": record.state in FINAL_STATES,
             "done": done,
+            "tree": tree,  # the jobs its root caused (docs/workflows.md)
+            "step": step_of(record.meta),
         },
     )
 
@@ -320,8 +348,16 @@ async def queues_page(server: Server, request: Request, principal: Principal) ->
     )
 
 
+def _encrypts(server: Server, kind: str) -> tuple[str, ...]:
+    """The arguments a declared job type encrypts (none for an unknown one)."""
+    job_type = server.app.jobs.get(kind)
+    return () if job_type is None else job_type.options_.encrypt
+
+
 @page("dashboardSchedules")
 async def schedules_page(server: Server, request: Request, principal: Principal) -> Response:
+    readable = reads_encrypted(principal)
+
     def load() -> dict[str, Any]:
         store = server.app.store
         now = store.now()
@@ -332,7 +368,7 @@ async def schedules_page(server: Server, request: Request, principal: Principal)
                     "name": s.name,
                     "cron": s.cron,
                     "job": s.job,
-                    "args": s.args,
+                    "args": s.args if readable else hidden_args(s.args, _encrypts(server, s.job)),
                     "last": store.cron_last_tick(s.name),
                     "next": next_tick(s.cron, now),
                 }
@@ -375,7 +411,7 @@ async def _act(server: Server, request: Request, principal: Principal, action: s
     job_id = path_id(request)
     store = server.app.store
     record = await server.run(store.job_get, job_id)
-    if record is None:
+    if record is None or not principal.scope.allows_job(record):
         raise Problem("job-not-found", f"job {job_id} does not exist")
     # Cancel asks a running job to stop (an iteration job ends cancelled at its next yield).
     op = store.job_retry if action == "retry" else Job(server.app, job_id).cancel
@@ -388,22 +424,25 @@ async def _act(server: Server, request: Request, principal: Principal, action: s
     return RedirectResponse(f"{root(request)}/ui/jobs/{job_id}?done={done}", status_code=303)
 
 
-@page("dashboardRetry", "admin")
+@page("dashboardRetry", "admin", scoped=True)
 async def retry_button(server: Server, request: Request, principal: Principal) -> Response:
     return await _act(server, request, principal, "retry")
 
 
-@page("dashboardCancel", "admin")
+@page("dashboardCancel", "admin", scoped=True)
 async def cancel_button(server: Server, request: Request, principal: Principal) -> Response:
     return await _act(server, request, principal, "cancel")
 
 
-@page("dashboardDiscard", "admin")
+@page("dashboardDiscard", "admin", scoped=True)
 async def discard_button(server: Server, request: Request, principal: Principal) -> Response:
     """Delete a job (a running one's worker is fenced off), then back to the jobs browser."""
     fields = await read_form(server, request)
     check_form(server.auth, request, principal, fields)
     job_id = path_id(request)
+    record = await server.run(server.app.store.job_get, job_id)
+    if record is None or not principal.scope.allows_job(record):
+        raise Problem("job-not-found", f"job {job_id} does not exist")
     if not await server.run(server.app.store.job_discard, job_id):
         raise Problem("job-not-found", f"job {job_id} does not exist")
     return RedirectResponse(f"{root(request)}/ui/jobs?discarded={job_id}", status_code=303)
@@ -452,6 +491,8 @@ async def login(request: Request) -> Response:
         target = _next(fields.get("next"), f"{root(request)}/")
         if token is None:
             return _login(server, request, target, "That token is not valid here.", 401)
+        if target == f"{root(request)}/" and server.auth.scope_of(token).limited:
+            target = f"{root(request)}/ui/jobs"  # the overview counts every tenant's jobs
         response = RedirectResponse(target, status_code=303)
         server.auth.set_session(response, request, token)
         return response
@@ -459,7 +500,7 @@ async def login(request: Request) -> Response:
         return error_response(request, to_problem(exc))
 
 
-@page("dashboardLogout")
+@page("dashboardLogout", scoped=True)  # shows nothing
 async def logout(server: Server, request: Request, principal: Principal) -> Response:
     fields = await read_form(server, request)
     check_form(server.auth, request, principal, fields)

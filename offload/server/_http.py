@@ -12,6 +12,7 @@ from starlette.responses import Response
 from offload._time import iso as iso_time
 from offload.app._handle import progress_of
 from offload.jobs._secrets import shown_record
+from offload.server._auth import Principal
 from offload.server._problems import Problem
 from offload.server._schema import check
 from offload.store._codec import latest_error
@@ -160,12 +161,22 @@ def path_id(request: Request, name: str = "job_id") -> int:
     return value
 
 
-def job_resource(record: JobRecord, listed: bool = False) -> dict[str, Any]:
-    """The JSON form of a job, as `GET /jobs/{id}` shows it (secret arguments masked); `listed`:
-    as `GET /jobs` shows it, a summary whose `errors` hold the latest entry alone, without its
-    traceback."""
-    record = shown_record(record)
+def reads_encrypted(principal: Principal) -> bool:
+    """Whether `principal` is shown encrypted job data opened (when this server holds the key):
+    admins, and the local caller of a server without tokens. The one place that decides it."""
+    return principal.allows("admin")
+
+
+def job_resource(record: JobRecord, listed: bool = False, readable: bool = False) -> dict[str, Any]:
+    """The JSON form of a job, as `GET /jobs/{id}` shows it (secret arguments masked, encrypted
+    ones `<encrypted>` unless `readable`: see `reads_encrypted`); `listed`: as `GET /jobs` shows
+    it, a summary whose `errors` hold the latest entry alone, without its traceback."""
+    record = shown_record(record, readable)
     links = {"self": f"/jobs/{record.id}"}
+    if record.parent_id is not None:
+        links["parent"] = f"/jobs/{record.parent_id}"
+    if record.root_id is not None:
+        links["root"] = f"/jobs/{record.root_id}"
     if record.state == "completed":
         links["result"] = f"/jobs/{record.id}/result"
     return {
@@ -197,6 +208,9 @@ def job_resource(record: JobRecord, listed: bool = False) -> dict[str, Any]:
         "progress": None if (p := progress_of(record)) is None else p.as_dict(),
         "cursor": None if "cursor" in record.undecodable else record.cursor,
         "stop_request": record.stop_request if record.state == "running" else None,
+        # Correlation (docs/workflows.md): the job that enqueued it, and the first of that chain.
+        "parent_id": record.parent_id,
+        "root_id": record.root_id,
         "links": links,
     }
 

@@ -27,9 +27,11 @@ from starlette.routing import Route
 
 from offload._states import FINAL_STATES
 from offload.app._webhooks import event_document
+from offload.jobs._encrypt import hidden_record
 from offload.server._context import Call, Server, api
 from offload.server._http import path_id
 from offload.server._problems import Problem
+from offload.server._scope import UNLIMITED, Scope
 from offload.server._spec import JOB_ID_PATH, Spec, problem, standard_errors
 from offload.store._contract import JobRecord, Store
 
@@ -117,8 +119,8 @@ def _fields(record: JobRecord) -> dict[str, Any]:
         "attempted_at": record.attempted_at,
         "finished_at": record.finished_at,
     }
-    if record.state == "completed":
-        fields["result"] = record.result
+    if record.state == "completed":  # an encrypted result as <encrypted>
+        fields["result"] = hidden_record(record).result
     elif record.state in FINAL_STATES and record.errors:
         fields["error"] = record.errors[-1].get("error")
     if record.progress_done is not None or record.progress_total is not None:
@@ -194,7 +196,9 @@ def changes(before: JobRecord | None, now: JobRecord | None) -> list[tuple[str, 
     return out
 
 
-async def _stream(watch: JobWatch, job_id: int, first: JobRecord) -> AsyncIterator[ServerSentEvent]:
+async def _stream(
+    watch: JobWatch, job_id: int, first: JobRecord, scope: Scope = UNLIMITED
+) -> AsyncIterator[ServerSentEvent]:
     queue = watch.watch(job_id)
     try:
         # Counted from here: read again, so that a change between the first read and now is seen.
@@ -206,7 +210,8 @@ async def _stream(watch: JobWatch, job_id: int, first: JobRecord) -> AsyncIterat
         before: JobRecord | None = None
         async with asyncio.timeout(MAX_STREAM):
             while True:
-                for name, document in changes(before, record):
+                shown = None if record is None else scope.shown(record)  # no result for
+                for name, document in changes(before, shown):  # a token without data
                     yield ServerSentEvent(
                         data=json.dumps(document, separators=(",", ":")),
                         event=name,
@@ -214,27 +219,27 @@ async def _stream(watch: JobWatch, job_id: int, first: JobRecord) -> AsyncIterat
                     )
                     if name in FINAL_EVENTS:
                         return
-                before = record
+                before = shown
                 record = await queue.get()
                 if _mark(record) == _mark(before):
-                    record = before  # the feed's reading that this stream has seen already
+                    record = before  # the feed's reading this stream has seen (shown already)
     except TimeoutError:
         return
     finally:
         watch.unwatch(job_id, queue)
 
 
-@api("getJobEvents", "read")
+@api("getJobEvents", "read", scoped=True)
 async def job_events(call: Call) -> Response:
     job_id = path_id(call.request)
     record = await call.server.run(call.app.store.job_get, job_id)
-    if record is None:
+    if record is None or not call.scope.allows_job(record):  # another tenant's: none
         raise Problem(
             "job-not-found", f"job {job_id} does not exist (it may have been pruned)", job_id=job_id
         )
     watch: JobWatch = call.request.app.state.job_watch
     return EventSourceResponse(
-        _stream(watch, job_id, record), ping=15, headers={"X-Accel-Buffering": "no"}
+        _stream(watch, job_id, record, call.scope), ping=15, headers={"X-Accel-Buffering": "no"}
     )
 
 

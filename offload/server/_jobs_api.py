@@ -12,12 +12,19 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
-from offload._errors import InvalidArgumentsError, PayloadTooLargeError, UpgradeError
+from offload._errors import (
+    EncryptionKeyError,
+    InvalidArgumentsError,
+    PayloadTooLargeError,
+    UpgradeError,
+)
 from offload._states import FINAL_STATES
 from offload._time import time_problem
 from offload.app._handle import Job
+from offload.jobs._encrypt import open_args
 from offload.jobs._notify import with_notify
 from offload.jobs._payload import check_json, free_args_json
+from offload.jobs._secrets import shown_record
 from offload.server._bulk import (
     BULK_BODY,
     SEARCH_NAMES,
@@ -35,10 +42,12 @@ from offload.server._http import (
     path_id,
     query_params,
     read_json,
+    reads_encrypted,
     undecodable,
 )
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
+from offload.server._scope import UNLIMITED, Scope
 from offload.store._bulk import BulkResult, JobMatch
 from offload.store._contract import JobFilter, JobRecord, NewJob, Store
 from offload.store._policy import JobPolicy
@@ -87,7 +96,7 @@ async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord |
     """The job once final, or as it is when `seconds` have passed."""
     deadline = time.monotonic() + seconds
     pause = 0.005
-    with call.server.slots.take():
+    with call.server.result_waits.take():
         while True:
             record = await call.server.run(call.app.store.job_get, job_id)
             if record is None or record.state in FINAL_STATES:
@@ -99,7 +108,8 @@ async def _wait_finished(call: Call, job_id: int, seconds: float) -> JobRecord |
             pause = min(pause * 1.5, 0.25)
 
 
-def _result_document(record: JobRecord) -> dict[str, Any]:
+def _result_document(record: JobRecord, readable: bool) -> dict[str, Any]:
+    record = shown_record(record, readable)  # an encrypted result as `<encrypted>`, unless
     document = {
         "id": record.id,
         "kind": record.kind,
@@ -112,12 +122,12 @@ def _result_document(record: JobRecord) -> dict[str, Any]:
     return document
 
 
-def _result_or_417(record: JobRecord | None, job_id: int) -> Response:
+def _result_or_417(record: JobRecord | None, job_id: int, scope: Scope, readable: bool) -> Response:
     location = {"Location": f"/jobs/{job_id}", "Content-Location": f"/jobs/{job_id}/result"}
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
     if record.state == "completed":
-        return json_response(_result_document(record), 200, location)
+        return json_response(_result_document(scope.shown(record), readable), 200, location)
     if record.state in FINAL_STATES:
         detail = f"job {job_id} ended {record.state}; it has no result"
     else:
@@ -132,12 +142,19 @@ def _result_or_417(record: JobRecord | None, job_id: int) -> Response:
 
 
 async def _get(call: Call, job_id: int) -> JobRecord:
+    """The job, or 404 when there is none or the caller may not know of it (another
+    tenant's: offload/server/_scope.py)."""
     record = await call.server.run(call.app.store.job_get, job_id)
-    if record is None:
+    if record is None or not call.scope.allows_job(record):
         raise Problem(
             "job-not-found", f"job {job_id} does not exist (it may have been pruned)", job_id=job_id
         )
     return record
+
+
+def _opened(job: JobRecord | NewJob) -> Any:
+    """A job's arguments to compare: encrypted ones opened (each sealing differs)."""
+    return open_args(job.kind, job.args, job.meta)
 
 
 def _prepare(server: Server, body: dict[str, Any], unique_key: str | None) -> NewJob:
@@ -217,7 +234,7 @@ def _declared(
 
 
 def _enqueue(
-    server: Server, body: dict[str, Any], unique_key: str | None
+    server: Server, body: dict[str, Any], unique_key: str | None, scope: Scope = UNLIMITED
 ) -> tuple[int, bool, NewJob]:
     """Check and store one job through the app's one door for every enqueue path, so that
     backlog bounds and blackhole rules apply to declared and external kinds alike."""
@@ -227,15 +244,20 @@ def _enqueue(
         new = _prepare(server, body, unique_key)
         if "notify" in body:
             new = with_notify(new, body["notify"])
+    except EncryptionKeyError as exc:
+        raise Problem("encryption-key-missing", str(exc), kind=body["kind"]) from None
     except InvalidArgumentsError as exc:  # name the place at fault in the problem, too
         slug = "payload-too-large" if isinstance(exc, PayloadTooLargeError) else "invalid-arguments"
         raise Problem(slug, str(exc), argument=exc.argument, path=exc.path) from None
+    tenant = scope.check_enqueue(new.queue, new.kind, new.tenant)  # 403 outside the scope
+    if tenant != new.tenant:
+        new = replace(new, tenant=tenant)
     handle = server.app.admit_and_store([new])[0]
     return handle.id, handle.duplicate, new
 
 
 # --- endpoints -------------------------------------------------------------------------
-@api("createJob", "enqueue")
+@api("createJob", "enqueue", scoped=True)
 async def create_job(call: Call) -> Response:
     wants_result = _expectation(call)
     wait = _wait_seconds(call) if wants_result else 0.0
@@ -244,9 +266,11 @@ async def create_job(call: Call) -> Response:
         raise Problem("invalid-parameter", "Idempotency-Key must be 1-200 visible ASCII characters")
     body = await read_json(call.request, call.server.max_body, call.server.create_schema)
     unique_key = None if key is None else f"idem:{key}"
-    job_id, duplicate, new = await call.server.run(_enqueue, call.server, body, unique_key)
+    job_id, duplicate, new = await call.server.run(
+        _enqueue, call.server, body, unique_key, call.scope
+    )
     record = await _get(call, job_id)
-    if duplicate and (record.kind != new.kind or record.args != new.args):
+    if duplicate and (record.kind != new.kind or _opened(record) != _opened(new)):
         raise Problem(
             "idempotency-key-reused",
             f"Idempotency-Key {key!r} was first used for job {job_id} ({record.kind}) with "
@@ -259,11 +283,18 @@ async def create_job(call: Call) -> Response:
     if duplicate:
         headers["Idempotent-Replayed"] = "true"
     if wants_result:
-        return _result_or_417(await _wait_finished(call, job_id, wait), job_id)
-    return json_response(job_resource(record), 202, headers)
+        readable = reads_encrypted(call.principal)
+        return _result_or_417(
+            await _wait_finished(call, job_id, wait), job_id, call.scope, readable
+        )
+    return json_response(
+        job_resource(call.scope.shown(record), readable=reads_encrypted(call.principal)),
+        202,
+        headers,
+    )
 
 
-@api("listJobs", "read")
+@api("listJobs", "read", scoped=True)
 async def list_jobs(call: Call) -> Response:
     q = query_params(call.request, call.operation["parameters"])
     limit = q.get("limit", 50)
@@ -275,10 +306,14 @@ async def list_jobs(call: Call) -> Response:
         before_id=q.get("before"),
     )
     match = search_from_query(q)  # text or times: a search (offload/server/_bulk.py)
+    scope = call.scope
+    if match is not None and match.args_contain is not None and not scope.data:
+        raise Problem("forbidden", "this token may not read arguments, nor search them")
     if match is None:
-        records = await call.server.run(call.app.store.job_list, flt)
-    else:
-        records = await call.server.run(call.app.store.job_search, match, limit, flt.before_id)
+        records = await call.server.run(call.app.store.job_list, scope.job_filter(flt))
+    else:  # another tenant's jobs are left out of the page (which may then be short)
+        found = await call.server.run(call.app.store.job_search, match, limit, flt.before_id)
+        records = [r for r in found if scope.allows_job(r)]
     next_link = None
     if len(records) == limit:
         params = [("state", s) for s in q.get("state", [])]
@@ -286,31 +321,44 @@ async def list_jobs(call: Call) -> Response:
         params.append(("before", str(records[-1].id)))
         next_link = f"/jobs?{urlencode(params)}"
     headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
+    readable = reads_encrypted(call.principal)
     return json_response(
-        {"jobs": [job_resource(r, listed=True) for r in records], "next": next_link}, 200, headers
+        {
+            "jobs": [job_resource(scope.shown(r), listed=True, readable=readable) for r in records],
+            "next": next_link,
+        },
+        200,
+        headers,
     )
 
 
-@api("getJob", "read")
+@api("getJob", "read", scoped=True)
 async def get_job(call: Call) -> Response:
     job_id = path_id(call.request)
     wants_result = _expectation(call)
     if wants_result:
         wait = _wait_seconds(call)
         await _get(call, job_id)
-        return _result_or_417(await _wait_finished(call, job_id, wait), job_id)
+        readable = reads_encrypted(call.principal)
+        return _result_or_417(
+            await _wait_finished(call, job_id, wait), job_id, call.scope, readable
+        )
     record = await _get(call, job_id)
     if record.state == "completed":
         return Response(status_code=303, headers={"Location": f"/jobs/{job_id}/result"})
-    return json_response(job_resource(record))
+    return json_response(
+        job_resource(call.scope.shown(record), readable=reads_encrypted(call.principal))
+    )
 
 
-@api("getJobResult", "read")
+@api("getJobResult", "read", scoped=True)
 async def get_result(call: Call) -> Response:
     job_id = path_id(call.request)
     record = await _get(call, job_id)
     if record.state == "completed":
-        return json_response(_result_document(record))
+        return json_response(
+            _result_document(call.scope.shown(record), reads_encrypted(call.principal))
+        )
     if record.state in FINAL_STATES:
         last = record.errors[-1].get("error") if record.errors else None
         raise Problem(
@@ -327,7 +375,7 @@ async def get_result(call: Call) -> Response:
     )
 
 
-@api("retryJob", "admin")
+@api("retryJob", "admin", scoped=True)
 async def retry_job(call: Call) -> Response:
     job_id = path_id(call.request)
     await _get(call, job_id)
@@ -339,10 +387,14 @@ async def retry_job(call: Call) -> Response:
             job_id=job_id,
             state=record.state,
         )
-    return json_response(job_resource(await _get(call, job_id)))
+    return json_response(
+        job_resource(
+            call.scope.shown(await _get(call, job_id)), readable=reads_encrypted(call.principal)
+        )
+    )
 
 
-@api("cancelJob", "admin")
+@api("cancelJob", "admin", scoped=True)
 async def cancel_job(call: Call) -> Response:
     job_id = path_id(call.request)
     await _get(call, job_id)
@@ -356,12 +408,17 @@ async def cancel_job(call: Call) -> Response:
             job_id=job_id,
             state=record.state,
         )
-    return json_response(job_resource(await _get(call, job_id)))
+    return json_response(
+        job_resource(
+            call.scope.shown(await _get(call, job_id)), readable=reads_encrypted(call.principal)
+        )
+    )
 
 
-@api("discardJob", "admin")
+@api("discardJob", "admin", scoped=True)
 async def discard_job(call: Call) -> Response:
     job_id = path_id(call.request)
+    await _get(call, job_id)
     if not await call.server.run(call.app.store.job_discard, job_id):
         raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
     return Response(status_code=204)

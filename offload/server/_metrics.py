@@ -1,5 +1,5 @@
-"""`/metrics` for Prometheus: what the store knows, read at scrape time, and what this server
-process itself did.
+"""`/metrics` for Prometheus: what the store knows, read at scrape time (at most once a
+second per server process, however many scrape), and what this server process itself did.
 
 From the store (the same on every replica): totals of jobs enqueued, started, completed,
 failed, retried, dead and shed by queue and kind; jobs by queue and state, queue depth, jobs that
@@ -34,7 +34,9 @@ from offload.server._metrics_dispatch import dispatch_metrics
 from offload.server._metrics_events import events_metrics
 from offload.server._metrics_runtime import runtime_metrics
 from offload.server._metrics_totals import totals_metrics
+from offload.server._waiting import TtlCache
 from offload.store._contract import JobFilter
+from offload.store._workflows import WORKFLOW_STATES
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -80,14 +82,25 @@ class HttpCounters:
 
 
 class StoreCollector(Collector):
-    """Reads the store when Prometheus scrapes."""
+    """Reads the store when Prometheus scrapes, at most once per `cache_seconds` however many
+    scrape at once (the metrics read then serve every scrape of the period)."""
 
-    def __init__(self, app: Offload, seen_within: float, queues: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: Offload,
+        seen_within: float,
+        queues: tuple[str, ...] = (),
+        cache_seconds: float = 1.0,
+    ) -> None:
         self.app = app
         self.seen_within = seen_within
         self.queues = queues
+        self.cache = TtlCache(cache_seconds)
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.cache.get("store", lambda: list(self._read()))
+
+    def _read(self) -> Iterator[Metric]:
         store = self.app.store
         self.app.tally.flush(store)  # HTTP workers' failed attempts seen by this process
         yield from totals_metrics(store)  # event totals by queue and kind
@@ -123,6 +136,16 @@ class StoreCollector(Collector):
         yield from dispatch_metrics(store, now)  # SLO attainment and limit keys
         yield from runtime_metrics(store, now)  # kinds over max_run_time, event-loop blocks
         yield from events_metrics(self.app)  # topics, consumer lag, subscription backlog
+        # Workflows by state (docs/workflows.md): alert on offload_workflows{state="stuck"} > 0.
+        flows = GaugeMetricFamily(
+            "offload_workflows",
+            "Workflows by state; a stuck one is a saga whose undo job ended dead or cancelled.",
+            labels=["state"],
+        )
+        counted = store.workflow_counts()
+        for state in WORKFLOW_STATES:
+            flows.add_metric([state], counted.get(state, 0))
+        yield flows
 
         events = CounterMetricFamily(
             "offload_store_events",
@@ -178,9 +201,15 @@ def _buckets(values: list[float]) -> list[tuple[str, float]]:
 class Metrics:
     """One registry: the store's metrics (read at scrape time), then this process's counters."""
 
-    def __init__(self, app: Offload, seen_within: float, queues: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: Offload,
+        seen_within: float,
+        queues: tuple[str, ...],
+        cache_seconds: float = 1.0,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StoreCollector(app, seen_within, queues))
+        self.registry.register(StoreCollector(app, seen_within, queues, cache_seconds))
         self.counters = HttpCounters(self.registry)
 
     def render(self, accept: str | None) -> tuple[bytes, str]:

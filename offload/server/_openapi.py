@@ -18,6 +18,8 @@ from offload.server import (
     _topics_api,
     _topics_ui,
     _worker_api,
+    _workflows_api,
+    _workflows_ui,
 )
 from offload.server._bulk import filter_params
 from offload.server._context import Server
@@ -275,6 +277,8 @@ def build(server: Server) -> dict[str, Any]:
     operations.update(_dashboard_bulk.operations())
     operations.update(_pauses_ui.operations())
     operations.update(_topics_ui.operations())
+    operations.update(_workflows_api.operations())
+    operations.update(_workflows_ui.operations())
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = op
@@ -294,6 +298,7 @@ def build(server: Server) -> dict[str, Any]:
                 **_rules_api.COMPONENTS,
                 **_pauses_api.COMPONENTS,
                 **_topics_api.COMPONENTS,
+                **_workflows_api.COMPONENTS,
             }
         },
         "tags": [
@@ -301,6 +306,7 @@ def build(server: Server) -> dict[str, Any]:
             {"name": "rules", "description": "Blackhole rules: shed matching jobs"},
             {"name": "pauses", "description": "Paused queues and kinds: not claimed"},
             {"name": "topics", "description": "Events: publish, read, consumer groups, replay"},
+            {"name": "workflows", "description": "Chains, groups, graphs and sagas of jobs"},
             {"name": "worker", "description": "The worker protocol (any language)"},
             {"name": "meta", "description": "Health, metrics, this document"},
             {"name": "dashboard", "description": "Server-rendered pages for people"},

@@ -171,6 +171,14 @@ _CATALOGUE = [
     ProblemType(
         "not-paused", 404, "Not paused", "The queue or kind named is not paused (any more)."
     ),
+    ProblemType("workflow-not-found", 404, "Workflow not found", "No workflow has this id."),
+    ProblemType(
+        "invalid-workflow",
+        422,
+        "Invalid workflow",
+        "The steps form no workflow: a name given twice, a dependency on no step, a cycle, a "
+        "graph step without a name, or no step at all.",
+    ),
     ProblemType(
         "idempotency-key-reused",
         422,
@@ -203,6 +211,13 @@ _CATALOGUE = [
         "Store damaged",
         "The store's file failed its integrity check or reads as malformed. Retrying will not "
         "help until its operators restore it from a backup.",
+    ),
+    ProblemType(
+        "encryption-key-missing",
+        503,
+        "Encryption key missing",
+        "The job type encrypts its arguments and this server holds no key to encrypt them "
+        "with ($OFFLOAD_KEYS or $OFFLOAD_KEYS_FILE); enqueue from a process that holds it.",
     ),
     ProblemType("internal-error", 500, "Internal error", "An unexpected error; see server logs."),
 ]

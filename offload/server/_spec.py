@@ -235,10 +235,25 @@ COMPONENTS: Spec = {
                 "enum": ["cancel", "pause", None],
                 "description": "Why a running job is asked to stop at its next yield.",
             },
+            "parent_id": {
+                "type": "integer",
+                "nullable": True,
+                "description": "The job that was running where this one was enqueued.",
+            },
+            "root_id": {
+                "type": "integer",
+                "nullable": True,
+                "description": "The first job of the chain of jobs that caused this one.",
+            },
             "links": {
                 "type": "object",
                 "required": ["self"],
-                "properties": {"self": {"type": "string"}, "result": {"type": "string"}},
+                "properties": {
+                    "self": {"type": "string"},
+                    "result": {"type": "string"},
+                    "parent": {"type": "string"},
+                    "root": {"type": "string"},
+                },
             },
         },
     },

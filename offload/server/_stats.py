@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from offload._states import STATES
 from offload._time import readable
 from offload.server._catalog import queue_rows
-from offload.store._contract import JobFilter, JobRecord
+from offload.store._contract import JobFilter, JobRecord, Store
+from offload.store._workflows import WorkflowFilter
 
 if TYPE_CHECKING:
     from offload.server._context import Server
@@ -221,7 +222,29 @@ def overview(server: Server, span: str) -> dict[str, Any]:
         "within": within,
         "slo": slo_rows(server, now),
         "failures": store.job_list(JobFilter(states=["dead", "retryable"], limit=8)),
+        # Sagas whose undo job ended dead or cancelled: an operator must look (workflows.md).
+        "stuck": store.workflow_list(WorkflowFilter(states=["stuck"], limit=8)),
+        "stuck_count": store.workflow_counts().get("stuck", 0),
     }
+
+
+def job_tree(store: Store, record: JobRecord, limit: int = 200) -> list[dict[str, Any]]:
+    """The jobs caused by the job's root, as rows in depth-first order with their depth (the
+    job page's tree); empty when the job caused none and was caused by none."""
+    rows = store.job_tree(record.root_id or record.id, limit)
+    if len(rows) < 2:
+        return []
+    children: dict[int | None, list[tuple[int, str, str]]] = defaultdict(list)
+    known = {r[0] for r in rows}
+    for job_id, parent, kind, state in rows:
+        children[parent if parent in known else None].append((job_id, kind, state))
+    out: list[dict[str, Any]] = []
+    todo = [(0, n) for n in reversed(children[None])]
+    while todo:
+        depth, (job_id, kind, state) = todo.pop()
+        out.append({"id": job_id, "kind": kind, "state": state, "depth": depth})
+        todo += [(depth + 1, n) for n in reversed(children.get(job_id, []))]
+    return out
 
 
 def workers(server: Server) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""Waiting without holding threads: wake-ups for long polls, and a bound on waiting requests.
+"""Waiting without holding threads: wake-ups for long polls, bounds on waiting requests, and
+reads of the store shared by every request for a short while.
 
 One thread per server process listens on the store (`store.listener`), and only while some
 request waits; each wake-up sets the asyncio events of the waiting requests, which then claim
-again. A waiting request holds no thread, only a slot; past `max_waiters` slots the server
-answers 503 so that a flood of long polls cannot exhaust it.
+again. A waiting request holds no thread, only a slot. Result waits and worker long polls have
+slots of their own (`max_result_waits`, `max_worker_polls`): past its bound a request is
+answered 503, so that a flood of one cannot exhaust the server, nor starve the other.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, TypeVar
 
 from offload.server._problems import Problem
 from offload.store._contract import Listener
 
 log = logging.getLogger("offload.server")
+T = TypeVar("T")
 
 
 class Waker:
@@ -97,10 +102,12 @@ class Waker:
 
 
 class Slots:
-    """Counts waiting requests and refuses more than `limit` with 503 Overloaded."""
+    """Counts waiting requests of one sort (`what`) and refuses more than `limit` with 503
+    Overloaded."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, what: str = "requests") -> None:
         self.limit = limit
+        self.what = what
         self.used = 0
 
     @contextlib.contextmanager
@@ -108,7 +115,7 @@ class Slots:
         if self.used >= self.limit:
             raise Problem(
                 "overloaded",
-                f"{self.used} requests are already waiting (the limit is {self.limit})",
+                f"{self.used} {self.what} are already waiting (the limit is {self.limit})",
                 headers={"Retry-After": "1"},
             )
         self.used += 1
@@ -116,3 +123,27 @@ class Slots:
             yield
         finally:
             self.used -= 1
+
+
+class TtlCache:
+    """Values kept for `seconds`, computed once however many threads ask at the same time: the
+    first caller of a key computes it while the others wait for its value. So a page or scrape
+    that many load at once reads the store at most once per period, whatever the load."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._keys: dict[Hashable, threading.Lock] = {}
+        self._values: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            key_lock = self._keys.setdefault(key, threading.Lock())
+        with key_lock:
+            kept = self._values.get(key)
+            if kept is not None and time.monotonic() - kept[0] < self.seconds:
+                value: T = kept[1]
+                return value
+            value = compute()
+            self._values[key] = (time.monotonic(), value)
+            return value

@@ -10,21 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from offload._errors import InvalidArgumentsError, PayloadTooLargeError
+from offload._errors import (
+    EncryptionKeyError,
+    InvalidArgumentsError,
+    PayloadDecodeError,
+    PayloadTooLargeError,
+)
 from offload._text import label_problem, printable, shown
+from offload.jobs._encrypt import open_args, seal_result, sealed_names
+from offload.jobs._keys import Keyring, keyring
 from offload.jobs._payload import check_json, check_size
 from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, read_json
 from offload.server._problems import Problem
+from offload.server._scope import Scope
 from offload.server._spec import (
     JOB_ID,
     JSON_VALUE,
@@ -268,6 +278,7 @@ def _beat(call: Call, body: dict[str, Any]) -> None:
         started_at=started,
         seen_at=0.0,
         running=running,
+        owner=None if call.principal.via == "local" else call.principal.name,
     )
     call.app.store.worker_beat(info)
     call.app.tally.flush(call.app.store)  # HTTP workers' failed attempts, with their beat
@@ -307,10 +318,22 @@ def _claimed(job: ClaimedJob, expires: float) -> dict[str, Any]:
     }
 
 
-def _claim(server: Server, params: ClaimParams) -> list[ClaimedJob]:
+def _claim(server: Server, params: ClaimParams, scope: Scope) -> list[ClaimedJob]:
     """Claim like a Python worker does: expired jobs and those matching a blackhole rule are
-    shed here and never handed to the HTTP worker."""
-    return server.gate.apply(server.app.store.job_claim(params))
+    shed here and never handed to the HTTP worker. A token limited to some kinds claims
+    without the others the server knows of; a job of a kind it learns of only now is put
+    back at once (no attempt counted) and its kind is skipped from then on."""
+    skip = scope.skip_kinds(server.known_kinds())
+    if skip:
+        params = dataclasses.replace(params, skip_kinds=sorted({*params.skip_kinds, *skip}))
+    jobs = server.gate.apply(server.app.store.job_claim(params))
+    if scope.kinds is None:
+        return jobs
+    outside = [j for j in jobs if j.kind not in scope.kinds]
+    if outside:
+        server.kinds_seen.update(j.kind for j in outside)
+        server.app.store.job_release_many([Lease(j.id, j.lease_token) for j in outside])
+    return [j for j in jobs if j.kind in scope.kinds]
 
 
 @api("workerFetch", "worker")
@@ -318,17 +341,19 @@ async def fetch(call: Call) -> Response:
     server = call.server
     body = _checked_host(await read_json(call.request, server.max_body, fetch_schema(server)))
     queues: list[str] = list(dict.fromkeys(body["queues"]))
+    call.scope.check_fetch(queues)  # 403 for a queue outside the token's scope
+    await server.run(server.own_worker, body["worker"], call.principal)
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     params = ClaimParams(queues, body.get("limit", 1), body["worker"], lease)
     await server.run(_beat, call, body)
     wait = float(body.get("wait", 0.0))
     deadline = time.monotonic() + wait
     jobs: list[ClaimedJob] = []
-    with server.slots.take() if wait > 0 else contextlib.nullcontext():
+    with server.worker_polls.take() if wait > 0 else contextlib.nullcontext():
         while True:
             event = server.waker.arm() if wait > 0 else None
             try:
-                jobs = await server.run(_claim, server, params)
+                jobs = await server.run(_claim, server, params, call.scope)
                 left = deadline - time.monotonic()
                 if jobs or left <= 0 or event is None:
                     break
@@ -344,17 +369,37 @@ async def fetch(call: Call) -> Response:
     expires = time.time() + lease
     for job in jobs:
         server.counters.fetched.labels(job.queue, job.kind).inc()
+    ring = keyring()  # this server's keys open encrypted jobs' arguments for remote workers
+    jobs = [_opened(j, ring) for j in jobs]
     return json_response({"jobs": [_claimed(j, expires) for j in jobs], "lease_seconds": lease})
+
+
+def _opened(job: ClaimedJob, ring: Keyring | None) -> ClaimedJob:
+    """A claimed job with its encrypted arguments opened when this server holds their key; as
+    stored otherwise (`<encrypted>` data for a worker that holds the key itself)."""
+    if ring is None or sealed_names(job.meta) is None:
+        return job
+    try:
+        return replace(job, args=open_args(job.kind, job.args, job.meta, ring))
+    except (EncryptionKeyError, PayloadDecodeError):
+        return job
 
 
 @api("workerHeartbeat", "worker")
 async def heartbeat(call: Call) -> Response:
     body = _checked_host(await read_json(call.request, call.server.max_body, HEARTBEAT))
+    if body.get("worker") is not None:
+        await call.server.run(call.server.own_worker, body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     lease = float(body.get("lease_seconds", call.app.config.lease_seconds))
     lost = await call.server.run(call.app.store.job_heartbeat, leases, lease)
     await call.server.run(_beat, call, body)
     return json_response({"lost": lost})
+
+
+def _sealed_result(call: Call, job_id: int, result: Any) -> Any:
+    record = call.app.store.job_get(job_id)
+    return result if record is None else seal_result(record.kind, result, record.meta)
 
 
 @api("workerComplete", "worker")
@@ -369,6 +414,8 @@ async def complete(call: Call) -> Response:
     except InvalidArgumentsError as exc:  # InvalidTextError too: the same refusal as a
         # Python worker's (whose attempt then fails), named with its path
         raise Problem("invalid-request", str(exc), path=exc.path) from None
+    if keyring() is not None:  # an encrypted job's result is encrypted here, before it is stored
+        result = await call.server.run(_sealed_result, call, body["id"], result)
     done = Completion(body["id"], _token(body["token"]), result)
     outcome = await call.server.run(call.app.store.job_complete_many, [done])
     if not outcome.applied:
@@ -446,6 +493,8 @@ async def _report_limit(
 @api("workerRelease", "worker")
 async def release(call: Call) -> Response:
     body = await read_json(call.request, call.server.max_body, RELEASE)
+    if body.get("worker") is not None:
+        await call.server.run(call.server.own_worker, body["worker"], call.principal)
     leases = [Lease(item["id"], _token(item["token"])) for item in body["leases"]]
     released = await call.server.run(call.app.store.job_release_many, leases)
     if body.get("goodbye") and body.get("worker"):

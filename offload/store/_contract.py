@@ -30,8 +30,10 @@ from offload.store._events import EventOps
 from offload.store._pauses import PauseOps
 from offload.store._policy import JobPolicy, PolicyOps
 from offload.store._runtime import RunTimeOps
+from offload.store._sealed import SealedOps
 from offload.store._totals import TotalsOps
 from offload.store._versions import VersionOps
+from offload.store._workflows import WorkflowOps
 
 
 @dataclass(slots=True)
@@ -71,6 +73,10 @@ class NewJob:
     # enqueue, to check the size): the engines store it as it is instead of encoding again.
     args_json: str | None = None
     version: int = 1  # the version of its arguments (store/_versions.py)
+    # Correlation: the job that was running where this one was enqueued, and the first job of
+    # that chain of causes (docs/workflows.md).
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,10 @@ class JobRecord:
     progress_eta: float | None = None
     stop_request: str | None = None
     version: int = 1  # the version of its arguments (store/_versions.py)
+    # Correlation (docs/workflows.md): the job running where this one was enqueued, and the
+    # first job of that chain of causes.
+    parent_id: int | None = None
+    root_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +248,9 @@ class Completion:
     id: int
     token: int
     result: Any = None
+    # Whether the job is a workflow's step (offload/store/_workflows.py): None when the caller
+    # does not know, and the engine looks it up; a worker knows it from the job's meta.
+    step: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +266,7 @@ class Failure:
     traceback: str = ""
     retry_in: float | None = None
     throttled: bool = False
+    step: bool | None = None  # a workflow's step? as `Completion.step`
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +307,7 @@ class JobFilter:
     kind: str | None = None
     limit: int = 50
     before_id: int | None = None
+    tenants: Sequence[str] | None = None  # jobs of these tenants only (none without a tenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +330,7 @@ class WorkerInfo:
     started_at: float
     seen_at: float
     running: int
+    owner: str | None = None  # the API token that registered it over HTTP; None otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +490,11 @@ class MaintenanceOps(abc.ABC):
         """Register a worker or refresh its record."""
 
     @abc.abstractmethod
+    def worker_owner(self, worker_id: str) -> str | None:
+        """Who registered this worker record (`WorkerInfo.owner`: an API token's name), or
+        None when nobody did or there is no record."""
+
+    @abc.abstractmethod
     def worker_remove(self, worker_id: str) -> None:
         """Forget a worker that stopped."""
 
@@ -538,6 +559,8 @@ class Store(
     RunTimeOps,
     EventOps,
     VersionOps,
+    WorkflowOps,
+    SealedOps,
     abc.ABC,
 ):
     """The storage contract. Engines subclass it; nothing above it sees SQL.

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from offload.dispatch._adaptive import Signal
 from offload.outcome import backoff_for, decide, failure, limit_signal
 from offload.store._contract import AckResult, ClaimedJob, Completion, Failure
 from offload.store._dispatch import LimitReport
+from offload.store._workflows import META_KEY
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
@@ -25,8 +27,9 @@ def to_acks(app: Offload, outcomes: Sequence[Outcome]) -> tuple[list[Completion]
         job = o.job
         if o.stopped:  # put back or ended cancelled (worker/_iteration.py writes it)
             continue
+        step = META_KEY in job.meta  # a workflow's step: the store advances its workflow
         if o.ok:
-            done.append(Completion(job.id, job.lease_token, o.result))
+            done.append(Completion(job.id, job.lease_token, o.result, step))
             continue
         job_type = app.jobs.get(job.kind)
         verdict = decide(
@@ -39,7 +42,8 @@ def to_acks(app: Offload, outcomes: Sequence[Outcome]) -> tuple[list[Completion]
             throttled=o.throttled,
             retry_in=o.retry_after,  # offload.Throttled(retry_after=...) says when
         )
-        failed.append(failure(job.id, job.lease_token, o.error, o.traceback, verdict))
+        f = failure(job.id, job.lease_token, o.error, o.traceback, verdict)
+        failed.append(replace(f, step=step))
     return done, failed
 
 

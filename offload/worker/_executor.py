@@ -36,14 +36,21 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from offload._errors import InvalidArgumentsError, JobTimeoutError, PayloadDecodeError
+from offload._errors import (
+    EncryptionKeyError,
+    InvalidArgumentsError,
+    JobTimeoutError,
+    PayloadDecodeError,
+)
 from offload._text import printable
 from offload.app import _context as context
 from offload.app._context import JobContext
+from offload.jobs._encrypt import ENCRYPT_META, open_args, seal_result
 from offload.jobs._payload import check_json
+from offload.jobs._secrets import masked_encrypted
 from offload.outcome import throttle_of
 from offload.store._contract import Checkpoint, ClaimedJob
 from offload.worker import _iteration as iteration
@@ -54,6 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("offload.worker")
 _TRACEBACK_LINES = 40
+# Seconds until an encrypted job this worker has no key for may run again (elsewhere).
+KEYLESS_DELAY = 30.0
 
 
 @dataclass(slots=True)
@@ -453,6 +462,10 @@ class Executor:
         token = context.CURRENT.set(run)  # offload.current_job() in the job's code
         try:
             fn = job_type.function()
+            opened = self._opened(job)  # an encrypted job's arguments, before any upgrade
+            if isinstance(opened, Outcome):
+                return opened
+            job = opened
             given = versions.arguments(job_type, job, Outcome)
             if isinstance(given, Outcome):  # a failed upgrade, or a newer version
                 return given
@@ -487,6 +500,11 @@ class Executor:
         context.CURRENT.set(run)  # in this task's own context: nothing to restore after
         try:
             fn = job_type.function()
+            opened = self._opened(job)  # an encrypted job's arguments, before any upgrade
+            if isinstance(opened, Outcome):
+                self._finish(entry, opened)
+                return
+            job = opened
             given = versions.arguments(job_type, job, Outcome)
             if isinstance(given, Outcome):  # a failed upgrade, or a newer version
                 self._finish(entry, given)
@@ -548,6 +566,8 @@ class Executor:
 
     def _failure(self, job: ClaimedJob, exc: Exception) -> Outcome:
         error, tb = _format_error(exc)
+        if ENCRYPT_META in job.meta:  # its opened values stay out of the stored error and log
+            error, tb = (masked_encrypted(t, job.args, job.meta) for t in (error, tb))
         job_type = self.app.jobs.get(job.kind)
         limit = job_type.options_.limit if job_type is not None else None
         adaptive = limit.adaptive if limit is not None else None
@@ -562,6 +582,7 @@ class Executor:
         that the batch of acknowledgements this one rides in stays good for the others."""
         try:
             value = check_json(result, f"the result of {entry.job.kind}()", path="result")
+            value = seal_result(entry.job.kind, value, entry.job.meta)  # an encrypted job's
         except Exception as exc:
             error, tb = _format_error(exc)
             return Outcome(entry.job, False, error=error, traceback=tb)
@@ -572,6 +593,25 @@ class Executor:
         (`Signature.mismatch`): a failed attempt, retried with the job type's backoff. No
         traceback: the job's code never ran."""
         return Outcome(job, False, error=f"{type(exc).__name__}: {exc}")
+
+    def _opened(self, job: ClaimedJob) -> ClaimedJob | Outcome:
+        """The job with its encrypted arguments opened (itself when it has none), or the
+        outcome of the attempt when they cannot be: no key here, or data that does not open."""
+        try:
+            plain = open_args(job.kind, job.args, job.meta)
+        except EncryptionKeyError as exc:
+            return self._keyless(job, exc)
+        except PayloadDecodeError as exc:
+            return self._unbound(job, exc)
+        return job if plain is job.args else replace(job, args=plain)
+
+    def _keyless(self, job: ClaimedJob, exc: EncryptionKeyError) -> Outcome:
+        """An encrypted job this worker has no key for: put back without using an attempt,
+        to run again after `KEYLESS_DELAY` seconds (on a worker that has the key), and said in
+        an error line, as the job's code never ran."""
+        log.error("job %s (%s) put back unrun: %s", job.id, job.kind, exc)
+        checkpoint = Checkpoint(job.id, job.lease_token, has_cursor=False)
+        return Outcome(job, False, stopped="back", delay=KEYLESS_DELAY, checkpoint=checkpoint)
 
     def _unknown(self, job: ClaimedJob) -> Outcome:
         return Outcome(

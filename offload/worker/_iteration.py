@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from offload.app._context import JobContext, Snooze
+from offload.jobs._encrypt import seal_result
 from offload.jobs._long import DEFAULT_CHECKPOINT_EVERY
 from offload.jobs._payload import check_json
 from offload.store._contract import Checkpoint, Lease, PutBack, Store
@@ -201,6 +202,7 @@ def _finished(outcome: type[Outcome], it: Iteration, result: Any) -> Outcome:
     and progress are stored with the completion."""
     ctx = it.ctx
     value = check_json(result, f"the result of {ctx.kind}()", path="result")
+    value = seal_result(ctx.kind, value, ctx._job.meta)  # an encrypted job's
     return outcome(ctx._job, True, result=value, checkpoint=ctx.checkpoint(True))
 
 

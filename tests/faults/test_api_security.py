@@ -77,7 +77,10 @@ def _routes(client: TestClient, job_id: int) -> list[tuple[str, str, str]]:
         path = re.sub(r"\{job_id(:\w+)?\}", str(job_id), route.path)
         path = re.sub(r"\{rule_id(:\w+)?\}", "1", path)
         path = re.sub(r"\{slug(:\w+)?\}", "forbidden", path)
-        path = re.sub(r"\{name(:\w+)?\}", "default", path)  # a queue's or a kind's name
+        path = re.sub(r"\{name(:\w+)?\}", "default", path)  # a queue's, kind's or topic's name
+        path = re.sub(r"\{workflow_id(:\w+)?\}", "1", path)
+        path = re.sub(r"\{partition(:\w+)?\}", "0", path)
+        path = re.sub(r"\{group(:\w+)?\}", "analytics", path)
         assert "{" not in path, route.path
         for method in sorted(route.methods or ["GET"]):
             out.append((method, route.path, path))

@@ -38,6 +38,9 @@ def make_client() -> Iterator[MakeClient]:
 
     def make(application: Offload, **options: Any) -> TestClient:
         options.setdefault("external_kinds", (ExternalKind("js.add", "node"),))
+        # Counts read fresh on each load, so a test sees what it just did (the cache that
+        # shares them between loads has tests of its own, test_shared_reads.py).
+        options.setdefault("counts_cache_seconds", 0.0)
         client = TestClient(create_app(application, **options), base_url=BASE)
         client.__enter__()
         clients.append(client)

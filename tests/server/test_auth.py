@@ -66,7 +66,7 @@ def test_no_endpoint_leaks_arguments_without_a_token(secured: TestClient) -> Non
     assert SECRET_ARG not in str(doc)
     for template, methods in doc["paths"].items():
         path = template.replace("{job_id}", str(job["id"])).replace("{slug}", "forbidden")
-        path = path.replace("{rule_id}", "1")
+        path = path.replace("{rule_id}", "1").replace("{workflow_id}", "1")
         for method in methods:
             r = secured.request(method.upper(), path, follow_redirects=False)
             assert SECRET_ARG not in r.text, (method, path)

@@ -223,7 +223,7 @@ def test_expect_on_get_waits_for_a_completed_job(client: TestClient) -> None:
 
 def test_waiting_requests_are_bounded_with_503(app: Offload, make_client: MakeClient) -> None:
     c = make_client(app, max_waiters=1, max_wait=1.0)
-    c.app.state.offload.slots.used = 1  # type: ignore[attr-defined]
+    c.app.state.offload.result_waits.used = 1  # type: ignore[attr-defined]
     r = c.post(
         "/jobs", json={"kind": "add", "args": {"a": 1, "b": 2}}, headers={"Expect": "200-ok"}
     )

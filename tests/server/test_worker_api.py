@@ -57,11 +57,11 @@ def test_long_poll_wakes_when_a_job_arrives(client: TestClient) -> None:
     got: list[list[dict[str, Any]]] = []
     poll = threading.Thread(target=lambda: got.append(fetch(client, wait=2.0)))
     poll.start()
-    wait_until(lambda: _server(client).slots.used == 1, what="the long poll to wait")
+    wait_until(lambda: _server(client).worker_polls.used == 1, what="the long poll to wait")
     job = enqueue(client)
     poll.join(30)
     assert [j["id"] for j in got[0]] == [job["id"]]
-    assert _server(client).slots.used == 0
+    assert _server(client).worker_polls.used == 0
 
 
 def test_long_poll_returns_empty_after_the_wait(client: TestClient) -> None:
@@ -70,7 +70,7 @@ def test_long_poll_returns_empty_after_the_wait(client: TestClient) -> None:
 
 def test_long_polls_are_bounded(sqlite_app: Offload, make_client: MakeClient) -> None:
     c = make_client(sqlite_app, max_waiters=1)
-    _server(c).slots.used = 1
+    _server(c).worker_polls.used = 1
     r = c.post("/worker/fetch", json={"worker": "w", "queues": ["default"], "wait": 1})
     assert_problem(r, 503, "overloaded")
     assert fetch(c, wait=0) == []  # a fetch that does not wait needs no slot

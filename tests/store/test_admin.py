@@ -70,6 +70,20 @@ def test_list_filters_by_queue_and_kind_together(store: Store) -> None:
     assert _ids(store, queue="nope") == []
 
 
+def test_list_filters_by_tenants(store: Store) -> None:
+    acme, globex, none, initech = insert(
+        store,
+        new_job(tenant="acme"),
+        new_job(tenant="globex"),
+        new_job(),
+        new_job(tenant="initech"),
+    )
+    assert _ids(store, tenants=["acme"]) == [acme]
+    assert _ids(store, tenants=["acme", "initech"]) == [initech, acme]
+    assert _ids(store, tenants=[]) == []  # no tenant at all: nothing, not everything
+    assert _ids(store) == [initech, none, globex, acme]
+
+
 def test_list_returns_full_records(store: Store) -> None:
     job_id = insert_one(store, args={"n": 1}, meta={"m": 2})
     [r] = store.job_list(JobFilter())

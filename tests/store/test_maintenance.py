@@ -159,6 +159,21 @@ def test_worker_beat_registers_and_refreshes(store: Store) -> None:
         assert before - 1e-3 <= w.seen_at <= after + 1e-3
 
 
+def test_a_worker_record_keeps_its_first_owner(store: Store) -> None:
+    from dataclasses import replace
+
+    assert store.worker_owner("w1") is None  # no record
+    store.worker_beat(_worker("w2"))  # a Python worker's: nobody's
+    assert store.worker_owner("w2") is None
+    store.worker_beat(replace(_worker("w1"), owner="token-a"))
+    store.worker_beat(replace(_worker("w1", running=2), owner="token-b"))
+    store.worker_beat(_worker("w1", running=1))
+    assert store.worker_owner("w1") == "token-a"
+    assert [w.running for w in store.worker_list(seen_within=60) if w.id == "w1"] == [1]
+    store.worker_remove("w1")
+    assert store.worker_owner("w1") is None
+
+
 def test_worker_remove_forgets_it(store: Store) -> None:
     store.worker_beat(_worker("w1"))
     store.worker_beat(_worker("w2"))

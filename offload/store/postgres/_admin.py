@@ -8,7 +8,8 @@ from typing import Any
 
 from offload.store._codec import read
 from offload.store._contract import JobFilter, JobRecord, QueueCount
-from offload.store.postgres._core import PostgresCore
+from offload.store.postgres import _workflows as workflows
+from offload.store.postgres._core import Conn, PostgresCore
 
 
 class PostgresAdmin(PostgresCore):
@@ -23,6 +24,7 @@ class PostgresAdmin(PostgresCore):
             "states": None if flt.states is None else list(flt.states),
             "queue": flt.queue,
             "kind": flt.kind,
+            "tenants": None if flt.tenants is None else list(flt.tenants),
             "before_id": flt.before_id,
             "limit": int(flt.limit),
         }
@@ -34,10 +36,24 @@ class PostgresAdmin(PostgresCore):
         return [_record(r) for r in rows]
 
     def job_retry(self, job_id: int) -> bool:
-        return bool(self._scalar("job_retry", {"id": job_id, "channel": self.channel}))
+        params = {"id": job_id, "channel": self.channel}
+
+        def body(c: Conn) -> bool:
+            retried = bool(self._one(c, "job_retry", params)[0])
+            if retried:  # a workflow's step runs again (offload/store/_workflows.py)
+                workflows.reopen_job(self, c, job_id)
+            return retried
+
+        return bool(self._run("job_retry", body, idempotent=False, transaction=True))
 
     def job_cancel(self, job_id: int) -> bool:
-        return bool(self._count("job_cancel", {"id": job_id}))
+        def body(c: Conn) -> bool:
+            cancelled = bool(c.execute(self._q["job_cancel"], {"id": job_id}).rowcount)
+            if cancelled:  # a workflow's step ended (offload/store/_workflows.py)
+                workflows.advance_jobs(self, c, [job_id])
+            return cancelled
+
+        return bool(self._run("job_cancel", body, idempotent=False, transaction=True))
 
     def job_discard(self, job_id: int) -> bool:
         rows = self._rows("job_discard", {"id": int(job_id)})
@@ -90,6 +106,8 @@ def _record(r: Sequence[Any]) -> JobRecord:
         progress_eta=r[31],
         stop_request=r[32],
         version=r[33],
+        parent_id=r[34],
+        root_id=r[35],
         undecodable=undecodable,
         **values,
     )

@@ -53,6 +53,8 @@ _FILES = (
     "runtime",
     "events",
     "versions",
+    "workflows",
+    "sealed",
 )  # the named statements of every family
 
 

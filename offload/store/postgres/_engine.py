@@ -50,8 +50,10 @@ from offload.store.postgres._pauses import PostgresPauses
 from offload.store.postgres._policy import PostgresPolicy
 from offload.store.postgres._pool import AnswerTimeoutConnection
 from offload.store.postgres._runtime import PostgresRunTime
+from offload.store.postgres._sealed import PostgresSealed
 from offload.store.postgres._totals import PostgresTotals
 from offload.store.postgres._versions import PostgresVersions
+from offload.store.postgres._workflows import PostgresWorkflows
 
 
 class PostgresStore(
@@ -66,6 +68,8 @@ class PostgresStore(
     PostgresRunTime,
     PostgresEvents,
     PostgresVersions,
+    PostgresWorkflows,
+    PostgresSealed,
     Store,
 ):
     """The store in one schema of a PostgreSQL database, shared by workers on many machines."""

@@ -35,6 +35,7 @@ def needs_transaction(jobs: Sequence[NewJob]) -> bool:
     """Whether an insert of these jobs takes several statements, so a transaction."""
     several = len(jobs) > CHUNK or any(j.unique_key is not None for j in jobs)
     several = several or needs_policy(jobs)  # its locks and stamps need a transaction
+    several = several or any(j.parent_id is not None for j in jobs)  # then correlated
     return several or any(j.limit_key is not None for j in jobs)  # keys declared first
 
 
@@ -53,8 +54,28 @@ def insert(ex: PostgresCore, c: Conn, jobs: Sequence[NewJob]) -> list[Inserted]:
 def insert_steps(ex: PostgresCore, jobs: Sequence[NewJob]) -> Steps:
     """The insert as statements to run: yields (query, params), is sent each one's rows,
     and returns the outcome, so that the sync and the async driver run the same logic."""
+    inserted = yield from _insert_steps(ex, jobs)
+    related = correlated(jobs, inserted)
+    if related:  # enqueued by a running job: its id and its root's (docs/workflows.md)
+        ids, parents, roots = (list(x) for x in zip(*related, strict=True))
+        yield ex._q["job_correlate"], {"ids": ids, "parents": parents, "roots": roots}
+    return inserted
+
+
+def correlated(jobs: Sequence[NewJob], inserted: Sequence[Inserted]) -> list[tuple[int, int, int]]:
+    """(id, parent id, root id) of the jobs inserted with a parent (not the duplicates)."""
+    if jobs and jobs[0].parent_id is None and all(j.parent_id is None for j in jobs):
+        return []
+    return [
+        (i.id, j.parent_id, j.root_id if j.root_id is not None else j.parent_id)
+        for j, i in zip(jobs, inserted, strict=True)
+        if j.parent_id is not None and not i.duplicate
+    ]
+
+
+def _insert_steps(ex: PostgresCore, jobs: Sequence[NewJob]) -> Steps:
     if needs_policy(jobs):  # unique, expiring or shed at enqueue: see _policy.py
-        return (yield from policy.policy_insert_steps(ex, jobs, partial(insert_steps, ex)))
+        return (yield from policy.policy_insert_steps(ex, jobs, partial(_insert_steps, ex)))
     declare = dispatch.limit_declare_step(ex, jobs)  # limit keys' rows
     if declare is not None:
         yield declare

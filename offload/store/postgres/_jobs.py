@@ -34,6 +34,7 @@ from offload.store._contract import (
 from offload.store.postgres import _dispatch as dispatch
 from offload.store.postgres import _insert
 from offload.store.postgres import _totals as totals
+from offload.store.postgres import _workflows as workflows
 from offload.store.postgres._connect import async_caller_connection
 from offload.store.postgres._core import Conn, PostgresCore
 from offload.store.postgres._errors import refused
@@ -132,6 +133,11 @@ class PostgresJobs(PostgresLongJobs):
         start = _lease_params(started)
 
         q = self._q
+        # Workflows' steps among the ended jobs: their workflows advance in this transaction
+        # (offload/store/_workflows.py); a worker says which jobs are steps, so that plain
+        # jobs cost nothing more.
+        steps = [d.id for d in done if d.step is not False]
+        steps += [f.id for f in failed if f.retry_in is None and f.step is not False]
 
         def one(c: Conn) -> tuple[int, int, list[Any], set[int]]:
             """A lone statement: it commits by itself (autocommit), one round trip."""
@@ -156,7 +162,10 @@ class PostgresJobs(PostgresLongJobs):
             a = 0 if ca is None else int(ca.fetchone()[0])  # type: ignore[index]
             b = 0 if cb is None else int(cb.fetchone()[0])  # type: ignore[index]
             kept = set() if cs is None else {r[0] for r in cs.fetchall()}
-            return a, b, [] if cc is None else cc.fetchall(), kept
+            rows = [] if cc is None else cc.fetchall()
+            if steps:
+                workflows.advance_jobs(self, c, steps)
+            return a, b, rows, kept
 
         a = b = 0
         rows: list[Any] = []
@@ -164,7 +173,7 @@ class PostgresJobs(PostgresLongJobs):
         if acks or args or started:
             what = "job_ack_claim" if acks or started else "job_claim"
             several = int(bool(done)) + int(bool(failed)) + int(bool(started)) + int(bool(args))
-            if several > 1 or not durable:
+            if several > 1 or not durable or steps:
                 a, b, rows, kept = self._run(
                     what, cycle, idempotent=False, transaction=True, pipeline=True
                 )
@@ -249,12 +258,16 @@ class PostgresJobs(PostgresLongJobs):
     def job_complete_many(self, done: Sequence[Completion]) -> AckResult:
         if not done:
             return AckResult(0, 0)
+        if any(d.step is not False for d in done):  # may be workflows' steps
+            return self.job_ack_claim(done, (), None).completed
         applied = int(self._scalar("job_complete", _complete_params(done, self.channel)))
         return AckResult(applied, len(done) - applied)
 
     def job_fail_many(self, failed: Sequence[Failure]) -> AckResult:
         if not failed:
             return AckResult(0, 0)
+        if any(f.retry_in is None and f.step is not False for f in failed):
+            return self.job_ack_claim((), failed, None).failed
         applied = int(self._scalar("job_fail", _fail_params(failed, self.channel)))
         return AckResult(applied, len(failed) - applied)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from offload.store._codec import dumps, read
 from offload.store._contract import AckResult, Checkpoint, IterationState, Lease, PutBack
-from offload.store.postgres._core import PostgresCore
+from offload.store.postgres import _workflows as workflows
+from offload.store.postgres._core import Conn, PostgresCore
 
 
 def _columns(checkpoints: Sequence[Checkpoint]) -> dict[str, Any]:
@@ -57,7 +58,15 @@ class PostgresLongJobs(PostgresCore):
     def job_cancel_running_many(self, checkpoints: Sequence[Checkpoint]) -> AckResult:
         if not checkpoints:
             return AckResult(0, 0)
-        applied = int(self._scalar("job_cancel_running", _columns(checkpoints)))
+        params = _columns(checkpoints)
+
+        def body(c: Conn) -> int:
+            applied = int(self._one(c, "job_cancel_running", params)[0])
+            if applied:  # workflows' steps ended (offload/store/_workflows.py)
+                workflows.advance_jobs(self, c, [cp.id for cp in checkpoints])
+            return applied
+
+        applied = int(self._run("job_cancel_running", body, idempotent=False, transaction=True))
         return AckResult(applied, len(checkpoints) - applied)
 
     def job_stop_requests(self, leases: Sequence[Lease]) -> dict[int, str]:

@@ -38,8 +38,13 @@ class PostgresMaintenance(PostgresCore):
             "queues": dumps(list(info.queues)),
             "started_at": float(info.started_at),
             "running": info.running,
+            "owner": info.owner,
         }
         self._exec("worker_beat", params)
+
+    def worker_owner(self, worker_id: str) -> str | None:
+        rows = self._rows("worker_owner", {"id": worker_id})
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def worker_remove(self, worker_id: str) -> None:
         self._exec("worker_remove", {"id": worker_id})

@@ -671,7 +671,7 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
        order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
-       progress_eta, stop_request, version
+       progress_eta, stop_request, version, parent_id, root_id
 FROM {schema}.offload_jobs WHERE id = %(id)s
 
 -- name: custom_plan
@@ -684,11 +684,12 @@ SELECT id, kind, queue, args, meta, tenant, state, priority, attempt, max_attemp
        delivery, timeout, errors, scheduled_at, unique_key, lease_owner, lease_token,
        lease_expires_at, result, result_ttl, inserted_at, attempted_at, finished_at,
        order_key, deadline, limit_key, expires_at, cursor, progress_done, progress_total,
-       progress_eta, stop_request, version
+       progress_eta, stop_request, version, parent_id, root_id
 FROM {schema}.offload_jobs
 WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+  AND (%(tenants)s::text[] IS NULL OR tenant = ANY(%(tenants)s::text[]))
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s::bigint)
 ORDER BY id DESC
 LIMIT %(limit)s
@@ -787,10 +788,16 @@ RETURNING owner
 DELETE FROM {schema}.offload_leaders WHERE name = %(name)s AND owner = %(owner)s
 
 -- name: worker_beat
-INSERT INTO {schema}.offload_workers AS w (id, host, pid, queues, started_at, seen_at, running)
+-- The first owner named stays (offload/server: a token owns the worker records it made).
+INSERT INTO {schema}.offload_workers AS w
+    (id, host, pid, queues, started_at, seen_at, running, owner)
 VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(started_at)s, {schema}.offload_now(),
-        %(running)s)
-ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running
+        %(running)s, %(owner)s)
+ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running,
+                               owner = coalesce(w.owner, excluded.owner)
+
+-- name: worker_owner
+SELECT owner FROM {schema}.offload_workers WHERE id = %(id)s
 
 -- name: worker_remove
 DELETE FROM {schema}.offload_workers WHERE id = %(id)s

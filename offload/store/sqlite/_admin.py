@@ -3,11 +3,13 @@ the named counters."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from offload.store._codec import dumps, read
 from offload.store._contract import JobFilter, JobRecord, QueueCount
+from offload.store.sqlite import _workflows as workflows
 from offload.store.sqlite._base import SQLiteBase
 
 
@@ -23,6 +25,7 @@ class SQLiteAdmin(SQLiteBase):
             "states": None if flt.states is None else dumps(list(flt.states)),
             "queue": flt.queue,
             "kind": flt.kind,
+            "tenants": None if flt.tenants is None else dumps(list(flt.tenants)),
             "before_id": flt.before_id,
             "limit": flt.limit,
         }
@@ -30,12 +33,28 @@ class SQLiteAdmin(SQLiteBase):
 
     def job_retry(self, job_id: int) -> bool:
         sql = self._q["job_retry"]
-        retried = bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+
+        def body(c: sqlite3.Connection) -> bool:
+            now = self.now()
+            retried = bool(c.execute(sql, (now, job_id)).rowcount)
+            if retried:  # a workflow's step runs again (offload/store/_workflows.py)
+                workflows.reopen_job(c, job_id, now)
+            return retried
+
+        retried = self._tx(body)
         return self._rung(retried, retried)
 
     def job_cancel(self, job_id: int) -> bool:
         sql = self._q["job_cancel"]
-        return bool(self._tx(lambda c: c.execute(sql, (self.now(), job_id)).rowcount))
+
+        def body(c: sqlite3.Connection) -> bool:
+            now = self.now()
+            cancelled = bool(c.execute(sql, (now, job_id)).rowcount)
+            if cancelled:  # a workflow's step ended (offload/store/_workflows.py)
+                workflows.advance_jobs(c, [job_id], now)
+            return cancelled
+
+        return self._tx(body)
 
     def job_counts(self) -> list[QueueCount]:
         return [QueueCount(q, s, n) for q, s, n in self._read(self._q["job_counts"])]
@@ -98,6 +117,8 @@ def record(r: Sequence[Any]) -> JobRecord:
         progress_eta=r[31],
         stop_request=r[32],
         version=r[33],
+        parent_id=r[34],
+        root_id=r[35],
         undecodable=undecodable,
         **values,
     )

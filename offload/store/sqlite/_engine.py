@@ -18,8 +18,10 @@ from offload.store.sqlite._maintenance import SQLiteMaintenance
 from offload.store.sqlite._pauses import SQLitePauses
 from offload.store.sqlite._policy import SQLitePolicy
 from offload.store.sqlite._runtime import SQLiteRunTime
+from offload.store.sqlite._sealed import SQLiteSealed
 from offload.store.sqlite._totals import SQLiteTotals
 from offload.store.sqlite._versions import SQLiteVersions
+from offload.store.sqlite._workflows import SQLiteWorkflows
 
 
 class SQLiteStore(
@@ -34,6 +36,8 @@ class SQLiteStore(
     SQLiteRunTime,
     SQLiteEvents,
     SQLiteVersions,
+    SQLiteWorkflows,
+    SQLiteSealed,
     SQLiteBase,
 ):
     """The store on one SQLite file."""

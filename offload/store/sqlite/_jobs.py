@@ -41,6 +41,7 @@ from offload.store._policy import needs_policy
 from offload.store._sql import queries
 from offload.store.sqlite import _dispatch as dispatch
 from offload.store.sqlite import _policy as policy
+from offload.store.sqlite import _workflows as workflows
 from offload.store.sqlite._doorbell import Doorbell
 from offload.store.sqlite._long import SQLiteLongJobs
 from offload.store.sqlite._pauses import pauses_sql
@@ -139,6 +140,22 @@ def insert(c: sqlite3.Connection, jobs: Sequence[NewJob], now: float) -> list[In
     return insert_rows(c, rows_of(jobs, now))
 
 
+def correlate(
+    c: sqlite3.Connection, jobs: Sequence[NewJob], inserted: list[Inserted]
+) -> list[Inserted]:
+    """Store the parent and root of jobs enqueued by a running job (docs/workflows.md)."""
+    if jobs and jobs[0].parent_id is None and all(j.parent_id is None for j in jobs):
+        return inserted
+    related = [
+        [i.id, j.parent_id, j.root_id if j.root_id is not None else j.parent_id]
+        for j, i in zip(jobs, inserted, strict=True)
+        if j.parent_id is not None and not i.duplicate
+    ]
+    if related:
+        c.execute(workflows.wf_sql()["job_correlate"], (dumps(related),))
+    return inserted
+
+
 def complete(c: sqlite3.Connection, done: Sequence[Completion], now: float) -> AckResult:
     """Complete running jobs whose lease token matches; count the others stale."""
     if not done:
@@ -149,6 +166,9 @@ def complete(c: sqlite3.Connection, done: Sequence[Completion], now: float) -> A
     stale = len(done) - applied
     if stale:
         c.execute(q["counter_add"], ("stale_acks", stale))
+    steps = [d.id for d in done if d.step is not False]
+    if steps:  # workflows' steps: what they unblock commits with them
+        workflows.advance_jobs(c, steps, now)
     return AckResult(applied, stale)
 
 
@@ -173,6 +193,9 @@ def fail(c: sqlite3.Connection, failed: Sequence[Failure], now: float) -> AckRes
     stale = len(failed) - applied
     if stale:
         c.execute(q["counter_add"], ("stale_acks", stale))
+    steps = [f.id for f in failed if f.retry_in is None and f.step is not False]
+    if steps:  # dead workflows' steps: what that causes commits with them
+        workflows.advance_jobs(c, steps, now)
     return AckResult(applied, stale)
 
 
@@ -302,10 +325,12 @@ class SQLiteJobs(SQLiteLongJobs):
         if conn is not None:
             return self.bind(conn).job_insert_many(jobs)
         if needs_policy(jobs):  # unique, expiring or shed at enqueue: see _policy.py
-            inserted = self._tx(lambda c: policy.insert_with_policy(c, jobs, self.now, insert))
+            inserted = self._tx(
+                lambda c: correlate(c, jobs, policy.insert_with_policy(c, jobs, self.now, insert))
+            )
             return self._rung(inserted, True)
         prepared = rows_of(jobs, self.now())
-        inserted = self._tx(lambda c: insert_rows(c, prepared))
+        inserted = self._tx(lambda c: correlate(c, jobs, insert_rows(c, prepared)))
         return self._rung(inserted, bool(prepared.arrivals))
 
     def _claimer(self) -> Claimer:

@@ -10,6 +10,7 @@ from typing import Any
 
 from offload.store._codec import dumps, read
 from offload.store._contract import AckResult, Checkpoint, IterationState, Lease, PutBack
+from offload.store.sqlite import _workflows as workflows
 from offload.store.sqlite._base import SQLiteBase
 
 
@@ -86,7 +87,10 @@ class SQLiteLongJobs(SQLiteBase):
 
         def body(c: sqlite3.Connection) -> int:
             now = self.now()
-            return sum(c.execute(sql, _named(cp, now)).rowcount for cp in checkpoints)
+            applied = sum(c.execute(sql, _named(cp, now)).rowcount for cp in checkpoints)
+            if applied:  # workflows' steps ended (offload/store/_workflows.py)
+                workflows.advance_jobs(c, [cp.id for cp in checkpoints], now)
+            return applied
 
         applied = self._tx(body)
         return AckResult(applied, len(checkpoints) - applied)

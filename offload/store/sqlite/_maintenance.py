@@ -15,6 +15,7 @@ from offload.store._codec import dumps, error_entry, loads
 from offload.store._contract import CronTick, RescueResult, WorkerInfo
 from offload.store.sqlite import _dispatch as dispatch
 from offload.store.sqlite import _totals as totals
+from offload.store.sqlite import _workflows as workflows
 from offload.store.sqlite._base import SQLiteBase
 
 
@@ -27,6 +28,7 @@ class SQLiteMaintenance(SQLiteBase):
         def body(c: sqlite3.Connection) -> RescueResult:
             now = self.now()
             requeued = dead = uncharged = 0
+            ended: list[int] = []
             for job_id, delivery, crashes, _attempt, unstarted in c.execute(
                 q["job_rescue_select"], (now,)
             ).fetchall():
@@ -37,6 +39,7 @@ class SQLiteMaintenance(SQLiteBase):
                 elif delivery == "at_most_once":
                     entry = error_entry(0, now, "abandoned", "", "crash")
                     dead += c.execute(q["job_rescue_dead"], (now, entry, job_id)).rowcount
+                    ended.append(job_id)
                 elif crashes + 1 >= max_crashes:
                     message = (
                         f"abandoned: its worker was lost {crashes + 1} times while running it "
@@ -44,6 +47,7 @@ class SQLiteMaintenance(SQLiteBase):
                     )
                     entry = error_entry(0, now, message, "", "crash")
                     dead += c.execute(q["job_rescue_dead"], (now, entry, job_id)).rowcount
+                    ended.append(job_id)
                 else:
                     entry = error_entry(0, now, "worker lost: lease expired", "", "crash")
                     requeued += c.execute(q["job_rescue_requeue"], (now, entry, job_id)).rowcount
@@ -51,6 +55,7 @@ class SQLiteMaintenance(SQLiteBase):
                 c.execute(q["counter_add"], ("rescued", requeued))
             if dead:
                 c.execute(q["counter_add"], ("abandoned", dead))
+                workflows.advance_jobs(c, ended, now)  # dead workflows' steps
             return RescueResult(requeued, dead, uncharged)
 
         result = self._tx(body)
@@ -101,8 +106,13 @@ class SQLiteMaintenance(SQLiteBase):
             info.started_at,
             self.now(),
             info.running,
+            info.owner,
         )
         self._tx(lambda c: c.execute(sql, row))
+
+    def worker_owner(self, worker_id: str) -> str | None:
+        rows = self._read(self._q["worker_owner"], (worker_id,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def worker_remove(self, worker_id: str) -> None:
         sql = self._q["worker_remove"]

@@ -324,7 +324,7 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request, version
+       progress_total, progress_eta, stop_request, version, parent_id, root_id
 FROM offload_jobs WHERE id = ?
 
 -- name: job_list
@@ -335,11 +335,12 @@ SELECT id, CAST(kind AS BLOB), CAST(queue AS BLOB), CAST(args AS BLOB), CAST(met
        CAST(unique_key AS BLOB), CAST(lease_owner AS BLOB), lease_token, lease_expires_at,
        CAST(result AS BLOB), result_ttl, inserted_at, attempted_at, finished_at, order_key,
        deadline, CAST(limit_key AS BLOB), expires_at, CAST(cursor AS BLOB), progress_done,
-       progress_total, progress_eta, stop_request, version
+       progress_total, progress_eta, stop_request, version, parent_id, root_id
 FROM offload_jobs
 WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
   AND (:queue IS NULL OR queue = :queue)
   AND (:kind IS NULL OR kind = :kind)
+  AND (:tenants IS NULL OR tenant IN (SELECT value FROM json_each(:tenants)))
   AND (:before_id IS NULL OR id < :before_id)
 ORDER BY id DESC
 LIMIT :limit
@@ -401,9 +402,14 @@ RETURNING owner
 DELETE FROM offload_leaders WHERE name = ? AND owner = ?
 
 -- name: worker_beat
-INSERT INTO offload_workers (id, host, pid, queues, started_at, seen_at, running)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running
+-- The first owner named stays (offload/server: a token owns the worker records it made).
+INSERT INTO offload_workers (id, host, pid, queues, started_at, seen_at, running, owner)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, running = excluded.running,
+                               owner = coalesce(offload_workers.owner, excluded.owner)
+
+-- name: worker_owner
+SELECT owner FROM offload_workers WHERE id = ?
 
 -- name: worker_remove
 DELETE FROM offload_workers WHERE id = ?
