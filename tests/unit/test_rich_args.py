@@ -219,3 +219,35 @@ def test_import_offload_does_not_import_pydantic() -> None:
     code = "import sys, offload; print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_encrypted_and_upgraded_arguments_are_converted_after_both(
+    app: Offload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker opens sealed arguments, then upgrades them, then converts them: the JSON form
+    is what is sealed and what upgraders read."""
+    from offload.jobs._keys import new_key_entry
+
+    monkeypatch.setenv("OFFLOAD_KEYS", new_key_entry("k1"))
+    monkeypatch.delenv("OFFLOAD_KEYS_FILE", raising=False)
+    got: list[Any] = []
+
+    def to_v2(args: dict[str, Any]) -> dict[str, Any]:
+        return {"point": {"x": 1, "at": args["at"]}, "at": args["at"]}
+
+    @app.job(encrypt=True, version=2, upgrade={2: to_v2})
+    def mark(point: Point, at: datetime) -> None:
+        got.append((point, at))
+
+    old = Offload(app.config.url)  # a producer of version 1
+
+    @old.job(name="mark", encrypt=True)
+    def mark_v1(at: datetime) -> None: ...
+
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    stored = old.store.job_get(mark_v1.enqueue(when).id)
+    assert stored is not None and str(stored.args["at"]).startswith("enc:")
+    mark.enqueue(Point(2, when), when)
+    assert drain(app).completed == 2
+    assert got == [(Point(1, when), when), (Point(2, when), when)]
+    old.close()
