@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from offload._errors import (
     JobFailedError,
@@ -19,7 +19,15 @@ from offload.jobs._encrypt import open_args, open_result
 from offload.store._contract import JobRecord, Undecodable
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
     from offload.app._offload import Offload
+
+    # The result of the job's function; a plain `Job` (a job enqueued by kind, or looked up by
+    # id) reads it as Any.
+    R = TypeVarWithDefault("R", default=Any)
+else:
+    R = TypeVar("R")
 
 _ENDED = ("completed", "dead", "cancelled", "shed")
 _FIRST_PAUSE = 0.002  # seconds between looks at a waited-for job, growing 1.5x per look
@@ -72,8 +80,11 @@ def progress_of(record: JobRecord) -> Progress | None:
     return Progress(done, _number(record.progress_total), eta)
 
 
-class Job:
-    """A stored job. `refresh()` reads its current row; `result()` waits for it to finish."""
+class Job(Generic[R]):
+    """A stored job. `refresh()` reads its current row; `result()` waits for it to finish.
+
+    Generic in the result of its job's function: `send_welcome.enqueue(1).result()` is what
+    `send_welcome` returns, to a type checker (docs/typing.md)."""
 
     def __init__(self, app: Offload, job_id: int, duplicate: bool = False) -> None:
         self.app = app
@@ -92,7 +103,7 @@ class Job:
         return hash(self.id)
 
     # --- reading ----------------------------------------------------------------------
-    def refresh(self) -> Job:
+    def refresh(self) -> Job[R]:
         """Read the job's current state from the store."""
         record = self.app.store.job_get(self.id)
         if record is None:
@@ -100,7 +111,7 @@ class Job:
         self._record = record
         return self
 
-    async def refresh_async(self) -> Job:
+    async def refresh_async(self) -> Job[R]:
         await self.app.bridge(self.refresh)
         return self
 
@@ -175,7 +186,7 @@ class Job:
         return _dt(self.record.finished_at)
 
     # --- waiting ----------------------------------------------------------------------
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R:
         """Wait for the job to complete and return its result.
 
         Raises JobFailedError when it ends dead, cancelled or shed, ResultTimeoutError when
@@ -187,12 +198,13 @@ class Job:
         while True:
             record = self.refresh().record
             if record.state in _ENDED:
-                return self._ended(record)
+                result: R = self._ended(record)
+                return result
             wait = self._pause_or_timeout(pause, deadline, timeout, record)
             time.sleep(wait)
             pause = min(pause * 1.5, _LONGEST_PAUSE)
 
-    async def result_async(self, timeout: float | None = None) -> Any:
+    async def result_async(self, timeout: float | None = None) -> R:
         """`result()` for async code, holding no thread while it waits: each look at the job
         is one short store read on the app's bridge, and the pauses between them are the event
         loop's, so any number of waiters leave the bridge free for other calls."""
@@ -201,7 +213,8 @@ class Job:
         while True:
             record = (await self.refresh_async()).record
             if record.state in _ENDED:
-                return self._ended(record)
+                result: R = self._ended(record)
+                return result
             wait = self._pause_or_timeout(pause, deadline, timeout, record)
             await asyncio.sleep(wait)
             pause = min(pause * 1.5, _LONGEST_PAUSE)

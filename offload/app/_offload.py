@@ -10,11 +10,19 @@ import functools
 import inspect
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from offload._errors import ConfigurationError, UnknownJobError
 from offload._redact import mask_url
@@ -51,6 +59,35 @@ from offload.store._versions import version_rows
 from offload.telemetry import EnqueuedJob, Hooks, JobEvent
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class _Runs(Protocol[P, R_co]):
+    """A job class: instances have `run(...)`, the job's code."""
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+class _Declare(Protocol):
+    """What `app.job(...)` with options gives: a decorator typed as `app.job` is."""
+
+    @overload
+    def __call__(self, target: type[_Runs[P, R]]) -> JobType[P, R]: ...
+
+    @overload
+    def __call__(
+        self, target: Callable[P, Iterator[Any] | AsyncIterator[Any]]
+    ) -> JobType[P, Any]: ...
+
+    @overload
+    def __call__(self, target: Callable[P, Coroutine[Any, Any, R]]) -> JobType[P, R]: ...
+
+    @overload
+    def __call__(self, target: Callable[P, R]) -> JobType[P, R]: ...
+
+
 log = logging.getLogger("offload")
 # The app transaction open in this thread or task: its app, executor and the jobs enqueued in
 # it (handed to `after_enqueue` once it commits).
@@ -232,8 +269,20 @@ class Offload:
             await self.bridge(self.after_enqueue, enqueued)
 
     # --- declaring --------------------------------------------------------------------
+    # The overloads of `job` (and of `_Declare`, what `job(...)` with options gives) type a job
+    # type by its function: its parameters and its result, awaited for async functions;
+    # generator (iteration) jobs and classes with `run()` take their parameters (docs/typing.md).
     @overload
-    def job(self, target: Callable[..., Any]) -> JobType: ...
+    def job(self, target: type[_Runs[P, R]]) -> JobType[P, R]: ...
+
+    @overload
+    def job(self, target: Callable[P, Iterator[Any] | AsyncIterator[Any]]) -> JobType[P, Any]: ...
+
+    @overload
+    def job(self, target: Callable[P, Coroutine[Any, Any, R]]) -> JobType[P, R]: ...
+
+    @overload
+    def job(self, target: Callable[P, R]) -> JobType[P, R]: ...
 
     @overload
     def job(
@@ -243,7 +292,7 @@ class Offload:
         name: str | None = None,
         cron: str | None = None,
         **options: Any,
-    ) -> Callable[[Callable[..., Any]], JobType]: ...
+    ) -> _Declare: ...
 
     def job(
         self,
@@ -252,7 +301,7 @@ class Offload:
         name: str | None = None,
         cron: str | None = None,
         **options: Any,
-    ) -> JobType | Callable[[Callable[..., Any]], JobType]:
+    ) -> JobType | _Declare:
         """Declare a job type from a function (sync or async) or a class with `run()`.
 
         Options: queue, priority (higher runs first), max_attempts, backoff (seconds or a
@@ -290,7 +339,7 @@ class Offload:
 
         if target is not None:
             return declare(target)
-        return declare
+        return declare  # type: ignore[return-value]  # `_Declare` types its overloads
 
     def schedule(
         self,

@@ -2,11 +2,14 @@
 
 Arguments are stored by parameter name, so a job enqueued over HTTP as a JSON object and one
 enqueued from Python look the same in the store. Simple annotations (int, str, float, bool,
-list, dict, Optional and unions of those, list[X], dict[str, X]) are checked at enqueue.
+list, dict, Optional and unions of those, list[X], dict[str, X]) are checked at enqueue; richer
+ones (datetime, UUID, Decimal, Enum, dataclasses, TypedDict, pydantic models) are checked and
+stored as JSON at enqueue, and converted back before the call, through pydantic (`_rich.py`).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -15,6 +18,7 @@ from typing import Any
 
 from offload._errors import ConfigurationError, InvalidArgumentsError, PayloadDecodeError
 from offload.jobs._payload import MAX_INT, MIN_INT, arg_path, check_json
+from offload.jobs._rich import Converter, is_rich
 
 _SIMPLE: dict[Any, tuple[type, ...]] = {
     int: (int,),
@@ -67,6 +71,12 @@ class Signature:
             hint = self.hints.get(p.name)
             if hint is not None and hint is not Any and hint is not object:
                 self._exact[p.name] = _exact_types(hint)
+        # Parameters of types JSON does not hold as is, converted by pydantic both ways.
+        self._rich = {
+            p.name: Converter(name, p.name, self.hints[p.name])
+            for p in params
+            if p.name in self.hints and is_rich(self.hints[p.name])
+        }
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by parameter name, checked to be JSON and to fit the annotations."""
@@ -151,10 +161,13 @@ class Signature:
         out = {}
         for key, value in arguments.items():
             where = f"argument {key!r} of {self.name}()"
+            param = self.sig.parameters.get(key)
+            rich = self._rich.get(key)
+            if rich is not None and param is not None:
+                value = _each(param, value, functools.partial(rich.dump, where=where))
             value = check_json(value, where, path=arg_path(key))
             hint = self.hints.get(key)
-            param = self.sig.parameters.get(key)
-            if hint is not None and param is not None:
+            if hint is not None and param is not None and rich is None:
                 if param.kind is param.VAR_POSITIONAL:
                     values = value
                 elif param.kind is param.VAR_KEYWORD:
@@ -181,6 +194,8 @@ class Signature:
                 f"the stored arguments of {self.name} are not an object of name: value "
                 f"(got a {type(arguments).__name__})"
             )
+        if self._rich:
+            arguments = self._load(arguments)
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         positional = True  # stays true while every earlier positional parameter was given
@@ -213,6 +228,15 @@ class Signature:
             kwargs.update((k, v) for k, v in arguments.items() if k not in params)
         return args, kwargs
 
+    def _load(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Stored arguments with those of rich types converted back from JSON."""
+        out = dict(arguments)
+        params = self.sig.parameters
+        for key, rich in self._rich.items():
+            if key in out:
+                out[key] = _each(params[key], out[key], rich.load)
+        return out
+
     def mismatch(self, arguments: dict[str, Any]) -> InvalidArgumentsError:
         """The error for stored arguments that do not fit this signature: the job was enqueued
         by a producer of another version of its job type (a newer one that adds an argument
@@ -240,6 +264,17 @@ class Signature:
             "that jobs enqueued before it existed still run)",
             key,
         )
+
+
+def _each(param: inspect.Parameter, value: Any, convert: Callable[[Any], Any]) -> Any:
+    """`convert` applied to a parameter's value, or to each of the values of *args or
+    **kwargs (left as they are when they are not a tuple, list or dict: the JSON check says
+    what is wrong with them)."""
+    if param.kind is param.VAR_POSITIONAL and isinstance(value, (list, tuple)):
+        return [convert(v) for v in value]
+    if param.kind is param.VAR_KEYWORD and isinstance(value, dict):
+        return {k: convert(v) for k, v in value.items()}
+    return value if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) else convert(value)
 
 
 def _exact_types(hint: Any) -> frozenset[type] | None:

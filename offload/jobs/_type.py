@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from offload._backoff import BackoffFn, as_backoff
 from offload._errors import ConfigurationError, InvalidArgumentsError, InvalidTextError
@@ -47,8 +47,19 @@ from offload.jobs._versions import VERSION_OPTIONS, Versions, versions_of
 from offload.store._contract import NewJob
 
 if TYPE_CHECKING:
+    from typing_extensions import ParamSpec as ParamSpecWithDefault
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
     from offload.app._handle import Job
     from offload.app._offload import Offload
+
+    # A job type's parameters and its function's result (docs/typing.md); a plain `JobType`
+    # (one looked up by name) takes any arguments and gives Any.
+    P = ParamSpecWithDefault("P", default=...)
+    R = TypeVarWithDefault("R", default=Any)
+else:
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
 Seconds = float | int | timedelta
 MAX_QUEUE_LENGTH = 100
@@ -221,8 +232,11 @@ def build_options(base: JobOptions, name: str, given: dict[str, Any]) -> JobOpti
     return replace(base, **changes).validate(name)
 
 
-class JobType:
-    """A declared job type. Call `.enqueue(...)` to run it on a worker, or call it directly."""
+class JobType(Generic[P, R]):
+    """A declared job type. Call `.enqueue(...)` to run it on a worker, or call it directly.
+
+    Generic in its function's parameters and result, so that a type checker checks the
+    arguments of `enqueue` and knows what `result()` gives (docs/typing.md)."""
 
     def __init__(
         self,
@@ -270,7 +284,7 @@ class JobType:
     def __repr__(self) -> str:
         return f"<JobType {self.name} queue={self.options_.queue}>"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Run the job's code here and now, as a plain call."""
         return self.function()(*args, **kwargs)
 
@@ -302,18 +316,19 @@ class JobType:
         own = self.versions.grace
         return own if own is not None else self.app.config.version_grace
 
-    def options(self, **overrides: Any) -> JobCall:
+    def options(self, **overrides: Any) -> JobCall[P, R]:
         """Per-call options: queue, priority, max_attempts, backoff, timeout, delivery,
         result_ttl, delay, at, unique_key, meta, connection."""
         return JobCall(self, {}).options(**overrides)
 
-    def prepare(self, *args: Any, **kwargs: Any) -> PreparedJob:
+    def prepare(self, *args: P.args, **kwargs: P.kwargs) -> PreparedJob:
         """Validate arguments into a job ready for `app.enqueue_many`."""
         return self.prepare_plain(self.signature.bind(args, kwargs))
 
-    def enqueue(self, *args: Any, **kwargs: Any) -> Job:
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Store the job for a worker; it is committed when this returns."""
-        return self.app.enqueue_many([self.prepare(*args, **kwargs)])[0]
+        job: Job[R] = self.app.enqueue_many([self.prepare(*args, **kwargs)])[0]
+        return job
 
     def prepare_plain(self, arguments: dict[str, Any]) -> PreparedJob:
         """A job from checked arguments with the job type's own options (no per-call ones):
@@ -343,7 +358,7 @@ class JobType:
             self, NewJob(args=arguments, meta=meta, policy=policy, args_json=text, **fields)
         )
 
-    async def enqueue_async(self, *args: Any, **kwargs: Any) -> Job:
+    async def enqueue_async(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """`enqueue` for async code."""
         return await JobCall(self, {}).enqueue_async(*args, **kwargs)
 
@@ -388,14 +403,14 @@ class PreparedJob:
     connection: Any = None
 
 
-class JobCall:
+class JobCall(Generic[P, R]):
     """A job type with per-call options applied."""
 
-    def __init__(self, job_type: JobType, overrides: dict[str, Any]) -> None:
+    def __init__(self, job_type: JobType[P, R], overrides: dict[str, Any]) -> None:
         self.job_type = job_type
         self.overrides = overrides
 
-    def options(self, **overrides: Any) -> JobCall:
+    def options(self, **overrides: Any) -> JobCall[P, R]:
         merged = {**self.overrides, **overrides}
         declared = set(merged) & _DECLARATION_NAMES
         if declared:
@@ -414,7 +429,7 @@ class JobCall:
             raise ConfigurationError("give delay or at, not both")
         return JobCall(self.job_type, merged)
 
-    def prepare(self, *args: Any, **kwargs: Any) -> PreparedJob:
+    def prepare(self, *args: P.args, **kwargs: P.kwargs) -> PreparedJob:
         arguments = self.job_type.signature.bind(args, kwargs)
         if not self.overrides:
             return self.job_type.prepare_plain(arguments)
@@ -502,13 +517,14 @@ class JobCall:
             call.get("connection"),
         )
 
-    def enqueue(self, *args: Any, **kwargs: Any) -> Job:
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         prepared = self.prepare(*args, **kwargs)
-        return self.job_type.app.enqueue_many([prepared], connection=prepared.connection)[0]
+        job: Job[R] = self.job_type.app.enqueue_many([prepared], connection=prepared.connection)[0]
+        return job
 
-    async def enqueue_async(self, *args: Any, **kwargs: Any) -> Job:
+    async def enqueue_async(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         prepared = self.prepare(*args, **kwargs)
-        jobs = await self.job_type.app.enqueue_many_async(
+        jobs: list[Job[R]] = await self.job_type.app.enqueue_many_async(
             [prepared], connection=prepared.connection
         )
         return jobs[0]
