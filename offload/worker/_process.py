@@ -34,7 +34,6 @@ run; a worker still busy with others hands it back when another worker of its qu
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import os
@@ -372,8 +371,6 @@ class Worker:
             ",".join(self.queues),
             self.concurrency,
         )
-        if install_signals and threading.current_thread() is threading.main_thread():
-            _freeze_start_up()
         try:
             self._loop()
         finally:
@@ -439,8 +436,6 @@ class Worker:
             begun = self.executor.record_due()
             if begun is not None:  # a start to record: at once, or once the job runs on
                 wait = min(wait, max(begun + RECORD_AFTER - time.monotonic(), 0))
-            if not self._wake.is_set() and self._idle():
-                _collect_young()
             self._wake.wait(wait)
 
     def _idle(self) -> bool:
@@ -709,28 +704,6 @@ class Worker:
             self.failed,
             running,
         )
-
-
-def _freeze_start_up() -> None:
-    """Move what start-up made (modules, the app and its job types, the store's connections
-    and compiled SQL) out of the cyclic garbage collector's sight, in a process that is a
-    worker and nothing else. It lives as long as the process, yet each of the collector's
-    older-generation passes walked all of it again, and those passes land inside claims: on
-    SQLite, idle workers took 0.6 ms instead of 0.4 from a claim's start to the job's first
-    line. Objects still go when nothing refers to them; only cycles among them stay."""
-    gc.collect()
-    gc.freeze()
-
-
-def _collect_young() -> None:
-    """Run the cyclic garbage collector's young generations now, while the worker waits for
-    jobs with nothing held. Left to itself, the collector runs after every few hundred
-    allocations, wherever they happen: on an idle worker that is inside the claim of the next
-    job more often than not, where it delays the job's start (on SQLite 0.4 -> 0.6 ms from a
-    claim's start to the job's first line). Collected here, the next claim starts with the
-    count at zero."""
-    if gc.isenabled() and gc.get_count()[0]:
-        gc.collect(1)
 
 
 def _put_back(store: Store, jobs: Sequence[ClaimedJob]) -> None:
