@@ -285,10 +285,7 @@ class SQLiteBase(Store):
                 return work()
             except sqlite3.Error as exc:
                 self._raise_typed(exc)
-                message = str(exc)
-                if not isinstance(exc, sqlite3.OperationalError) or (
-                    "locked" not in message and "busy" not in message
-                ):
+                if not _busy(exc):
                     raise
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
@@ -298,13 +295,15 @@ class SQLiteBase(Store):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction of our own: `BEGIN IMMEDIATE` on this thread's connection."""
+    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `body` in a write transaction of our own: `BEGIN IMMEDIATE` on this thread's
+        connection. A plain function rather than a context manager: it runs once per store
+        operation, and the generator machinery of `@contextmanager` costs more than the rest
+        of this wrapper."""
         own = self._conn()
         own.execute("BEGIN IMMEDIATE")
         try:
-            yield own
+            result = body(own)
             own.execute("COMMIT")
         except BaseException:
             # A failed COMMIT (a full disk) may leave the transaction open, or SQLite may have
@@ -313,6 +312,7 @@ class SQLiteBase(Store):
                 with suppress(sqlite3.Error):
                     own.execute("ROLLBACK")
             raise
+        return result
 
     def _on_bound(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` on the executor's connection, driver errors typed, no retry: a retry
@@ -335,12 +335,13 @@ class SQLiteBase(Store):
         whole while the file is locked)."""
         if self._bound is not None:
             return self._on_bound(body)
-
-        def run() -> T:
-            with self._write() as c:
-                return body(c)
-
-        return self._retrying(run)
+        try:  # the first attempt directly: the common case needs no retry loop
+            return self._write(body)
+        except sqlite3.Error as exc:
+            self._raise_typed(exc)
+            if not _busy(exc):
+                raise
+        return self._retrying(lambda: self._write(body))
 
     def _rung(self, result: T, ring: bool) -> T:
         """Pass `result` through, having rung the doorbell if jobs became available: at once
@@ -489,6 +490,12 @@ class SQLiteBase(Store):
                 bell.close()
             self._raise_typed(exc)
             raise
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Whether `exc` says the file is locked by another connection (worth a retry)."""
+    message = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
 
 
 def _statements(sql: str) -> list[str]:
