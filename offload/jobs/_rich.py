@@ -3,8 +3,8 @@ dataclasses, TypedDict and pydantic models — checked at enqueue, stored as JSO
 back before the job's code is called, all through pydantic (`offload[pydantic]`).
 
 pydantic is imported only when a job type declares such a parameter, so `import offload` stays
-light; a job type that declares one where pydantic is not installed is refused, naming the extra
-to install (docs/typing.md).
+light; where pydantic is not installed, such parameters take plain JSON values, unchecked and
+unconverted, as they did before (docs/typing.md).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from offload._errors import ConfigurationError, InvalidArgumentsError, PayloadDecodeError
+from offload.jobs import _rich
 from offload.jobs._payload import MAX_INT, MIN_INT, arg_path, check_json
 from offload.jobs._rich import Converter, is_rich
 
@@ -71,11 +72,12 @@ class Signature:
             hint = self.hints.get(p.name)
             if hint is not None and hint is not Any and hint is not object:
                 self._exact[p.name] = _exact_types(hint)
-        # Parameters of types JSON does not hold as is, converted by pydantic both ways.
+        # Parameters of types JSON does not hold as is, converted by pydantic both ways; without
+        # pydantic they are taken as plain JSON values, unconverted, as before it was supported.
         self._rich = {
             p.name: Converter(name, p.name, self.hints[p.name])
             for p in params
-            if p.name in self.hints and is_rich(self.hints[p.name])
+            if p.name in self.hints and is_rich(self.hints[p.name]) and _rich.pydantic_installed()
         }
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
