@@ -566,8 +566,14 @@ class Offload:
         if ids is None:
             return news
         parent, root = ids
+        # The root's id is also the correlation id that logs, traces and error reports carry
+        # (telemetry/_hooks.py), kept in meta so a worker knows it without reading the root.
         return [
-            dataclasses.replace(n, parent_id=parent, root_id=root) if n.parent_id is None else n
+            dataclasses.replace(
+                n, parent_id=parent, root_id=root, meta={"correlation_id": root, **n.meta}
+            )
+            if n.parent_id is None
+            else n
             for n in news
         ]
 

@@ -1,5 +1,6 @@
 """`--log-format json` (and $OFFLOAD_LOG_FORMAT): every line a worker logs is one JSON object,
-and lines written during a job's attempt carry its id, kind, attempt and correlation id."""
+and lines written during a job's attempt carry its id, kind, attempt and correlation id (the
+root's id for a job that another job enqueued)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ log = logging.getLogger("logapp")
 @app.job(max_attempts=1)
 def greet(name: str) -> None:
     log.warning("hello %s", name, extra={"mood": "fine"})
+    wave.enqueue(name)
+
+@app.job(max_attempts=1)
+def wave(name: str) -> None:
+    log.warning("wave %s", name)
 """
 
 
@@ -57,13 +63,17 @@ def test_worker_logs_json_lines_with_the_job_fields(tmp_path: Path, via: str) ->
         result = cli("worker", "logapp:app", "--burst", "--log-format", "json")
     lines = _lines(result.err)  # every log line parses
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
-    (hello,) = [line for line in lines if line["logger"] == "logapp"]
+    hello, wave = [line for line in lines if line["logger"] == "logapp"]
     assert hello["message"] == "hello ann"
     assert hello["job_id"] == job_id
     assert hello["kind"] == "greet"
     assert hello["attempt"] == 1
     assert hello["correlation_id"] == job_id
     assert hello["mood"] == "fine"
+    # a job enqueued by a job carries its root's id as its correlation id
+    assert wave["message"] == "wave ann"
+    assert wave["job_id"] != job_id
+    assert wave["correlation_id"] == job_id
     assert any(line["logger"].startswith("offload") for line in lines)
 
 
