@@ -60,6 +60,14 @@ ALLOWED = {
         "imports the user's application named on the command line (`offload worker myapp:app`)"
         ", never a name read from the store"
     ),
+    ("integrations/django/__init__.py", "_build", "importlib.import_module"): (
+        "imports the application named in Django's settings (OFFLOAD['app']), never a name "
+        "read from the store"
+    ),
+    ("integrations/django/apps.py", "ready", "importlib.import_module"): (
+        "imports each installed Django app's jobs module (INSTALLED_APPS and OFFLOAD's "
+        "'jobs_module' come from the settings), never a name read from the store"
+    ),
 }
 
 

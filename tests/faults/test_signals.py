@@ -33,7 +33,9 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 @pytest.fixture
 def scrape(app: Offload) -> Iterator[TestClient]:
-    with TestClient(create_app(app), base_url="http://127.0.0.1:8750") as client:
+    with TestClient(
+        create_app(app, counts_cache_seconds=0.0), base_url="http://127.0.0.1:8750"
+    ) as client:
         yield client
 
 
