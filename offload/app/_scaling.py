@@ -26,7 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from offload.store._contract import JobFilter, Store
+from offload.store._contract import JobFilter, QueueCount, Store
+from offload.store._totals import JobTotal
 
 SERVED = ("completed", "dead")
 RUN_SAMPLE = 500
@@ -102,10 +103,13 @@ class RateMeter:
     def __init__(self) -> None:
         self._last: tuple[float, dict[str, tuple[int, int]]] | None = None
 
-    def sample(self, store: Store) -> dict[str, tuple[float, float]]:
-        """Rates (arrivals, served) per queue, in jobs per second, since the last sample."""
+    def sample(
+        self, store: Store, totals: Sequence[JobTotal] | None = None
+    ) -> dict[str, tuple[float, float]]:
+        """Rates (arrivals, served) per queue, in jobs per second, since the last sample;
+        `totals`: the store's event totals when the caller has just read them."""
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for t in store.job_totals():
+        for t in store.job_totals() if totals is None else totals:
             if t.event == "enqueued":
                 counts[t.queue][0] += t.value
             elif t.event in SERVED:
@@ -137,10 +141,12 @@ def queue_signals(
     queues: Iterable[str] = (),
     rates: dict[str, tuple[float, float]] | None = None,
     seen_within: float = 60.0,
+    counts: Sequence[QueueCount] | None = None,
 ) -> list[QueueSignals]:
-    """The signals of every queue that holds jobs, plus `queues` (declared ones), by name."""
+    """The signals of every queue that holds jobs, plus `queues` (declared ones), by name;
+    `counts`: the store's job counts when the caller has just read them."""
     depth: dict[str, int] = dict.fromkeys(queues, 0)
-    for c in store.job_counts():
+    for c in store.job_counts() if counts is None else counts:
         depth.setdefault(c.queue, 0)
         if c.state == "available":
             depth[c.queue] = c.count

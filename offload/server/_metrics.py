@@ -108,7 +108,8 @@ class StoreCollector(Collector):
     def _read(self) -> Iterator[Metric]:
         store = self.app.store
         self.app.tally.flush(store)  # HTTP workers' failed attempts seen by this process
-        yield from totals_metrics(store)  # event totals by queue and kind
+        totals = store.job_totals()  # read once: the counters and the rates both use them
+        yield from totals_metrics(store, totals)  # event totals by queue and kind
         jobs = GaugeMetricFamily(
             "offload_jobs", "Jobs in the store by queue and state.", labels=["queue", "state"]
         )
@@ -118,7 +119,8 @@ class StoreCollector(Collector):
         by_queue: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
         for queue in {j.options_.queue for j in self.app.jobs.values()} | set(self.queues):
             by_queue[queue]
-        for row in store.job_counts():
+        rows = store.job_counts()  # read once: the gauges and the lag signals both use them
+        for row in rows:
             by_queue[row.queue][row.state] = row.count
         for queue, counts in sorted(by_queue.items()):
             for state, n in counts.items():
@@ -126,7 +128,7 @@ class StoreCollector(Collector):
             depth.add_metric([queue], counts.get("available", 0))
         yield jobs
         yield depth
-        yield from lag_metrics(self.app, self.meter, by_queue, self.seen_within)  # and alerts
+        yield from lag_metrics(self.app, self.meter, by_queue, self.seen_within, totals, rows)
 
         now = store.now()
         finished = GaugeMetricFamily(

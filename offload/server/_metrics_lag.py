@@ -6,23 +6,30 @@ follow; and `offload_alert_firing` per alert (offload/app/_alerts.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from offload.app._scaling import RateMeter, queue_signals, recommend
+from offload.store._contract import QueueCount
+from offload.store._totals import JobTotal
 
 if TYPE_CHECKING:
     from offload.app._offload import Offload
 
 
 def lag_metrics(
-    app: Offload, meter: RateMeter, queues: Iterable[str], seen_within: float
+    app: Offload,
+    meter: RateMeter,
+    queues: Iterable[str],
+    seen_within: float,
+    totals: Sequence[JobTotal] | None = None,
+    counts: Sequence[QueueCount] | None = None,
 ) -> Iterator[Metric]:
     store = app.store
-    rates = meter.sample(store)
-    signals = queue_signals(store, queues, rates, seen_within)
+    rates = meter.sample(store, totals)
+    signals = queue_signals(store, queues, rates, seen_within, counts)
     oldest = GaugeMetricFamily(
         "offload_queue_oldest_job_age_seconds",
         "Seconds the oldest job waiting in the queue has waited (0: none waits).",

@@ -9,12 +9,12 @@ with workers' heartbeats, so they lag by up to one heartbeat interval. A job run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from offload.store._contract import Store
-from offload.store._totals import EVENTS
+from offload.store._totals import EVENTS, JobTotal
 
 HELP = {
     "enqueued": "Jobs enqueued (shed at enqueue included).",
@@ -27,12 +27,12 @@ HELP = {
 }
 
 
-def totals_metrics(store: Store) -> Iterator[Metric]:
+def totals_metrics(store: Store, totals: Sequence[JobTotal] | None = None) -> Iterator[Metric]:
     families = {
         event: CounterMetricFamily(f"offload_jobs_{event}", HELP[event], labels=["queue", "kind"])
         for event in EVENTS
     }
-    for t in store.job_totals():
+    for t in store.job_totals() if totals is None else totals:
         family = families.get(t.event)
         if family is not None:
             family.add_metric([t.queue, t.kind], t.value)
