@@ -182,7 +182,7 @@ class PostgresCore:
         except psycopg.OperationalError as exc:
             if (full := refused(exc, self._where, "the transaction")) is not None:
                 raise full from exc
-            if not conn.broken:
+            if not _gone(conn, exc):
                 raise
             pool.discard_idle()
             cause = " ".join(str(exc).split())
@@ -311,7 +311,7 @@ class PostgresCore:
             except psycopg.OperationalError as exc:
                 if (full := refused(exc, self._where, what)) is not None:
                     raise full from exc
-                if conn is None or not conn.broken:
+                if not _gone(conn, exc):
                     raise
                 pool.discard_idle()
                 aborted = exc.sqlstate is not None and exc.sqlstate.startswith("57")
@@ -353,7 +353,7 @@ class PostgresCore:
         any other OperationalError as it is."""
         if (full := refused(exc, self._where, what)) is not None:
             return full
-        if not binding.conn.broken:
+        if not _gone(binding.conn, exc):
             return exc
         cause = " ".join(str(exc).split())
         if binding.owned:
@@ -420,3 +420,17 @@ def _joined(store: PostgresCore, conn: Store) -> Store:
             "as tx:` yields, or a connection of your own"
         )
     return conn
+
+
+# What libpq says when the server went away under a statement, before psycopg may have marked
+# the connection broken (seen in pipeline mode while the server restarts).
+_GONE = ("server closed the connection", "consuming input failed", "terminating connection")
+
+
+def _gone(conn: Any, exc: psycopg.OperationalError) -> bool:
+    """Whether `exc` means the connection is lost (so nothing of its transaction stays), and
+    not a statement's own failure."""
+    if conn is not None and conn.broken:
+        return True
+    text = str(exc)
+    return any(mark in text for mark in _GONE)
