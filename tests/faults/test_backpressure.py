@@ -36,6 +36,7 @@ def app(store_url: str) -> Iterator[Offload]:
     application.close()
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_producers_past_a_backlog_bound_are_refused_and_nothing_accepted_is_lost(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path, engine: str
 ) -> None:

@@ -135,6 +135,7 @@ def _churn(
     )
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_churn_through_one_store_levels_off(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:

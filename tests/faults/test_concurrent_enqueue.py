@@ -70,6 +70,7 @@ def verdict_of(app: Offload, ledger: Ledger, acknowledged: int) -> None:
     assert set(verdict.started.values()) == {1}, "a job ran twice without a fault"
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_four_producers_enqueue_at_once_while_two_workers_drain(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path, engine: str
 ) -> None:

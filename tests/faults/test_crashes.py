@@ -246,6 +246,7 @@ def test_a4_a_paused_workers_late_completion_is_fenced_off(
 
 
 # --- A5: a pause shorter than the lease, and a long job that heartbeats ----------------------
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_a5_a_short_pause_and_a_long_job_are_not_rescued(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:
@@ -320,6 +321,7 @@ def test_a6_sigterm_finishes_short_jobs_puts_long_ones_back_and_a_second_stops_a
 
 
 # --- A7: a job that kills its worker every time ----------------------------------------------
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_a7_a_job_that_kills_its_worker_every_time_ends_dead_alone(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:

@@ -87,6 +87,7 @@ def _herd(
     )
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_jobs_due_at_one_instant_run_once_each_on_every_worker(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:

@@ -81,6 +81,7 @@ def _stop(app: Offload, ledger: Ledger, procs: Procs, workdir: Path) -> None:
             proc.wait_exit()
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_a_killed_leader_is_replaced_within_its_term(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path, engine: str
 ) -> None:

@@ -391,6 +391,7 @@ def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs_on_a_live_worker
     assert set(verdict.ended) == {"marker"}
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_another_worker_takes_over_maintenance_when_the_leader_is_killed(
     app: Offload, procs: Procs, ledger: Ledger
 ) -> None:

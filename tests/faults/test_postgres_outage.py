@@ -37,6 +37,7 @@ def _quiet(procs: Procs, name: str, text: str) -> int:
     return next(p for p in procs.started if p.name == name).log().count(text)
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_b5_a_worker_is_back_within_seconds_of_an_outage_longer_than_a_lease(
     cluster: Cluster, app: Offload, procs: Procs, ledger: Ledger, store_url: str
 ) -> None:

@@ -168,6 +168,7 @@ def kill_rounds(app: Offload, procs: Procs, ledger: Ledger, workdir: Path, round
     )
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_sigkill_of_producers_and_workers_mid_write_loses_nothing_acknowledged(
     app: Offload, procs: Procs, ledger: Ledger, workdir: Path
 ) -> None:

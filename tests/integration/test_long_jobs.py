@@ -72,6 +72,7 @@ def test_sigterm_four_times_resumes_from_the_cursor(long_app: Offload, procs: Pr
     _interrupted_run(long_app, procs, "walk", signal.SIGTERM, maintenance=True)
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_sigkill_four_times_is_rescued_and_resumes(long_app: Offload, procs: Procs) -> None:
     _interrupted_run(long_app, procs, "walk_async", signal.SIGKILL, maintenance=False)
 
