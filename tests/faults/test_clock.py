@@ -65,6 +65,7 @@ def _let_a_lease_pass(what: str) -> None:
     wait_until(lambda: time.monotonic() >= until, what=what)
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 @pytest.mark.parametrize(
     "steps",
     [(HOUR, 0), pytest.param((-HOUR, 0), marks=pytest.mark.slow)],

@@ -426,6 +426,7 @@ def test_a_killed_worker_abandons_only_the_at_most_once_jobs_that_had_started(
     record_figures("item 2: SIGKILL among at-most-once jobs", engine, verdict)
 
 
+@pytest.mark.slow  # a long fault run: CI time; run with -m slow
 def test_a_busy_worker_hands_an_isolated_job_back_to_an_idle_one(
     app: Offload, procs: Procs, ledger: Ledger, engine: str
 ) -> None:
