@@ -21,7 +21,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from django.conf import settings
 
     if settings.configured:  # pragma: no cover - another module set Django up first
-        pytest.skip("Django is already set up in this process")
+        pytest.fail("Django is already set up in this process: run these tests in their own")
     db = tmp_path_factory.mktemp("django") / "site.db"
     # Set for this module only: subprocesses of later tests (the docs' manage.py) inherit the
     # environment, and must not find this project's settings there.
