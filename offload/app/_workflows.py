@@ -4,6 +4,7 @@ one back (`app.workflows.get(id)`)."""
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -62,7 +63,7 @@ class _Names:
         return name
 
 
-class _Builder:
+class _Builder(abc.ABC):
     """What every kind of workflow shares: its app, and how it is stored."""
 
     kind = "graph"
@@ -71,8 +72,9 @@ class _Builder:
         self.app = app
         self.name = name
 
+    @abc.abstractmethod
     def steps(self) -> list[NewStep]:
-        raise NotImplementedError
+        """The workflow's steps as they are stored."""
 
     def build(self) -> NewWorkflow:
         wf = NewWorkflow(self.kind, self.steps(), self.name)
