@@ -62,11 +62,33 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         )
 
 
+def _module_scoped(item: pytest.Item) -> bool:
+    """Whether `item` uses a fixture made once per module (a throwaway PostgreSQL cluster, a
+    built site or wheel, a Django set up in the process)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        fixturedef.scope == "module"
+        for fixturedefs in info.name2fixturedefs.values()
+        for fixturedef in fixturedefs
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the copies of engine-marked tests for the engines they are not for, and tests
     marked `slow` (soaks, a million jobs) from a run that names no marker expression:
     `python3 -m pytest` (CI) runs the quick ones, `-m slow` the others and
-    `-m "slow or not slow"` all of them (docs/reliability.md)."""
+    `-m "slow or not slow"` all of them (docs/reliability.md).
+
+    Tests run in parallel (pytest-xdist, `--dist loadgroup`): the tests of a module whose
+    fixtures are made once per module go to one worker together (an `xdist_group` named after
+    the module), so that the fixture is made once, not once on every worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and _module_scoped(item):
+            item.add_marker(
+                pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid)
+            )
     other = [item for item in items if for_other_engine(item)]
     if other:
         config.hook.pytest_deselected(items=other)
