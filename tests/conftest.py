@@ -7,6 +7,7 @@ server they skip on a developer's machine and fail in CI (`CI=true`).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,15 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'offload.db'}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Ctrl-C reach the commands the tests start: a shell starts a background job (`pytest
+    &`, or a CI step without job control) with SIGINT ignored, every process it starts inherits
+    that, and a Python started with SIGINT ignored keeps ignoring it, so a test that stops
+    `offload stats --watch` with SIGINT would wait for an exit that never comes."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Refuse an `engine` marker that names no known engine, or one on a test that takes no
     engine fixture (it would run on no engine in particular, and mean nothing)."""
@@ -75,6 +85,7 @@ def _module_scoped(item: pytest.Item) -> bool:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (in each worker)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the copies of engine-marked tests for the engines they are not for, and tests
     marked `slow` (soaks, a million jobs) from a run that names no marker expression:
