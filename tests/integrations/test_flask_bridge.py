@@ -16,6 +16,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 from werkzeug.test import EnvironBuilder
 
+from offload.integrations.flask import _bridge as bridge_module
 from offload.integrations.flask._bridge import AsgiBridge, ClientDisconnected, scope_of
 from tests._wait import eventually
 
@@ -226,3 +227,30 @@ def _drain(body: Iterable[bytes]) -> Iterator[bytes]:
         yield from body
     finally:
         body.close()  # type: ignore[attr-defined]
+
+
+def test_a_server_that_says_whether_its_client_went_is_asked(
+    bridges: list[AsgiBridge], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """waitress gives no socket but a `waitress.client_disconnected()` to ask."""
+    monkeypatch.setattr(bridge_module, "POLL_SECONDS", 0.01)
+    heard: list[str] = []
+
+    async def waits(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"open", "more_body": True})
+        heard.append((await receive())["type"])
+
+    bridges.append(bridge := AsgiBridge(waits))
+    went = threading.Event()
+    environ = EnvironBuilder().get_environ()
+    environ["waitress.client_disconnected"] = went.is_set
+    body = bridge(environ, Started())
+    assert next(iter(body)) == b"open"
+    went.set()
+    with pytest.raises(StopIteration):  # the WSGI thread is let go at once
+        next(iter(body))
+    body.close()  # type: ignore[attr-defined]
+    eventually(lambda: bridge.running_requests == 0, what="the application to end")
+    assert heard == ["http.disconnect"]

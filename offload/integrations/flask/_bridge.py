@@ -11,7 +11,8 @@ response (after a write to a departed client failed) reaches the application as
 `http.disconnect`, and a `send` after it raises `ClientDisconnected`. Where the server puts its
 connection in the environ (werkzeug's and gunicorn's do), the loop also watches the connection
 while the response streams or the application awaits a disconnect, and a client that closed it
-ends the response at once instead of at the next write.
+ends the response at once instead of at the next write (waitress, which only answers whether
+the client went, and only with `channel_request_lookahead` set, is asked once a second).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ log = logging.getLogger("offload.integrations.flask")
 READ_SIZE = 64 * 1024  # bytes of the request body read at a time
 CANCEL_AFTER = 5.0  # seconds an application may go on after its client went away
 SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket")  # where WSGI servers put the connection
+POLL_SECONDS = 1.0  # how often a server that only answers "is the client gone?" is asked
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -245,7 +247,8 @@ class _Exchange:
         self.gone = False
         self.disconnected = asyncio.Event()
         self.waiting: set[asyncio.Future[Any]] = set()
-        self.watched: socket.socket | None | bool = None  # None: not yet; False: not any more
+        self.watch_tried = False
+        self.unwatch: Callable[[], None] | None = None  # stops watching the connection
 
     # --- the loop's side
 
@@ -317,29 +320,38 @@ class _Exchange:
         self.inbox.put(("end", error, None))
 
     def _watch(self) -> None:
-        """Watch the connection, where the WSGI server tells which it is, for the client
-        closing it."""
-        if self.watched is not None or self.gone:
+        """Watch the connection for the client closing it, where the WSGI server tells which
+        it is (werkzeug, gunicorn) or whether its client went (waitress)."""
+        if self.watch_tried or self.gone:
             return
-        self.watched = False
+        self.watch_tried = True
         conn = next((self.environ[k] for k in SOCKET_KEYS if k in self.environ), None)
+        asked = self.environ.get("waitress.client_disconnected")
         if (
-            not isinstance(conn, socket.socket)
-            or isinstance(conn, ssl.SSLSocket)  # peeking needs the plain bytes
-            or not hasattr(socket, "MSG_DONTWAIT")
+            isinstance(conn, socket.socket)
+            and not isinstance(conn, ssl.SSLSocket)  # peeking needs the plain bytes
+            and hasattr(socket, "MSG_DONTWAIT")
         ):
-            return
-        try:
-            own = conn.dup()  # a descriptor of our own: the server may close its one first
-            self.loop.add_reader(own.fileno(), self._readable)
-        except (OSError, ValueError, NotImplementedError):
-            return
-        self.watched = own
+            try:
+                own = conn.dup()  # a descriptor of our own: the server may close its one first
+            except OSError:
+                return
+            try:
+                self.loop.add_reader(own.fileno(), self._readable, own)
+            except (OSError, ValueError, NotImplementedError):
+                own.close()
+                return
 
-    def _readable(self) -> None:
-        own = self.watched
-        if not isinstance(own, socket.socket):
-            return
+            def stop() -> None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.loop.remove_reader(own.fileno())
+                own.close()
+
+            self.unwatch = stop
+        elif callable(asked):  # waitress with channel_request_lookahead > 0
+            self._poll(asked)
+
+    def _readable(self, own: socket.socket) -> None:
         try:
             data = own.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
@@ -348,15 +360,30 @@ class _Exchange:
             data = b""
         self._unwatch()  # closed, or the client sends more: nothing more to learn here
         if not data:
-            self.hang_up()
-            self.inbox.put(("gone", None, None))
+            self._client_gone()
+
+    def _poll(self, asked: Callable[[], bool]) -> None:
+        try:
+            gone = asked()
+        except Exception:  # noqa: BLE001 - the server's check failing: stop asking it
+            self._unwatch()
+            return
+        if gone:
+            self._unwatch()
+            self._client_gone()
+            return
+        handle = self.loop.call_later(POLL_SECONDS, self._poll, asked)
+        self.unwatch = handle.cancel
 
     def _unwatch(self) -> None:
-        own, self.watched = self.watched, False
-        if isinstance(own, socket.socket):
-            with contextlib.suppress(OSError, ValueError):
-                self.loop.remove_reader(own.fileno())
-            own.close()
+        stop, self.unwatch = self.unwatch, None
+        self.watch_tried = True  # never again for this request
+        if stop is not None:
+            stop()
+
+    def _client_gone(self) -> None:
+        self.hang_up()
+        self.inbox.put(("gone", None, None))
 
     # --- the WSGI thread's side
 
