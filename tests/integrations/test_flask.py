@@ -20,8 +20,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder
 
 from offload import Offload
-from offload.integrations.flask import FlaskOffload, current_offload, mount
-from offload.integrations.flask._bridge import AsgiBridge
+from offload.integrations.flask import AsgiBridge, FlaskOffload, current_offload, mount
 from offload.server import Token
 from offload.testing import drain, enqueued
 from tests._wait import eventually

@@ -18,17 +18,15 @@ dashboard holds one WSGI thread while it is open, so serve Flask with threads (d
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, current_app
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from offload import Offload
+from offload.integrations.flask._bridge import AsgiBridge
 
-if TYPE_CHECKING:
-    from offload.integrations.flask._bridge import AsgiBridge
-
-__all__ = ["FlaskOffload", "current_offload", "mount"]
+__all__ = ["AsgiBridge", "FlaskOffload", "current_offload", "mount"]
 
 EXTENSION = "offload"
 MOUNTS = "offload.mounts"  # flask_app.extensions[MOUNTS]: {prefix: the bridge mounted there}
@@ -79,7 +77,6 @@ def mount(
     (in each worker process) and stopped by `close()` on what this returns, or at exit. A
     path that is not a plain sub-path, or that routes of `flask_app` (or another mount) are
     under, is a ValueError; an option `create_app` does not take is a TypeError."""
-    from offload.integrations.flask._bridge import AsgiBridge
     from offload.server import create_app
 
     prefix = _prefix(path)

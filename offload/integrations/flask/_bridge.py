@@ -29,10 +29,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.util import is_hop_by_hop
 
-from starlette.types import ASGIApp, Message, Scope
+if TYPE_CHECKING:  # the bridge itself needs no ASGI framework
+    from starlette.types import ASGIApp, Message, Scope
 
 __all__ = ["AsgiBridge", "ClientDisconnected", "scope_of"]
 
