@@ -153,6 +153,7 @@ def test_the_dashboard_answers_under_the_prefix_and_links_within_it(tmp_path: Pa
         links = set(re.findall(r'(?:href|src)="(/[^"]*)"', page.decode()))
         assert any(link.startswith("/ops/offload/static/") for link in links), links
         assert all(link.startswith("/ops/offload/") for link in links), links
+        assert b'data-events="/ops/offload/ui/events"' in page  # the live updates' stream
         for link in sorted(links):
             assert _request(where, "GET", link)[0] == 200, link
         # the prefix alone leads to the overview; the rest of the site is Flask's
