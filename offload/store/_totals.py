@@ -13,6 +13,7 @@ no count in a row). Each engine implements these in its `_totals.py` with its `t
 from __future__ import annotations
 
 import abc
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,16 @@ from typing import Any
 EVENTS = ("enqueued", "started", "completed", "failed", "retried", "dead", "shed")
 ENDED = ("completed", "dead", "shed")  # final states whose rows count as an event
 REPORTED = ("failed", "retried")  # events only workers can tell
+# How long the 10-second spans of ended jobs (`job_finished_since`) are kept: the overview's
+# longest range (7 days) and a day.
+ENDED_KEPT = 8 * 86400.0
+ENDED_SPAN = 10  # seconds; the triggers of the migrations that keep the spans say the same
+
+
+def span_edge(since: float) -> float:
+    """The start of the first whole span at or after `since`: before it, `job_finished_since`
+    counts rows; from it on, the kept spans."""
+    return float(math.ceil(since / ENDED_SPAN) * ENDED_SPAN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,3 +128,21 @@ def test_a_store_with_jobs_before_the_counts_gets_them_counted(store_url: str) -
         )
     finally:
         store.close()
+
+
+def test_ends_stay_counted_by_span_after_their_jobs_are_pruned(store: Store) -> None:
+    """`job_finished_since` reads whole 10-second spans from counts kept as jobs end
+    (0016_ended.sql, 0017_ended.sql): pruning the jobs leaves their ends counted."""
+    insert(store, *[new_job("k", "q", result_ttl=0.0, max_attempts=1) for _ in range(3)])
+    jobs = claim(store, ["q"], limit=3)
+    complete(store, jobs[0])
+    complete(store, jobs[1])
+    fail(store, jobs[2], retry_in=None)
+    since = store.now() - 3600
+    ended = {"completed": 2, "dead": 1, "retryable": 0}
+    assert store.job_finished_since(since) == ended
+    assert store.job_prune(dead_older_than=-1.0) == 3
+    assert recount(store) == []
+    assert store.counts_fold() >= 0
+    assert store.job_finished_since(since) == ended
+    assert store.job_finished_since(store.now() + 60) == dict.fromkeys(ended, 0)

@@ -163,12 +163,12 @@ class StoreModel(RuleBasedStateMachine):
                         self.isolated[job] = True
                 else:
                     self.crashes[job] += 1
-                    self.isolated[job] = True
                     if self.delivery[job] == "at_most_once" or self.crashes[job] >= 2:
-                        self.state[job] = "dead"
+                        self.state[job] = "dead"  # ended: isolated no longer (docs/crashes.md)
                     else:
                         self.state[job] = "available"
                         self.attempts[job] -= 1
+                        self.isolated[job] = True
                 self.old_tokens[job] = self.tokens.pop(job)
 
     @rule()

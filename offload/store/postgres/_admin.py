@@ -8,6 +8,7 @@ from typing import Any
 
 from offload.store._codec import read
 from offload.store._contract import JobFilter, JobRecord, QueueCount
+from offload.store._totals import span_edge
 from offload.store.postgres import _workflows as workflows
 from offload.store.postgres._core import Conn, PostgresCore
 from offload.store.postgres._totals import folded
@@ -66,7 +67,8 @@ class PostgresAdmin(PostgresCore):
 
     def job_finished_since(self, since: float) -> dict[str, int]:
         out = {"completed": 0, "dead": 0, "retryable": 0}
-        for state, n in self._rows("job_finished_since", {"since": float(since)}):
+        params = {"since": float(since), "edge": span_edge(since)}
+        for state, n in self._rows("job_finished_since", params):
             out[state] = int(n)
         return out
 

@@ -771,15 +771,29 @@ FROM (SELECT queue, state, jobs FROM {schema}.offload_counts
 GROUP BY queue, state HAVING sum(jobs) <> 0 ORDER BY queue, state
 
 -- name: job_finished_since
-SELECT state, count(*) FROM {schema}.offload_jobs
-WHERE state IN ('completed', 'dead') AND finished_at >= %(since)s
+-- Whole 10-second spans from the kept counts and their deltas not yet folded (0017_ended.sql);
+-- the part of the span that `since` cuts (before `edge`, the next span's start) from the rows,
+-- exactly.
+SELECT state, sum(jobs)::bigint FROM (
+    SELECT state, jobs FROM {schema}.offload_ended WHERE bucket >= %(edge)s
+    UNION ALL
+    SELECT state, jobs FROM {schema}.offload_ended_deltas WHERE bucket >= %(edge)s
+    UNION ALL
+    SELECT state, count(*) FROM {schema}.offload_jobs
+    WHERE state IN ('completed', 'dead') AND finished_at >= %(since)s AND finished_at < %(edge)s
+    GROUP BY state
+    UNION ALL
+    -- A retryable job became so when its last attempt failed: the time of its last error entry.
+    SELECT 'retryable', count(*) FROM {schema}.offload_jobs
+    WHERE state = 'retryable'
+      AND CASE WHEN jsonb_typeof(errors -> -1 -> 'at') = 'number'
+               THEN (errors -> -1 ->> 'at')::double precision >= %(since)s
+                    AND (errors -> -1 ->> 'at')::double precision < %(edge)s END
+) AS e
 GROUP BY state
-UNION ALL
--- A retryable job became so when its last attempt failed: the time of its last error entry.
-SELECT 'retryable', count(*) FROM {schema}.offload_jobs
-WHERE state = 'retryable'
-  AND CASE WHEN jsonb_typeof(errors -> -1 -> 'at') = 'number'
-           THEN (errors -> -1 ->> 'at')::double precision >= %(since)s END
+
+-- name: ended_prune
+DELETE FROM {schema}.offload_ended WHERE bucket < {schema}.offload_now() - %(kept)s
 
 -- name: leader_acquire
 INSERT INTO {schema}.offload_leaders AS l (name, owner, expires_at)

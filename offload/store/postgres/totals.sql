@@ -25,6 +25,18 @@ gone AS (
     DELETE FROM {schema}.offload_count_deltas
     WHERE (SELECT mine FROM turn)
     RETURNING queue, kind, state, jobs, attempts
+),
+ended AS (  -- the spans of ended jobs (0017_ended.sql), folded alike
+    DELETE FROM {schema}.offload_ended_deltas
+    WHERE (SELECT mine FROM turn)
+    RETURNING bucket, state, jobs
+),
+ended_in AS (
+    INSERT INTO {schema}.offload_ended AS e (bucket, state, jobs)
+    SELECT bucket, state, sum(jobs) FROM ended
+    GROUP BY bucket, state
+    ORDER BY bucket, state
+    ON CONFLICT (bucket, state) DO UPDATE SET jobs = e.jobs + excluded.jobs
 )
 INSERT INTO {schema}.offload_counts AS c (queue, kind, state, jobs, attempts)
 SELECT queue, kind, state, sum(jobs), sum(attempts) FROM gone
