@@ -1,13 +1,14 @@
 """A discrete-event model of offload on several PostgreSQL databases (shards), for docs/scaling.md.
 
 Nothing here runs offload: it is a seeded simulation, standard library only, of the plan in
-docs/scaling.md, so that its claims (throughput grows with the shard count, a worker that polls
-by backlog keeps lag lower than one that polls in turn, a tenant moves without losing or doubling
-a job, one shard's outage leaves the others running) are numbers before any code is written.
+docs/scaling.md, so that its claims (throughput grows with the shard count until polling every
+shard costs too much, polling weighted by backlog keeps waits short under skew where polling in
+turn does not, a tenant moves without losing or doubling a job, one shard's outage leaves the
+others running) are numbers before any code is written.
 
     python bench/scaling_sim.py                  # every scenario of docs/scaling.md, as tables
     python bench/scaling_sim.py --seed 7         # the same with another seed
-    python bench/scaling_sim.py --quick          # shorter runs (a few seconds in all)
+    python bench/scaling_sim.py --quick          # half-length runs
 
 The model, with costs from bench/README.md's last run on the development machine:
 
@@ -20,12 +21,13 @@ The model, with costs from bench/README.md's last run on the development machine
 - A worker process claims up to 32 jobs, runs them one after another at 1/10,000 s each (two
   processes drained 20k jobs/s), and claims again when half its batch is left. After a round of
   empty claims it sleeps 5 ms (a wake-up's latency). It picks the shard to claim from in turn
-  (`round-robin`) or at random weighted by each shard's backlog, read every 100 ms (`backlog`).
-- A tenant moves by copy with fencing (docs/scaling.md): the destination holds the tenant's
-  jobs, the map changes, the source refuses the tenant's inserts (a stale producer retries at the
-  destination), and a copier moves waiting jobs in batches: insert at the destination, then take
-  them off the source only if still waiting there (a claim in between wins, and the copy is
-  dropped). `naive` copies without that fence, to show what the checks catch.
+  (`round-robin`), or by smooth weighted round-robin with weights half even and half by each
+  shard's backlog, read every 100 ms and corrected by its own claims (`backlog`).
+- A tenant moves by copy with fencing (docs/scaling.md): the map changes, the source refuses
+  the tenant's inserts (a stale producer retries at the destination), and a copier moves waiting
+  jobs in batches: insert them held at the destination, then take them off the source only if
+  still waiting there, and release those (a claim in between wins, and its copy is dropped).
+  `naive` copies without that fence, to show what the checks catch.
 
 Every job has an id; the run ends when all enqueued jobs ran, and checks that each ran exactly
 once (`lost`: never ran, `doubled`: claimed more than once).
