@@ -114,8 +114,6 @@ class Shard:
     held: dict[int, list[int]] = field(default_factory=dict)  # tenant -> ids held (a move)
     busy_until: float = 0.0
     down: bool = False
-    served: int = 0
-    served_in_outage: int = 0
 
     def backlog(self) -> int:
         return len(self.live)
@@ -448,9 +446,6 @@ class Simulation:
                 self.started += 1
                 self.started_at[job] = run_from + i * c.run_per_job
                 self.start_shard[job] = shard
-        s.served += len(taken)
-        if c.outage is not None and c.outage[1] <= self.now < c.outage[2]:
-            s.served_in_outage += len(taken)
         worker.buffer_until = run_from + len(taken) * c.run_per_job
         # claim again when half the batch is left (the next cycle's round trip overlaps it)
         self.at(max(done, worker.buffer_until - c.batch / 2 * c.run_per_job), "poll", index)
