@@ -27,7 +27,9 @@ The model, with costs from bench/README.md's last run on the development machine
   the tenant's inserts (a stale producer retries at the destination), and a copier moves waiting
   jobs in batches: insert them held at the destination, then take them off the source only if
   still waiting there, and release those (a claim in between wins, and its copy is dropped).
-  `naive` copies without that fence, to show what the checks catch.
+  `drain` is drain and switch instead: the destination holds the tenant's new jobs until the
+  source has none of its jobs waiting. `naive` copies without the fence, to show what the checks
+  catch.
 
 Every job has an id; the run ends when all enqueued jobs ran, and checks that each ran exactly
 once (`lost`: never ran, `doubled`: claimed more than once).
@@ -47,7 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 POLICIES = ("round-robin", "backlog")
-MOVES = ("fenced", "naive")
+MOVES = ("fenced", "drain", "naive")
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Shard:
     """One database: its queue of waiting jobs by tenant, and when it is next free."""
 
     queues: dict[int, deque[int]] = field(default_factory=dict)
+    copies: dict[int, deque[int]] = field(default_factory=dict)  # moved in: ahead of the queue
     turn: deque[int] = field(default_factory=deque)  # tenants with waiting jobs, in turn
     live: set[int] = field(default_factory=set)  # ids claimable here
     held: dict[int, list[int]] = field(default_factory=dict)  # tenant -> ids held (a move)
@@ -118,28 +121,29 @@ class Shard:
     def backlog(self) -> int:
         return len(self.live)
 
-    def add(self, tenant: int, job: int) -> None:
+    def add(self, tenant: int, job: int, copied: bool = False) -> None:
+        """Make a job claimable here; a copied one goes ahead of the tenant's jobs enqueued
+        here, since it was enqueued before them."""
         self.live.add(job)
-        queue = self.queues.get(tenant)
-        if queue is None:
-            queue = self.queues[tenant] = deque()
-        if not queue:
+        queue = self.queues.setdefault(tenant, deque())
+        copies = self.copies.setdefault(tenant, deque())
+        if not queue and not copies:
             self.turn.append(tenant)
-        queue.append(job)
+        (copies if copied else queue).append(job)
 
     def take(self, limit: int) -> list[tuple[int, int]]:
         """Claim up to `limit` jobs, one tenant at a time in turn: (tenant, id) pairs."""
         taken: list[tuple[int, int]] = []
         while self.turn and len(taken) < limit:
             tenant = self.turn.popleft()
-            queue = self.queues[tenant]
-            while queue:
-                job = queue.popleft()
+            copies, queue = self.copies[tenant], self.queues[tenant]
+            while copies or queue:
+                job = (copies or queue).popleft()
                 if job in self.live:  # rows copied away are skipped, as a claim skips them
                     self.live.discard(job)
                     taken.append((tenant, job))
                     break
-            if queue:
+            if copies or queue:
                 self.turn.append(tenant)
         return taken
 
@@ -187,6 +191,7 @@ class Result:
     copied: int  # jobs a move copied from source to destination
     copy_dropped: int  # copies dropped because a claim at the source won
     moved_at_end: bool  # the moved tenant's jobs were all on the destination at the end
+    move_wait_max: float = 0.0  # the moved tenant's longest wait, of jobs enqueued once it began
     claims_per_shard: float = 0.0  # claims/s each shard answered, on average, while producing
     empty_per_shard: float = 0.0  # of which came back empty
     outage_other_p99: float = 0.0  # p99 wait of the other shards' jobs enqueued in the outage
@@ -279,6 +284,7 @@ class Simulation:
             "move-start": self.move_start,
             "move-fence": self.move_fence,
             "copy": self.copy,
+            "drain-check": self.drain_check,
             "copy-mark": self.copy_mark,
             "learn": self.learn,
             "down": self.shard_down,
@@ -345,8 +351,19 @@ class Simulation:
             if self.fenced and tenant == self.c.move_tenant and shard == self.move_from:
                 self.redirected += 1  # the source's fence refuses it; the producer retries
                 self.insert(self.move_to, [(tenant, job)])
+            elif self.draining(tenant, shard):
+                s.held.setdefault(tenant, []).append(job)  # runs once the source has drained
             else:
                 s.add(tenant, job)
+
+    def draining(self, tenant: int, shard: int) -> bool:
+        """Whether this is the destination of a drain-and-switch move still under way."""
+        return (
+            self.c.move == "drain"
+            and tenant == self.c.move_tenant
+            and shard == self.move_to
+            and not self.move_done
+        )
 
     def flush_outbox(self, _: int) -> None:
         pending, self.outbox = self.outbox, []
@@ -473,9 +490,23 @@ class Simulation:
         self.producer_map_epoch[producer] = self.map_epoch
 
     def move_fence(self, _: int) -> None:
-        """The source refuses the tenant's inserts from now on; the copier starts."""
+        """The source refuses the tenant's inserts from now on; the copier starts (or, to
+        drain and switch, the wait for the source to run the tenant's jobs)."""
         self.fenced = True
-        self.at(self.now, "copy")
+        self.at(self.now, "drain-check" if self.c.move == "drain" else "copy")
+
+    def drain_check(self, _: int) -> None:
+        """Drain and switch: once the source has no waiting job of the tenant, release the
+        jobs the destination held."""
+        tenant = self.c.move_tenant
+        assert tenant is not None  # noqa: S101 - scheduled only with a tenant to move
+        if self.shards[self.move_from].waiting(tenant, 1):
+            self.at(self.now + self.c.producer_every, "drain-check")
+            return
+        dst = self.shards[self.move_to]
+        for job in dst.held.pop(tenant, []):
+            dst.add(tenant, job)
+        self.move_done = True
 
     def copy(self, _: int) -> None:
         """Read a batch of the tenant's waiting jobs at the source; insert them at the
@@ -491,7 +522,9 @@ class Simulation:
         dst.busy_until = max(self.now, dst.busy_until) + len(batch) * c.enqueue_per_job
         if c.move == "naive":
             for job in batch:
-                dst.add(tenant, job)  # claimable at both ends until the source deletes it
+                dst.add(
+                    tenant, job, copied=True
+                )  # claimable at both ends until the source deletes it
         else:
             dst.held[tenant] = batch
         self.copy_inflight = batch
@@ -512,7 +545,7 @@ class Simulation:
             if c.move == "naive":
                 self.copied += 1
             elif still_waiting:
-                dst.add(tenant, job)
+                dst.add(tenant, job, copied=True)
                 self.copied += 1
             else:
                 self.copy_dropped += 1
@@ -546,7 +579,7 @@ class Simulation:
         per_shard = [0.0] * c.shards
         for t, rate in enumerate(self.rates):
             per_shard[home_shard(t, c.shards)] += rate
-        moved_at_end = True
+        moved_at_end, move_wait_max = True, 0.0
         if c.move_tenant is not None:
             late = [
                 j
@@ -554,6 +587,14 @@ class Simulation:
                 if self.tenant_of[j] == c.move_tenant and t >= c.move_at + c.map_ttl + 0.05
             ]
             moved_at_end = all(self.start_shard[j] == self.move_to for j in late)
+            move_wait_max = max(
+                (
+                    self.started_at[j] - t
+                    for j, t in enumerate(self.enqueued_at)
+                    if self.tenant_of[j] == c.move_tenant and t >= c.move_at
+                ),
+                default=0.0,
+            )
         outage_rate = before_rate = outage_other_p99 = 0.0
         if c.outage is not None:
             down, t0, t1 = c.outage
@@ -588,6 +629,7 @@ class Simulation:
             copied=self.copied,
             copy_dropped=self.copy_dropped,
             moved_at_end=moved_at_end,
+            move_wait_max=move_wait_max,
             claims_per_shard=self.claim_count / c.shards / c.duration,
             empty_per_shard=self.empty_claims / c.shards / c.duration,
             outage_other_p99=outage_other_p99,
@@ -683,11 +725,12 @@ def policy_table(base: Config) -> list[str]:
 
 
 def move_table(base: Config) -> list[str]:
-    """The move of one tenant mid-run, fenced and naive, with both polling policies."""
+    """The move of one tenant mid-run, each way, with both polling policies."""
     rows = [
         "| move | polling | enqueued | copied | copies dropped (a claim won) "
-        "| inserts redirected | lost | doubled | tenant's new jobs on destination |",
-        "| --- | --- | --: | --: | --: | --: | --: | --: | --- |",
+        "| inserts redirected | lost | doubled | tenant's new jobs on destination "
+        "| tenant's longest wait from the move on, ms |",
+        "| --- | --- | --: | --: | --: | --: | --: | --: | --- | --: |",
     ]
     for move in MOVES:
         for policy in POLICIES:
@@ -695,7 +738,7 @@ def move_table(base: Config) -> list[str]:
             rows.append(
                 f"| {move} | {policy} | {r.enqueued:,} | {r.copied:,} | {r.copy_dropped:,} "
                 f"| {r.redirected:,} | {r.lost} | {r.doubled:,} "
-                f"| {'all' if r.moved_at_end else 'not all'} |"
+                f"| {'all' if r.moved_at_end else 'not all'} | {ms(r.move_wait_max)} |"
             )
     return rows
 

@@ -1,8 +1,9 @@
 """The sharding simulation of docs/scaling.md (bench/scaling_sim.py) on a short seeded run: a
-fenced tenant move neither loses nor doubles a job, the checks do see the doubles of a move
-without the fence, backlog-weighted polling keeps the worst wait no longer than round-robin on
-the skewed load, and one shard's outage leaves the others serving. Each property is one of these
-seeded runs, counted in simulated time, never in the test's own time."""
+tenant move (a fenced copy, or drain and switch) neither loses nor doubles a job, the checks do
+see the doubles of a copy without the fence, backlog-weighted polling keeps the worst wait no
+longer than round-robin on the skewed load, and one shard's outage leaves the others serving.
+Each property is one of these seeded runs, counted in simulated time, never in the test's own
+time."""
 
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ def tiny(**changes: object) -> Config:
 
 
 @pytest.mark.parametrize("policy", ["round-robin", "backlog"])
-def test_a_fenced_move_loses_and_doubles_no_job(policy: str) -> None:
-    result = simulate(tiny(policy=policy))
+@pytest.mark.parametrize("move", ["fenced", "drain"])
+def test_a_move_loses_and_doubles_no_job(move: str, policy: str) -> None:
+    result = simulate(tiny(policy=policy, move=move))
 
     assert result.enqueued > 10_000
-    assert result.copied > 0  # the move did move waiting jobs
+    assert result.redirected > 0  # stale producers were sent on by the source's fence
+    if move == "fenced":
+        assert result.copied > 0  # the copy did move waiting jobs
     assert result.lost == 0
     assert result.doubled == 0
     assert result.moved_at_end  # the tenant's later jobs all ran on the destination
