@@ -47,7 +47,7 @@ def brief(r: dict[str, Any]) -> str:
         return f"claim rate at {r['size']:,} ÷ at 0 = {r['value']:.2f}"
     if r["scenario"] == "iteration":
         return (
-            f"{r['default_us']:+.2f} µs/item (cursor every 5 s), {r['each_us']:+.1f} µs/item "
+            f"{r['default_us']:+,.2f} µs/item (cursor every 5 s), {r['each_us']:+,.1f} µs/item "
             f"(every item); the plain loop's job {r['plain_ms']:.0f} ms"
         )
     if r["scenario"] == "chain":
@@ -324,7 +324,7 @@ def iteration_table(summary: dict[str, Any]) -> list[str]:
     lines = [
         "### Iteration jobs: cost per item above a plain loop in one job (µs per item)",
         "",
-        "| engine | the plain loop's job (ms, claim to ack) | iteration job, cursor stored "
+        "| engine | the plain loop's job (ms, attempt to finish) | iteration job, cursor stored "
         "every 5 s (default) | cursor stored after every item | runs |",
         "|---|--:|--:|--:|---|",
     ]
@@ -335,7 +335,7 @@ def iteration_table(summary: dict[str, Any]) -> list[str]:
         runs = ", ".join(f"{x:+.2f}" for x in c["values"])
         plain = c.get("plain_ms")
         lines.append(
-            f"| {name} | {_fmt(plain)} | {c['default_us']:+.2f} | {c['each_us']:+.1f} | {runs} |"
+            f"| {name} | {_fmt(plain)} | {c['default_us']:+,.2f} | {c['each_us']:+,.1f} | {runs} |"
         )
     lines += [
         "",
