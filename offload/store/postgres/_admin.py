@@ -10,6 +10,7 @@ from offload.store._codec import read
 from offload.store._contract import JobFilter, JobRecord, QueueCount
 from offload.store.postgres import _workflows as workflows
 from offload.store.postgres._core import Conn, PostgresCore
+from offload.store.postgres._totals import folded
 
 
 class PostgresAdmin(PostgresCore):
@@ -60,7 +61,8 @@ class PostgresAdmin(PostgresCore):
         return bool(rows) and int(rows[0][0]) > 0
 
     def job_counts(self) -> list[QueueCount]:
-        return [QueueCount(q, s, int(n)) for q, s, n in self._rows("job_counts")]
+        rows = self._run("job_counts", lambda c: folded(self, c, "job_counts"))
+        return [QueueCount(q, s, int(n)) for q, s, n in rows]
 
     def job_finished_since(self, since: float) -> dict[str, int]:
         out = {"completed": 0, "dead": 0, "retryable": 0}

@@ -763,8 +763,12 @@ flows AS (
 SELECT count(*) FROM gone
 
 -- name: job_counts
-SELECT queue, state, count(*) FROM {schema}.offload_jobs
-GROUP BY queue, state ORDER BY queue, state
+-- From the kept counts and their deltas not yet folded (0016_counts.sql), not the job rows.
+SELECT queue, state, sum(jobs)
+FROM (SELECT queue, state, jobs FROM {schema}.offload_counts
+      UNION ALL
+      SELECT queue, state, jobs FROM {schema}.offload_count_deltas) AS c
+GROUP BY queue, state HAVING sum(jobs) <> 0 ORDER BY queue, state
 
 -- name: job_finished_since
 SELECT state, count(*) FROM {schema}.offload_jobs

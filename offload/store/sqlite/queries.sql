@@ -378,7 +378,9 @@ WHERE id IN (
 RETURNING queue, kind, state, attempt
 
 -- name: job_counts
-SELECT queue, state, count(*) FROM offload_jobs GROUP BY queue, state ORDER BY queue, state
+-- From the kept counts (0015_counts.sql), not the job rows.
+SELECT queue, state, sum(jobs) FROM offload_counts
+GROUP BY queue, state HAVING sum(jobs) <> 0 ORDER BY queue, state
 
 -- name: job_finished_since
 SELECT state, count(*) FROM offload_jobs INDEXED BY offload_jobs_finished
