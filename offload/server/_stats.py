@@ -167,7 +167,7 @@ def overview(server: Server, span: str) -> dict[str, Any]:
     total, buckets, fmt = RANGES[span]
     step = total / buckets
     edges = [now - total + i * step for i in range(buckets + 1)]
-    since = [store.job_finished_since(t) for t in edges[:-1]] + [
+    since = store.job_finished_since_each(edges[:-1]) + [
         {"completed": 0, "dead": 0, "retryable": 0}
     ]
     completed, failed = [], []

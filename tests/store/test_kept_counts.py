@@ -146,3 +146,17 @@ def test_ends_stay_counted_by_span_after_their_jobs_are_pruned(store: Store) -> 
     assert store.counts_fold() >= 0
     assert store.job_finished_since(since) == ended
     assert store.job_finished_since(store.now() + 60) == dict.fromkeys(ended, 0)
+
+
+def test_finished_since_each_answers_as_one_call_per_time(store: Store) -> None:
+    insert(store, *[new_job("k", "q", max_attempts=2) for _ in range(5)])
+    jobs = claim(store, ["q"], limit=5)
+    complete(store, jobs[0])
+    complete(store, jobs[1])
+    fail(store, jobs[2], retry_in=None)
+    fail(store, jobs[3], retry_in=600.0)
+    now = store.now()
+    sinces = [now - 3600, now - 12.5, now - 0.001, now + 0.5, now + 60]
+    assert store.job_finished_since_each(sinces) == [store.job_finished_since(t) for t in sinces]
+    assert store.job_finished_since_each(sinces)[0] == {"completed": 2, "dead": 1, "retryable": 1}
+    assert store.job_finished_since_each([]) == []
