@@ -10,9 +10,9 @@ CREATE TABLE offload_count_batch (
     id INTEGER PRIMARY KEY
 );
 
-DROP TRIGGER offload_jobs_count_insert;
-DROP TRIGGER offload_jobs_count_update;
-DROP TRIGGER offload_jobs_ended;
+DROP TRIGGER IF EXISTS offload_jobs_count_insert;
+DROP TRIGGER IF EXISTS offload_jobs_count_update;
+DROP TRIGGER IF EXISTS offload_jobs_ended;
 
 CREATE TRIGGER offload_jobs_count_insert AFTER INSERT ON offload_jobs
 WHEN NOT EXISTS (SELECT 1 FROM offload_count_batch)
