@@ -16,8 +16,11 @@ from bench import report
 from bench._config import DATA, RESULTS, ROOT
 from bench.systems import FACTORIES, python_for
 
-SCENARIOS = ["enqueue", "bulk", "drain", "latency", "baseline"]
-SIZES = {"enqueue": 20_000, "bulk": 100_000, "drain": 20_000, "latency": 200}
+SCENARIOS = ["enqueue", "bulk", "drain", "io", "latency", "baseline"]
+# The new features' cost, offload against the nearest peer that has the feature: on request.
+FEATURES = ["iteration", "chain", "events"]
+FEATURE_PEERS = {"iteration": [], "chain": ["celery"], "events": ["pgqueuer", "procrastinate"]}
+SIZES = {"enqueue": 20_000, "bulk": 100_000, "drain": 20_000, "io": 20_000, "latency": 200}
 OFFLOAD = ["offload-sqlite", "offload-postgres"]
 
 
@@ -72,6 +75,15 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, list[str], float]]:
             for s in systems:
                 if s in OFFLOAD:
                     steps.append((s, "drain-ack", ["--n", n], 600))
+        elif scenario == "io":
+            n = str(SIZES["io"])
+            steps.append(("loop-io", "io", ["--n", n], 300))  # the body's own limit
+            for s in systems:
+                steps.append((s, "io", ["--n", n], 900))
+        elif scenario in FEATURES:
+            for s in systems:
+                if s in OFFLOAD or s in FEATURE_PEERS[scenario]:
+                    steps.append((s, scenario, _feature_args(scenario, args.quick), 900))
         elif scenario == "backlog":
             size = args.backlog_size or (200_000 if args.quick else 5_000_000)
             for s in systems:
@@ -81,8 +93,18 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, list[str], float]]:
             for s in systems:
                 steps.append((s, scenario, ["--n", str(SIZES[scenario])], 900))
         else:
-            sys.exit(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}, backlog")
+            known = ", ".join([*SCENARIOS, "backlog", *FEATURES])
+            sys.exit(f"unknown scenario {scenario!r}; known: {known}")
     return steps
+
+
+def _feature_args(scenario: str, quick: bool) -> list[str]:
+    """The driver arguments of a feature scenario (smaller with --quick)."""
+    if scenario == "iteration":  # items of the plain and default jobs; of the every-item one
+        return ["--n", "50000" if quick else "200000", "--each", "1000" if quick else "2000"]
+    if scenario == "chain":  # chains of 10 steps; as many plain jobs
+        return ["--n", "2000" if quick else "5000", "--length", "10"]
+    return ["--n", "5000" if quick else "20000"]  # events: bulk-published events
 
 
 def snapshot(ref: str) -> tuple[str, Path]:
@@ -176,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="1 run per figure, small backlog")
     p.add_argument("--systems", help=f"comma-separated subset of: {', '.join(FACTORIES)}")
     p.add_argument(
-        "--scenarios", help=f"comma-separated subset of: {', '.join(SCENARIOS)}, backlog"
+        "--scenarios",
+        help=f"comma-separated subset of: {', '.join(SCENARIOS)} (default), backlog, "
+        + ", ".join(FEATURES),
     )
     p.add_argument("--runs", type=int, help="runs per figure (default 3, 1 with --quick)")
     p.add_argument("--backlog", action="store_true", help="also run the long backlog scenario")

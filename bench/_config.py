@@ -14,9 +14,11 @@ RESULTS = BENCH / "results"
 CODE = Path(os.environ.get("BENCH_CODE_ROOT", str(ROOT)))
 
 HOST = "127.0.0.1"
-# Redis: peers keep their queues in db 13, the run recorder uses db 14; nothing else is touched.
+# Redis: peers keep their queues in db 13, the run recorder uses db 14, and the `io` scenario's
+# job bodies make their round trip to db 12; nothing else is touched.
 REDIS_PEERS = f"redis://{HOST}:6379/13"
 REDIS_RECORDER = f"redis://{HOST}:6379/14"
+REDIS_IO = f"redis://{HOST}:6379/12"
 PG_ADMIN = f"postgresql://postgres@{HOST}:5432/postgres"
 
 

@@ -14,14 +14,15 @@ import os
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import _proc
-from bench._config import DATA
+from bench import _io, _proc
+from bench._config import DATA, pg_url
 from bench._recorder import Tally
-from bench.systems import FACTORIES, Offload, System
+from bench.systems import CPUS, FACTORIES, Offload, System, recreate_database
 
 LOGS = DATA / "logs"
 
@@ -56,20 +57,54 @@ def enqueue(sys_: System, n: int, chunk: int, bulk: bool) -> dict[str, Any]:
     }
 
 
-def drain(sys_: System, n: int, chunk: int) -> dict[str, Any]:
+def drain(sys_: System, n: int, chunk: int, kind: str = "noop") -> dict[str, Any]:
+    """n queued jobs of `kind` drained by the workers; `io` jobs' round trips are counted."""
     sys_.reset()
-    sys_.bulk(n, chunk)
+    if kind == "io":
+        _io.reset()
+    sys_.bulk(n, chunk, kind)
     queued = sys_.queued()
     tally = Tally()
     tally.reset()
     spawned = time.time()
-    procs = _start(sys_, "drain")
+    procs = _start(sys_, "drain" if kind == "noop" else kind)
     try:
         waited = tally.wait(n, timeout=max(180.0, n / 100), stall=20.0)
         time.sleep(1.0)  # late duplicates (redeliveries) still count
     finally:
         _proc.stop(procs)
-    return _verdict(tally, n, spawned, {"queued_before": queued, **waited})
+    result = _verdict(tally, n, spawned, {"queued_before": queued, **waited})
+    return _io_checked(result) if kind == "io" else result
+
+
+def _io_checked(result: dict[str, Any]) -> dict[str, Any]:
+    """An `io` run is good only when every run made its round trip, once."""
+    calls = _io.calls()
+    result["io_calls"] = calls
+    if result["ok"] and calls != result["runs"]:
+        result.update(
+            ok=False, value=None, problem=f"{calls} round trips for {result['runs']} runs"
+        )
+    return result
+
+
+def io_limit(n: int, processes: int) -> dict[str, Any]:
+    """The `io` body in a plain loop, no queue, in `processes` processes (job i in process
+    i mod processes), recorded and timed as a drain is."""
+    _io.reset()
+    tally = Tally()
+    tally.reset()
+    spawned = time.time()
+    log = _log("loop-io", "io")
+    argv = [sys.executable, "-m", "bench.io_loop"]
+    procs = [_proc.spawn([*argv, str(k), str(processes), str(n)], log) for k in range(processes)]
+    try:
+        waited = tally.wait(n, timeout=max(180.0, n / 100), stall=20.0)
+        time.sleep(0.2)
+    finally:
+        _proc.stop(procs)
+    extra = {"processes": processes, **waited}
+    return _io_checked(_verdict(tally, n, spawned, extra))
 
 
 def _verdict(tally: Tally, n: int, spawned: float, extra: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +170,103 @@ def latency(sys_: System, count: int, gap: float) -> dict[str, Any]:
         if result["ok"]:
             result["value"] = result["p50"]
     return result
+
+
+def iteration(sys_: Offload, n: int, each: int) -> dict[str, Any]:
+    """One job over n no-op items three ways, one after the other on idle workers: a plain
+    loop (`items`), an iteration job that stores its cursor every 5 s (`iterate`, the default)
+    and one that stores it after every item (`iterate_each`, over `each` items). Each run is
+    timed by the store (finished_at − attempted_at); the figure is the cost per item above the
+    plain loop, in µs."""
+    sys_.reset()
+    procs = _start(sys_, "iteration")
+    spans: dict[str, float] = {}
+    problems = []
+    try:
+        for kind, count in (("items", n), ("iterate", n), ("iterate_each", each)):
+            job = sys_.job(kind).enqueue(count)
+            deadline = time.monotonic() + max(120.0, count / 50)
+            state, span = "", 0.0
+            while time.monotonic() < deadline:
+                state, span = sys_.run_span(job.id)
+                if state in ("completed", "dead", "cancelled"):
+                    break
+                time.sleep(0.05)
+            if state != "completed":
+                problems.append(f"{kind} ended {state or 'never'}")
+            spans[kind] = span
+    finally:
+        _proc.stop(procs)
+    plain = spans.get("items", 0.0) / n
+    default = (spans.get("iterate", 0.0) / n - plain) * 1e6
+    every = (spans.get("iterate_each", 0.0) / each - plain) * 1e6
+    ok = not problems
+    return {
+        "ok": ok,
+        "value": default if ok else None,
+        "unit": "µs per item above a plain loop",
+        "n": n,
+        "each_n": each,
+        "plain_us": plain * 1e6,
+        "plain_ms": spans.get("items", 0.0) * 1000,
+        "default_us": default,
+        "each_us": every,
+        "plain_seconds": spans.get("items"),
+        "iterate_seconds": spans.get("iterate"),
+        "iterate_each_seconds": spans.get("iterate_each"),
+        "problem": ", ".join(problems),
+    }
+
+
+def chain(sys_: System, count: int, length: int, chunk: int) -> dict[str, Any]:
+    """`count` chains of `length` steps against as many plain jobs, both queued before the
+    workers start and drained (the `drain` measurement); the figure is the chains' jobs/s,
+    beside the plain jobs' and the cost per step above a plain job."""
+    n = count * length
+    plain = drain(sys_, n, chunk)
+    sys_.reset()
+    sys_.chains(count, length)
+    tally = Tally()
+    tally.reset()
+    spawned = time.time()
+    procs = _start(sys_, "chain")
+    try:
+        waited = tally.wait(n, timeout=max(180.0, n / 50), stall=20.0)
+        time.sleep(1.0)
+    finally:
+        _proc.stop(procs)
+    result = _verdict(tally, n, spawned, {"chains": count, "length": length, **waited})
+    result["plain_rate"] = plain["value"]
+    if not plain["ok"]:
+        result.update(ok=False, value=None, problem=f"plain jobs: {plain['problem']}")
+    if result["ok"]:
+        result["step_overhead_us"] = (1 / result["value"] - 1 / plain["value"]) * 1e6
+    return result
+
+
+def events(sys_: System, n: int) -> dict[str, Any]:
+    """offload: `bench/events.py`'s round (publish single and bulk, fan-out to 2
+    subscriptions, a group reading) on a fresh store; a peer: its plain inserts, single
+    (n/5 jobs) and bulk (n), which are what its users publish with."""
+    if isinstance(sys_, Offload):
+        from bench import events as ev
+
+        if sys_.backend == "postgres":
+            recreate_database(ev.DB)
+        with tempfile.TemporaryDirectory(dir=DATA) as folder:
+            out = ev.one_round(sys_.backend, n, folder, pg=pg_url(ev.DB))
+        return {"ok": True, "value": out["bulk_events_per_s"], "unit": "events/s", **out}
+    single = enqueue(sys_, max(n // 5, 1), n, bulk=False)
+    bulk = enqueue(sys_, n, 1000, bulk=True)
+    ok = single["ok"] and bulk["ok"]
+    return {
+        "ok": ok,
+        "value": bulk["value"],
+        "unit": "jobs/s",
+        "single_events_per_s": single["value"],
+        "bulk_events_per_s": bulk["value"],
+        "problem": "; ".join(p for p in (single["problem"], bulk["problem"]) if p),
+    }
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -269,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--gap", type=float, default=0.02)
     parser.add_argument("--probe", type=int, default=20_000)
+    parser.add_argument("--each", type=int, default=2_000, help="iterate_each items")
+    parser.add_argument("--length", type=int, default=10, help="steps per chain")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # atexit then reaps the workers
     DATA.mkdir(parents=True, exist_ok=True)
@@ -281,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(offload.__file__).resolve().is_relative_to(Path(code).resolve()):
             sys.exit(f"offload was imported from {offload.__file__}, not from {code}")
 
-    if args.system.startswith("loop-"):
+    if args.system == "loop-io":
+        result = io_limit(args.n, CPUS)
+    elif args.system.startswith("loop-"):
         result = loop(args.system, args.n, args.batch)
     else:
         sys_ = FACTORIES[args.system]()
@@ -292,6 +428,15 @@ def main(argv: list[str] | None = None) -> int:
                 result = enqueue(sys_, args.n, args.chunk, bulk=True)
             elif args.scenario == "drain":
                 result = drain(sys_, args.n, args.chunk)
+            elif args.scenario == "io":
+                result = drain(sys_, args.n, args.chunk, kind="io")
+            elif args.scenario == "iteration":
+                assert isinstance(sys_, Offload)
+                result = iteration(sys_, args.n, args.each)
+            elif args.scenario == "chain":
+                result = chain(sys_, args.n // args.length, args.length, args.chunk)
+            elif args.scenario == "events":
+                result = events(sys_, args.n)
             elif args.scenario == "latency":
                 result = latency(sys_, args.n, args.gap)
             elif args.scenario == "drain-ack":

@@ -29,19 +29,20 @@ from offload import Event, Offload
 from offload.store._contract import ClaimParams
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
+DB = "bench_events"  # the database `python -m bench run --scenarios events` makes and uses
 
 
-def _url(engine: str, folder: str) -> tuple[str, str | None]:
+def _url(engine: str, folder: str, pg: str) -> tuple[str, str | None]:
     if engine == "sqlite":
         return f"sqlite:///{folder}/events-{uuid.uuid4().hex[:8]}.db", None
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    return f"{PG}?schema={schema}", schema
+    return f"{pg}?schema={schema}", schema
 
 
-def _drop(schema: str) -> None:
+def _drop(schema: str, pg: str) -> None:
     import psycopg
 
-    with psycopg.connect(PG, autocommit=True) as conn:
+    with psycopg.connect(pg, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
@@ -97,12 +98,13 @@ def _read(app: Offload, n: int) -> float:
     return time.perf_counter() - started
 
 
-def one_round(engine: str, n: int, folder: str) -> dict[str, float]:
+def one_round(engine: str, n: int, folder: str, pg: str = PG) -> dict[str, float]:
+    """One round's figures; PostgreSQL stores go in schemas of their own in `pg`."""
     out: dict[str, float] = {}
     for subs in (0, 2):
         for label, bulk in (("single", 1), ("bulk", 1000)):
             count = n if bulk > 1 else max(n // 5, 1)
-            url, schema = _url(engine, folder)
+            url, schema = _url(engine, folder, pg)
             app = _app(url, subs)
             try:
                 seconds = _publish(app, count, bulk)
@@ -115,7 +117,7 @@ def one_round(engine: str, n: int, folder: str) -> dict[str, float]:
             finally:
                 app.close()
                 if schema:
-                    _drop(schema)
+                    _drop(schema, pg)
     return out
 
 

@@ -65,8 +65,9 @@ class System(abc.ABC):
         """Enqueue jobs 0..n-1, one call each."""
 
     @abc.abstractmethod
-    def bulk(self, n: int, chunk: int) -> None:
-        """Enqueue jobs 0..n-1 with the system's bulk API, `chunk` jobs per call."""
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
+        """Enqueue jobs 0..n-1 of `kind` (`noop`, or `io`: one Redis round trip) with the
+        system's bulk API, `chunk` jobs per call."""
 
     @abc.abstractmethod
     def send(self, i: int) -> None:
@@ -79,6 +80,11 @@ class System(abc.ABC):
     @abc.abstractmethod
     def workers(self) -> list[tuple[list[str], dict[str, str]]]:
         """The worker commands to start (each in a process group of its own) and their env."""
+
+    def chains(self, count: int, length: int) -> None:
+        """Enqueue `count` chains of `length` noop steps (jobs `c × length + s`), for the
+        systems that have chains (offload, celery)."""
+        raise NotImplementedError(f"{self.name}: the bench makes no chains on it")
 
     def close(self) -> None:
         """Release what the system holds; nothing by default."""
@@ -156,6 +162,21 @@ class Offload(System):
 
     def send(self, i: int) -> None:
         self.job().enqueue(i, time.time())
+
+    def chains(self, count: int, length: int) -> None:
+        """`count` chains (`app.chain`) of `length` noop steps: jobs `c × length + s`."""
+        noop = self.job()
+        for c in range(count):
+            self.app.chain(*(noop.prepare(c * length + s) for s in range(length))).enqueue()
+
+    def run_span(self, job_id: int) -> tuple[str, float]:
+        """(state, finished_at − attempted_at) of one job, by the store's clock."""
+        row = self._query(
+            "SELECT state, attempted_at, finished_at FROM {t} WHERE id = {p}", (job_id,)
+        )
+        if row is None or row[1] is None or row[2] is None:
+            return (row[0] if row else "missing"), 0.0
+        return str(row[0]), float(row[2]) - float(row[1])
 
     def queued(self) -> int:
         return sum(c.count for c in self.app.store.job_counts())
@@ -242,13 +263,22 @@ class Celery(System):
         for i in range(n):
             self.mod.noop.delay(i)
 
-    def bulk(self, n: int, chunk: int) -> None:
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
+        task = getattr(self.mod, kind)
         with self.mod.app.producer_or_acquire() as producer:
             for i in range(n):
-                self.mod.noop.apply_async((i,), producer=producer)
+                task.apply_async((i,), producer=producer)
 
     def send(self, i: int) -> None:
         self.mod.noop.delay(i, time.time())
+
+    def chains(self, count: int, length: int) -> None:
+        """`count` canvas chains of `length` immutable noop signatures (no result backend:
+        each link travels in its message)."""
+        from celery import chain
+
+        for c in range(count):
+            chain(*(self.mod.noop.si(c * length + s) for s in range(length))).apply_async()
 
     def queued(self) -> int:
         import redis
@@ -279,6 +309,7 @@ class RQ(System):
         from bench.apps import rq_app
 
         self.Queue = Queue
+        self.mod = rq_app
         self.fn = rq_app.noop
         self.q = Queue("default", connection=redis.Redis.from_url(REDIS_PEERS))
 
@@ -289,11 +320,12 @@ class RQ(System):
         for i in range(n):
             self.q.enqueue(self.fn, i, result_ttl=0)
 
-    def bulk(self, n: int, chunk: int) -> None:
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
+        fn = getattr(self.mod, kind)
         for start in range(0, n, chunk):
             self.q.enqueue_many(
                 [
-                    self.Queue.prepare_data(self.fn, (i,), result_ttl=0)
+                    self.Queue.prepare_data(fn, (i,), result_ttl=0)
                     for i in range(start, min(start + chunk, n))
                 ]
             )
@@ -326,8 +358,10 @@ class Dramatiq(System):
         for i in range(n):
             self.mod.noop.send(i)
 
-    def bulk(self, n: int, chunk: int) -> None:
-        self.single(n)
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
+        actor = getattr(self.mod, kind)
+        for i in range(n):
+            actor.send(i)
 
     def send(self, i: int) -> None:
         self.mod.noop.send(i, time.time())
@@ -362,8 +396,10 @@ class Huey(System):
         for i in range(n):
             self.mod.noop(i)
 
-    def bulk(self, n: int, chunk: int) -> None:
-        self.single(n)
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
+        task = getattr(self.mod, kind)
+        for i in range(n):
+            task(i)
 
     def send(self, i: int) -> None:
         self.mod.noop(i, time.time())
@@ -399,11 +435,11 @@ class Arq(_Async):
 
         self.run(go())
 
-    def bulk(self, n: int, chunk: int) -> None:
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
         async def go() -> None:
             for start in range(0, n, 1000):
                 end = min(start + 1000, n)
-                await asyncio.gather(*(self.pool.enqueue_job("noop", i) for i in range(start, end)))
+                await asyncio.gather(*(self.pool.enqueue_job(kind, i) for i in range(start, end)))
 
         self.run(go())
 
@@ -455,11 +491,13 @@ class Procrastinate(_Async):
 
         self.run(go())
 
-    def bulk(self, n: int, chunk: int) -> None:
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
+        task = getattr(self.mod, kind)
+
         async def go() -> None:
             for start in range(0, n, chunk):
                 end = min(start + chunk, n)
-                await self.mod.noop.batch_defer_async(*({"i": i} for i in range(start, end)))
+                await task.batch_defer_async(*({"i": i} for i in range(start, end)))
 
         self.run(go())
 
@@ -521,12 +559,12 @@ class PgQueuer(_Async):
 
         self.run(go())
 
-    def bulk(self, n: int, chunk: int) -> None:
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
         async def go() -> None:
             for start in range(0, n, chunk):
                 rng = range(start, min(start + chunk, n))
                 await self.q.enqueue(
-                    ["noop"] * len(rng), [self.payload(i) for i in rng], [0] * len(rng)
+                    [kind] * len(rng), [self.payload(i) for i in rng], [0] * len(rng)
                 )
 
         self.run(go())
@@ -587,11 +625,13 @@ class Oban(_Async):
 
         self.run(go())
 
-    def bulk(self, n: int, chunk: int) -> None:
+    def bulk(self, n: int, chunk: int, kind: str = "noop") -> None:
+        worker: Any = self.mod.Io if kind == "io" else self.mod.Noop
+
         async def go() -> None:
             for start in range(0, n, chunk):
                 rng = range(start, min(start + chunk, n))
-                await self.oban.enqueue_many([self.mod.Noop.new({"i": i}) for i in rng])
+                await self.oban.enqueue_many([worker.new({"i": i}) for i in rng])
 
         self.run(go())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from bench import _io
 from bench._config import REDIS_PEERS
 from bench._recorder import record
 
@@ -19,3 +20,8 @@ app.conf.update(
 @app.task(name="noop")
 def noop(i: int, t: float | None = None) -> None:
     record(i, t)
+
+
+@app.task(name="io")
+def io(i: int, t: float | None = None) -> None:
+    _io.job(i, t)

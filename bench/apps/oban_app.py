@@ -8,6 +8,7 @@ import signal
 
 from oban import Oban, worker
 
+from bench import _io
 from bench._recorder import record
 
 URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/bench_oban")
@@ -17,6 +18,12 @@ URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/bench
 class Noop:
     async def process(self, job):  # type: ignore[no-untyped-def]
         record(job.args["i"], job.args.get("t"))
+
+
+@worker(queue="default", max_attempts=1)
+class Io:
+    async def process(self, job):  # type: ignore[no-untyped-def]
+        await _io.job_async(job.args["i"], job.args.get("t"))
 
 
 async def serve(limit: int) -> None:

@@ -10,6 +10,7 @@ from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
 
+from bench import _io
 from bench._recorder import record
 
 URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/bench_pgqueuer")
@@ -23,6 +24,11 @@ async def main() -> PgQueuer:
     async def noop(job: Job) -> None:
         args = json.loads(job.payload or b"{}")
         record(args["i"], args.get("t"))
+
+    @pgq.entrypoint("io")
+    async def io(job: Job) -> None:
+        args = json.loads(job.payload or b"{}")
+        await _io.job_async(args["i"], args.get("t"))
 
     return pgq
 

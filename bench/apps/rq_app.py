@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from bench import _io
 from bench._recorder import record
 
 
 def noop(i: int, t: float | None = None) -> None:
     record(i, t)
+
+
+def io(i: int, t: float | None = None) -> None:
+    _io.job(i, t)

@@ -16,6 +16,7 @@ from offload._loop import BackgroundLoop
 from offload.app._offload import Offload
 from offload.maintenance._alerts import AlertEvaluator
 from offload.maintenance._backlog import BacklogCounter
+from offload.maintenance._counts import CountFolder
 from offload.maintenance._duty import Duty
 from offload.maintenance._events import ConsumerStarter, EventPruner
 from offload.maintenance._expirer import Expirer
@@ -54,6 +55,7 @@ class Maintenance(BackgroundLoop):
             Pruner(60.0),
             Expirer(interval),  # load shedding (issue 5)
             BacklogCounter(interval),
+            CountFolder(interval),  # the kept counts the overview and /metrics read
             AlertEvaluator(max(interval, 5.0)),  # its reads are bounded, yet not every second
             ConsumerStarter(interval),  # events (docs/events.md)
             EventPruner(10.0),

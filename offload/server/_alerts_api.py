@@ -17,6 +17,7 @@ from offload.app._alerts import CONDITIONS, AlertRule
 from offload.jobs._notify import MAX_URL_LENGTH, URL_PATTERN
 from offload.server._context import Call, api
 from offload.server._http import iso, json_response, query_params, read_json
+from offload.server._links import link
 from offload.server._problems import Problem
 from offload.server._spec import (
     NULLABLE_TIME,
@@ -176,7 +177,7 @@ async def create_alert(call: Call) -> Response:
     return json_response(
         {**rule.as_dict(), "firing": False, "since": None, "value": None},
         201,
-        {"Location": f"/alerts/{rule.name}"},
+        {"Location": link(f"/alerts/{rule.name}")},
     )
 
 

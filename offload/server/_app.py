@@ -45,6 +45,7 @@ from offload.server._auth import forwarded, forwarded_https, host_allowed
 from offload.server._config import ServerConfig, Token
 from offload.server._context import Call, Server, api, store_problem, to_problem
 from offload.server._http import json_response
+from offload.server._links import ROOT
 from offload.server._live import LiveFeed
 from offload.server._pages import error_response, route_path
 from offload.server._problems import Problem, problem_response
@@ -115,7 +116,11 @@ class _Guard:
         if self._trusted(scope) and forwarded_https(request):
             scope = {**scope, "scheme": "https"}
         static = route_path(request).startswith("/static/")
-        await self.app(scope, receive, self._with_headers(send, static))
+        token = ROOT.set(str(scope.get("root_path", "")).rstrip("/"))  # for links (_links.py)
+        try:
+            await self.app(scope, receive, self._with_headers(send, static))
+        finally:
+            ROOT.reset(token)
 
     def _trusted(self, scope: Scope) -> bool:
         """True when the request comes straight from a proxy the configuration trusts."""

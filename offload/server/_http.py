@@ -13,6 +13,7 @@ from offload._time import iso as iso_time
 from offload.app._handle import progress_of
 from offload.jobs._secrets import shown_record
 from offload.server._auth import Principal
+from offload.server._links import link
 from offload.server._problems import Problem
 from offload.server._schema import check
 from offload.store._codec import latest_error
@@ -172,13 +173,13 @@ def job_resource(record: JobRecord, listed: bool = False, readable: bool = False
     ones `<encrypted>` unless `readable`: see `reads_encrypted`); `listed`: as `GET /jobs` shows
     it, a summary whose `errors` hold the latest entry alone, without its traceback."""
     record = shown_record(record, readable)
-    links = {"self": f"/jobs/{record.id}"}
+    links = {"self": link(f"/jobs/{record.id}")}
     if record.parent_id is not None:
-        links["parent"] = f"/jobs/{record.parent_id}"
+        links["parent"] = link(f"/jobs/{record.parent_id}")
     if record.root_id is not None:
-        links["root"] = f"/jobs/{record.root_id}"
+        links["root"] = link(f"/jobs/{record.root_id}")
     if record.state == "completed":
-        links["result"] = f"/jobs/{record.id}/result"
+        links["result"] = link(f"/jobs/{record.id}/result")
     return {
         "id": record.id,
         "kind": record.kind,

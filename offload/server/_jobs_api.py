@@ -46,6 +46,7 @@ from offload.server._http import (
     reads_encrypted,
     undecodable,
 )
+from offload.server._links import link
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
 from offload.server._scope import UNLIMITED, Scope
@@ -124,7 +125,10 @@ def _result_document(record: JobRecord, readable: bool) -> dict[str, Any]:
 
 
 def _result_or_417(record: JobRecord | None, job_id: int, scope: Scope, readable: bool) -> Response:
-    location = {"Location": f"/jobs/{job_id}", "Content-Location": f"/jobs/{job_id}/result"}
+    location = {
+        "Location": link(f"/jobs/{job_id}"),
+        "Content-Location": link(f"/jobs/{job_id}/result"),
+    }
     if record is None:
         raise Problem("job-not-found", f"job {job_id} does not exist", job_id=job_id)
     if record.state == "completed":
@@ -136,7 +140,7 @@ def _result_or_417(record: JobRecord | None, job_id: int, scope: Scope, readable
     raise Problem(
         "expectation-failed",
         detail,
-        headers={"Location": f"/jobs/{job_id}"},
+        headers={"Location": link(f"/jobs/{job_id}")},
         job_id=job_id,
         state=record.state,
     )
@@ -297,7 +301,7 @@ async def create_job(call: Call) -> Response:
         )
     if not duplicate:
         call.server.counters.enqueued.labels(new.queue, new.kind).inc()
-    headers = {"Location": f"/jobs/{job_id}"}
+    headers = {"Location": link(f"/jobs/{job_id}")}
     if duplicate:
         headers["Idempotent-Replayed"] = "true"
     if wants_result:
@@ -363,7 +367,7 @@ async def get_job(call: Call) -> Response:
         )
     record = await _get(call, job_id)
     if record.state == "completed":
-        return Response(status_code=303, headers={"Location": f"/jobs/{job_id}/result"})
+        return Response(status_code=303, headers={"Location": link(f"/jobs/{job_id}/result")})
     return json_response(
         job_resource(call.scope.shown(record), readable=reads_encrypted(call.principal))
     )

@@ -17,6 +17,7 @@ from offload._errors import ConfigurationError
 from offload.dispatch._rules import MAX_LENGTH, Rule
 from offload.server._context import Call, api
 from offload.server._http import iso, json_response, path_id, query_params, read_json
+from offload.server._links import link
 from offload.server._problems import Problem
 from offload.server._schema import parse_datetime
 from offload.server._spec import (
@@ -116,7 +117,7 @@ def rule_resource(rule: Rule, now: float) -> dict[str, Any]:
         "created_at": iso(rule.created_at),
         "expires_at": iso(rule.expires_at),
         "live": rule.expires_at is None or rule.expires_at > now,
-        "links": {"self": f"/rules/{rule.id}"},
+        "links": {"self": link(f"/rules/{rule.id}")},
     }
 
 
@@ -168,7 +169,7 @@ async def create_rule(call: Call) -> Response:
     body = await read_json(call.request, call.server.max_body, CREATE_RULE)
     rule = await call.server.run(_add, call, body)
     now = await call.server.run(call.app.store.now)
-    headers = {"Location": f"/rules/{rule.id}"}
+    headers = {"Location": link(f"/rules/{rule.id}")}
     return json_response(rule_resource(rule, now), 201, headers)
 
 

@@ -27,6 +27,7 @@ from offload.events._remote import commit as remote_commit
 from offload.events._remote import fetch as remote_fetch
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, query_params, read_json
+from offload.server._links import link
 from offload.server._problems import Problem
 from offload.server._schema import check
 from offload.server._spec import (
@@ -247,7 +248,7 @@ async def publish_event(call: Call) -> Response:
         return marked
 
     event, replayed = await call.server.run(publish)
-    headers = {"Location": f"/topics/{topic.name}/partitions/{event.partition}/events"}
+    headers = {"Location": link(f"/topics/{topic.name}/partitions/{event.partition}/events")}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(event_resource(event), 200 if replayed else 201, headers)

@@ -25,6 +25,7 @@ from offload.jobs._step import Step
 from offload.jobs._type import PreparedJob
 from offload.server._context import Call, Server, api
 from offload.server._http import iso, json_response, path_id, query_params, read_json
+from offload.server._links import link
 from offload.server._problems import Problem
 from offload.server._spec import (
     JOB_ID,
@@ -146,7 +147,7 @@ def workflow_resource(r: WorkflowRecord, with_steps: bool = True) -> dict[str, A
         "state": r.state,
         "inserted_at": iso(r.inserted_at),
         "finished_at": iso(r.finished_at),
-        "links": {"self": f"/workflows/{r.id}"},
+        "links": {"self": link(f"/workflows/{r.id}")},
     }
     if with_steps:
         out["steps"] = [
@@ -223,7 +224,7 @@ async def _get(call: Call, workflow_id: int) -> WorkflowRecord:
 async def create_workflow(call: Call) -> Response:
     body = await read_json(call.request, call.server.max_body, CREATE_BODY)
     record = await call.server.run(_created, call.server, body)
-    headers = {"Location": f"/workflows/{record.id}"}
+    headers = {"Location": link(f"/workflows/{record.id}")}
     return json_response(workflow_resource(record), 201, headers)
 
 

@@ -1,8 +1,10 @@
 """Event totals by queue and job type, and discarding a job (part of the store contract).
 
-Totals are derived so that enqueue, claim, complete and fail write nothing extra: what the job
-rows say now (a row is one enqueued job; its `attempt` counts its starts; its state says
-whether it ended completed, dead or shed), plus the table `offload_totals`, which keeps what
+Totals are derived so that enqueue, claim, complete and fail write nothing extra of their own:
+what the job rows say now (a row is one enqueued job; its `attempt` counts its starts; its state
+says whether it ended completed, dead or shed), read from the rows' kept counts by queue, kind
+and state (`offload_counts`, kept by triggers in the statement that changes a job, so reading
+them costs the same with 5M jobs as with 5), plus the table `offload_totals`, which keeps what
 deleted rows had counted (the pruner and a discard add to it in the transaction that deletes
 them) and what workers report with their heartbeat (failed and retried attempts, which leave
 no count in a row). Each engine implements these in its `_totals.py` with its `totals.sql`.
@@ -11,6 +13,7 @@ no count in a row). Each engine implements these in its `_totals.py` with its `t
 from __future__ import annotations
 
 import abc
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +22,16 @@ from typing import Any
 EVENTS = ("enqueued", "started", "completed", "failed", "retried", "dead", "shed")
 ENDED = ("completed", "dead", "shed")  # final states whose rows count as an event
 REPORTED = ("failed", "retried")  # events only workers can tell
+# How long the 10-second spans of ended jobs (`job_finished_since`) are kept: the overview's
+# longest range (7 days) and a day.
+ENDED_KEPT = 8 * 86400.0
+ENDED_SPAN = 10  # seconds; the triggers of the migrations that keep the spans say the same
+
+
+def span_edge(since: float) -> float:
+    """The start of the first whole span at or after `since`: before it, `job_finished_since`
+    counts rows; from it on, the kept spans."""
+    return float(math.ceil(since / ENDED_SPAN) * ENDED_SPAN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +84,13 @@ class TotalsOps(abc.ABC):
     @abc.abstractmethod
     def job_totals(self) -> list[JobTotal]:
         """Every event total by queue and kind (rows and kept totals read in one snapshot)."""
+
+    @abc.abstractmethod
+    def counts_fold(self) -> int:
+        """Fold the deltas of the kept job counts into the counts, so that reading them stays
+        a few rows however busy the store was; how many deltas it folded (0 where the engine
+        updates the counts in place). Readers add unfolded deltas up: this is upkeep, run by
+        the leader and before each read."""
 
     @abc.abstractmethod
     def job_totals_add(self, deltas: Sequence[JobTotal]) -> None:

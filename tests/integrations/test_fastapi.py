@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
@@ -90,3 +91,33 @@ def test_your_own_lifespan_runs_inside_and_its_state_reaches_requests(tmp_path: 
     with TestClient(api, base_url="http://localhost") as client:
         assert client.get("/").json() == "hello True"
     assert seen == ["start", "stop"]
+
+
+def test_locations_and_links_of_the_api_point_into_the_sub_path(tmp_path: Path) -> None:
+    api, jobs = _site(tmp_path)
+    with TestClient(api, base_url="http://localhost", follow_redirects=False) as client:
+        posted = client.post(
+            "/ops/offload/jobs", json={"kind": "send_welcome", "args": {"email": "a@b.c"}}
+        )
+        assert posted.status_code == 202, posted.text
+        job_id = posted.json()["id"]
+        assert posted.headers["location"] == f"/ops/offload/jobs/{job_id}"
+        assert posted.json()["links"]["self"] == f"/ops/offload/jobs/{job_id}"
+        assert client.get(posted.headers["location"]).status_code == 200
+        listed = client.get("/ops/offload/jobs").json()["jobs"]
+        assert [j["links"]["self"] for j in listed] == [f"/ops/offload/jobs/{job_id}"]
+        rule = client.post(
+            "/ops/offload/rules",
+            json={"kind": "send_welcome", "where": "args.email == 'x'", "reason": "test"},
+        )
+        assert rule.status_code == 201, rule.text
+        assert rule.headers["location"].startswith("/ops/offload/rules/")
+    with TestClient(jobs_server_only(jobs), base_url="http://localhost") as client:
+        top = client.post("/jobs", json={"kind": "send_welcome", "args": {"email": "a@b.c"}})
+        assert top.headers["location"] == f"/jobs/{top.json()['id']}"  # at the top: no prefix
+
+
+def jobs_server_only(jobs: Offload) -> Starlette:
+    from offload.server import create_app
+
+    return create_app(jobs)

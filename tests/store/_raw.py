@@ -98,3 +98,32 @@ def _run(store: Store, conn: Any, sql: str, *params: Any) -> Any:
         return None
     row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+def recount(store: Store) -> list[tuple[str, str, int]]:
+    """The jobs by queue and state, counted row by row: what the store's kept counts
+    (`job_counts`) must agree with."""
+    sql = "SELECT queue, state, count(*) FROM {schema}.offload_jobs GROUP BY queue, state"
+    if store.engine == "sqlite":
+        sql = sql.replace("{schema}.", "")
+    with transaction(store) as conn:
+        if store.engine == "postgres":
+            from psycopg import sql as pgsql
+
+            schema = pgsql.Identifier(store.schema).as_string()  # type: ignore[attr-defined]
+            sql = sql.replace("{schema}", schema)
+        return sorted((q, s, int(n)) for q, s, n in conn.execute(sql).fetchall())
+
+
+def run_sql(store: Store, *statements: str) -> None:
+    """Run statements as they are, in one transaction ({schema} names the store's schema on
+    PostgreSQL and nothing on SQLite)."""
+    with transaction(store) as conn:
+        for sql in statements:
+            if store.engine == "postgres":
+                from psycopg import sql as pgsql
+
+                schema = pgsql.Identifier(store.schema).as_string()  # type: ignore[attr-defined]
+                conn.execute(sql.replace("{schema}", schema))
+            else:
+                conn.execute(sql.replace("{schema}.", ""))

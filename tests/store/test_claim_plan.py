@@ -82,7 +82,7 @@ SQLITE_PLANS = [
     ("queries", "job_prune_completed", "offload_jobs_finished"),
     ("queries", "job_prune_final", "offload_jobs_finished"),
     ("queries", "job_finished_since", "offload_jobs_finished"),
-    ("queries", "job_retryable_since", "offload_jobs_due"),
+    ("queries", "job_finished_since", "offload_jobs_due"),
     ("dispatch", "limit_running", "offload_jobs_limit"),
     ("dispatch", "limit_head", "offload_jobs_limit"),
     ("dispatch", "limit_list", "offload_jobs_limit"),

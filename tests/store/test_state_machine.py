@@ -9,6 +9,7 @@ of docs/crashes.md: a rescue charges only jobs whose start was recorded).
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -162,12 +163,12 @@ class StoreModel(RuleBasedStateMachine):
                         self.isolated[job] = True
                 else:
                     self.crashes[job] += 1
-                    self.isolated[job] = True
                     if self.delivery[job] == "at_most_once" or self.crashes[job] >= 2:
-                        self.state[job] = "dead"
+                        self.state[job] = "dead"  # ended: isolated no longer (docs/crashes.md)
                     else:
                         self.state[job] = "available"
                         self.attempts[job] -= 1
+                        self.isolated[job] = True
                 self.old_tokens[job] = self.tokens.pop(job)
 
     @rule()
@@ -211,6 +212,19 @@ class StoreModel(RuleBasedStateMachine):
             assert (rec.crashes, rec.attempt) == (self.crashes[job], self.attempts[job])
         stale = self.store.counters().get("stale_acks", 0) - self.stale_base
         assert stale == self.stale_expected
+
+    @invariant()
+    def kept_counts_match_the_rows(self) -> None:
+        records = [self.store.job_get(job) for job in self.state]
+        rows = Counter(r.state for r in records if r is not None)
+        kept = {c.state: c.count for c in self.store.job_counts() if c.queue == self.queue}
+        assert kept == dict(rows)
+        starts = sum(
+            t.value
+            for t in self.store.job_totals()
+            if t.queue == self.queue and t.event == "started"
+        )
+        assert starts == sum(r.attempt for r in records if r is not None)
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])

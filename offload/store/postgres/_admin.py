@@ -8,8 +8,10 @@ from typing import Any
 
 from offload.store._codec import read
 from offload.store._contract import JobFilter, JobRecord, QueueCount
+from offload.store._totals import span_edge
 from offload.store.postgres import _workflows as workflows
 from offload.store.postgres._core import Conn, PostgresCore
+from offload.store.postgres._totals import folded
 
 
 class PostgresAdmin(PostgresCore):
@@ -60,11 +62,26 @@ class PostgresAdmin(PostgresCore):
         return bool(rows) and int(rows[0][0]) > 0
 
     def job_counts(self) -> list[QueueCount]:
-        return [QueueCount(q, s, int(n)) for q, s, n in self._rows("job_counts")]
+        rows = self._run("job_counts", lambda c: folded(self, c, "job_counts"))
+        return [QueueCount(q, s, int(n)) for q, s, n in rows]
+
+    def job_finished_since_each(self, sinces: Sequence[float]) -> list[dict[str, int]]:
+        out = [{"completed": 0, "dead": 0, "retryable": 0} for _ in sinces]
+        if not sinces:
+            return out
+        params = {
+            "i": list(range(len(sinces))),
+            "since": [float(t) for t in sinces],
+            "edge": [span_edge(t) for t in sinces],
+        }
+        for i, state, n in self._rows("job_finished_since_each", params):
+            out[i][state] += int(n)
+        return out
 
     def job_finished_since(self, since: float) -> dict[str, int]:
         out = {"completed": 0, "dead": 0, "retryable": 0}
-        for state, n in self._rows("job_finished_since", {"since": float(since)}):
+        params = {"since": float(since), "edge": span_edge(since)}
+        for state, n in self._rows("job_finished_since", params):
             out[state] = int(n)
         return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from offload.store._codec import dumps
 from offload.store._contract import CronTick, RescueResult, WorkerInfo
+from offload.store._totals import ENDED_KEPT
 from offload.store.postgres import _insert
 from offload.store.postgres._core import Conn, PostgresCore
 
@@ -21,7 +22,12 @@ class PostgresMaintenance(PostgresCore):
         return int(self._scalar("job_promote_due", {"channel": self.channel}))
 
     def job_prune(self, dead_older_than: float) -> int:
-        return int(self._scalar("job_prune", {"dead_older_than": float(dead_older_than)}))
+        def body(c: Conn) -> int:
+            pruned = int(self._one(c, "job_prune", {"dead_older_than": float(dead_older_than)})[0])
+            c.execute(self._q["ended_prune"], {"kept": ENDED_KEPT})
+            return pruned
+
+        return self._run("job_prune", body)
 
     def leader_acquire(self, name: str, owner: str, ttl: float) -> bool:
         rows = self._rows("leader_acquire", {"name": name, "owner": owner, "ttl": float(ttl)})

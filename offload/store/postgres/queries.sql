@@ -763,19 +763,62 @@ flows AS (
 SELECT count(*) FROM gone
 
 -- name: job_counts
-SELECT queue, state, count(*) FROM {schema}.offload_jobs
-GROUP BY queue, state ORDER BY queue, state
+-- From the kept counts and their deltas not yet folded (0016_counts.sql), not the job rows.
+SELECT queue, state, sum(jobs)
+FROM (SELECT queue, state, jobs FROM {schema}.offload_counts
+      UNION ALL
+      SELECT queue, state, jobs FROM {schema}.offload_count_deltas) AS c
+GROUP BY queue, state HAVING sum(jobs) <> 0 ORDER BY queue, state
 
 -- name: job_finished_since
-SELECT state, count(*) FROM {schema}.offload_jobs
-WHERE state IN ('completed', 'dead') AND finished_at >= %(since)s
+-- Whole 10-second spans from the kept counts and their deltas not yet folded (0017_ended.sql);
+-- the part of the span that `since` cuts (before `edge`, the next span's start) from the rows,
+-- exactly.
+SELECT state, sum(jobs)::bigint FROM (
+    SELECT state, jobs FROM {schema}.offload_ended WHERE bucket >= %(edge)s
+    UNION ALL
+    SELECT state, jobs FROM {schema}.offload_ended_deltas WHERE bucket >= %(edge)s
+    UNION ALL
+    SELECT state, count(*) FROM {schema}.offload_jobs
+    WHERE state IN ('completed', 'dead') AND finished_at >= %(since)s AND finished_at < %(edge)s
+    GROUP BY state
+    UNION ALL
+    -- A retryable job became so when its last attempt failed: the time of its last error entry.
+    SELECT 'retryable', count(*) FROM {schema}.offload_jobs
+    WHERE state = 'retryable'
+      AND CASE WHEN jsonb_typeof(errors -> -1 -> 'at') = 'number'
+               THEN (errors -> -1 ->> 'at')::double precision >= %(since)s
+                    AND (errors -> -1 ->> 'at')::double precision < %(edge)s END
+) AS e
 GROUP BY state
+
+-- name: job_finished_since_each
+-- job_finished_since for each (i, since, edge) in one statement.
+WITH s (i, since, edge) AS (
+    SELECT * FROM unnest(%(i)s::int[], %(since)s::float8[], %(edge)s::float8[])
+)
+SELECT s.i, e.state, sum(e.jobs)::bigint
+FROM s JOIN (SELECT bucket, state, jobs FROM {schema}.offload_ended
+             UNION ALL
+             SELECT bucket, state, jobs FROM {schema}.offload_ended_deltas) AS e
+  ON e.bucket >= s.edge
+GROUP BY s.i, e.state
 UNION ALL
--- A retryable job became so when its last attempt failed: the time of its last error entry.
-SELECT 'retryable', count(*) FROM {schema}.offload_jobs
-WHERE state = 'retryable'
-  AND CASE WHEN jsonb_typeof(errors -> -1 -> 'at') = 'number'
-           THEN (errors -> -1 ->> 'at')::double precision >= %(since)s END
+SELECT s.i, j.state, count(*)
+FROM s JOIN {schema}.offload_jobs AS j
+  ON j.state IN ('completed', 'dead') AND j.finished_at >= s.since AND j.finished_at < s.edge
+GROUP BY s.i, j.state
+UNION ALL
+SELECT s.i, 'retryable', count(*)
+FROM s JOIN {schema}.offload_jobs AS j
+  ON j.state = 'retryable'
+ AND CASE WHEN jsonb_typeof(j.errors -> -1 -> 'at') = 'number'
+          THEN (j.errors -> -1 ->> 'at')::double precision >= s.since
+               AND (j.errors -> -1 ->> 'at')::double precision < s.edge END
+GROUP BY s.i
+
+-- name: ended_prune
+DELETE FROM {schema}.offload_ended WHERE bucket < {schema}.offload_now() - %(kept)s
 
 -- name: leader_acquire
 INSERT INTO {schema}.offload_leaders AS l (name, owner, expires_at)

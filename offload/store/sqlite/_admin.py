@@ -9,8 +9,23 @@ from typing import Any
 
 from offload.store._codec import dumps, read
 from offload.store._contract import JobFilter, JobRecord, QueueCount
+from offload.store._totals import span_edge
 from offload.store.sqlite import _workflows as workflows
 from offload.store.sqlite._base import SQLiteBase
+
+# A listing of states that hold at most this many jobs reads them through the state index and
+# sorts them; of more, it walks the table backwards by id, where they are dense enough to stop
+# early. Either way, listing a rare state (dead jobs among millions) does not read the table.
+FEW = 20_000
+_ANY_STATE = "(:states IS NULL OR state IN (SELECT value FROM json_each(:states)))"
+
+
+def _by_state(job_list: str) -> str:
+    """The query `job_list` that reads the jobs of the given states through the state index."""
+    assert _ANY_STATE in job_list and "FROM offload_jobs\n" in job_list
+    return job_list.replace(
+        "FROM offload_jobs\n", "FROM offload_jobs INDEXED BY offload_jobs_state_kind\n"
+    ).replace(_ANY_STATE, "state IN (SELECT value FROM json_each(:states))")
 
 
 class SQLiteAdmin(SQLiteBase):
@@ -29,7 +44,11 @@ class SQLiteAdmin(SQLiteBase):
             "before_id": flt.before_id,
             "limit": flt.limit,
         }
-        return [record(r) for r in self._read(self._q["job_list"], params)]
+        query = self._q["job_list"]
+        if params["states"] is not None:
+            few = self._read(self._q["jobs_in_states"], (params["states"],))[0][0] <= FEW
+            query = _by_state(query) if few else query
+        return [record(r) for r in self._read(query, params)]
 
     def job_retry(self, job_id: int) -> bool:
         sql = self._q["job_retry"]
@@ -61,9 +80,9 @@ class SQLiteAdmin(SQLiteBase):
 
     def job_finished_since(self, since: float) -> dict[str, int]:
         out = {"completed": 0, "dead": 0, "retryable": 0}
-        for state, n in self._read(self._q["job_finished_since"], (since,)):
-            out[state] = n
-        out["retryable"] = self._read(self._q["job_retryable_since"], (since,))[0][0]
+        params = {"since": float(since), "edge": span_edge(since)}
+        for state, n in self._read(self._q["job_finished_since"], params):
+            out[state] = int(n)
         return out
 
     def counter_add(self, name: str, amount: int) -> None:

@@ -13,6 +13,7 @@ from typing import cast
 
 from offload.store._codec import dumps, error_entry, loads
 from offload.store._contract import CronTick, RescueResult, WorkerInfo
+from offload.store._totals import ENDED_KEPT
 from offload.store.sqlite import _dispatch as dispatch
 from offload.store.sqlite import _totals as totals
 from offload.store.sqlite import _workflows as workflows
@@ -77,6 +78,7 @@ class SQLiteMaintenance(SQLiteBase):
             dispatch.prune_flows(c)
             gone += c.execute(q["job_prune_final"], (now - dead_older_than,)).fetchall()
             totals.keep(c, gone)  # what they counted stays in the totals
+            c.execute(q["ended_prune"], (now - ENDED_KEPT,))
             return len(gone)
 
         return self._tx(body)

@@ -34,6 +34,24 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 -- name: job_last_id
 SELECT last_insert_rowid()
 
+-- name: count_batch_begin
+-- The rows of one executemany are counted together at its end (0019_count_batches.sql).
+INSERT INTO offload_count_batch (id) VALUES (1)
+
+-- name: count_batch_end
+DELETE FROM offload_count_batch
+
+-- name: count_batch_add
+-- The jobs inserted after id ?1 (the batch, under this transaction's write lock), counted.
+INSERT INTO offload_counts (queue, kind, state, jobs, attempts)
+SELECT queue, kind, state, count(*), sum(attempt) FROM offload_jobs WHERE id > ?1
+GROUP BY queue, kind, state
+ON CONFLICT (queue, kind, state)
+DO UPDATE SET jobs = jobs + excluded.jobs, attempts = attempts + excluded.attempts
+
+-- name: job_max_id
+SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'offload_jobs'), 0)
+
 -- name: job_id_by_unique
 SELECT id FROM offload_jobs WHERE unique_key = ?
 
@@ -345,6 +363,10 @@ WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
 ORDER BY id DESC
 LIMIT :limit
 
+-- name: jobs_in_states
+-- From the kept counts (0015_counts.sql): whether a listing of these states is of few rows.
+SELECT coalesce(sum(jobs), 0) FROM offload_counts WHERE state IN (SELECT value FROM json_each(?))
+
 -- name: job_retry
 UPDATE offload_jobs
 SET state = 'available', scheduled_at = ?1, deadline = ?1 + slo, finished_at = NULL,
@@ -378,19 +400,31 @@ WHERE id IN (
 RETURNING queue, kind, state, attempt
 
 -- name: job_counts
-SELECT queue, state, count(*) FROM offload_jobs GROUP BY queue, state ORDER BY queue, state
+-- From the kept counts (0015_counts.sql), not the job rows.
+SELECT queue, state, sum(jobs) FROM offload_counts
+GROUP BY queue, state HAVING sum(jobs) <> 0 ORDER BY queue, state
 
 -- name: job_finished_since
-SELECT state, count(*) FROM offload_jobs INDEXED BY offload_jobs_finished
-WHERE state IN ('completed', 'dead', 'cancelled', 'shed') AND state IN ('completed', 'dead') AND finished_at >= ?
+-- Whole 10-second spans from the kept counts (0016_ended.sql); the part of the span that
+-- `:since` cuts (before `:edge`, the next span's start) from the rows, exactly.
+SELECT state, sum(jobs) FROM (
+    SELECT state, jobs FROM offload_ended WHERE bucket >= :edge
+    UNION ALL
+    SELECT state, count(*) FROM offload_jobs INDEXED BY offload_jobs_finished
+    WHERE state IN ('completed', 'dead', 'cancelled', 'shed') AND state IN ('completed', 'dead')
+      AND finished_at >= :since AND finished_at < :edge
+    GROUP BY state
+    UNION ALL
+    -- A retryable job became so when its last attempt failed: the time of its last error entry.
+    SELECT 'retryable', count(*) FROM offload_jobs INDEXED BY offload_jobs_due
+    WHERE state IN ('scheduled', 'retryable') AND state = 'retryable'
+      AND CASE WHEN json_valid(errors) AND json_type(errors, '$[#-1].at') IN ('integer', 'real')
+               THEN json_extract(errors, '$[#-1].at') END BETWEEN :since AND :edge - 1e-9
+)
 GROUP BY state
 
--- name: job_retryable_since
--- A retryable job became so when its last attempt failed: the time of its last error entry.
-SELECT count(*) FROM offload_jobs INDEXED BY offload_jobs_due
-WHERE state IN ('scheduled', 'retryable') AND state = 'retryable'
-  AND CASE WHEN json_valid(errors) AND json_type(errors, '$[#-1].at') IN ('integer', 'real')
-           THEN json_extract(errors, '$[#-1].at') END >= ?
+-- name: ended_prune
+DELETE FROM offload_ended WHERE bucket < ?
 
 -- name: leader_acquire
 INSERT INTO offload_leaders (name, owner, expires_at) VALUES (?, ?, ?)

@@ -2,10 +2,10 @@
 -- (offload/store/sqlite/_totals.py, offload/store/_totals.py).
 
 -- name: job_totals
--- One statement, so one snapshot: the rows as they are (state, jobs, starts) and the totals
--- kept for deleted rows and reported events (state NULL).
-SELECT queue, kind, state, count(*), coalesce(sum(attempt), 0) FROM offload_jobs
-GROUP BY queue, kind, state
+-- One statement, so one snapshot: the rows as they are (state, jobs, starts), from the kept
+-- counts (0015_counts.sql), and the totals kept for deleted rows and reported events (state
+-- NULL).
+SELECT queue, kind, state, jobs, attempts FROM offload_counts WHERE jobs <> 0
 UNION ALL
 SELECT queue, kind, NULL, event, value FROM offload_totals
 
