@@ -23,18 +23,18 @@ FOR UPDATE
 -- name: wf_lock_of_jobs
 -- `wf_lock` of the workflows whose steps these jobs are: one statement finds and locks them.
 SELECT id, kind, state, cancel_requested FROM {schema}.offload_workflows
-WHERE id IN (SELECT workflow_id FROM {schema}.offload_workflow_steps
-             WHERE job_id = ANY(%(ids)s::bigint[]))
+WHERE id = ANY(ARRAY(SELECT workflow_id FROM {schema}.offload_workflow_steps
+                     WHERE job_id = ANY(%(ids)s::bigint[])))
 ORDER BY id
 FOR UPDATE
 
 -- name: wf_seen
 -- The steps of locked workflows (all of them: one statement), read after the lock so that
--- they include what the transactions that held it committed.
+-- they include what the transactions that held it committed. Each job's state is a look-up
+-- by its id, whatever plan the array of ids gets (a join may walk the jobs' index instead).
 SELECT s.workflow_id, s.name, s.position, s.role, s.depends_on, s.undo_of, s.state, s.job_id,
-       j.state
+       (SELECT j.state FROM {schema}.offload_jobs AS j WHERE j.id = s.job_id)
 FROM {schema}.offload_workflow_steps AS s
-LEFT JOIN {schema}.offload_jobs AS j ON j.id = s.job_id
 WHERE s.workflow_id = ANY(%(ids)s::bigint[])
 ORDER BY s.workflow_id, s.position
 
