@@ -117,7 +117,8 @@ class WorkflowFilter:
 @dataclass(frozen=True, slots=True)
 class Seen:
     """A step as the plan reads it: its stored row, and its job's state and result (job_state
-    None when the step has no job, or its job is gone)."""
+    None when the step has no job, or its job is gone; an engine may leave it None for a step
+    that does not wait for its job, `created`, since the plan reads it for those only)."""
 
     name: str
     position: int

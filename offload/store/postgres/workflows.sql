@@ -30,10 +30,12 @@ FOR UPDATE
 
 -- name: wf_seen
 -- The steps of locked workflows (all of them: one statement), read after the lock so that
--- they include what the transactions that held it committed. Each job's state is a look-up
--- by its id, whatever plan the array of ids gets (a join may walk the jobs' index instead).
+-- they include what the transactions that held it committed. The plan reads the state of the
+-- jobs its steps wait for (`created`) only: a look-up by id each, whatever plan the array of
+-- ids gets (a join may walk the jobs' index instead).
 SELECT s.workflow_id, s.name, s.position, s.role, s.depends_on, s.undo_of, s.state, s.job_id,
-       (SELECT j.state FROM {schema}.offload_jobs AS j WHERE j.id = s.job_id)
+       CASE WHEN s.state = 'created'
+            THEN (SELECT j.state FROM {schema}.offload_jobs AS j WHERE j.id = s.job_id) END
 FROM {schema}.offload_workflow_steps AS s
 WHERE s.workflow_id = ANY(%(ids)s::bigint[])
 ORDER BY s.workflow_id, s.position
