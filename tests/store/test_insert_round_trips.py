@@ -161,3 +161,31 @@ def test_an_async_enqueue_in_the_callers_block_takes_a_savepoint_as_before(
 ) -> None:
     lines = _async_autocommit(pg, tmp_path, [new_job()], block=True)
     assert any(c.startswith("SAVEPOINT") for c in commands(lines))
+
+
+def _sync_autocommit(store: Store, tmp_path: Path, jobs: list[NewJob]) -> list[str]:
+    """The trace of a sync insert on a caller's connection in autocommit; the ids are checked
+    stored after."""
+    with psycopg.connect(_caller_url(store), autocommit=True) as conn:
+        trace = Trace(tmp_path / "trace.txt")
+        trace.start(conn.pgconn)
+        inserted = store.job_insert_many(jobs, conn)
+        lines = trace.stop()
+    for i in inserted:
+        assert get(store, i.id).state == "available"
+    return lines
+
+
+def test_a_plain_enqueue_on_a_sync_autocommit_connection_commits_by_itself(
+    pg: Store, tmp_path: Path
+) -> None:
+    lines = _sync_autocommit(pg, tmp_path, [new_job()])
+    assert round_trips(lines) == 1
+    assert commands(lines) == []
+
+
+def test_several_statements_on_a_sync_autocommit_connection_take_a_transaction(
+    pg: Store, tmp_path: Path
+) -> None:
+    lines = _sync_autocommit(pg, tmp_path, [new_job(unique_key="a")])
+    assert commands(lines)[0] == "BEGIN" and commands(lines)[-1] == "COMMIT"
