@@ -59,12 +59,13 @@ class LiveFeed:
                 log.debug("live updates: reading the store failed (%s)", exc)
             else:
                 if now != self._fingerprint:
-                    first = self._fingerprint is None
+                    # The first reading too: a stream's own baseline may be older than it (the
+                    # jobs changed between the two reads), and each stream sends a change only
+                    # when a reading differs from what it saw last.
                     self._fingerprint = now
-                    if not first:
-                        self.version += 1
-                        async with changed:
-                            changed.notify_all()
+                    self.version += 1
+                    async with changed:
+                        changed.notify_all()
             await asyncio.sleep(self.interval)
         self._task = None
 
