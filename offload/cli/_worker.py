@@ -232,6 +232,7 @@ def _supervise(
 
     supervisor = Supervisor(processes, argv, burst=burst, env=supervised(url))
     if child_main is not None:
+        _load_engine(url)
         supervisor.fork(child_main)
     try:
         # Fail here, once, if the app cannot be imported or the store is damaged; a store
@@ -247,6 +248,22 @@ def _supervise(
         raise
     supervisor.release()
     return supervisor.run()
+
+
+def _load_engine(url: str | None) -> None:
+    """Import the PostgreSQL engine before the fork when `url` (or `$OFFLOAD_URL`) names one,
+    so that each forked child need not import it: its driver, psycopg, takes about as long to
+    import as all of offload. Its store connects to nothing until it is used; a problem with
+    the URL is left for the check that follows to report. SQLite's engine is quick to import
+    (and opening it would touch the file); without a URL the app, not imported yet, names the
+    store."""
+    from offload.store import open_store
+
+    url = url or os.environ.get("OFFLOAD_URL")
+    if not url or url.split(":", 1)[0].lower() not in ("postgresql", "postgres"):
+        return
+    with contextlib.suppress(Exception):
+        open_store(url).close()
 
 
 def _serve_forked(serve: Callable[[], None]) -> int:
