@@ -1,10 +1,10 @@
 """Numbers and chart geometry the dashboard shows, computed per request from the store.
 
-Throughput and failures over time come from `job_finished_since` at each bucket edge: the
-count of jobs now completed (or dead, or retryable) that finished after the edge, so a bucket
-is the difference of two edges. Jobs pruned since (completed ones after their result_ttl) no
-longer count, and a retried job counts where it finished last; the chart is therefore exact
-for recent history and a lower bound further back. Wait and run times come from a sample of
+Throughput and failures over time come from `job_finished_since_each` at the bucket edges:
+how many jobs completed (or ended dead, or failed to be retried) after each edge, so a bucket is
+the difference of two edges. The store keeps these ends by 10-second span for eight days, so
+jobs pruned or retried since still count where they ended, and reading them costs the same
+however many jobs the store holds. Wait and run times come from a sample of
 the newest completed jobs; SLO attainment per job type from the store (`job_slo_attainment`).
 """
 
@@ -167,7 +167,7 @@ def overview(server: Server, span: str) -> dict[str, Any]:
     total, buckets, fmt = RANGES[span]
     step = total / buckets
     edges = [now - total + i * step for i in range(buckets + 1)]
-    since = [store.job_finished_since(t) for t in edges[:-1]] + [
+    since = store.job_finished_since_each(edges[:-1]) + [
         {"completed": 0, "dead": 0, "retryable": 0}
     ]
     completed, failed = [], []

@@ -65,6 +65,19 @@ class PostgresAdmin(PostgresCore):
         rows = self._run("job_counts", lambda c: folded(self, c, "job_counts"))
         return [QueueCount(q, s, int(n)) for q, s, n in rows]
 
+    def job_finished_since_each(self, sinces: Sequence[float]) -> list[dict[str, int]]:
+        out = [{"completed": 0, "dead": 0, "retryable": 0} for _ in sinces]
+        if not sinces:
+            return out
+        params = {
+            "i": list(range(len(sinces))),
+            "since": [float(t) for t in sinces],
+            "edge": [span_edge(t) for t in sinces],
+        }
+        for i, state, n in self._rows("job_finished_since_each", params):
+            out[i][state] += int(n)
+        return out
+
     def job_finished_since(self, since: float) -> dict[str, int]:
         out = {"completed": 0, "dead": 0, "retryable": 0}
         params = {"since": float(since), "edge": span_edge(since)}

@@ -277,7 +277,7 @@ class PostgresCore:
         as it is (pipelined if asked)."""
         binding = self._binding
         if binding is not None:
-            return self._run_bound(binding, what, body, pipeline)
+            return self._run_bound(binding, what, body, pipeline, transaction)
         for _ in range(retries):
             try:
                 return self._run_pooled(what, body, idempotent, transaction, pipeline)
@@ -329,7 +329,12 @@ class PostgresCore:
         raise AssertionError("unreachable")
 
     def _run_bound(
-        self, binding: Binding, what: str, body: Callable[[Conn], T], pipeline: bool
+        self,
+        binding: Binding,
+        what: str,
+        body: Callable[[Conn], T],
+        pipeline: bool,
+        transaction: bool = True,
     ) -> T:
         if not binding.open:
             raise StoreError(
@@ -341,8 +346,10 @@ class PostgresCore:
             with binding.lock, contextlib.ExitStack() as stack:
                 if pipeline:
                     stack.enter_context(conn.pipeline())
-                if not binding.owned and _idle_autocommit(conn):
-                    stack.enter_context(conn.transaction())  # no transaction to join: its own
+                if transaction and not binding.owned and _idle_autocommit(conn):
+                    # no transaction to join: its own, as on the pool; an operation of one
+                    # statement commits by itself, as on the pool (one round trip, not three)
+                    stack.enter_context(conn.transaction())
                 return body(conn)
         except psycopg.OperationalError as exc:
             raise self._lost(exc, binding, what) from exc

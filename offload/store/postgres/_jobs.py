@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import psycopg
+from psycopg import pq
 
 from offload._errors import StoreError
 from offload.store._codec import CLAIM_ROUNDS, bounded_error, bounded_traceback, report_buried
@@ -66,7 +67,12 @@ class PostgresJobs(PostgresLongJobs):
             return []
         own = await async_caller_connection(conn)
         try:
-            if own.autocommit:
+            # In autocommit with no transaction open, an insert of one statement commits by
+            # itself, as on the pool (one round trip); one of several statements gets a
+            # transaction of its own (BEGIN and COMMIT: two more round trips), and within a
+            # transaction block the caller opened, a savepoint as before.
+            alone = own.info.transaction_status == pq.TransactionStatus.IDLE
+            if own.autocommit and (not alone or _insert.needs_transaction(jobs)):
                 async with own.transaction():
                     return await _insert_async(self, own, jobs)
             return await _insert_async(self, own, jobs)

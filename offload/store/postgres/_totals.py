@@ -10,14 +10,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+
 from offload.store._totals import JobTotal, TotalsOps, from_rows, summed
 from offload.store.postgres._core import Conn, PostgresCore
 
 
 def folded(ex: PostgresCore, c: Conn, name: str) -> list[Any]:
     """The rows of the query `name` after folding the counts' deltas (0016_counts.sql): two
-    statements, so the read's snapshot has the fold in it."""
-    c.execute(ex._q["counts_fold"])
+    statements, so the read's snapshot has the fold in it. The fold is upkeep: the read adds
+    unfolded deltas up anyway, so it is left out in a caller's transaction (a failed statement
+    would abort it), and a store that cannot write now (a full disk, a read-only replica or
+    role) is still read."""
+    if ex._binding is None:
+        try:
+            c.execute(ex._q["counts_fold"])
+        except (
+            psycopg.errors.DiskFull,
+            psycopg.errors.ReadOnlySqlTransaction,
+            psycopg.errors.InsufficientPrivilege,
+        ):
+            pass
     return c.execute(ex._q[name]).fetchall()
 
 

@@ -792,6 +792,31 @@ SELECT state, sum(jobs)::bigint FROM (
 ) AS e
 GROUP BY state
 
+-- name: job_finished_since_each
+-- job_finished_since for each (i, since, edge) in one statement.
+WITH s (i, since, edge) AS (
+    SELECT * FROM unnest(%(i)s::int[], %(since)s::float8[], %(edge)s::float8[])
+)
+SELECT s.i, e.state, sum(e.jobs)::bigint
+FROM s JOIN (SELECT bucket, state, jobs FROM {schema}.offload_ended
+             UNION ALL
+             SELECT bucket, state, jobs FROM {schema}.offload_ended_deltas) AS e
+  ON e.bucket >= s.edge
+GROUP BY s.i, e.state
+UNION ALL
+SELECT s.i, j.state, count(*)
+FROM s JOIN {schema}.offload_jobs AS j
+  ON j.state IN ('completed', 'dead') AND j.finished_at >= s.since AND j.finished_at < s.edge
+GROUP BY s.i, j.state
+UNION ALL
+SELECT s.i, 'retryable', count(*)
+FROM s JOIN {schema}.offload_jobs AS j
+  ON j.state = 'retryable'
+ AND CASE WHEN jsonb_typeof(j.errors -> -1 -> 'at') = 'number'
+          THEN (j.errors -> -1 ->> 'at')::double precision >= s.since
+               AND (j.errors -> -1 ->> 'at')::double precision < s.edge END
+GROUP BY s.i
+
 -- name: ended_prune
 DELETE FROM {schema}.offload_ended WHERE bucket < {schema}.offload_now() - %(kept)s
 

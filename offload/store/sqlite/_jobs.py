@@ -120,8 +120,14 @@ def insert_rows(c: sqlite3.Connection, r: Rows) -> list[Inserted]:
     if not r.unique:
         # No row can conflict: one executemany, and the ids are the AUTOINCREMENT run that
         # ends at the last one (this transaction holds the write lock).
-        c.executemany(q["job_insert_rows"], rows)
-        last = int(c.execute(q["job_last_id"]).fetchone()[0])
+        before = int(c.execute(q["job_max_id"]).fetchone()[0])
+        c.execute(q["count_batch_begin"])
+        try:
+            c.executemany(q["job_insert_rows"], rows)
+            last = int(c.execute(q["job_last_id"]).fetchone()[0])
+        finally:  # whatever was inserted is counted, even by a batch cut short
+            c.execute(q["count_batch_end"])
+            c.execute(q["count_batch_add"], (before,))
         return [Inserted(i) for i in range(last - len(rows) + 1, last + 1)]
     out = []
     insert, by_unique = q["job_insert"], q["job_id_by_unique"]

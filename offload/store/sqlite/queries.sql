@@ -34,6 +34,24 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 -- name: job_last_id
 SELECT last_insert_rowid()
 
+-- name: count_batch_begin
+-- The rows of one executemany are counted together at its end (0019_count_batches.sql).
+INSERT INTO offload_count_batch (id) VALUES (1)
+
+-- name: count_batch_end
+DELETE FROM offload_count_batch
+
+-- name: count_batch_add
+-- The jobs inserted after id ?1 (the batch, under this transaction's write lock), counted.
+INSERT INTO offload_counts (queue, kind, state, jobs, attempts)
+SELECT queue, kind, state, count(*), sum(attempt) FROM offload_jobs WHERE id > ?1
+GROUP BY queue, kind, state
+ON CONFLICT (queue, kind, state)
+DO UPDATE SET jobs = jobs + excluded.jobs, attempts = attempts + excluded.attempts
+
+-- name: job_max_id
+SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'offload_jobs'), 0)
+
 -- name: job_id_by_unique
 SELECT id FROM offload_jobs WHERE unique_key = ?
 
