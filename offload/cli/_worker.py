@@ -231,10 +231,10 @@ def _supervise(
     from offload.worker import Supervisor
 
     supervisor = Supervisor(processes, argv, burst=burst, env=supervised(url))
-    if child_main is not None:
-        _load_engine(url)
-        supervisor.fork(child_main)
     try:
+        if child_main is not None:
+            _load_engine(url)
+            supervisor.fork(child_main)
         # Fail here, once, if the app cannot be imported or the store is damaged; a store
         # that refuses writes is waited for by each worker process.
         checked = load_app(app_path, url)

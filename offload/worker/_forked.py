@@ -10,6 +10,7 @@ and exits with its code; it never returns into the supervisor's code.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -78,7 +79,13 @@ def fork_child(
         os.setpgid(0, 0)
         opened = _wait(gate)
         os.close(gate)
-        code = _run(child_main) if opened else 0
+        if opened:
+            code = _run(child_main)
+            # What a process's normal exit runs: the app's exit handlers (a telemetry
+            # exporter's last flush) as well as those registered before the fork.
+            atexit._run_exitfuncs()
+        else:
+            code = 0
     except BaseException:  # never back into the supervisor's stack
         with contextlib.suppress(Exception):
             traceback.print_exc()

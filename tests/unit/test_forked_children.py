@@ -14,7 +14,7 @@ import pytest
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux")
 
 SCENARIO = """
-import os, sys, threading
+import atexit, os, sys, threading
 from pathlib import Path
 from offload.worker._lifeline import ENV
 from offload.worker._supervisor import Supervisor
@@ -25,6 +25,8 @@ how = sys.argv[2]
 
 
 def child_main() -> int:
+    pid = os.getpid()
+    atexit.register(lambda: (out / f"exit-{pid}").write_text("exited"))
     (out / f"ran-{os.getpid()}").write_text(
         f"{os.getpgid(0)} {os.environ.get(ENV, '')} {os.getppid()}"
     )
@@ -76,6 +78,11 @@ def scenario(tmp_path: Path, how: str) -> tuple[dict[str, list[str]], dict[int, 
     return printed, ran
 
 
+def exit_handlers_run(tmp_path: Path) -> list[int]:
+    """The children whose exit handler (registered by child_main) ran."""
+    return sorted(int(path.name.removeprefix("exit-")) for path in tmp_path.glob("exit-*"))
+
+
 def test_released_children_run_once_each_in_a_group_of_their_own_watching_the_supervisor(
     tmp_path: Path,
 ) -> None:
@@ -85,6 +92,7 @@ def test_released_children_run_once_each_in_a_group_of_their_own_watching_the_su
     pids = [int(pid) for pid in printed["pids"]]
     me = printed["me"][0]
     assert sorted(ran) == sorted(pids), "each child ran child_main once"
+    assert exit_handlers_run(tmp_path) == sorted(pids), "a child runs its exit handlers"
     for pid, (group, lifeline, parent) in ran.items():
         assert int(group) == pid, "a child is in a process group of its own"
         assert lifeline.split(":")[0] == me, "a child watches the supervisor's lifeline"
