@@ -117,7 +117,8 @@ class WorkflowFilter:
 @dataclass(frozen=True, slots=True)
 class Seen:
     """A step as the plan reads it: its stored row, and its job's state and result (job_state
-    None when the step has no job, or its job is gone)."""
+    None when the step has no job, or its job is gone; an engine may leave it None for a step
+    that does not wait for its job, `created`, since the plan reads it for those only)."""
 
     name: str
     position: int
@@ -335,7 +336,9 @@ class WorkflowOps(abc.ABC):
 
 
 class WorkflowIO(abc.ABC):
-    """What `advance` needs of an engine, on the connection of the transaction it runs in."""
+    """What `advance` needs of an engine, on the connection of the transaction it runs in.
+    Each call covers every workflow of one advance, so that an acknowledgement of many steps
+    (of many workflows) costs a few statements, not a few per workflow."""
 
     @abc.abstractmethod
     def lock(self, ids: Sequence[int]) -> list[tuple[int, str, str, bool]]:
@@ -343,35 +346,43 @@ class WorkflowIO(abc.ABC):
         state and whether a cancel was asked for."""
 
     @abc.abstractmethod
-    def seen(self, workflow_id: int) -> list[Seen]:
-        """The workflow's steps with their jobs' states and results, in position order."""
+    def seen(self, ids: Sequence[int]) -> dict[int, list[Seen]]:
+        """These workflows' steps with their jobs' states and results, in position order,
+        by workflow id."""
 
     @abc.abstractmethod
-    def specs(self, workflow_id: int, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The stored jobs of these steps."""
+    def specs(self, wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+        """The stored jobs of these (workflow id, step name) steps."""
 
     @abc.abstractmethod
     def insert(self, jobs: Sequence[NewJob]) -> list[int]:
         """Insert jobs as the engine's enqueue does; their ids."""
 
     @abc.abstractmethod
-    def write(self, workflow_id: int, p: Plan, made: dict[str, int]) -> None:
-        """Store a plan's outcome: ended steps, steps whose job was made, the new state."""
+    def write(self, outcomes: Sequence[tuple[int, Plan, dict[str, int]]]) -> None:
+        """Store plans' outcomes (workflow id, plan, the jobs made by step name): ended steps,
+        steps whose job was made, new states."""
 
 
 def advance(io: WorkflowIO, ids: Sequence[int]) -> int:
     """Apply the plan of each of these workflows (locked in id order, so that transactions
-    advancing several never deadlock); how many jobs it made."""
-    made_total = 0
-    for wid, kind, state, cancel in io.lock(sorted(set(ids))):
-        p = plan(kind, state, cancel, io.seen(wid))
-        if not p.ended and not p.create and p.state is None:
-            continue
-        made: dict[str, int] = {}
-        if p.create:
-            specs = io.specs(wid, p.create)
-            jobs = [job_from_json(specs[n], wid, n) for n in p.create]
-            made = dict(zip(p.create, io.insert(jobs), strict=True))
-            made_total += len(made)
-        io.write(wid, p, made)
-    return made_total
+    advancing several never deadlock); how many jobs it made. The jobs of all their due steps
+    are made by one insert."""
+    locked = io.lock(sorted(set(ids)))
+    if not locked:
+        return 0
+    seen = io.seen([wid for wid, *_ in locked])
+    plans: list[tuple[int, Plan]] = []
+    for wid, kind, state, cancel in locked:
+        p = plan(kind, state, cancel, seen.get(wid, []))
+        if p.ended or p.create or p.state is not None:
+            plans.append((wid, p))
+    wanted = [(wid, name) for wid, p in plans for name in p.create]
+    made: dict[tuple[int, str], int] = {}
+    if wanted:
+        specs = io.specs(wanted)
+        jobs = [job_from_json(specs[w], w[0], w[1]) for w in wanted]
+        made = dict(zip(wanted, io.insert(jobs), strict=True))
+    if plans:
+        io.write([(wid, p, {n: made[(wid, n)] for n in p.create}) for wid, p in plans])
+    return len(made)

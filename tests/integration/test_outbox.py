@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from offload import Offload
 from offload.app._outbox import Relay, create_table
 from offload.store._contract import JobFilter
-from tests._engines import PG_URL
+from tests._engines import PG_URL, drop_schema
 from tests._engines import need_postgres as _need_postgres
 
 
@@ -42,16 +43,24 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     _need_postgres()
     import psycopg
 
-    conn = psycopg.connect(PG_URL, autocommit=True)
-    conn.execute("DROP TABLE IF EXISTS offload_outbox, users")
-    conn.execute("CREATE TABLE users (id bigint PRIMARY KEY, name text)")
-    create_table(conn)
-    conn.autocommit = False
-    yield PG_URL, conn
-    conn.rollback()
-    conn.autocommit = True
-    conn.execute("DROP TABLE IF EXISTS offload_outbox, users")
-    conn.close()
+    # The application's tables live in a schema of the test's own (its search_path, which the
+    # relay's connection gets from the URL too), so that tests running at the same time each
+    # have their own outbox.
+    schema = f"app_{uuid.uuid4().hex[:12]}"
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    conn = psycopg.connect(url, autocommit=True)
+    try:
+        conn.execute("CREATE TABLE users (id bigint PRIMARY KEY, name text)")
+        create_table(conn)
+        conn.autocommit = False
+        yield url, conn
+        conn.rollback()
+    finally:
+        conn.close()
+        drop_schema(schema)
 
 
 def _begin(conn: Any) -> None:

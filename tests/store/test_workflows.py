@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from offload.store._contract import Completion, Failure, Store
+from offload.store._contract import ClaimParams, Completion, Failure, Store
 from offload.store._workflows import (
     ON_FAILURE,
     UNDO,
@@ -58,6 +58,54 @@ def test_a_chain_makes_each_job_once_the_one_before_completed(store: Store, step
     assert [(s.state, s.result) for s in wf.steps] == [("completed", n) for n in "abc"]
     job = get(store, wf.steps[1].job_id or 0)
     assert job.meta["workflow"] == [wid, "b"]
+
+
+def test_one_acknowledgement_advances_every_workflow_its_steps_belong_to(store: Store) -> None:
+    """A worker's cycle acknowledges steps of many workflows at once: each workflow advances
+    in it, its due jobs made once, and the group whose last member ends completes."""
+    chains = [_chain(store, f"a{i}", f"b{i}", f"c{i}") for i in range(3)]
+    members = [NewStep("m1", new_job("m")), NewStep("m2", new_job("m"))]
+    group = store.workflow_create(NewWorkflow("group", members))
+    failing = [
+        NewStep("x", new_job("x")),
+        NewStep("y", new_job("y"), ("x",)),
+        NewStep("on_failure", new_job("oops"), ("x",), ON_FAILURE),
+    ]
+    graph = store.workflow_create(NewWorkflow("graph", failing))
+    jobs = claim(store)
+    assert sorted(j.kind for j in jobs) == ["a0", "a1", "a2", "m", "m", "x"]
+    done = [Completion(j.id, j.lease_token, j.kind, True) for j in jobs if j.kind != "x"]
+    failed = [
+        Failure(j.id, j.lease_token, "no", "", None, step=True) for j in jobs if j.kind == "x"
+    ]
+    got = store.job_ack_claim(done, failed, ClaimParams(["default"], 100, "w2", 600.0))
+    assert (got.completed.applied, got.failed.applied) == (5, 1)
+    made = [j.kind for j in got.claimed] + [j.kind for j in claim(store)]
+    assert sorted(made) == ["b0", "b1", "b2", "oops"]
+    for i, wid in enumerate(chains):
+        wf = store.workflow_get(wid)
+        assert wf is not None and wf.state == "running"
+        assert [s.state for s in wf.steps] == ["completed", "created", "pending"]
+        assert get(store, wf.steps[1].job_id or 0).meta["workflow"] == [wid, f"b{i}"]
+    assert [store.workflow_get(w).state for w in (group, graph)] == ["completed", "failed"]  # type: ignore[union-attr]
+
+
+def test_a_chains_next_step_wakes_an_idle_worker(store: Store) -> None:
+    """The acknowledgement that completes a step makes the next one's job and rings its
+    queue's listeners when it commits: an idle worker claims it without waiting for its poll
+    or for the leader's sweep."""
+    wid = _chain(store, "a", "b")
+    [first] = claim(store)
+    listener = store.listener(["default"])
+    try:
+        while listener.wait(0.05):  # forget what happened before
+            continue
+        store.job_ack_claim([Completion(first.id, first.lease_token, 1, True)], (), None)
+        assert listener.wait(10.0), "no wake-up for the chain's next step"
+        [second] = claim(store, worker_id="idle")
+        assert second.kind == "b" and second.id == _step_jobs(store, wid)["b"]
+    finally:
+        listener.close()
 
 
 def test_a_job_not_known_as_a_step_advances_nothing_when_marked_plain(store: Store) -> None:

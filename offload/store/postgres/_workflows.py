@@ -29,49 +29,70 @@ from offload.store.postgres._core import Conn, PostgresCore
 
 
 class _IO(WorkflowIO):
-    """`advance`'s reads and writes on the connection of one transaction."""
+    """`advance`'s reads and writes on the connection of one transaction: one statement per
+    call whatever the number of workflows, and the writes fetch nothing, so that in the
+    pipelined cycle of an acknowledgement (`_jobs.py`) they wait for no round trip."""
 
-    def __init__(self, ex: PostgresCore, c: Conn) -> None:
+    def __init__(
+        self, ex: PostgresCore, c: Conn, locked: list[tuple[int, str, str, bool]] | None = None
+    ) -> None:
         self.ex = ex
         self.c = c
         self.q = ex._q
+        self.locked = locked  # rows its caller locked already (`advance_jobs`)
 
     def lock(self, ids: Sequence[int]) -> list[tuple[int, str, str, bool]]:
-        rows = self.c.execute(self.q["wf_lock"], {"ids": list(ids)}).fetchall()
-        return [(int(r[0]), str(r[1]), str(r[2]), bool(r[3])) for r in rows]
+        if self.locked is not None:
+            wanted = set(ids)
+            return [r for r in self.locked if r[0] in wanted]
+        return _locked(self.c.execute(self.q["wf_lock"], {"ids": list(ids)}).fetchall())
 
-    def seen(self, workflow_id: int) -> list[Seen]:
-        rows = self.c.execute(self.q["wf_seen"], {"id": workflow_id}).fetchall()
-        return [
-            Seen(r[0], int(r[1]), r[2], tuple(r[3] or ()), r[4], r[5], r[6], r[7]) for r in rows
-        ]
+    def seen(self, ids: Sequence[int]) -> dict[int, list[Seen]]:
+        out: dict[int, list[Seen]] = {}
+        for r in self.c.execute(self.q["wf_seen"], {"ids": list(ids)}).fetchall():
+            out.setdefault(int(r[0]), []).append(
+                Seen(r[1], int(r[2]), r[3], tuple(r[4] or ()), r[5], r[6], r[7], r[8])
+            )
+        return out
 
-    def specs(self, workflow_id: int, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-        rows = self.c.execute(self.q["wf_specs"], {"id": workflow_id, "names": list(names)})
-        return {r[0]: r[1] for r in rows.fetchall()}
+    def specs(self, wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+        params = {"ids": [w for w, _ in wanted], "names": [n for _, n in wanted]}
+        rows = self.c.execute(self.q["wf_specs"], params).fetchall()
+        return {(int(r[0]), r[1]): r[2] for r in rows}
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]:
         return [i.id for i in _insert.insert(self.ex, self.c, jobs)]
 
-    def write(self, workflow_id: int, p: Plan, made: dict[str, int]) -> None:
+    def write(self, outcomes: Sequence[tuple[int, Plan, dict[str, int]]]) -> None:
         q, c = self.q, self.c
-        for name, state, _result in p.ended:
-            c.execute(q["wf_step_end"], {"state": state, "id": workflow_id, "name": name})
-        for name, job_id in made.items():
-            c.execute(q["wf_step_made"], {"job_id": job_id, "id": workflow_id, "name": name})
-        if p.state is not None:
-            c.execute(q["wf_state"], {"state": p.state, "id": workflow_id})
+        ended = [(wid, name, state) for wid, p, _ in outcomes for name, state, _ in p.ended]
+        if ended:
+            ids, names, states = (list(x) for x in zip(*ended, strict=True))
+            c.execute(q["wf_step_end"], {"ids": ids, "names": names, "states": states})
+        made = [(wid, name, job_id) for wid, _, m in outcomes for name, job_id in m.items()]
+        if made:
+            ids, names, jobs = (list(x) for x in zip(*made, strict=True))
+            c.execute(q["wf_step_made"], {"ids": ids, "names": names, "job_ids": jobs})
+        moved = [(wid, p.state) for wid, p, _ in outcomes if p.state is not None]
+        if moved:
+            ids, states = (list(x) for x in zip(*moved, strict=True))
+            c.execute(q["wf_state"], {"ids": ids, "states": states})
+
+
+def _locked(rows: Sequence[Any]) -> list[tuple[int, str, str, bool]]:
+    return [(int(r[0]), str(r[1]), str(r[2]), bool(r[3])) for r in rows]
 
 
 def advance_jobs(ex: PostgresCore, c: Conn, job_ids: Sequence[int]) -> int:
     """Advance the workflows whose steps these jobs are (they may have ended), in the
-    transaction of `c`; how many jobs that made. Jobs of no workflow cost one index look-up."""
+    transaction of `c`; how many jobs that made. Jobs of no workflow cost one index look-up:
+    the statement that finds their workflows locks them too."""
     if not job_ids:
         return 0
-    rows = c.execute(ex._q["wf_of_jobs"], {"ids": list(job_ids)}).fetchall()
-    if not rows:
+    locked = _locked(c.execute(ex._q["wf_lock_of_jobs"], {"ids": list(job_ids)}).fetchall())
+    if not locked:
         return 0
-    return advance(_IO(ex, c), [int(r[0]) for r in rows])
+    return advance(_IO(ex, c, locked), [wid for wid, *_ in locked])
 
 
 def reopen_job(ex: PostgresCore, c: Conn, job_id: int) -> int:
@@ -150,7 +171,7 @@ class PostgresWorkflows(PostgresCore, WorkflowOps):
             if got is None:
                 return False
             if got[0] != "saga":
-                c.execute(q["wf_state"], {"state": "cancelled", "id": wid})
+                c.execute(q["wf_state"], {"states": ["cancelled"], "ids": [wid]})
             advance(_IO(self, c), [wid])
             return True
 

@@ -20,40 +20,55 @@ WHERE id = ANY(%(ids)s::bigint[])
 ORDER BY id
 FOR UPDATE
 
+-- name: wf_lock_of_jobs
+-- `wf_lock` of the workflows whose steps these jobs are: one statement finds and locks them.
+SELECT id, kind, state, cancel_requested FROM {schema}.offload_workflows
+WHERE id = ANY(ARRAY(SELECT workflow_id FROM {schema}.offload_workflow_steps
+                     WHERE job_id = ANY(%(ids)s::bigint[])))
+ORDER BY id
+FOR UPDATE
+
 -- name: wf_seen
-SELECT s.name, s.position, s.role, s.depends_on, s.undo_of, s.state, s.job_id, j.state
+-- The steps of locked workflows (all of them: one statement), read after the lock so that
+-- they include what the transactions that held it committed. The plan reads the state of the
+-- jobs its steps wait for (`created`) only: a look-up by id each, whatever plan the array of
+-- ids gets (a join may walk the jobs' index instead).
+SELECT s.workflow_id, s.name, s.position, s.role, s.depends_on, s.undo_of, s.state, s.job_id,
+       CASE WHEN s.state = 'created'
+            THEN (SELECT j.state FROM {schema}.offload_jobs AS j WHERE j.id = s.job_id) END
 FROM {schema}.offload_workflow_steps AS s
-LEFT JOIN {schema}.offload_jobs AS j ON j.id = s.job_id
-WHERE s.workflow_id = %(id)s
-ORDER BY s.position
+WHERE s.workflow_id = ANY(%(ids)s::bigint[])
+ORDER BY s.workflow_id, s.position
 
 -- name: wf_specs
-SELECT name, spec FROM {schema}.offload_workflow_steps
-WHERE workflow_id = %(id)s AND name = ANY(%(names)s::text[])
+SELECT s.workflow_id, s.name, s.spec
+FROM {schema}.offload_workflow_steps AS s
+JOIN unnest(%(ids)s::bigint[], %(names)s::text[]) AS v(id, name)
+  ON s.workflow_id = v.id AND s.name = v.name
 
 -- name: wf_step_end
--- The result is copied from the job (kept when the job is pruned).
+-- Steps whose job ended, of several workflows. The result is copied from the job (kept when
+-- the job is pruned).
 UPDATE {schema}.offload_workflow_steps AS s
-SET state = %(state)s,
-    result = CASE WHEN %(state)s = 'completed'
+SET state = v.state,
+    result = CASE WHEN v.state = 'completed'
                   THEN (SELECT j.result FROM {schema}.offload_jobs AS j WHERE j.id = s.job_id)
              END
-WHERE s.workflow_id = %(id)s AND s.name = %(name)s AND s.state = 'created'
+FROM unnest(%(ids)s::bigint[], %(names)s::text[], %(states)s::text[]) AS v(id, name, state)
+WHERE s.workflow_id = v.id AND s.name = v.name AND s.state = 'created'
 
 -- name: wf_step_made
-UPDATE {schema}.offload_workflow_steps SET state = 'created', job_id = %(job_id)s
-WHERE workflow_id = %(id)s AND name = %(name)s AND state = 'pending'
+UPDATE {schema}.offload_workflow_steps AS s SET state = 'created', job_id = v.job_id
+FROM unnest(%(ids)s::bigint[], %(names)s::text[], %(job_ids)s::bigint[]) AS v(id, name, job_id)
+WHERE s.workflow_id = v.id AND s.name = v.name AND s.state = 'pending'
 
 -- name: wf_state
-UPDATE {schema}.offload_workflows
-SET state = %(state)s, updated_at = {schema}.offload_now(),
-    finished_at = CASE WHEN %(state)s IN ('completed', 'failed', 'compensated', 'cancelled')
+UPDATE {schema}.offload_workflows AS w
+SET state = v.state, updated_at = {schema}.offload_now(),
+    finished_at = CASE WHEN v.state IN ('completed', 'failed', 'compensated', 'cancelled')
                        THEN {schema}.offload_now() END
-WHERE id = %(id)s
-
--- name: wf_of_jobs
-SELECT DISTINCT workflow_id FROM {schema}.offload_workflow_steps
-WHERE job_id = ANY(%(ids)s::bigint[])
+FROM unnest(%(ids)s::bigint[], %(states)s::text[]) AS v(id, state)
+WHERE w.id = v.id
 
 -- name: wf_step_reopen
 -- A step's ended job made to run again (retried): the step waits for it again.

@@ -45,16 +45,26 @@ class _IO(WorkflowIO):
         rows = self.c.execute(self.q["wf_lock"], (dumps(list(ids)),)).fetchall()
         return [(int(r[0]), str(r[1]), str(r[2]), bool(r[3])) for r in rows]
 
-    def seen(self, workflow_id: int) -> list[Seen]:
-        rows = self.c.execute(self.q["wf_seen"], (workflow_id,)).fetchall()
-        return [
-            Seen(r[0], int(r[1]), r[2], tuple(loads(r[3]) or ()), r[4], r[5], r[6], r[7])
-            for r in rows
-        ]
+    def seen(self, ids: Sequence[int]) -> dict[int, list[Seen]]:
+        # One workflow at a time: a statement costs no round trip here.
+        out = {}
+        for wid in ids:
+            rows = self.c.execute(self.q["wf_seen"], (wid,)).fetchall()
+            out[wid] = [
+                Seen(r[0], int(r[1]), r[2], tuple(loads(r[3]) or ()), r[4], r[5], r[6], r[7])
+                for r in rows
+            ]
+        return out
 
-    def specs(self, workflow_id: int, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-        rows = self.c.execute(self.q["wf_specs"], (workflow_id, dumps(list(names))))
-        return {r[0]: loads(r[1]) for r in rows}
+    def specs(self, wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+        names: dict[int, list[str]] = {}
+        for wid, name in wanted:
+            names.setdefault(wid, []).append(name)
+        out: dict[tuple[int, str], dict[str, Any]] = {}
+        for wid, some in names.items():
+            rows = self.c.execute(self.q["wf_specs"], (wid, dumps(some)))
+            out.update(((wid, r[0]), loads(r[1])) for r in rows)
+        return out
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]:
         from offload.store.sqlite import _jobs, _policy
@@ -65,14 +75,15 @@ class _IO(WorkflowIO):
             got = _jobs.insert(self.c, jobs, self.now)
         return [i.id for i in _jobs.correlate(self.c, jobs, got)]
 
-    def write(self, workflow_id: int, p: Plan, made: dict[str, int]) -> None:
+    def write(self, outcomes: Sequence[tuple[int, Plan, dict[str, int]]]) -> None:
         q, c = self.q, self.c
-        for name, state, _result in p.ended:
-            c.execute(q["wf_step_end"], (state, workflow_id, name))
-        for name, job_id in made.items():
-            c.execute(q["wf_step_made"], (job_id, workflow_id, name))
-        if p.state is not None:
-            c.execute(q["wf_state"], (p.state, self.now, workflow_id))
+        for workflow_id, p, made in outcomes:
+            for name, state, _result in p.ended:
+                c.execute(q["wf_step_end"], (state, workflow_id, name))
+            for name, job_id in made.items():
+                c.execute(q["wf_step_made"], (job_id, workflow_id, name))
+            if p.state is not None:
+                c.execute(q["wf_state"], (p.state, self.now, workflow_id))
 
 
 def advance_jobs(c: sqlite3.Connection, job_ids: Sequence[int], now: float) -> int:
