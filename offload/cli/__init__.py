@@ -6,31 +6,58 @@ Exit codes: 0 success, 1 failure (a job failed, an id is unknown, the store is u
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
 
 from offload import __version__
-from offload.cli._alerts import alerts
 from offload.cli._common import add_log_format
-from offload.cli._demo import demo
-from offload.cli._enqueue import enqueue
-from offload.cli._events import events
-from offload.cli._jobs import jobs
-from offload.cli._keys import keys
-from offload.cli._migrate import migrate
-from offload.cli._queues import kinds, queues
-from offload.cli._relay import relay
-from offload.cli._rules import rules
-from offload.cli._scale import scale
-from offload.cli._server import hash_token_command, server
-from offload.cli._stats import stats
-from offload.cli._top import top
-from offload.cli._worker import worker
-from offload.cli._workflows import workflows
+
+# Each command and where it is defined: a command's module is imported when the command runs
+# (or `--help` lists it), so `offload worker`, and each worker process it starts, does not
+# import the server, the dashboard's queries and every other command first.
+COMMANDS = {
+    "worker": "offload.cli._worker:worker",
+    "relay": "offload.cli._relay:relay",
+    "server": "offload.cli._server:server",
+    "hash-token": "offload.cli._server:hash_token_command",
+    "enqueue": "offload.cli._enqueue:enqueue",
+    "jobs": "offload.cli._jobs:jobs",
+    "workflows": "offload.cli._workflows:workflows",
+    "stats": "offload.cli._stats:stats",
+    "top": "offload.cli._top:top",
+    "rules": "offload.cli._rules:rules",
+    "alerts": "offload.cli._alerts:alerts",
+    "scale": "offload.cli._scale:scale",
+    "queues": "offload.cli._queues:queues",
+    "kinds": "offload.cli._queues:kinds",
+    "events": "offload.cli._events:events",
+    "migrate": "offload.cli._migrate:migrate",
+    "keys": "offload.cli._keys:keys",
+    "demo": "offload.cli._demo:demo",
+}
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """A group whose commands (`COMMANDS`) are imported on first use, each given
+    --log-format as the group's own commands are."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, attr = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+            add_log_format(command)
+            self.commands[cmd_name] = command
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(__version__, "-V", "--version", prog_name="offload")
 def main() -> None:
     """offload: background jobs on SQLite or PostgreSQL."""
@@ -40,24 +67,6 @@ def main() -> None:
     logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 
-main.add_command(worker)
-main.add_command(relay)
-main.add_command(server)
-main.add_command(hash_token_command)
-main.add_command(enqueue)
-main.add_command(jobs)
-main.add_command(workflows)
-main.add_command(stats)
-main.add_command(top)
-main.add_command(rules)
-main.add_command(alerts)
-main.add_command(scale)
-main.add_command(queues)
-main.add_command(kinds)
-main.add_command(events)
-main.add_command(migrate)
-main.add_command(keys)
-main.add_command(demo)
-add_log_format(main)  # --log-format on the group and on every command
+add_log_format(main)  # --log-format on the group; each command gets it when it is loaded
 
 __all__ = ["main"]

@@ -7,13 +7,15 @@ changes (cli/_reload.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 import click
 
-from offload._redact import mask_logging
+from offload._redact import mask_logging, mask_url
 from offload.cli._common import configure_logging, friendly_errors, url_option
 from offload.cli._load import load_app
 from offload.cli._output import safe_url
@@ -109,6 +111,9 @@ def worker(
     configure_logging(level)  # text, or JSON with --log-format json
     mask_logging()  # a URL in any log line shows without its password
     supervised_url = os.environ.pop(SUPERVISED_URL, None)  # not for the jobs' own processes
+    # A forked child keeps this process's command line: one whose `--url` holds a password
+    # starts fresh interpreters instead, so that only the command the user typed shows it.
+    may_fork = url is None or mask_url(url) == url
     if url is None:  # a child of a supervisor or of the reloader
         url = supervised_url
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -147,22 +152,33 @@ def worker(
         require_watchfiles()
         folders = watched_folders(app_path, Path.cwd())
         sys.exit(Reloader(child_argv(processes), folders, grace, env=supervised(url)).run())
+
+    def serve() -> None:
+        _serve(
+            app_path, url, names, concurrency, prefetch, grace, poll_interval, no_maintenance, burst
+        )
+
     if processes > 1:
-        from offload.worker import Supervisor
+        child_main = functools.partial(_serve_forked, serve)
+        fork = child_main if may_fork else None
+        sys.exit(_supervise(app_path, url, processes, child_argv(1), burst, fork))
+    serve()
 
-        argv = child_argv(1)
-        from offload._errors import StoreFullError
-        from offload.store import verify_store
 
-        # Fail here, once, if the app cannot be imported or the store is damaged; a store that
-        # refuses writes is waited for by each worker process.
-        checked = load_app(app_path, url)
-        with contextlib.suppress(StoreFullError):
-            verify_store(checked.config.url)
-            if burst:  # a drain does not wait for a store that cannot be reached
-                checked.store.now()
-        checked.close()
-        sys.exit(Supervisor(processes, argv, burst=burst, env=supervised(url)).run())
+@friendly_errors
+def _serve(
+    app_path: str,
+    url: str | None,
+    names: list[str],
+    concurrency: int,
+    prefetch: int | None,
+    grace: float,
+    poll_interval: float,
+    no_maintenance: bool,
+    burst: bool,
+) -> None:
+    """One worker process, in this process: `offload worker` without `--processes N`, and
+    each process of a supervisor's."""
     from offload.worker import Worker, watch_supervisor
 
     app = load_app(app_path, url)
@@ -193,6 +209,77 @@ def worker(
             f"offload worker: drained: {process.completed} completed, {process.failed} failed",
             err=True,
         )
+
+
+def _supervise(
+    app_path: str,
+    url: str | None,
+    processes: int,
+    argv: list[str],
+    burst: bool,
+    child_main: Callable[[], int] | None,
+) -> int:
+    """Run `processes` workers under a supervisor; its exit code.
+
+    With `child_main`, the children are forked first where that is safe (worker/_forked.py),
+    so they start with offload imported while the supervisor checks the app and the store, and
+    run `child_main` once the check has passed. Otherwise each child is a fresh interpreter
+    started after the check.
+    """
+    from offload._errors import StoreFullError
+    from offload.store import verify_store
+    from offload.worker import Supervisor
+
+    supervisor = Supervisor(processes, argv, burst=burst, env=supervised(url))
+    try:
+        if child_main is not None:
+            _load_engine(url)
+            supervisor.fork(child_main)
+        # Fail here, once, if the app cannot be imported or the store is damaged; a store
+        # that refuses writes is waited for by each worker process.
+        checked = load_app(app_path, url)
+        with contextlib.suppress(StoreFullError):
+            verify_store(checked.config.url)
+            if burst:  # a drain does not wait for a store that cannot be reached
+                checked.store.now()
+        checked.close()
+    except BaseException:
+        supervisor.abandon()  # forked children end without running anything
+        raise
+    supervisor.release()
+    return supervisor.run()
+
+
+def _load_engine(url: str | None) -> None:
+    """Import the PostgreSQL engine before the fork when `url` (or `$OFFLOAD_URL`) names one,
+    so that each forked child need not import it: its driver, psycopg, takes about as long to
+    import as all of offload. Its store connects to nothing until it is used; a problem with
+    the URL is left for the check that follows to report. SQLite's engine is quick to import
+    (and opening it would touch the file); without a URL the app, not imported yet, names the
+    store."""
+    from offload.store import open_store
+
+    url = url or os.environ.get("OFFLOAD_URL")
+    if not url or url.split(":", 1)[0].lower() not in ("postgresql", "postgres"):
+        return
+    with contextlib.suppress(Exception):
+        open_store(url).close()
+
+
+def _serve_forked(serve: Callable[[], None]) -> int:
+    """A forked child's run of one worker process: its exit code, with the errors that
+    `offload worker` turns into messages printed as the command prints them."""
+    try:
+        serve()
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    return 0
 
 
 def supervised(url: str | None) -> dict[str, str]:

@@ -7,6 +7,13 @@ each time a child dies within `STABLE_AFTER` seconds of its start, up to 30 s, a
 half a second only for a child that had run that long: a crash loop slows down and stays slow.
 In a burst (`offload worker --burst`) a child that exits 0 has drained the queues: its slot
 is done, and the supervisor exits 0 once every slot is.
+
+On Linux the first children are forked (`fork`) from the supervisor once it has imported offload
+and before it imports the app or starts a thread, so they do not import it all again: the
+worker's start-up was two interpreter starts and two imports of offload in a row. Each forked
+child waits for the supervisor's check of the app and the store (`release`) before it imports
+the app itself, so the app's own import-time state (connections, threads) is never shared; a
+failed check (`abandon`) ends them without a word. Restarts start a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
+from offload.worker._forked import Forked, can_fork, fork_child
 from offload.worker._lifeline import child_env
 from offload.worker._signals import SignalRelay
 
@@ -34,6 +43,17 @@ PERMANENT = {
 FIRST_PAUSE = 0.5  # seconds before restarting a child that died
 MAX_PAUSE = 30.0
 STABLE_AFTER = 10.0  # seconds a child must have run for its death to reset the pause
+
+
+class Child(Protocol):
+    """What the supervisor needs of a child process: a `Popen` or a `Forked`."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
 
 
 class Supervisor:
@@ -60,7 +80,7 @@ class Supervisor:
         self.done = [False] * processes  # burst: slots whose child drained the queues
         self.child_argv = list(child_argv)
         self.env = dict(env or {})  # for the children only: secrets never go on a command line
-        self.children: list[subprocess.Popen[bytes] | None] = [None] * processes
+        self.children: list[Child | None] = [None] * processes
         self.started_at = [0.0] * processes  # monotonic: each slot's latest start
         self.pauses = [FIRST_PAUSE] * processes  # each slot's next restart pause
         self.restart_at: dict[int, float] = {}  # slot -> monotonic time of its restart
@@ -70,13 +90,63 @@ class Supervisor:
         self._changed = threading.Event()
         self._lifeline: int | None = None  # the read end of the pipe children watch
         self._lifeline_end: int | None = None  # its write end, never written to
+        self._gates: list[int] = []  # forked children's gates (write ends) until released
 
-    def _spawn(self, slot: int) -> None:
-        cmd = [sys.executable, "-m", "offload", *self.child_argv]
+    def _open_lifeline(self) -> int:
         if self._lifeline is None:
             # Not inheritable (PEP 446): the write end stays with this process alone, so that
             # the children see end of file when it is gone, however it ends.
             self._lifeline, self._lifeline_end = os.pipe()
+        return self._lifeline
+
+    def fork(self, child_main: Callable[[], int]) -> bool:
+        """Start every slot now by forking this process; each child waits for `release()`,
+        then runs `child_main()` and exits with what it returns. False, with nothing started,
+        where forking is not safe (not Linux, or a thread runs: a fork copies only this one)."""
+        if not can_fork():
+            return False
+        lifeline = self._open_lifeline()
+        env = child_env(lifeline)
+        for slot in range(self.processes):
+            read, write = os.pipe()
+            self._gates.append(write)
+            # The child closes every end it must not hold: the lifeline's write end, and the
+            # gates (its own and its siblings'), whose end of file tells it the check failed.
+            keep_closed = [self._lifeline_end, *self._gates]
+            forked = fork_child(child_main, read, [fd for fd in keep_closed if fd is not None], env)
+            os.close(read)
+            self.children[slot] = forked
+            self.started_at[slot] = time.monotonic()
+            log.debug("forked worker process %d (pid %d): held until the check", slot, forked.pid)
+        return True
+
+    def release(self) -> None:
+        """The check passed: forked children go on to load the app and run."""
+        for slot, gate in enumerate(self._gates):
+            try:
+                os.write(gate, b"\x01")
+            except OSError:  # that child is gone already: `run` sees it exit
+                pass
+            os.close(gate)
+            child = self.children[slot]
+            if child is not None:
+                log.info("started worker process %d (pid %d, forked)", slot, child.pid)
+        self._gates.clear()
+
+    def abandon(self) -> None:
+        """The check failed: forked children end without running anything, and are reaped."""
+        for gate in self._gates:
+            os.close(gate)
+        self._gates.clear()
+        for slot, child in enumerate(self.children):
+            if child is not None:
+                Forked.reap(child)
+                self.children[slot] = None
+
+    def _spawn(self, slot: int) -> None:
+        cmd = [sys.executable, "-m", "offload", *self.child_argv]
+        self._open_lifeline()
+        assert self._lifeline is not None
         # A process group of its own: a terminal's Ctrl-C (sent to the whole foreground group)
         # reaches the supervisor only, which forwards it once; two copies would be read as the
         # second signal that stops a worker at once.
@@ -105,8 +175,10 @@ class Supervisor:
 
     def run(self) -> int:
         SignalRelay(self._on_signal, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        self.release()  # forked children (if any) were held only until the check
         for slot in range(self.processes):
-            self._spawn(slot)
+            if self.children[slot] is None:  # not forked already
+                self._spawn(slot)
         while True:
             for slot, child in enumerate(self.children):
                 if child is not None and (code := child.poll()) is not None:
