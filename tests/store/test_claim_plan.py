@@ -83,6 +83,7 @@ SQLITE_PLANS = [
     ("queries", "job_prune_final", "offload_jobs_finished"),
     ("queries", "job_finished_since", "offload_jobs_finished"),
     ("queries", "job_finished_since", "offload_jobs_due"),
+    ("queries", "count_batch_add", "INTEGER PRIMARY KEY"),
     ("dispatch", "limit_running", "offload_jobs_limit"),
     ("dispatch", "limit_head", "offload_jobs_limit"),
     ("dispatch", "limit_list", "offload_jobs_limit"),
